@@ -1,0 +1,238 @@
+"""Column contracts: the one place where every table's columns, types and units are named.
+
+Times relative to a call are seconds (float) from the transcription session start,
+named ``*_s``; absolute times are UTC timestamps named ``*_at``. Speakers are ``agent``
+(channel ``INTERNAL``) and ``customer`` (``EXTERNAL``) by default; the raw channel is kept.
+Tables are checked with ``validate`` where they enter and leave public functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+#: Default speaker names by Genesys channel.
+SPEAKER_BY_CHANNEL: dict[str, str] = {
+    "INTERNAL": "agent",
+    "EXTERNAL": "customer",
+    "BOTH": "both",
+    "UNKNOWN": "unknown",
+}
+
+
+class SchemaError(ValueError):
+    """A table does not meet its column contract; the message names table and column."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: name, Arrow type, kind checked in pandas, unit and meaning."""
+
+    name: str
+    type: Any  # pyarrow.DataType
+    kind: str  # string | int | float | bool | datetime | category | list | any
+    doc: str
+    required: bool = True
+    nullable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """The columns of one table."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in contract order."""
+        return [c.name for c in self.columns]
+
+    def arrow_schema(self, include_optional: bool = True) -> pa.Schema:
+        """The Arrow schema used when the table is written to Parquet."""
+        return pa.schema(
+            [
+                pa.field(c.name, c.type, nullable=c.nullable)
+                for c in self.columns
+                if include_optional or c.required
+            ]
+        )
+
+    def column(self, name: str) -> Column:
+        """The column named ``name``."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    def empty(self) -> pd.DataFrame:
+        """An empty DataFrame with every column of the contract, typed."""
+        return self.arrow_schema().empty_table().to_pandas()
+
+
+_STR = pa.string()
+_DICT = pa.dictionary(pa.int32(), pa.string())
+
+RAW = Contract(
+    "raw",
+    (
+        Column("session_id", _STR, "string", "capture session (or convert run) id", nullable=False),
+        Column("seq", pa.int64(), "int", "per-session sequence number, from 0", nullable=False),
+        Column("received_at", UTC_TS, "datetime", "when the frame was received (UTC)"),
+        Column("topic", _STR, "string", "topicName of the envelope"),
+        Column("kind", _STR, "string", "message kind (diarkit.genesys.MESSAGE_KINDS)"),
+        Column("conversation_id", _STR, "string", "conversation the frame belongs to"),
+        Column("event_time", UTC_TS, "datetime", "eventBody.eventTime (UTC)"),
+        Column("frame", _STR, "string", "the frame text, verbatim", nullable=False),
+        Column("frame_hash", _STR, "string", "blake2b-128 hex of the frame text (dedupe key)"),
+        Column("error", _STR, "string", "parse error (JSON path and reason), null when valid"),
+        Column("source", _STR, "string", "channel id or input file the frame came from"),
+        Column("line", pa.int64(), "int", "line number in the input file (1-based)"),
+    ),
+)
+
+WORD_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("word", pa.string()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("confidence", pa.float64()),
+        ]
+    )
+)
+
+SEGMENTS = Contract(
+    "segments",
+    (
+        Column("conversation_id", _DICT, "category", "conversation id"),
+        Column("communication_id", _DICT, "category", "communication (call leg) id"),
+        Column("utterance_id", _STR, "string", "utterance id; null in the tutorial format"),
+        Column("channel", _DICT, "category", "INTERNAL | EXTERNAL | BOTH | UNKNOWN"),
+        Column("speaker", _DICT, "category", "agent | customer | ... (from channel)"),
+        Column("is_final", pa.bool_(), "bool", "this version is the settled one"),
+        Column("confidence", pa.float64(), "float", "0-1 confidence of the best alternative"),
+        Column("start_s", pa.float64(), "float", "start, seconds from session start"),
+        Column("end_s", pa.float64(), "float", "end, seconds from session start"),
+        Column("start_at", UTC_TS, "datetime", "absolute start (UTC), when known"),
+        Column("text", _STR, "string", "transcript of the best alternative"),
+        Column("word_count", pa.int32(), "int", "words in text"),
+        Column("session_id", _DICT, "category", "capture session that received it"),
+        Column("seq", pa.int64(), "int", "sequence of the raw frame within its session"),
+        Column("received_at", UTC_TS, "datetime", "when the raw frame was received (UTC)"),
+        Column("order", pa.int64(), "int", "order received within the table (0-based)"),
+        Column("words", WORD_TYPE, "list", "words with times (s) and confidence", required=False),
+    ),
+)
+
+TURNS = Contract(
+    "turns",
+    (
+        Column("conversation_id", _DICT, "category", "conversation id"),
+        Column("speaker", _DICT, "category", "who spoke the turn"),
+        Column("turn_index", pa.int64(), "int", "0-based turn number within the conversation"),
+        Column("start_s", pa.float64(), "float", "turn start, seconds from session start"),
+        Column("end_s", pa.float64(), "float", "turn end, seconds from session start"),
+        Column("duration_s", pa.float64(), "float", "end_s - start_s, seconds"),
+        Column("text", _STR, "string", "segment texts joined with spaces"),
+        Column("segment_count", pa.int64(), "int", "segments merged into the turn"),
+        Column("word_count", pa.int64(), "int", "words in the turn"),
+        Column("confidence", pa.float64(), "float", "duration-weighted mean confidence"),
+    ),
+)
+
+STATS = Contract(
+    "stats",
+    (
+        Column("conversation_id", _DICT, "category", "conversation id"),
+        Column("speaker", _DICT, "category", "speaker the row describes"),
+        Column("talk_time_s", pa.float64(), "float", "union of the speaker's intervals, s"),
+    ),
+)
+
+GAPS = Contract(
+    "gaps",
+    (
+        Column("session_id", _STR, "string", "capture session", nullable=False),
+        Column("start_at", UTC_TS, "datetime", "last frame before the disconnection (UTC)"),
+        Column("end_at", UTC_TS, "datetime", "first frame after reconnecting (UTC)"),
+        Column("duration_s", pa.float64(), "float", "end_at - start_at, seconds"),
+        Column("cause", _STR, "string", "why the socket was lost"),
+        Column("channel_id", _STR, "string", "channel whose socket was lost"),
+        Column("conversations", pa.list_(pa.string()), "list", "conversations subscribed"),
+    ),
+)
+
+QUARANTINE = Contract(
+    "quarantine",
+    (
+        Column("run_id", _STR, "string", "conversion run", nullable=False),
+        Column("source", _STR, "string", "input file"),
+        Column("line", pa.int64(), "int", "line number (1-based), null for whole-file errors"),
+        Column("reason", _STR, "string", "what is wrong, with JSON path"),
+        Column("raw", _STR, "string", "the rejected text, verbatim"),
+    ),
+)
+
+CONTRACTS = {c.name: c for c in (RAW, SEGMENTS, TURNS, STATS, GAPS, QUARANTINE)}
+
+
+def _kind_ok(series: pd.Series, kind: str) -> bool:
+    return bool(_kind_check(series, kind))
+
+
+def _kind_check(series: pd.Series, kind: str) -> object:
+    dtype = series.dtype
+    if kind == "any" or (len(series) == 0 and pd.api.types.is_object_dtype(dtype)):
+        return True
+    if kind == "category":
+        return isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype)
+    if kind == "string":
+        return pd.api.types.is_string_dtype(dtype) or (
+            isinstance(dtype, pd.CategoricalDtype) or series.isna().all()
+        )
+    if kind == "int":
+        return pd.api.types.is_integer_dtype(dtype)
+    if kind == "float":
+        return pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)
+    if kind == "bool":
+        return pd.api.types.is_bool_dtype(dtype)
+    if kind == "datetime":
+        return pd.api.types.is_datetime64_any_dtype(dtype) or series.isna().all()
+    if kind == "list":
+        return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.ArrowDtype)
+    return False
+
+
+def validate(df: pd.DataFrame, contract: Contract | str, where: str = "") -> pd.DataFrame:
+    """Check that ``df`` has the contract's required columns with compatible dtypes.
+
+    Returns ``df`` unchanged so calls can be chained. Extra columns are allowed.
+
+    Raises:
+        SchemaError: naming the table, the place (``where``) and every bad column.
+    """
+    c = CONTRACTS[contract] if isinstance(contract, str) else contract
+    if not isinstance(df, pd.DataFrame):
+        raise SchemaError(f"{where or c.name}: expected a pandas DataFrame, got {type(df)}")
+    problems = []
+    for col in c.columns:
+        if col.name not in df.columns:
+            if col.required:
+                problems.append(f"missing column {col.name!r} ({col.doc})")
+            continue
+        if not _kind_ok(df[col.name], col.kind):
+            problems.append(
+                f"column {col.name!r} has dtype {df[col.name].dtype}, expected {col.kind}"
+            )
+        elif not col.nullable and df[col.name].isna().any():
+            problems.append(f"column {col.name!r} has nulls")
+    if problems:
+        place = f" in {where}" if where else ""
+        raise SchemaError(f"{c.name} table{place}: " + "; ".join(problems))
+    return df
