@@ -1,0 +1,595 @@
+"""Matplotlib figures of conversations and fleets; times on the axes are mm:ss of call time.
+
+Every function takes ``ax=`` (or creates a figure when it is ``None``), draws, and returns
+the Axes; none calls ``plt.show()``, so all of them work on the Agg backend. Inputs are
+tables of the contracts in ``diarkit.schema`` (``SEGMENTS``, ``TURNS``, ``STATS``); nothing
+here computes statistics that ``diarkit.analysis`` owns beyond what drawing needs (the union,
+overlap and gaps of one call's intervals).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+#: Fixed colour per speaker (colour-blind safe Okabe-Ito hues); others use ``OTHER_COLOUR``.
+SPEAKER_COLOURS: dict[str, str] = {
+    "agent": "#0072B2",
+    "customer": "#E69F00",
+    "ivr": "#009E73",
+    "bot": "#009E73",
+    "system": "#009E73",
+    "both": "#CC79A7",
+    "unknown": "#999999",
+}
+OTHER_COLOUR = "#7F7F7F"
+OVERTALK_COLOUR = "#D55E00"
+SILENCE_COLOUR = "#BBBBBB"
+_SPEAKER_ORDER = ["agent", "customer", "ivr", "bot", "system", "both", "unknown"]
+# Matplotlib 3.10 replaced boxplot(vert=False) by orientation="horizontal"
+_HORIZONTAL: dict[str, Any] = (
+    {"orientation": "horizontal"}
+    if tuple(int(p) for p in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+    else {"vert": False}
+)
+_TICK_STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]
+
+
+def speaker_colour(speaker: str) -> str:
+    """The fixed colour of a speaker name (case-insensitive); unknown names get grey."""
+    return SPEAKER_COLOURS.get(str(speaker).lower(), OTHER_COLOUR)
+
+
+def format_mmss(seconds: float, _pos: object = None) -> str:
+    """Format seconds as ``m:ss`` (or ``h:mm:ss`` from one hour); negative values get a sign."""
+    sign = "-" if seconds < 0 else ""
+    total = round(abs(float(seconds)))
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
+
+
+def _time_axis(ax: Axes, start_s: float, end_s: float, axis: str = "x") -> None:
+    """Put ~6-12 round mm:ss ticks on a time axis spanning ``start_s``..``end_s`` seconds."""
+    span = max(end_s - start_s, 1.0)
+    step = next((s for s in _TICK_STEPS_S if span / s <= 12), _TICK_STEPS_S[-1])
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(MultipleLocator(step))
+    target.set_major_formatter(FuncFormatter(format_mmss))
+
+
+def _new_ax(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    if ax is not None:
+        return ax
+    _fig, new = plt.subplots(figsize=figsize, layout="constrained")
+    return new
+
+
+# -- interval helpers (seconds, half-open [start, end)) -------------------------------------
+
+
+def _union(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Merge intervals (seconds) into a sorted array of disjoint ``[start, end)`` rows."""
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    if len(starts) == 0:
+        return np.empty((0, 2))
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    run_end = np.maximum.accumulate(e)
+    new = np.empty(len(s), dtype=bool)
+    new[0] = True
+    new[1:] = s[1:] > run_end[:-1]
+    group = np.cumsum(new) - 1
+    out_s = s[new]
+    out_e = np.zeros(len(out_s))
+    np.maximum.at(out_e, group, e)
+    return np.column_stack([out_s, out_e])
+
+
+def _overlap(unions: Sequence[np.ndarray]) -> np.ndarray:
+    """Intervals (seconds) covered by two or more of the given disjoint interval sets."""
+    if len(unions) < 2:
+        return np.empty((0, 2))
+    edges = np.concatenate([np.column_stack([u[:, 0], np.ones(len(u))]) for u in unions] +
+                           [np.column_stack([u[:, 1], -np.ones(len(u))]) for u in unions])
+    if len(edges) == 0:
+        return np.empty((0, 2))
+    # ends sort before starts at the same instant: half-open intervals that touch do not overlap
+    order = np.lexsort((edges[:, 1], edges[:, 0]))
+    t, d = edges[order, 0], edges[order, 1]
+    depth = np.cumsum(d)
+    multi = depth >= 2
+    out: list[tuple[float, float]] = []
+    for i in np.flatnonzero(multi[:-1]):
+        if t[i + 1] > t[i]:
+            out.append((t[i], t[i + 1]))
+    if not out:
+        return np.empty((0, 2))
+    arr = np.array(out)
+    return _union(arr[:, 0], arr[:, 1])
+
+
+def _gaps(union: np.ndarray, start_s: float, end_s: float, min_s: float) -> np.ndarray:
+    """Stretches (seconds) inside ``start_s..end_s`` covered by no interval, at least ``min_s``."""
+    if len(union) == 0:
+        return np.array([[start_s, end_s]]) if end_s - start_s >= min_s else np.empty((0, 2))
+    gs = np.concatenate([[start_s], union[:, 1]])
+    ge = np.concatenate([union[:, 0], [end_s]])
+    keep = (ge - gs) >= min_s
+    return np.column_stack([gs[keep], ge[keep]])
+
+
+# -- timeline ---------------------------------------------------------------------------------
+
+
+def _pick_conversation(frame: pd.DataFrame, conversation_id: str | None) -> pd.DataFrame:
+    for col in ("conversation_id", "speaker", "start_s", "end_s"):
+        if col not in frame.columns:
+            raise ValueError(f"plot_timeline: table has no column {col!r} (need SEGMENTS or TURNS)")
+    ids = pd.unique(frame["conversation_id"].astype("string").dropna())
+    if conversation_id is None:
+        if len(ids) > 1:
+            shown = ", ".join(map(str, ids[:5])) + (" ..." if len(ids) > 5 else "")
+            raise ValueError(
+                f"plot_timeline: table holds {len(ids)} conversations ({shown}); "
+                "pass conversation_id="
+            )
+        return frame
+    sel = frame[frame["conversation_id"].astype("string") == str(conversation_id)]
+    if sel.empty:
+        raise ValueError(f"plot_timeline: conversation {conversation_id!r} is not in the table")
+    return sel
+
+
+def _ordered_speakers(names: Iterable[str], speakers: Sequence[str] | None) -> list[str]:
+    present = list(dict.fromkeys(str(n) for n in names))
+    if speakers is not None:
+        return list(speakers) + [s for s in present if s not in speakers]
+    known = [s for s in _SPEAKER_ORDER if s in present]
+    return known + sorted(s for s in present if s not in known)
+
+
+def plot_timeline(
+    segments: pd.DataFrame,
+    conversation_id: str | None = None,
+    *,
+    ax: Axes | None = None,
+    confidence: bool = False,
+    speakers: Sequence[str] | None = None,
+    silence_min_s: float = 2.0,
+    label_silence_s: float = 10.0,
+    show_overtalk: bool = True,
+    show_silence: bool = True,
+    title: str | None = None,
+) -> Axes:
+    """Draw one conversation as a speaker timeline; the x axis is call time in mm:ss.
+
+    One row per speaker (agent, customer, then IVR/other) in its fixed colour
+    (``SPEAKER_COLOURS``); below them an ``overtalk`` row (time two or more speakers
+    talk at once, also shaded across the speaker rows) and a ``silence`` row (stretches
+    of at least ``silence_min_s`` seconds nobody speaks; those of ``label_silence_s``
+    seconds or more are labelled with their length).
+
+    Args:
+        segments: a ``SEGMENTS`` or ``TURNS`` table (``conversation_id``, ``speaker``,
+            ``start_s``, ``end_s`` in seconds; ``confidence`` 0-1 when ``confidence=True``).
+        conversation_id: which conversation; may be omitted when the table holds one.
+        ax: Axes to draw on; a new 12x3.2 inch figure when None.
+        confidence: shade each interval by its confidence (pale = low).
+        speakers: row order (top first); speakers not listed follow.
+        silence_min_s: shortest gap (seconds) drawn as silence.
+        label_silence_s: gaps (seconds) at least this long get a text label.
+        show_overtalk: draw the overtalk row and shading.
+        show_silence: draw the silence row.
+        title: axes title; default names the conversation and its length.
+
+    Returns:
+        The Axes drawn on.
+
+    Raises:
+        ValueError: a required column is missing, or the conversation is ambiguous/absent.
+    """
+    frame = _pick_conversation(segments, conversation_id)
+    ax = _new_ax(ax, (12, 3.2))
+    starts = frame["start_s"].to_numpy(dtype=float, na_value=np.nan)
+    ends = frame["end_s"].to_numpy(dtype=float, na_value=np.nan)
+    valid = np.isfinite(starts) & np.isfinite(ends)
+    frame, starts, ends = frame[valid], starts[valid], ends[valid]
+    spk = frame["speaker"].astype("string").fillna("unknown").to_numpy(dtype=object)
+    order = _ordered_speakers(spk, speakers)
+    lanes = list(order)
+    if show_overtalk:
+        lanes.append("overtalk")
+    if show_silence:
+        lanes.append("silence")
+    y_of = {name: len(lanes) - 1 - i for i, name in enumerate(lanes)}
+    height = 0.72
+    t0 = min(0.0, float(starts.min())) if len(starts) else 0.0
+    t1 = float(ends.max()) if len(ends) else 60.0
+    conf = (
+        frame["confidence"].to_numpy(dtype=float, na_value=np.nan)
+        if confidence and "confidence" in frame.columns
+        else None
+    )
+    unions: list[np.ndarray] = []
+    for name in order:
+        mask = spk == name
+        colour = speaker_colour(name)
+        u = _union(starts[mask], ends[mask])
+        unions.append(u)
+        y = y_of[name] - height / 2
+        if conf is not None:
+            c = np.nan_to_num(conf[mask], nan=1.0).clip(0, 1)
+            faces = [to_rgba(colour, 0.15 + 0.85 * v) for v in c]
+            bars = list(zip(starts[mask], ends[mask] - starts[mask], strict=True))
+            ax.broken_barh(bars, (y, height), facecolors=faces, edgecolor="none")
+        else:
+            bars = [(a, b - a) for a, b in u]
+            ax.broken_barh(bars, (y, height), facecolors=colour, edgecolor="none")
+    # events shorter than ~0.25 % of the call are widened so they stay visible on long calls
+    min_w = (t1 - t0) * 0.0025
+    ot = _overlap(unions)
+    if show_overtalk:
+        ybase = y_of["overtalk"] - height / 2
+        ax.broken_barh(
+            [(a, max(b - a, min_w)) for a, b in ot], (ybase, height), facecolors=OVERTALK_COLOUR
+        )
+        top = y_of[order[0]] + 0.5 if order else 0.5
+        bottom = y_of[order[-1]] - 0.5 if order else 0.5
+        ymin = (bottom + 0.5) / len(lanes)
+        ymax = (top + 0.5) / len(lanes)
+        for a, b in ot:
+            ax.axvspan(a, max(b, a + min_w), ymin=ymin, ymax=ymax, color=OVERTALK_COLOUR,
+                       alpha=0.18, lw=0)
+    everyone = np.concatenate(unions) if unions else np.empty((0, 2))
+    all_union = _union(everyone[:, 0], everyone[:, 1]) if len(everyone) else everyone
+    call_start = float(all_union[0, 0]) if len(all_union) else t0
+    gaps = _gaps(all_union, call_start, t1, silence_min_s)
+    if show_silence:
+        ybase = y_of["silence"] - height / 2
+        ax.broken_barh(
+            [(a, b - a) for a, b in gaps], (ybase, height), facecolors=SILENCE_COLOUR,
+            edgecolor="#888888", hatch="///", linewidth=0.4,
+        )
+        for a, b in gaps:
+            if b - a >= label_silence_s:
+                ax.annotate(
+                    f"{b - a:.0f} s", ((a + b) / 2, y_of["silence"]), ha="center", va="center",
+                    fontsize=7, color="#333333",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                )
+    ax.set_ylim(-0.6, len(lanes) - 0.4)
+    ax.set_yticks([y_of[n] for n in lanes], lanes)
+    for tick, name in zip(ax.get_yticklabels(), lanes, strict=True):
+        if name == "overtalk":
+            tick.set_color(OVERTALK_COLOUR)
+        elif name == "silence":
+            tick.set_color("#666666")
+        else:
+            tick.set_color(speaker_colour(name))
+            tick.set_fontweight("bold")
+    pad = (t1 - t0) * 0.01
+    ax.set_xlim(t0 - pad, t1 + pad)
+    _time_axis(ax, t0, t1)
+    ax.set_xlabel("call time (mm:ss from session start)")
+    ax.grid(axis="x", color="#DDDDDD", lw=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    if title is None:
+        cid = str(frame["conversation_id"].iloc[0]) if len(frame) else str(conversation_id)
+        title = f"Conversation {cid[:8]} · {format_mmss(t1 - t0)}"
+    ax.set_title(title, loc="left", fontsize=11)
+    call = max(t1 - call_start, 1e-9)
+    parts = [
+        f"{name} {float((u[:, 1] - u[:, 0]).sum()) / call:.0%}"
+        for name, u in zip(order, unions, strict=True)
+    ]
+    parts.append(f"overtalk {format_mmss(float((ot[:, 1] - ot[:, 0]).sum()))}")
+    parts.append(f"silence {format_mmss(float((gaps[:, 1] - gaps[:, 0]).sum()))}")
+    summary = "talk share of call: " + " · ".join(parts)
+    if conf is not None:
+        summary += "   |   shade = confidence (pale = low)"
+    ax.text(1.0, 1.02, summary, transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
+            color="#555555")
+    return ax
+
+
+# -- talk share -------------------------------------------------------------------------------
+
+
+def _require(frame: pd.DataFrame, cols: Sequence[str], where: str) -> None:
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{where}: table has no column(s) {missing} (got {list(frame.columns)})")
+
+
+def _short_id(value: object, n: int = 8) -> str:
+    text = str(value)
+    return text if len(text) <= n + 1 else text[:n]
+
+
+#: Columns that may hold a conversation's length in seconds, first match wins.
+DURATION_COLUMNS = ("call_duration_s", "duration_s", "conversation_duration_s", "span_s")
+
+
+def plot_talk_share(
+    stats: pd.DataFrame,
+    *,
+    ax: Axes | None = None,
+    denominator: str = "speech",
+    top: int = 25,
+    sort_by: str = "agent",
+) -> Axes:
+    """Draw each conversation's talk share per speaker as a 100 % stacked horizontal bar.
+
+    Args:
+        stats: ``STATS`` rows (``conversation_id``, ``speaker``, ``talk_time_s`` in seconds),
+            one per conversation and speaker, as ``diarkit.analysis.talk_stats`` returns.
+        ax: Axes to draw on; a new figure when None.
+        denominator: ``"speech"`` divides by the conversation's total talk time (pyannote's
+            ``percent=True``); ``"call"`` divides by the call duration (Genesys, AWS,
+            Google) from a duration column (``DURATION_COLUMNS``), leaving the rest as
+            silence.
+        top: at most this many conversations are drawn (the longest by talk time).
+        sort_by: speaker whose share orders the bars (largest on top).
+
+    Returns:
+        The Axes drawn on.
+
+    Raises:
+        ValueError: missing columns, unknown denominator, or no duration for ``"call"``.
+    """
+    _require(stats, ["conversation_id", "speaker", "talk_time_s"], "plot_talk_share")
+    if denominator not in ("speech", "call"):
+        raise ValueError(f"plot_talk_share: denominator must be 'speech' or 'call', "
+                         f"not {denominator!r}")
+    frame = stats.assign(
+        conversation_id=stats["conversation_id"].astype("string"),
+        speaker=stats["speaker"].astype("string").fillna("unknown"),
+    )
+    wide = frame.pivot_table(
+        index="conversation_id", columns="speaker", values="talk_time_s", aggfunc="sum",
+        fill_value=0.0, observed=True,
+    )
+    wide.columns = [str(c) for c in wide.columns]
+    speech = wide.sum(axis=1)
+    if denominator == "call":
+        dcol = next((c for c in DURATION_COLUMNS if c in frame.columns), None)
+        if dcol is None:
+            raise ValueError(
+                "plot_talk_share: denominator='call' needs a call duration column "
+                f"(one of {list(DURATION_COLUMNS)})"
+            )
+        total = frame.groupby("conversation_id")[dcol].max().reindex(wide.index)
+        total = np.maximum(total.astype(float), speech)
+    else:
+        total = speech
+    shares = wide.div(total.replace(0, np.nan), axis=0).fillna(0.0)
+    keep = speech.sort_values(ascending=False).index[:top]
+    shares = shares.loc[keep]
+    order = _ordered_speakers(shares.columns, None)
+    shares = shares[order]
+    if sort_by in shares.columns:
+        shares = shares.sort_values(sort_by, ascending=True)
+    if denominator == "call":
+        shares["silence"] = (1.0 - shares.sum(axis=1)).clip(lower=0)
+    height = max(1.6, 0.32 * len(shares) + 1.0)
+    ax = _new_ax(ax, (9, height))
+    y = np.arange(len(shares))
+    left = np.zeros(len(shares))
+    for name in shares.columns:
+        vals = shares[name].to_numpy(dtype=float)
+        colour = SILENCE_COLOUR if name == "silence" else speaker_colour(name)
+        ax.barh(y, vals, left=left, color=colour, label=name, height=0.72, edgecolor="white",
+                linewidth=0.5)
+        for yi, (lv, v) in enumerate(zip(left, vals, strict=True)):
+            if v >= 0.07:
+                ax.text(lv + v / 2, yi, f"{v:.0%}", ha="center", va="center", fontsize=7,
+                        color="white" if name in ("agent", "ivr") else "#222222")
+        left += vals
+    ax.set_yticks(y, [_short_id(c) for c in shares.index], fontsize=8, family="monospace")
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
+    what = "total speech" if denominator == "speech" else "call duration"
+    ax.set_xlabel(f"share of {what}")
+    ax.legend(ncols=len(shares.columns), loc="lower left", bbox_to_anchor=(0, 1.0),
+              frameon=False, fontsize=8)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    more = speech.size - len(shares)
+    if more > 0:
+        ax.text(1.0, -0.12 if len(shares) > 6 else -0.3, f"+{more} more conversations not shown",
+                transform=ax.transAxes, ha="right", fontsize=7, color="#666666")
+    return ax
+
+
+# -- fleet ------------------------------------------------------------------------------------
+
+#: Fleet metrics: key -> (candidate column names, axis label, is a 0-1 share).
+FLEET_METRICS: dict[str, tuple[tuple[str, ...], str, bool]] = {
+    "talk_ratio": (
+        ("agent_talk_ratio", "agent_talk_share", "talk_ratio", "agent_share", "agent_ratio"),
+        "agent talk ratio (agent / all speech)", True,
+    ),
+    "overtalk": (
+        ("overtalk_share", "overtalk_ratio", "overtalk_pct", "overtalk_s"),
+        "overtalk", True,
+    ),
+    "silence": (
+        ("silence_share", "silence_ratio", "silence_pct", "silence_s"),
+        "silence", True,
+    ),
+    "interruptions": (
+        ("interruptions_per_min", "interruptions", "interruption_count", "n_interruptions"),
+        "interruptions", False,
+    ),
+}
+
+
+def _fleet_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """One row per conversation: the stats as given, or a pivot of long per-speaker stats."""
+    _require(stats, ["conversation_id"], "plot_fleet")
+    frame = stats.assign(conversation_id=stats["conversation_id"].astype("string"))
+    if "speaker" not in frame.columns:
+        return frame.drop_duplicates("conversation_id").set_index("conversation_id")
+    # long per-speaker stats: per-conversation numbers are repeated or summed
+    numeric = frame.select_dtypes("number").columns.difference(["talk_time_s"])
+    per_conv = frame.groupby("conversation_id", observed=True)[list(numeric)].max()
+    if "talk_time_s" in frame.columns:
+        spk = frame["speaker"].astype("string")
+        talk = frame.groupby("conversation_id", observed=True)["talk_time_s"].sum()
+        agent = frame[spk == "agent"].groupby("conversation_id", observed=True)[
+            "talk_time_s"].sum()
+        if "agent_talk_ratio" not in per_conv.columns:
+            per_conv["agent_talk_ratio"] = (agent.reindex(talk.index).fillna(0) /
+                                            talk.replace(0, np.nan)).reindex(per_conv.index)
+    return per_conv
+
+
+def fleet_metric_columns(stats: pd.DataFrame) -> dict[str, str]:
+    """Which column of ``stats`` feeds each ``FLEET_METRICS`` panel (only those present)."""
+    table = _fleet_table(stats)
+    found = {}
+    for key, (candidates, _label, _share) in FLEET_METRICS.items():
+        col = next((c for c in candidates if c in table.columns), None)
+        if col is not None:
+            found[key] = col
+    return found
+
+
+def _outliers(values: pd.Series) -> pd.Series:
+    """Values outside Tukey's fences (1.5 IQR beyond the quartiles), most extreme first."""
+    q1, q3 = values.quantile([0.25, 0.75])
+    iqr = q3 - q1
+    lo, hi = q1 - 1.5 * iqr, q3 + 1.5 * iqr
+    out = values[(values < lo) | (values > hi)]
+    med = values.median()
+    return out.reindex((out - med).abs().sort_values(ascending=False).index)
+
+
+def _draw_metric(ax: Axes, values: pd.Series, label: str, unit: str, label_outliers: int) -> None:
+    vals = values.dropna().astype(float)
+    rng = np.random.default_rng(0)
+    ax.boxplot(vals.to_numpy(), **_HORIZONTAL, widths=0.5, showfliers=False, patch_artist=True,
+               boxprops={"facecolor": "#E8EEF4", "edgecolor": "#4A6A8A"},
+               medianprops={"color": "#0072B2", "lw": 2},
+               whiskerprops={"color": "#4A6A8A"}, capprops={"color": "#4A6A8A"})
+    jitter = rng.uniform(-0.18, 0.18, len(vals))
+    out = _outliers(vals) if len(vals) >= 4 else vals.iloc[:0]
+    is_out = vals.index.isin(out.index)
+    ax.scatter(vals[~is_out], 1 + jitter[~is_out], s=12, color="#0072B2", alpha=0.6, lw=0,
+               zorder=3)
+    ax.scatter(vals[is_out], 1 + jitter[is_out], s=26, color=OVERTALK_COLOUR, lw=0, zorder=3,
+               label="outlier (1.5 IQR)")
+    for i, (cid, v) in enumerate(out.iloc[:label_outliers].items()):
+        yj = 1 + jitter[vals.index.get_loc(cid)]
+        ax.annotate(_short_id(cid), (v, yj), xytext=(0, (14, -16, 26, -28)[i % 4]),
+                    textcoords="offset points", ha="center", fontsize=7, color=OVERTALK_COLOUR,
+                    arrowprops={"arrowstyle": "-", "color": OVERTALK_COLOUR, "lw": 0.6})
+    med = float(vals.median()) if len(vals) else float("nan")
+    med_txt = f"{med:.0%}" if unit == "%" else (f"{med:.1f} s" if unit == "s" else f"{med:.2g}")
+    ax.set_title(f"{label} — median {med_txt}, n={len(vals)}", loc="left", fontsize=9)
+    ax.set_yticks([])
+    ax.set_ylim(0.5, 1.5)
+    if unit == "%":
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
+    elif unit == "s":
+        ax.xaxis.set_major_formatter(FuncFormatter(format_mmss))
+        ax.set_xlabel("mm:ss")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="x", color="#EEEEEE")
+    ax.set_axisbelow(True)
+
+
+def plot_fleet(
+    stats: pd.DataFrame,
+    *,
+    metrics: Sequence[str] | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+    label_outliers: int = 5,
+) -> Axes | np.ndarray:
+    """Draw the distribution of per-call metrics across a fleet, outliers labelled by id.
+
+    Each metric gets one panel: a box plot (quartiles, whiskers at 1.5 IQR), one dot per
+    conversation, and the ``label_outliers`` most extreme outliers (outside Tukey's fences)
+    labelled with their short conversation id.
+
+    Args:
+        stats: per-conversation statistics (one row per ``conversation_id``, as
+            ``diarkit.analysis.fleet_stats`` returns) or long per-speaker ``STATS`` rows
+            (the agent talk ratio is then derived from ``talk_time_s``).
+        metrics: keys of ``FLEET_METRICS`` (``talk_ratio``, ``overtalk``, ``silence``,
+            ``interruptions``) or column names; default: every key whose column exists.
+        ax: one Axes (exactly one metric), a sequence of Axes (one per metric), or None
+            for a new figure with one panel per metric.
+        label_outliers: how many outliers per panel get a text label.
+
+    Returns:
+        The Axes (one metric) or a numpy array of Axes (one per metric).
+
+    Raises:
+        ValueError: no metric column found, or ``ax`` does not match the metrics.
+    """
+    table = _fleet_table(stats)
+    present = fleet_metric_columns(stats)
+    keys = list(metrics) if metrics is not None else list(present)
+    panels: list[tuple[str, str, str]] = []  # column, label, unit
+    for key in keys:
+        if key in FLEET_METRICS:
+            if key not in present:
+                raise ValueError(f"plot_fleet: no column for metric {key!r} "
+                                 f"(looked for {list(FLEET_METRICS[key][0])})")
+            col = present[key]
+            _c, label, share = FLEET_METRICS[key]
+        elif key in table.columns:
+            col, label, share = key, key, False
+        else:
+            raise ValueError(f"plot_fleet: unknown metric {key!r}; known: {list(FLEET_METRICS)} "
+                             f"or a column of {list(table.columns)}")
+        if col.endswith("_s"):
+            unit = "s"
+            label = f"{label} (seconds per call)" if key in FLEET_METRICS else label
+        elif share or col.endswith(("_share", "_ratio")):
+            unit = "%"
+            if col.endswith("_pct"):
+                table = table.assign(**{col: table[col] / 100.0})
+        else:
+            unit = ""
+            if col.endswith("_per_min"):
+                label = f"{label} per minute"
+            elif key in FLEET_METRICS:
+                label = f"{label} per call"
+        panels.append((col, label, unit))
+    if not panels:
+        raise ValueError("plot_fleet: stats have none of the fleet metric columns "
+                         f"{[c for v in FLEET_METRICS.values() for c in v[0]]}")
+    if ax is None:
+        n = len(panels)
+        _fig, axes = plt.subplots(n, 1, figsize=(9, 1.9 * n + 0.3), layout="constrained")
+        axes_arr = np.atleast_1d(axes)
+    elif isinstance(ax, Axes):
+        if len(panels) != 1:
+            raise ValueError(f"plot_fleet: one Axes given for {len(panels)} metrics; pass "
+                             "metrics=[one] or a sequence of Axes")
+        axes_arr = np.array([ax], dtype=object)
+    else:
+        axes_arr = np.asarray(list(ax), dtype=object)
+        if len(axes_arr) != len(panels):
+            raise ValueError(f"plot_fleet: {len(axes_arr)} Axes given for {len(panels)} metrics")
+    for a, (col, label, unit) in zip(axes_arr, panels, strict=True):
+        _draw_metric(a, table[col], label, unit, label_outliers)
+    if isinstance(ax, Axes):
+        return ax
+    return axes_arr

@@ -1,0 +1,248 @@
+"""diarkit.plot on tables built from the schema contracts, drawn on the Agg backend."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from diarkit import plot
+from diarkit.schema import SEGMENTS, STATS, TURNS, validate
+
+CID = "c0ffee00-1111-2222-3333-444455556666"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures(monkeypatch):
+    def no_show(*_a, **_k):
+        raise AssertionError("plot functions must never call plt.show()")
+
+    monkeypatch.setattr(plt, "show", no_show)
+    yield
+    plt.close("all")
+
+
+def make_segments(rows, cid=CID):
+    """SEGMENTS table from (speaker, start_s, end_s, confidence) rows, typed by the contract."""
+    n = len(rows)
+    data = {
+        "conversation_id": [cid] * n,
+        "communication_id": ["comm-1"] * n,
+        "utterance_id": [f"u{i}" for i in range(n)],
+        "channel": [{"agent": "INTERNAL", "customer": "EXTERNAL"}.get(r[0], "UNKNOWN")
+                    for r in rows],
+        "speaker": [r[0] for r in rows],
+        "is_final": [True] * n,
+        "confidence": [r[3] for r in rows],
+        "start_s": [float(r[1]) for r in rows],
+        "end_s": [float(r[2]) for r in rows],
+        "start_at": [None] * n,
+        "text": ["hello there"] * n,
+        "word_count": [2] * n,
+        "session_id": ["s1"] * n,
+        "seq": list(range(n)),
+        "received_at": [None] * n,
+        "order": list(range(n)),
+    }
+    table = pa.Table.from_pydict(data, schema=SEGMENTS.arrow_schema(include_optional=False))
+    return validate(table.to_pandas(), SEGMENTS)
+
+
+def long_call(duration_s=1800.0, seed=1):
+    """A 30-minute call: IVR greeting, alternating agent/customer, a few long silences."""
+    rng = np.random.default_rng(seed)
+    rows = [("ivr", 0.0, 12.0, 0.99)]
+    t, spk = 14.0, "agent"
+    while t < duration_s:
+        d = rng.gamma(2.0, 3.0)
+        rows.append((spk, t, min(t + d, duration_s), rng.uniform(0.4, 1.0)))
+        gap = rng.uniform(15, 25) if rng.random() < 0.03 else rng.normal(0.6, 0.8)
+        t += d + gap
+        spk = "customer" if spk == "agent" else "agent"
+    return make_segments(rows)
+
+
+SMALL = [
+    ("agent", 0.0, 10.0, 0.9),
+    ("customer", 8.0, 20.0, 0.5),  # 2 s overtalk
+    ("agent", 35.0, 40.0, 0.8),  # 15 s silence before
+    ("customer", 40.0, 50.0, 0.7),  # touches: no overtalk
+]
+
+
+def test_interval_helpers_union_overlap_gaps():
+    u = plot._union(np.array([5.0, 0.0, 2.0, 20.0, 7.0]), np.array([6.0, 3.0, 4.0, 21.0, 7.0]))
+    assert u.tolist() == [[0.0, 4.0], [5.0, 6.0], [20.0, 21.0]]
+    a = np.array([[0.0, 10.0], [35.0, 40.0]])
+    b = np.array([[8.0, 20.0], [40.0, 50.0]])
+    assert plot._overlap([a, b]).tolist() == [[8.0, 10.0]]
+    gaps = plot._gaps(plot._union(*np.concatenate([a, b]).T), 0.0, 50.0, 2.0)
+    assert gaps.tolist() == [[20.0, 35.0]]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0:00"), (59.6, "1:00"), (754, "12:34"), (3725, "1:02:05"),
+                          (-5, "-0:05")]
+)
+def test_format_mmss(seconds, text):
+    assert plot.format_mmss(seconds) == text
+
+
+def test_timeline_rows_overtalk_silence_and_mmss_axis(tmp_path):
+    fig, ax = plt.subplots()
+    out = plot.plot_timeline(make_segments(SMALL), ax=ax)
+    assert out is ax
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["agent", "customer", "overtalk", "silence"]
+    colours = {t.get_text(): t.get_color() for t in ax.get_yticklabels()}
+    assert colours["agent"] == plot.SPEAKER_COLOURS["agent"]
+    assert colours["customer"] == plot.SPEAKER_COLOURS["customer"]
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "0:10" in ticks and all(":" in t for t in ticks)
+    # overtalk row holds exactly the 8-10 s overlap; silence row the 20-35 s gap, labelled
+    overtalk_y = labels.index("overtalk")
+    bars = [c for c in ax.collections if c.get_paths()]
+    rows = {}
+    for c in bars:
+        ext = c.get_paths()[0].get_extents()
+        rows.setdefault(round(ext.y0 + ext.height / 2), []).append(c)
+    y_of = {name: len(labels) - 1 - i for i, name in enumerate(labels)}
+    ot = rows[y_of["overtalk"]][0].get_paths()
+    assert len(ot) == 1 and ot[0].get_extents().x0 == pytest.approx(8.0)
+    assert ot[0].get_extents().x1 == pytest.approx(10.0)
+    sil = rows[y_of["silence"]][0].get_paths()
+    assert [(p.get_extents().x0, p.get_extents().x1) for p in sil] == [(20.0, 35.0)]
+    assert any(t.get_text() == "15 s" for t in ax.texts)
+    assert overtalk_y == 2
+    fig.savefig(tmp_path / "small.png")
+    assert (tmp_path / "small.png").stat().st_size > 5000
+
+
+def test_timeline_thirty_minute_call_with_confidence_renders(tmp_path):
+    segs = long_call()
+    ax = plot.plot_timeline(segs, confidence=True)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["agent", "customer", "ivr", "overtalk", "silence"]
+    ax.figure.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "30:00" in ticks and len(ticks) <= 13  # readable: few round mm:ss ticks
+    faces = ax.collections[0].get_facecolors()
+    assert len(np.unique(faces[:, 3].round(3))) > 10  # alpha follows confidence
+    assert any("shade = confidence" in t.get_text() for t in ax.texts)
+    ax.figure.savefig(tmp_path / "long.png", dpi=80)
+    assert (tmp_path / "long.png").stat().st_size > 10_000
+
+
+def test_timeline_accepts_turns_and_picks_conversation():
+    turns = pd.DataFrame(
+        {
+            "conversation_id": ["a", "a", "b"],
+            "speaker": ["agent", "customer", "agent"],
+            "turn_index": [0, 1, 0],
+            "start_s": [0.0, 5.0, 0.0],
+            "end_s": [4.0, 9.0, 3.0],
+            "duration_s": [4.0, 4.0, 3.0],
+            "text": ["x", "y", "z"],
+            "segment_count": [1, 1, 1],
+            "word_count": [1, 1, 1],
+            "confidence": [0.9, 0.9, 0.9],
+        }
+    )
+    validate(turns, TURNS)
+    with pytest.raises(ValueError, match="2 conversations"):
+        plot.plot_timeline(turns)
+    with pytest.raises(ValueError, match="'zzz' is not in the table"):
+        plot.plot_timeline(turns, "zzz")
+    ax = plot.plot_timeline(turns, "a", title="call a")
+    assert ax.get_title(loc="left") == "call a"
+    with pytest.raises(ValueError, match="no column 'start_s'"):
+        plot.plot_timeline(turns.drop(columns="start_s"))
+
+
+def _stats():
+    rows = [
+        ("c1", "agent", 60.0, 200.0),
+        ("c1", "customer", 60.0, 200.0),
+        ("c2", "agent", 90.0, 100.0),
+        ("c2", "customer", 10.0, 100.0),
+        ("c2", "ivr", 0.0, 100.0),
+    ]
+    df = pd.DataFrame(rows, columns=["conversation_id", "speaker", "talk_time_s", "duration_s"])
+    return validate(df, STATS)
+
+
+def _bar_widths(ax):
+    widths = {}
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    for container in ax.containers:
+        for y, patch in zip(labels, container.patches, strict=True):
+            widths.setdefault(y, {})[container.get_label()] = patch.get_width()
+    return widths
+
+
+def test_talk_share_speech_and_call_denominators():
+    ax = plot.plot_talk_share(_stats())
+    w = _bar_widths(ax)
+    assert w["c1"]["agent"] == pytest.approx(0.5) and w["c2"]["agent"] == pytest.approx(0.9)
+    assert all(sum(v.values()) == pytest.approx(1.0) for v in w.values())
+    assert "total speech" in ax.get_xlabel()
+    ax2 = plot.plot_talk_share(_stats(), denominator="call")
+    w2 = _bar_widths(ax2)
+    assert w2["c1"]["agent"] == pytest.approx(0.3) and w2["c1"]["silence"] == pytest.approx(0.4)
+    assert "call duration" in ax2.get_xlabel()
+    with pytest.raises(ValueError, match="call duration column"):
+        plot.plot_talk_share(_stats().drop(columns="duration_s"), denominator="call")
+    with pytest.raises(ValueError, match="denominator"):
+        plot.plot_talk_share(_stats(), denominator="bogus")
+
+
+def _fleet(n=40):
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(
+        {
+            "conversation_id": [f"conv{i:04d}-xxxx" for i in range(n)],
+            "agent_talk_ratio": rng.uniform(0.4, 0.6, n),
+            "overtalk_s": rng.uniform(2, 6, n),
+            "silence_s": rng.uniform(10, 20, n),
+            "interruptions": rng.integers(1, 5, n),
+        }
+    )
+    df.loc[7, "overtalk_s"] = 95.0
+    df.loc[12, "interruptions"] = 40
+    return df
+
+
+def test_fleet_panels_label_outliers_by_id(tmp_path):
+    axes = plot.plot_fleet(_fleet())
+    assert len(axes) == 4
+    texts = {i: [t.get_text() for t in a.texts] for i, a in enumerate(axes)}
+    assert "conv0007" in texts[1]  # overtalk outlier
+    assert "conv0012" in texts[3]  # interruptions outlier
+    assert axes[0].get_title(loc="left").startswith("agent talk ratio")
+    axes[0].figure.savefig(tmp_path / "fleet.png", dpi=70)
+    assert (tmp_path / "fleet.png").stat().st_size > 10_000
+
+
+def test_fleet_single_ax_and_errors():
+    _fig, ax = plt.subplots()
+    assert plot.plot_fleet(_fleet(), metrics=["overtalk"], ax=ax) is ax
+    with pytest.raises(ValueError, match="one Axes given for 4 metrics"):
+        plot.plot_fleet(_fleet(), ax=ax)
+    with pytest.raises(ValueError, match="unknown metric 'nope'"):
+        plot.plot_fleet(_fleet(), metrics=["nope"])
+    with pytest.raises(ValueError, match="no column for metric 'silence'"):
+        plot.plot_fleet(_fleet().drop(columns="silence_s"), metrics=["silence"])
+
+
+def test_fleet_from_long_stats_derives_talk_ratio():
+    axes = plot.plot_fleet(_stats(), metrics=["talk_ratio"])
+    assert len(axes) == 1
+    xs = np.sort(axes[0].collections[0].get_offsets()[:, 0])
+    assert xs.tolist() == pytest.approx([0.5, 0.9])
