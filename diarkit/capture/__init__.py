@@ -1,0 +1,47 @@
+"""Live capture: the I/O shell around ``diarkit.genesys`` (OAuth, REST, WebSocket, recorder).
+
+- ``TokenSource``: client-credentials tokens, cached and refreshed before expiry.
+- ``NotificationsClient``: channels and subscriptions; rejected topics are reported.
+- ``Capture``: the session (workers per channel, watchdog, reconnect, follow mode).
+- ``RawRecorder``: spool every frame first, roll spools into durable Parquet parts.
+- ``recover_spools``: turn leftover spools into parts (``diarkit recover DIR``).
+"""
+
+from .errors import (
+    AuthError,
+    CaptureError,
+    ChannelGoneError,
+    NotificationsError,
+    RecorderError,
+    RetryExhaustedError,
+    SubscriptionRejectedError,
+)
+from .notifications import Channel, NotificationsClient, RejectedTopic, SubscriptionResult
+from .recorder import RawRecorder, RecoveryReport, recover_spools
+from .session import Capture, new_session_id
+from .stats import CaptureStats, Gap
+from .token import Secret, TokenSource, read_secret_file
+
+__all__ = [
+    "AuthError",
+    "Capture",
+    "CaptureError",
+    "CaptureStats",
+    "Channel",
+    "ChannelGoneError",
+    "Gap",
+    "NotificationsClient",
+    "NotificationsError",
+    "RawRecorder",
+    "RecorderError",
+    "RecoveryReport",
+    "RejectedTopic",
+    "RetryExhaustedError",
+    "Secret",
+    "SubscriptionRejectedError",
+    "SubscriptionResult",
+    "TokenSource",
+    "new_session_id",
+    "read_secret_file",
+    "recover_spools",
+]
