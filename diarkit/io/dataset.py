@@ -1,0 +1,255 @@
+"""The on-disk dataset layout shared by capture and convert, and its atomic writers.
+
+::
+
+    DATASET/
+      raw/date=YYYY-MM-DD/<session>-<seq:06d>.parquet       verbatim frames (RAW), the truth
+      segments/date=YYYY-MM-DD/<session>-<seq:06d>.parquet  SEGMENTS derived from the raw part
+                                                            of the same name (rebuildable)
+      gaps/<session>.parquet                                GAPS of one capture session
+      quarantine/<run>.parquet                              QUARANTINE of one convert run
+      _spool/                                               capture's frames in flight
+
+How conversations map to files: a part holds the frames of one capture session (or one
+input file of a convert run) from ``seq`` onwards, in receive order; the ``date``
+partition is the UTC date of the part's first ``received_at``. One conversation can
+therefore span several parts, sessions and (around midnight) dates; group by
+``conversation_id`` after loading, never by file. A raw part and the segments part of the
+same name hold the same frames (segments carry ``session_id``/``seq`` back to raw).
+
+Every file is written under a temporary name (``.tmp-<pid>-<name>``), fsynced, renamed
+into place and the directory fsynced. Readers list only names that do not start with
+``.`` or ``_``, so a dataset being written is always readable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from diarkit.schema import GAPS, QUARANTINE, RAW
+
+RAW_DIR = "raw"
+SEGMENTS_DIR = "segments"
+GAPS_DIR = "gaps"
+QUARANTINE_DIR = "quarantine"
+SPOOL_DIR = "_spool"
+TMP_PREFIX = ".tmp-"
+
+_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,199}")
+#: Columns that are unique per row: dictionary encoding would only cost time.
+_NO_DICT = {"frame", "frame_hash", "error", "utterance_id", "text", "words", "raw"}
+
+
+def check_name(value: str, what: str = "session id") -> str:
+    """Return ``value`` if it is safe as a file-name stem, else raise ``ValueError``."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValueError(
+            f"{what} {value!r} is not usable in a file name "
+            "(letters, digits, '_', '-', '.'; must start with a letter or digit)"
+        )
+    return value
+
+
+def part_name(session_id: str, seq: int) -> str:
+    """File name of the part of ``session_id`` starting at ``seq``."""
+    return f"{check_name(session_id)}-{seq:06d}.parquet"
+
+
+def is_visible(name: str) -> bool:
+    """True for complete files readers should see (not temporary, not hidden)."""
+    return not name.startswith((".", "_")) and name.endswith(".parquet")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_table_atomic(table: pa.Table, path: Path, *, row_group_size: int | None = None) -> Path:
+    """Write ``table`` to ``path`` as zstd Parquet: temporary name, fsync, rename, fsync dir."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{os.getpid()}-{path.name}"
+    use_dict = [n for n in table.column_names if n not in _NO_DICT]
+    try:
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            use_dictionary=use_dict,
+            row_group_size=row_group_size,
+        )
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def partition_date(raw: pa.Table) -> str:
+    """``YYYY-MM-DD`` (UTC) of the first ``received_at`` (else ``event_time``, else today)."""
+    for col in ("received_at", "event_time"):
+        if col in raw.column_names and raw.num_rows:
+            arr = raw.column(col)
+            valid = arr.drop_null()
+            if len(valid):
+                value = valid[0].as_py()
+                return value.astimezone(UTC).strftime("%Y-%m-%d")
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def part_paths(dataset: Path, date: str, name: str) -> tuple[Path, Path]:
+    """The raw and segments paths of part ``name`` in partition ``date``."""
+    dataset = Path(dataset)
+    return (
+        dataset / RAW_DIR / f"date={date}" / name,
+        dataset / SEGMENTS_DIR / f"date={date}" / name,
+    )
+
+
+def write_raw_part(
+    dataset: Path,
+    raw: pa.Table,
+    *,
+    session_id: str,
+    seq: int,
+    segments: pa.Table | None = None,
+) -> Path:
+    """Write a raw part and its derived segments part, each atomically.
+
+    The raw part goes to ``raw/date=<UTC date of the first received_at>/<session>-<seq>``
+    and the segments flattened from it (``raw_to_segments``) to the same name under
+    ``segments/``. Raw is renamed into place first: a crash in between leaves a raw part
+    without segments, which ``diarkit.io.convert.rebuild`` (and every convert run)
+    re-derives.
+
+    Args:
+        dataset: dataset root directory (created if missing).
+        raw: a ``diarkit.schema.RAW`` table.
+        session_id: capture session id (file-name safe).
+        seq: ``seq`` of the part's first frame.
+        segments: already derived segments of ``raw``, or ``None`` to derive them here.
+
+    Returns:
+        The path of the raw part.
+    """
+    from .segments import raw_to_segments
+
+    missing = [n for n in RAW.names if n not in raw.column_names]
+    if missing:
+        raise ValueError(f"raw table lacks columns {missing}")
+    name = part_name(session_id, seq)
+    raw_path, seg_path = part_paths(Path(dataset), partition_date(raw), name)
+    seg = raw_to_segments(raw) if segments is None else segments
+    write_table_atomic(raw, raw_path)
+    write_table_atomic(seg, seg_path)
+    return raw_path
+
+
+def _as_table(data: pa.Table | pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    if isinstance(data, pd.DataFrame):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    cols = []
+    for f in schema:
+        if f.name in data.column_names:
+            cols.append(data.column(f.name).cast(f.type))
+        else:
+            cols.append(pa.nulls(data.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def write_gaps(dataset: Path, session_id: str, gaps: pa.Table | pd.DataFrame) -> Path:
+    """Write (replace) the disconnection gaps of one capture session, atomically.
+
+    Args:
+        dataset: dataset root.
+        session_id: capture session id; the file is ``gaps/<session>.parquet``.
+        gaps: a ``diarkit.schema.GAPS`` table (Arrow or pandas), all gaps of the session.
+    """
+    name = f"{check_name(session_id)}.parquet"
+    return write_table_atomic(_as_table(gaps, GAPS.arrow_schema()), Path(dataset) / GAPS_DIR / name)
+
+
+def write_quarantine(dataset: Path, run_id: str, table: pa.Table | pd.DataFrame) -> Path:
+    """Write the rejected input of one convert run to ``quarantine/<run>.parquet``."""
+    name = f"{check_name(run_id, 'run id')}.parquet"
+    return write_table_atomic(
+        _as_table(table, QUARANTINE.arrow_schema()), Path(dataset) / QUARANTINE_DIR / name
+    )
+
+
+def list_parts(dataset: Path, kind: str = RAW_DIR) -> list[Path]:
+    """Complete part files of ``kind`` (``raw`` or ``segments``), sorted by date and name."""
+    root = Path(dataset) / kind
+    if not root.is_dir():
+        return []
+    out = []
+    for part_dir in sorted(root.iterdir()):
+        if not part_dir.is_dir() or not part_dir.name.startswith("date="):
+            continue
+        out.extend(sorted(p for p in part_dir.iterdir() if is_visible(p.name)))
+    return out
+
+
+def list_files(dataset: Path, kind: str) -> list[Path]:
+    """Complete files directly under ``dataset/kind`` (gaps, quarantine)."""
+    root = Path(dataset) / kind
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_file() and is_visible(p.name))
+
+
+def is_dataset(path: Path) -> bool:
+    """True if ``path`` is a directory laid out as a diarkit dataset."""
+    path = Path(path)
+    return path.is_dir() and ((path / RAW_DIR).is_dir() or (path / SEGMENTS_DIR).is_dir())
+
+
+def stale_temporaries(dataset: Path) -> list[Path]:
+    """Temporary files left by processes that are no longer running (safe to delete)."""
+    out = []
+    root = Path(dataset)
+    if not root.is_dir():
+        return out
+    for p in root.rglob(f"{TMP_PREFIX}*"):
+        m = re.match(rf"{re.escape(TMP_PREFIX)}(\d+)-", p.name)
+        if m and not _pid_alive(int(m.group(1))):
+            out.append(p)
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dataset_info(dataset: Path) -> dict[str, Any]:
+    """Counts of files per area of the dataset (for summaries and tests)."""
+    return {
+        "raw_parts": len(list_parts(dataset, RAW_DIR)),
+        "segment_parts": len(list_parts(dataset, SEGMENTS_DIR)),
+        "gaps": len(list_files(dataset, GAPS_DIR)),
+        "quarantine": len(list_files(dataset, QUARANTINE_DIR)),
+    }

@@ -1,0 +1,246 @@
+"""Build raw-event tables (``diarkit.schema.RAW``) from verbatim notification frames.
+
+Every frame becomes one row, valid or not: a frame that fails to parse gets
+``kind="invalid"`` and an ``error`` naming the JSON path and reason. Envelope columns are
+read vectorised with pyarrow.json (``diarkit.io._frames``); frames the fast path cannot
+vouch for are classified by ``diarkit.genesys.parse_frame``, the single authority.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from diarkit.genesys import ProtocolError, TranscriptionEvent, parse_frame
+from diarkit.schema import RAW, UTC_TS
+
+from ._frames import fast_envelope, parse_block, parse_event_times
+
+RAW_SCHEMA = RAW.arrow_schema()
+
+#: ``kind`` is ``transcription`` for every transcript-bearing import format; these
+#: topics say which non-frame format a raw row came from.
+TUTORIAL_EXPORT_TOPIC = "diarkit.import.tutorial_export"
+STA_TRANSCRIPT_TOPIC = "diarkit.import.sta_transcript"
+IMPORT_TOPICS = (TUTORIAL_EXPORT_TOPIC, STA_TRANSCRIPT_TOPIC)
+
+
+def frame_hash(frame: str | bytes) -> str:
+    """The dedupe key of a frame: blake2b-128 hex digest of its UTF-8 bytes."""
+    data = frame.encode("utf-8") if isinstance(frame, str) else frame
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def hash_frames(blobs: Sequence[bytes]) -> pa.Array:
+    """``frame_hash`` of each frame, as an Arrow string array."""
+    b2 = hashlib.blake2b
+    return pa.array([b2(b, digest_size=16).hexdigest() for b in blobs], pa.string())
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    """Envelope facts of one frame as ``parse_frame`` sees them."""
+
+    kind: str
+    topic: str | None
+    conversation_id: str | None
+    event_time: str | None
+    error: str | None
+
+
+def classify_frame(frame: str | bytes) -> FrameInfo:
+    """Parse one frame with ``parse_frame`` and return its envelope facts (never raises)."""
+    try:
+        msg = parse_frame(frame)
+    except ProtocolError as exc:
+        topic = None
+        try:
+            doc = orjson.loads(frame)
+            if isinstance(doc, dict) and isinstance(doc.get("topicName"), str):
+                topic = doc["topicName"]
+        except orjson.JSONDecodeError:
+            pass
+        return FrameInfo("invalid", topic, None, None, str(exc))
+    env = getattr(msg, "envelope", None)
+    topic = env.topic if env is not None else None
+    cid = getattr(msg, "conversation_id", None)
+    event_time = msg.event_time if isinstance(msg, TranscriptionEvent) else None
+    return FrameInfo(msg.kind, topic or None, cid, event_time, None)
+
+
+def _received_array(received_at: Any, n: int) -> pa.Array:
+    if received_at is None:
+        received_at = datetime.now(UTC)
+    if isinstance(received_at, pa.Array | pa.ChunkedArray):
+        arr = received_at
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if len(arr) != n:
+            raise ValueError(f"received_at has {len(arr)} values for {n} frames")
+        return arr.cast(UTC_TS)
+    if isinstance(received_at, datetime | np.datetime64) or hasattr(received_at, "tz_convert"):
+        scalar = pa.scalar(_as_utc(received_at), UTC_TS)
+        return pa.array(np.full(n, scalar.value, dtype="int64"), pa.int64()).cast(UTC_TS)
+    values = list(received_at)
+    if len(values) != n:
+        raise ValueError(f"received_at has {len(values)} values for {n} frames")
+    return pa.array([_as_utc(v) for v in values], UTC_TS)
+
+
+def _as_utc(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, np.datetime64):
+        value = value.astype("datetime64[us]").item()
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("received_at must be timezone-aware (UTC); got a naive datetime")
+    return value
+
+
+def _blobs(frames: Sequence[str | bytes]) -> list[bytes]:
+    return [f.encode("utf-8") if isinstance(f, str) else bytes(f) for f in frames]
+
+
+def _frame_texts(blobs: list[bytes]) -> pa.Array:
+    try:
+        return pa.array([b.decode("utf-8") for b in blobs], pa.string())
+    except UnicodeDecodeError:
+        return pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
+
+
+def envelope_columns(
+    blobs: list[bytes], parsed: pa.Table | None
+) -> tuple[dict[str, pa.Array], pa.Array]:
+    """Envelope columns (topic, kind, conversation_id, event_time, error) of frames.
+
+    Args:
+        blobs: the frames' bytes.
+        parsed: ``parse_block`` of the same frames, or ``None`` to classify every frame
+            with ``parse_frame``.
+
+    Returns:
+        The columns, and a bool array marking rows the fast path vouched for.
+    """
+    n = len(blobs)
+    if parsed is not None:
+        env = fast_envelope(parsed)
+        ok = env["ok"]
+        topic = env["topic"]
+        cid = env["conversation_id"]
+        event_time = env["event_time"]
+        kind = pc.if_else(ok, pa.scalar("transcription"), pa.scalar(None, pa.string()))
+        error = pa.nulls(n, pa.string())
+        slow = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+    else:
+        ok = pa.array(np.zeros(n, dtype=bool))
+        topic = cid = event_time = kind = error = pa.nulls(n, pa.string())
+        slow = np.arange(n)
+    if len(slow):
+        infos = [classify_frame(blobs[i]) for i in slow]
+        mask = np.zeros(n, dtype=bool)
+        mask[slow] = True
+        m = pa.array(mask)
+
+        def fill(arr: pa.Array, values: list[str | None]) -> pa.Array:
+            return pc.replace_with_mask(arr, m, pa.array(values, pa.string()))
+
+        topic = fill(topic, [i.topic for i in infos])
+        kind = fill(kind, [i.kind for i in infos])
+        cid = fill(cid, [i.conversation_id for i in infos])
+        event_time = fill(event_time, [i.event_time for i in infos])
+        error = fill(error, [i.error for i in infos])
+    cols = {
+        "topic": topic,
+        "kind": kind,
+        "conversation_id": cid,
+        "event_time": parse_event_times(event_time),
+        "error": error,
+    }
+    return cols, ok
+
+
+def assemble_raw(
+    frames: pa.Array,
+    hashes: pa.Array,
+    envelope: dict[str, pa.Array],
+    *,
+    session_id: str,
+    start_seq: int,
+    received_at: Any,
+    source: str | None,
+    lines: Any = None,
+) -> pa.Table:
+    """Put frame texts, hashes and envelope columns together as a ``RAW`` table."""
+    n = len(frames)
+    if lines is None:
+        line_arr = pa.nulls(n, pa.int64())
+    else:
+        line_arr = pa.array(np.asarray(lines, dtype="int64"), pa.int64())
+        if len(line_arr) != n:
+            raise ValueError(f"lines has {len(line_arr)} values for {n} frames")
+    cols = {
+        "session_id": pa.array(np.full(n, session_id, dtype=object), pa.string()),
+        "seq": pa.array(np.arange(start_seq, start_seq + n, dtype="int64")),
+        "received_at": _received_array(received_at, n),
+        "topic": envelope["topic"],
+        "kind": envelope["kind"],
+        "conversation_id": envelope["conversation_id"],
+        "event_time": envelope["event_time"],
+        "frame": frames,
+        "frame_hash": hashes,
+        "error": envelope["error"],
+        "source": pa.array(np.full(n, source, dtype=object), pa.string()),
+        "line": line_arr,
+    }
+    return pa.Table.from_arrays([cols[f.name] for f in RAW_SCHEMA], schema=RAW_SCHEMA)
+
+
+def build_raw_table(
+    frames: Sequence[str | bytes],
+    *,
+    session_id: str,
+    start_seq: int,
+    received_at: Any,
+    source: str | None,
+    lines: Sequence[int] | None = None,
+) -> pa.Table:
+    """Build a ``RAW`` table with one row per frame, in order, none dropped.
+
+    Args:
+        frames: verbatim frame texts (``str`` or UTF-8 ``bytes``).
+        session_id: capture session (or convert run) id, stored in every row.
+        start_seq: ``seq`` of the first frame; the rest follow by one.
+        received_at: when the frames were received: one timezone-aware datetime for all,
+            a sequence with one per frame, an Arrow timestamp array, or ``None`` (now, UTC).
+        source: channel id or input file the frames came from.
+        lines: 1-based line numbers in the input file, one per frame, or ``None``.
+
+    Returns:
+        A ``pyarrow.Table`` with ``diarkit.schema.RAW``'s columns; frames that fail to
+        parse have ``kind="invalid"`` and ``error`` set to ``"<json path>: <reason>"``.
+    """
+    blobs = _blobs(frames)
+    parsed = None
+    if blobs and not any(b"\n" in b or b"\r" in b or not b.strip() for b in blobs):
+        parsed = parse_block(b"\n".join(blobs), len(blobs))
+    envelope, _ = envelope_columns(blobs, parsed)
+    return assemble_raw(
+        _frame_texts(blobs),
+        hash_frames(blobs),
+        envelope,
+        session_id=session_id,
+        start_seq=start_seq,
+        received_at=received_at,
+        source=source,
+        lines=lines,
+    )

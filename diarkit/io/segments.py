@@ -1,0 +1,343 @@
+"""Flatten raw-event tables into segment tables (``diarkit.schema.SEGMENTS``); pure.
+
+One segment row per utterance version, from its best (first) alternative:
+speaker from channel (``INTERNAL`` -> agent, ``EXTERNAL`` -> customer; legacy tutorial
+frames keep their speaker), ``start_s``/``end_s`` in seconds from the session start
+(``offsetMs``/``durationMs`` / 1000), ``start_at`` = ``sessionStartTimeMs + offsetMs`` as
+UTC. Rows come in the raw table's order, then transcript order; ``order`` numbers them.
+
+Well-formed transcription frames are flattened vectorised (pyarrow.json + pyarrow.compute);
+anything else with ``kind == "transcription"`` (legacy frames, import documents, frames the
+fast path rejects) goes through ``diarkit.genesys.parse_frame`` one by one. Both paths give
+the same rows; tests hold them to that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from diarkit.genesys import ProtocolError, TranscriptionEvent, parse_frame
+from diarkit.schema import SEGMENTS, SPEAKER_BY_CHANNEL, UTC_TS, WORD_TYPE
+
+from ._frames import fast_envelope, parse_block
+from .formats import sta_transcript_rows, tutorial_export_rows
+from .raw import STA_TRANSCRIPT_TOPIC, TUTORIAL_EXPORT_TOPIC
+
+SEGMENTS_SCHEMA = SEGMENTS.arrow_schema()
+_WORD_STRUCT = WORD_TYPE.value_type
+_DICT_COLS = ("conversation_id", "communication_id", "channel", "speaker", "session_id")
+
+
+def _speaker(channel: str) -> str:
+    return SPEAKER_BY_CHANNEL.get(channel, channel.lower())
+
+
+def _fast_columns(raw: pa.Table, parsed: pa.Table, rows: np.ndarray) -> dict[str, Any]:
+    """Segment columns (plain types) of the raw rows ``rows``, from their parsed frames."""
+    p = parsed.take(pa.array(rows, pa.int64())) if len(rows) != parsed.num_rows else parsed
+    body = p.column("eventBody").combine_chunks()
+    tr = pc.struct_field(body, "transcripts")
+    local = pc.list_parent_indices(tr)
+    flat = pc.list_flatten(tr)
+    raw_idx = pa.array(rows[local.to_numpy()], pa.int64())
+    alts = pc.struct_field(flat, "alternatives")
+    lens = pc.fill_null(pc.list_value_length(alts), 0)
+    if len(alts) and pc.min(lens).as_py() == 0:
+        alts = pc.if_else(pc.greater(lens, 0), alts, pa.scalar(None, alts.type))
+    best = pc.list_element(alts, 0) if len(alts) else pa.nulls(0, alts.type.value_type)
+    offset = pc.struct_field(best, "offsetMs")
+    duration = pc.struct_field(best, "durationMs")
+    start_s = pc.divide(offset, 1000.0)
+    end_s = pc.divide(pc.add(offset, duration), 1000.0)
+    session_start = pc.take(pc.struct_field(body, "sessionStartTimeMs"), local)
+    start_ms = pc.add(session_start, offset)
+    channel = pc.fill_null(pc.struct_field(flat, "channel"), "UNKNOWN")
+    text = pc.fill_null(pc.struct_field(best, "transcript"), "")
+    # words: wire ms -> seconds
+    wl = pc.struct_field(best, "words")
+    wlen = pc.fill_null(pc.list_value_length(wl), 0).to_numpy(zero_copy_only=False)
+    wflat = pc.list_flatten(wl)
+    w_off = pc.struct_field(wflat, "offsetMs")
+    values = pa.StructArray.from_arrays(
+        [
+            pc.struct_field(wflat, "word"),
+            pc.divide(w_off, 1000.0),
+            pc.divide(pc.add(w_off, pc.struct_field(wflat, "durationMs")), 1000.0),
+            pc.struct_field(wflat, "confidence"),
+        ],
+        fields=list(_WORD_STRUCT),
+    )
+    offsets = np.zeros(len(wlen) + 1, dtype=np.int32)
+    np.cumsum(wlen, out=offsets[1:])
+    words = pa.ListArray.from_arrays(pa.array(offsets), values, type=WORD_TYPE)
+    return {
+        "_row": raw_idx,
+        "_sub": _sub_index(local.to_numpy()),
+        "conversation_id": pc.take(raw.column("conversation_id"), raw_idx),
+        "communication_id": pc.take(pc.struct_field(body, "communicationId"), local),
+        "utterance_id": pc.struct_field(flat, "utteranceId"),
+        "channel": channel,
+        "speaker": None,  # mapped from channel after concatenation
+        "is_final": pc.fill_null(pc.struct_field(flat, "isFinal"), False),
+        "confidence": pc.struct_field(best, "confidence"),
+        "start_s": start_s,
+        "end_s": end_s,
+        "start_at_ms": start_ms,
+        "text": text,
+        "words": words,
+    }
+
+
+def _sub_index(parents: np.ndarray) -> pa.Array:
+    """0-based position of each child within its parent (parents sorted ascending)."""
+    n = len(parents)
+    if n == 0:
+        return pa.array([], pa.int64())
+    starts = np.r_[0, np.flatnonzero(np.diff(parents)) + 1]
+    run = np.repeat(starts, np.diff(np.r_[starts, n]))
+    return pa.array(np.arange(n) - run, pa.int64())
+
+
+def _event_rows(ev: TranscriptionEvent) -> list[dict[str, Any]]:
+    rows = []
+    for u in ev.utterances:
+        best = u.best
+        off = None if best is None else best.offset_ms
+        dur = None if best is None else best.duration_ms
+        words = []
+        if best is not None:
+            for w in best.words:
+                words.append(
+                    {
+                        "word": w.word,
+                        "start_s": None if w.offset_ms is None else w.offset_ms / 1000.0,
+                        "end_s": None
+                        if w.offset_ms is None or w.duration_ms is None
+                        else (w.offset_ms + w.duration_ms) / 1000.0,
+                        "confidence": w.confidence,
+                    }
+                )
+        sst = ev.session_start_time_ms
+        rows.append(
+            {
+                "conversation_id": ev.conversation_id,
+                "communication_id": ev.communication_id,
+                "utterance_id": u.utterance_id,
+                "channel": u.channel,
+                "speaker": u.speaker if (ev.legacy and u.speaker) else _speaker(u.channel),
+                "is_final": u.is_final,
+                "confidence": None if best is None else best.confidence,
+                "start_s": None if off is None else off / 1000.0,
+                "end_s": None if off is None or dur is None else (off + dur) / 1000.0,
+                "start_at_ms": None if sst is None or off is None else sst + off,
+                "text": "" if best is None else best.transcript,
+                "words": words,
+            }
+        )
+    return rows
+
+
+def rows_of_frame(topic: str | None, frame: str) -> list[dict[str, Any]]:
+    """Segment rows (plain dicts) of one raw frame, by its topic; [] when it has none.
+
+    Import documents skip bad elements (the converter quarantines them); a notification
+    frame that fails ``parse_frame`` has no rows.
+    """
+    if topic in (TUTORIAL_EXPORT_TOPIC, STA_TRANSCRIPT_TOPIC):
+        try:
+            doc = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return []
+        fn = tutorial_export_rows if topic == TUTORIAL_EXPORT_TOPIC else sta_transcript_rows
+        return fn(doc)[0]
+    try:
+        msg = parse_frame(frame)
+    except ProtocolError:
+        return []
+    if isinstance(msg, TranscriptionEvent):
+        return _event_rows(msg)
+    return []
+
+
+def _slow_columns(raw: pa.Table, rows: np.ndarray) -> dict[str, Any]:
+    frames = raw.column("frame").take(pa.array(rows, pa.int64())).to_pylist()
+    topics = raw.column("topic").take(pa.array(rows, pa.int64())).to_pylist()
+    out: list[dict[str, Any]] = []
+    idx: list[int] = []
+    sub: list[int] = []
+    for r, topic, frame in zip(rows.tolist(), topics, frames, strict=True):
+        got = rows_of_frame(topic, frame)
+        out.extend(got)
+        idx.extend([r] * len(got))
+        sub.extend(range(len(got)))
+    cols: dict[str, Any] = {"_row": pa.array(idx, pa.int64()), "_sub": pa.array(sub, pa.int64())}
+    for name, typ in (
+        ("conversation_id", pa.string()),
+        ("communication_id", pa.string()),
+        ("utterance_id", pa.string()),
+        ("channel", pa.string()),
+        ("speaker", pa.string()),
+        ("is_final", pa.bool_()),
+        ("confidence", pa.float64()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+        ("start_at_ms", pa.float64()),
+        ("text", pa.string()),
+        ("words", WORD_TYPE),
+    ):
+        cols[name] = pa.array([o[name] for o in out], typ)
+    return cols
+
+
+def _word_count(text: pa.Array) -> pa.Array:
+    trimmed = pc.utf8_trim_whitespace(text)
+    n = pc.add(pc.count_substring_regex(trimmed, r"\s+"), 1)
+    return pc.if_else(pc.equal(trimmed, ""), 0, n).cast(pa.int32())
+
+
+def _dict(arr: pa.Array) -> pa.Array:
+    out = pc.dictionary_encode(arr)
+    return out.cast(pa.dictionary(pa.int32(), pa.string()))
+
+
+def _finish(raw: pa.Table, parts: list[dict[str, Any]], words: bool) -> pa.Table:
+    names = [
+        "_row", "_sub", "conversation_id", "communication_id", "utterance_id", "channel",
+        "is_final", "confidence", "start_s", "end_s", "start_at_ms", "text", "words",
+    ]
+    plain = pa.schema(
+        [
+            ("_row", pa.int64()), ("_sub", pa.int64()), ("conversation_id", pa.string()),
+            ("communication_id", pa.string()), ("utterance_id", pa.string()),
+            ("channel", pa.string()), ("is_final", pa.bool_()), ("confidence", pa.float64()),
+            ("start_s", pa.float64()), ("end_s", pa.float64()),
+            ("start_at_ms", pa.float64()), ("text", pa.string()), ("words", WORD_TYPE),
+        ]
+    )
+    tables = []
+    speakers = []
+    for part in parts:
+        t = pa.Table.from_arrays([part[n] for n in names], schema=plain)
+        tables.append(t)
+        sp = part["speaker"]
+        if sp is None:  # map channel -> speaker through the (small) dictionary
+            enc = pc.dictionary_encode(part["channel"])
+            mapped = pa.array([_speaker(c) for c in enc.dictionary.to_pylist()], pa.string())
+            sp = pc.take(mapped, enc.indices)
+        speakers.append(sp)
+    t = pa.concat_tables(tables) if tables else plain.empty_table()
+    sp_all = pa.concat_arrays(speakers) if speakers else pa.array([], pa.string())
+    t = t.append_column("speaker", sp_all.cast(pa.string()))
+    if len(parts) > 1:
+        t = t.take(pc.sort_indices(t, [("_row", "ascending"), ("_sub", "ascending")]))
+    t = t.combine_chunks()
+    row = t.column("_row")
+    n = t.num_rows
+    start_at = pc.multiply(pc.round(t.column("start_at_ms")), 1000.0)
+    start_at = pc.cast(pc.cast(start_at, pa.int64()), UTC_TS)
+    text = t.column("text").combine_chunks()
+    cols = {
+        "conversation_id": _dict(t.column("conversation_id").combine_chunks()),
+        "communication_id": _dict(t.column("communication_id").combine_chunks()),
+        "utterance_id": t.column("utterance_id"),
+        "channel": _dict(t.column("channel").combine_chunks()),
+        "speaker": _dict(t.column("speaker").combine_chunks()),
+        "is_final": t.column("is_final"),
+        "confidence": t.column("confidence"),
+        "start_s": t.column("start_s"),
+        "end_s": t.column("end_s"),
+        "start_at": start_at,
+        "text": text,
+        "word_count": _word_count(text),
+        "session_id": _dict(pc.take(raw.column("session_id"), row).combine_chunks()),
+        "seq": pc.take(raw.column("seq"), row),
+        "received_at": pc.take(raw.column("received_at"), row),
+        "order": pa.array(np.arange(n, dtype=np.int64)),
+        "words": t.column("words"),
+    }
+    schema = SEGMENTS_SCHEMA if words else SEGMENTS.arrow_schema(include_optional=False)
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+
+
+def segments_from_parsed(
+    raw: pa.Table, parsed: pa.Table | None, ok: pa.Array | None, *, words: bool = True
+) -> pa.Table:
+    """Segments of ``raw`` reusing an already parsed block (see ``_frames.parse_block``).
+
+    Args:
+        raw: a ``RAW`` table.
+        parsed: ``parse_block`` of ``raw``'s frames (row-aligned), or ``None``.
+        ok: rows the fast path vouched for (``raw.envelope_columns``), or ``None``.
+        words: include the optional ``words`` column.
+    """
+    kind = raw.column("kind").combine_chunks()
+    is_tr = pc.fill_null(pc.equal(kind, "transcription"), False).to_numpy(zero_copy_only=False)
+    parts = []
+    if parsed is not None and ok is not None:
+        okn = ok.to_numpy(zero_copy_only=False) & is_tr
+        fast_rows = np.flatnonzero(okn)
+        slow_rows = np.flatnonzero(is_tr & ~okn)
+        if len(fast_rows):
+            parts.append(_fast_columns(raw, parsed, fast_rows))
+    else:
+        slow_rows = np.flatnonzero(is_tr)
+    if len(slow_rows):
+        parts.append(_slow_columns(raw, slow_rows))
+    return _finish(raw, parts, words)
+
+
+def raw_to_segments(raw: pa.Table, *, words: bool = True) -> pa.Table:
+    """Flatten a ``RAW`` table into a ``SEGMENTS`` table (one row per utterance version).
+
+    Args:
+        raw: a table with ``diarkit.schema.RAW``'s columns (``frame``, ``kind``, ``topic``,
+            ``conversation_id``, ``session_id``, ``seq``, ``received_at``).
+        words: include the optional ``words`` column (word times in seconds).
+
+    Returns:
+        A ``pyarrow.Table`` with ``diarkit.schema.SEGMENTS``'s columns; ids, channel,
+        speaker and session are dictionary-encoded. Raw rows without transcripts
+        (heartbeats, status-only messages, invalid frames) contribute no rows.
+    """
+    kind = raw.column("kind").combine_chunks()
+    topic = raw.column("topic").combine_chunks()
+    is_tr = pc.fill_null(pc.equal(kind, "transcription"), False)
+    is_wire = pc.fill_null(pc.starts_with(topic, "v2."), False)
+    wire = np.flatnonzero(pc.and_(is_tr, is_wire).to_numpy(zero_copy_only=False))
+    parsed = ok = None
+    if len(wire):
+        frames = raw.column("frame").take(pa.array(wire, pa.int64())).combine_chunks()
+        buf = _joined(frames)
+        if buf is not None:
+            block = parse_block(buf, len(wire))
+            if block is not None:
+                okw = fast_envelope(block)["ok"].to_numpy(zero_copy_only=False)
+                # expand to raw-aligned parsed table and mask
+                full_ok = np.zeros(raw.num_rows, dtype=bool)
+                full_ok[wire] = okw
+                pos = np.zeros(raw.num_rows, dtype=np.int64)
+                pos[wire] = np.arange(len(wire))
+                parsed = block.take(pa.array(pos))
+                ok = pa.array(full_ok)
+    return segments_from_parsed(raw, parsed, ok, words=words)
+
+
+def _joined(frames: pa.Array) -> pa.Buffer | None:
+    """The frames' bytes separated by newlines, or None if a frame contains a newline."""
+    if len(frames) == 0:
+        return None
+    if pc.any(pc.match_substring_regex(frames, r"[\r\n]")).as_py():
+        return None
+    if frames.null_count:
+        return None
+    empty = pa.array(np.full(len(frames), "", dtype=object), pa.string())
+    with_nl = pc.binary_join_element_wise(frames, empty, pa.scalar("\n"))  # "frame\n"
+    offsets = with_nl.buffers()[1]
+    data = with_nl.buffers()[2]
+    off = np.frombuffer(offsets, dtype=np.int32)[with_nl.offset: with_nl.offset + len(frames) + 1]
+    return data[off[0]: off[-1]]
