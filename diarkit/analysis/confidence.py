@@ -1,0 +1,122 @@
+"""Confidence filtering with an audit table of every dropped row (confidence is 0-1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from diarkit.schema import SEGMENTS, validate
+
+#: Reasons a row can be dropped, in the order they are checked (the first one is `reason`).
+REASONS = ("partial", "empty_speaker", "empty_text", "missing_confidence", "low_confidence")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceRule:
+    """What :func:`filter_confidence` drops.
+
+    Attributes:
+        min_confidence: rows with ``confidence < min_confidence`` (0-1) are dropped.
+        drop_partial: drop rows whose ``is_final`` is false.
+        drop_empty_speaker: drop rows whose speaker is missing or blank.
+        drop_empty_text: drop rows whose text is missing or blank.
+        drop_missing_confidence: drop rows whose confidence is NaN (kept by default: an
+            unknown confidence is not a low one).
+    """
+
+    min_confidence: float = 0.85
+    drop_partial: bool = True
+    drop_empty_speaker: bool = True
+    drop_empty_text: bool = True
+    drop_missing_confidence: bool = False
+
+
+#: Presets: ``default`` (0.85, every check) and ``tutorial`` — the tutorial's audit rule:
+#: drop confidence < 0.5 or an empty speaker, nothing else.
+PRESETS: dict[str, ConfidenceRule] = {
+    "default": ConfidenceRule(),
+    "tutorial": ConfidenceRule(min_confidence=0.5, drop_partial=False, drop_empty_text=False),
+}
+
+
+class Filtered(NamedTuple):
+    """Result of :func:`filter_confidence`: kept rows and the audit of dropped rows."""
+
+    kept: pd.DataFrame
+    audit: pd.DataFrame
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    text = series.astype("string")
+    return (text.isna() | (text.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
+
+
+def filter_confidence(
+    segments: pd.DataFrame,
+    min_confidence: float | None = None,
+    *,
+    preset: str = "default",
+    **overrides: bool,
+) -> Filtered:
+    """Drop low-confidence (0-1 scale), partial, speakerless and empty rows, with an audit.
+
+    Args:
+        segments: a table following ``diarkit.schema.SEGMENTS``.
+        min_confidence: rows with ``confidence < min_confidence`` are dropped; default
+            0.85 (``preset="tutorial"``: 0.5). A confidence equal to it is kept.
+        preset: ``"default"`` or ``"tutorial"`` (see ``PRESETS``).
+        **overrides: any boolean field of :class:`ConfidenceRule` (``drop_partial``,
+            ``drop_empty_speaker``, ``drop_empty_text``, ``drop_missing_confidence``).
+
+    Returns:
+        ``Filtered(kept, audit)``. ``audit`` holds every dropped row, unchanged, plus
+        ``reason`` (the first of ``REASONS`` that applies) and ``reasons`` (all that apply,
+        comma-separated). ``len(kept) + len(audit) == len(segments)``.
+
+    Raises:
+        SchemaError: when the input does not follow the segments contract.
+        ValueError: for an unknown preset or override, or a threshold outside 0-1.
+    """
+    validate(segments, SEGMENTS, where="filter_confidence()")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    rule = PRESETS[preset]
+    try:
+        rule = replace(rule, **overrides)
+    except TypeError as exc:
+        raise ValueError(f"filter_confidence(): {exc}") from None
+    if min_confidence is not None:
+        rule = replace(rule, min_confidence=float(min_confidence))
+    if not 0.0 <= rule.min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be within 0-1, got {rule.min_confidence}")
+
+    conf = segments["confidence"].to_numpy(dtype=np.float64, na_value=np.nan)
+    n = len(segments)
+    no = np.zeros(n, dtype=bool)
+    masks = {
+        "partial": ~segments["is_final"].to_numpy(dtype=bool, na_value=False)
+        if rule.drop_partial
+        else no,
+        "empty_speaker": _blank(segments["speaker"]) if rule.drop_empty_speaker else no,
+        "empty_text": _blank(segments["text"]) if rule.drop_empty_text else no,
+        "missing_confidence": np.isnan(conf) if rule.drop_missing_confidence else no,
+        "low_confidence": conf < rule.min_confidence,  # NaN compares False: kept
+    }
+    stacked = np.column_stack([masks[r] for r in REASONS]) if n else np.zeros((0, 5), bool)
+    dropped = stacked.any(axis=1)
+    audit = segments[dropped].copy()
+    hits = stacked[dropped]
+    reasons = np.array(REASONS, dtype=object)
+    audit["reason"] = pd.Series(
+        reasons[hits.argmax(axis=1)] if len(hits) else [], index=audit.index, dtype="string"
+    )
+    joined = pd.Series("", index=audit.index, dtype="string")
+    for i, name in enumerate(REASONS):  # five columns, not rows
+        joined = joined.where(~hits[:, i], joined + ("," if i else "") + name)
+    audit["reasons"] = joined.str.lstrip(",")
+    kept = segments[~dropped]
+    validate(kept, SEGMENTS, where="filter_confidence() output")
+    return Filtered(kept, audit)

@@ -1,0 +1,329 @@
+"""Talk-time statistics per conversation and speaker (times in seconds, shares 0-1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from diarkit.analysis._core import (
+    check_intervals,
+    codes_of,
+    float_array,
+    group_cummax,
+    run_lengths,
+    starts_of_runs,
+    sweep,
+    union_blocks,
+)
+from diarkit.analysis.turns import MAX_GAP_S, turn_bounds
+from diarkit.schema import SEGMENTS, STATS, TURNS, validate
+
+#: Overlaps shorter than this (seconds) are not counted as overtalk events (time still is).
+MIN_OVERTALK_S = 0.5
+#: Only gaps where nobody speaks strictly longer than this (seconds) count as silence.
+#: NICE uses 3 s, Google CCAI 5 s; diarkit follows NICE.
+MIN_SILENCE_S = 3.0
+#: Turns shorter than this (seconds) are backchannels and never count as interruptions.
+BACKCHANNEL_MAX_S = 1.0
+#: An interrupted speaker must stop within this many seconds after the interrupter starts.
+INTERRUPTION_GRACE_S = 2.0
+
+
+def _group_median(values: np.ndarray, group: np.ndarray, size: int) -> np.ndarray:
+    out = np.full(size, np.nan)
+    if len(values):
+        med = pd.Series(values).groupby(group, sort=False).median()
+        out[med.index.to_numpy()] = med.to_numpy()
+    return out
+
+
+def _sum_by(index: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
+    """Sum (or count, without weights) per integer index, as float64 of length ``size``."""
+    out = np.bincount(index, weights=weights, minlength=size)[:size]
+    return out.astype(np.float64, copy=False)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def talk_stats(
+    segments_or_turns: pd.DataFrame,
+    *,
+    max_gap: float = MAX_GAP_S,
+    min_overtalk_s: float = MIN_OVERTALK_S,
+    min_silence_s: float = MIN_SILENCE_S,
+    backchannel_max_s: float = BACKCHANNEL_MAX_S,
+    interruption_grace_s: float = INTERRUPTION_GRACE_S,
+    span: Literal["speech", "session"] = "speech",
+    speakers: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Talk time, turns, overtalk, interruptions, silence and latency per speaker (seconds).
+
+    One row per (conversation, speaker). Every value depends only on the rows of its own
+    conversation, so running this on any set of whole conversations gives the same rows
+    as on the full table (what a Dask ``map_partitions`` relies on). Columns, all listed
+    with units in ``diarkit.schema.STATS``:
+
+    - ``talk_time_s``: length of the union of the speaker's intervals (overlapping
+      segments of one speaker are never double counted).
+    - ``talk_share_call``: ``talk_time_s / call_duration_s`` (the vendors' denominator).
+    - ``talk_share_speech``: ``talk_time_s`` over the sum of all speakers' talk time in the
+      conversation (pyannote ``chart(percent=True)``; shares sum to 1).
+    - ``turn_count``, ``turn_mean_s``, ``turn_median_s``, ``turn_max_s`` (longest
+      monologue): from :func:`diarkit.analysis.turns` with ``max_gap``, or the given turns.
+    - ``words_per_minute``: ``word_count / (talk_time_s / 60)``.
+    - ``overtalk_s``: seconds the speaker talks while someone else talks too.
+    - ``interruptions`` (by this speaker) / ``interrupted`` (of this speaker): a turn of
+      A interrupts B when it starts strictly inside B's turn, lasts at least
+      ``backchannel_max_s`` (shorter ones are backchannels), B stops at most
+      ``interruption_grace_s`` after A started, and A talks on after B stopped.
+    - ``response_count``, ``response_latency_mean_s``, ``response_latency_median_s``: for
+      each turn that follows (in start order) a turn of another speaker, its start minus
+      that turn's end; negative when the speaker starts before the other finished.
+    - ``patience_s``: mean of the latencies clipped at 0 — how long the speaker waits
+      before replying (the agent row is "agent patience").
+    - ``call_*``: conversation-level values repeated on each of its rows: span
+      (``call_start_s``, ``call_end_s``, ``call_duration_s``), ``call_speech_s`` (union of
+      everyone), ``call_overtalk_s`` (time with two or more speakers) and
+      ``call_overtalk_count`` (overlap episodes of at least ``min_overtalk_s``),
+      ``call_silence_s``/``_count``/``_max_s`` (gaps inside the span where nobody speaks,
+      counted only when strictly longer than ``min_silence_s``).
+
+    Args:
+        segments_or_turns: a SEGMENTS table (finalized, filtered) or a TURNS table. With
+            turns, talk time is the union of the turns, pauses inside turns included.
+        max_gap: seconds bridged inside a turn when segments are given (default 1.0).
+        min_overtalk_s: shortest overlap episode counted, seconds (default 0.5).
+        min_silence_s: silence threshold, seconds (default 3.0, NICE; CCAI uses 5.0).
+        backchannel_max_s: shortest interrupting turn, seconds (default 1.0).
+        interruption_grace_s: how soon the interrupted speaker stops, seconds (default 2.0).
+        span: ``"speech"`` — the call runs from its first speech start to its last speech
+            end (default); ``"session"`` — from 0 (transcription session start).
+        speakers: speakers that get a row in every conversation even when they never talk
+            (zero talk time, NaN turn means); default: only speakers present.
+
+    Returns:
+        A ``diarkit.schema.STATS`` table sorted by conversation and speaker.
+
+    Raises:
+        SchemaError: when the input follows neither contract.
+        ValueError: on missing times, ``end_s < start_s``, missing speakers or
+            conversations (naming the first bad row), negative thresholds or a bad span.
+    """
+    df = segments_or_turns
+    is_turns = isinstance(df, pd.DataFrame) and "turn_index" in df.columns
+    validate(df, TURNS if is_turns else SEGMENTS, where="talk_stats()")
+    check_intervals(df, "talk_stats()", ("conversation_id", "speaker"))
+    if span not in ("speech", "session"):
+        raise ValueError(f"span must be 'speech' or 'session', got {span!r}")
+    for name, value in {
+        "max_gap": max_gap,
+        "min_overtalk_s": min_overtalk_s,
+        "min_silence_s": min_silence_s,
+        "backchannel_max_s": backchannel_max_s,
+        "interruption_grace_s": interruption_grace_s,
+    }.items():
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0 seconds, got {value}")
+
+    conv, conv_labels = codes_of(df["conversation_id"])
+    spk, spk_labels = codes_of(df["speaker"])
+    spk_labels = spk_labels.astype("string")
+    if speakers is not None:
+        extra = [s for s in speakers if s not in set(spk_labels)]
+        spk_labels = spk_labels.append(pd.Index(extra, dtype="string"))
+    n_spk = max(len(spk_labels), 1)
+    n_conv = len(conv_labels)
+    start = float_array(df["start_s"])
+    end = float_array(df["end_s"])
+
+    # ---- the (conversation, speaker) rows -------------------------------------------
+    row_key = conv * n_spk + spk
+    keys = np.unique(row_key)
+    if speakers is not None and len(keys):
+        wanted = np.array([spk_labels.get_loc(s) for s in speakers], dtype=np.int64)
+        present = np.unique(conv)
+        keys = np.union1d(keys, (present[:, None] * n_spk + wanted[None, :]).ravel())
+    n_rows = len(keys)
+    row = np.searchsorted(keys, row_key)
+    row_conv = keys // n_spk
+    row_spk = keys % n_spk
+
+    def per_row(weights: np.ndarray | None, where: np.ndarray) -> np.ndarray:
+        return _sum_by(where, weights, n_rows)
+
+    if is_turns:
+        segment_count = per_row(df["segment_count"].to_numpy(np.float64, na_value=0), row)
+    else:
+        segment_count = per_row(None, row)
+    word_count = per_row(df["word_count"].to_numpy(np.float64, na_value=0.0), row)
+
+    # ---- talk time: union of each speaker's intervals -------------------------------
+    blocks = union_blocks(row_key, start, end)
+    block_row = np.searchsorted(keys, blocks.group)
+    talk = per_row(blocks.end - blocks.start, block_row)
+
+    # ---- call span ------------------------------------------------------------------
+    conv_start = np.full(n_conv, np.nan)
+    conv_end = np.full(n_conv, np.nan)
+    if len(conv):
+        g = pd.DataFrame({"c": conv, "s": start, "e": end}).groupby("c", sort=False)
+        mins, maxs = g["s"].min(), g["e"].max()
+        conv_start[mins.index.to_numpy()] = mins.to_numpy()
+        conv_end[maxs.index.to_numpy()] = maxs.to_numpy()
+    if span == "session":
+        conv_start = np.minimum(conv_start, 0.0)
+    conv_duration = conv_end - conv_start
+
+    # ---- sweep: speech, overtalk, solo time, silence --------------------------------
+    sw = sweep(blocks.group // n_spk, blocks.group % n_spk, blocks.start, blocks.end)
+    speaking = sw.count >= 1
+    call_speech = _sum_by(sw.conv[speaking], sw.duration[speaking], n_conv)
+    multi = sw.count >= 2
+    call_overtalk = _sum_by(sw.conv[multi], sw.duration[multi], n_conv)
+    solo = sw.count == 1
+    solo_key = sw.conv[solo] * n_spk + sw.solo[solo]
+    solo_time = _sum_by(np.searchsorted(keys, solo_key), sw.duration[solo], n_rows)
+    overtalk = np.clip(talk - solo_time, 0.0, None)
+    ep_total, ep_conv = run_lengths(multi, sw.conv, sw.duration)
+    counted = (ep_total > 0) & (ep_total >= min_overtalk_s)
+    call_overtalk_count = _sum_by(ep_conv[counted], None, n_conv)
+
+    positive = blocks.end > blocks.start
+    first_speech = np.full(n_conv, np.nan)
+    last_speech = np.full(n_conv, np.nan)
+    if positive.any():
+        pb = pd.DataFrame(
+            {"c": blocks.group[positive] // n_spk, "s": blocks.start[positive],
+             "e": blocks.end[positive]}
+        ).groupby("c", sort=False)
+        mins, maxs = pb["s"].min(), pb["e"].max()
+        first_speech[mins.index.to_numpy()] = mins.to_numpy()
+        last_speech[maxs.index.to_numpy()] = maxs.to_numpy()
+    has_speech = ~np.isnan(first_speech)
+    lead = np.where(has_speech, first_speech - conv_start, conv_duration)
+    trail = np.where(has_speech, conv_end - last_speech, 0.0)
+    gap = sw.count == 0
+    all_conv = np.arange(n_conv)
+    gap_conv = np.concatenate([sw.conv[gap], all_conv, all_conv])
+    gap_len = np.concatenate([sw.duration[gap], lead, trail])
+    silent = ~np.isnan(gap_len) & (gap_len > min_silence_s)
+    call_silence = _sum_by(gap_conv[silent], gap_len[silent], n_conv)
+    call_silence_count = _sum_by(gap_conv[silent], None, n_conv)
+    call_silence_max = np.zeros(n_conv)
+    np.maximum.at(call_silence_max, gap_conv[silent], gap_len[silent])
+
+    # ---- turns ------------------------------------------------------------------------
+    if is_turns:
+        t_order = np.lexsort((end, start, conv))
+        t_conv, t_spk = conv[t_order], spk[t_order]
+        t_start, t_end = start[t_order], end[t_order]
+    else:
+        order, first, t_end = turn_bounds(conv, spk, start, end, max_gap)
+        pos = order[first]
+        t_conv, t_spk, t_start = conv[pos], spk[pos], start[pos]
+        # turns come out in (conversation, start) order; ends may need re-sorting on ties
+        resort = np.lexsort((t_end, t_start, t_conv))
+        t_conv, t_spk, t_start, t_end = t_conv[resort], t_spk[resort], t_start[resort], t_end[
+            resort
+        ]
+    t_row = np.searchsorted(keys, t_conv * n_spk + t_spk)
+    t_dur = t_end - t_start
+    turn_count = per_row(None, t_row)
+    turn_sum = per_row(t_dur, t_row)
+    turn_max = np.full(n_rows, np.nan)
+    if len(t_row):
+        tm = pd.Series(t_dur).groupby(t_row, sort=False).max()
+        turn_max[tm.index.to_numpy()] = tm.to_numpy()
+    turn_median = _group_median(t_dur, t_row, n_rows)
+
+    # ---- response latency -----------------------------------------------------------
+    n_t = len(t_row)
+    new_conv = starts_of_runs(t_conv)
+    handover = np.zeros(n_t, dtype=bool)
+    if n_t > 1:
+        handover[1:] = ~new_conv[1:] & (t_spk[1:] != t_spk[:-1])
+    prev_end = np.empty(n_t)
+    if n_t:
+        prev_end[0] = np.nan
+        prev_end[1:] = t_end[:-1]
+    latency = (t_start - prev_end)[handover]
+    lat_row = t_row[handover]
+    response_count = per_row(None, lat_row)
+    latency_mean = _ratio(per_row(latency, lat_row), response_count)
+    latency_median = _group_median(latency, lat_row, n_rows)
+    patience = _ratio(per_row(np.clip(latency, 0.0, None), lat_row), response_count)
+
+    # ---- interruptions --------------------------------------------------------------
+    interrupts = np.zeros(n_t, dtype=bool)
+    interrupted = np.zeros(n_rows)
+    positions = np.arange(n_t)
+    conv_run = np.cumsum(new_conv)
+    long_enough = t_dur >= backchannel_max_s
+    for k in np.unique(t_spk):  # one pass per speaker label, not per row
+        is_k = t_spk == k
+        end_k = np.where(is_k, t_end, -np.inf)
+        running = group_cummax(end_k, conv_run)
+        attained = np.where(is_k & (end_k >= running), positions, -1)
+        latest = group_cummax(attained, conv_run)
+        prev = np.full(n_t, -1)
+        prev[1:] = np.where(new_conv[1:], -1, latest[:-1])
+        b = np.where(prev >= 0, prev, 0)
+        cond = (
+            ~is_k
+            & (prev >= 0)
+            & long_enough
+            & (t_start[b] < t_start)
+            & (t_end[b] > t_start)
+            & (t_end[b] - t_start <= interruption_grace_s)
+            & (t_end > t_end[b])
+        )
+        interrupts |= cond
+        interrupted += per_row(None, t_row[b[cond]])
+    interruptions = per_row(None, t_row[interrupts])
+
+    # ---- assemble -------------------------------------------------------------------
+    conv_total_talk = _sum_by(row_conv, talk, n_conv)
+    conv_names = pd.Index(conv_labels.astype("string"))
+    out = pd.DataFrame(
+        {
+            "conversation_id": conv_names[row_conv].to_numpy(),
+            "speaker": spk_labels[row_spk].to_numpy(),
+            "talk_time_s": talk,
+            "talk_share_call": _ratio(talk, conv_duration[row_conv]),
+            "talk_share_speech": _ratio(talk, conv_total_talk[row_conv]),
+            "segment_count": segment_count.astype(np.int64),
+            "word_count": word_count.astype(np.int64),
+            "words_per_minute": _ratio(word_count * 60.0, talk),
+            "turn_count": turn_count.astype(np.int64),
+            "turn_mean_s": _ratio(turn_sum, turn_count),
+            "turn_median_s": turn_median,
+            "turn_max_s": turn_max,
+            "overtalk_s": overtalk,
+            "interruptions": interruptions.astype(np.int64),
+            "interrupted": interrupted.astype(np.int64),
+            "response_count": response_count.astype(np.int64),
+            "response_latency_mean_s": latency_mean,
+            "response_latency_median_s": latency_median,
+            "patience_s": patience,
+            "call_start_s": conv_start[row_conv],
+            "call_end_s": conv_end[row_conv],
+            "call_duration_s": conv_duration[row_conv],
+            "call_speech_s": call_speech[row_conv],
+            "call_overtalk_s": call_overtalk[row_conv],
+            "call_overtalk_count": call_overtalk_count[row_conv].astype(np.int64),
+            "call_silence_s": call_silence[row_conv],
+            "call_silence_count": call_silence_count[row_conv].astype(np.int64),
+            "call_silence_max_s": call_silence_max[row_conv],
+        }
+    )
+    out = out.sort_values(["conversation_id", "speaker"], kind="stable", ignore_index=True)
+    for col in ("conversation_id", "speaker"):
+        out[col] = pd.Categorical(out[col], categories=sorted(out[col].unique()))
+    validate(out, STATS, where="talk_stats() output")
+    return out

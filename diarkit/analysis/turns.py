@@ -1,0 +1,172 @@
+"""Speaker turns: merge consecutive segments of one speaker (times in seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from diarkit.analysis._core import (
+    check_intervals,
+    codes_of,
+    float_array,
+    group_cummax,
+    starts_of_runs,
+)
+from diarkit.schema import SEGMENTS, TURNS, validate
+
+#: Default largest pause (seconds) between two segments of one speaker inside one turn.
+MAX_GAP_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnIndex:
+    """Turn boundaries as arrays (internal): which turn each sorted segment belongs to."""
+
+    order: np.ndarray  # segment row positions sorted by (conversation, start, end)
+    first: np.ndarray  # positions in the sorted order where a turn begins
+    conv: np.ndarray  # conversation code per turn
+    speaker: np.ndarray  # speaker code per turn
+    start: np.ndarray  # seconds
+    end: np.ndarray  # seconds
+    conv_labels: pd.Index
+    speaker_labels: pd.Index
+
+
+def turn_bounds(
+    conv: np.ndarray, spk: np.ndarray, start: np.ndarray, end: np.ndarray, max_gap: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort order, turn-first positions and turn ends (s) for coded segment arrays."""
+    if max_gap < 0 or not np.isfinite(max_gap):
+        raise ValueError(f"max_gap must be a finite number of seconds >= 0, got {max_gap}")
+    order = np.lexsort((end, start, conv))
+    c, k, s, e = conv[order], spk[order], start[order], end[order]
+    # a run is a stretch of consecutive segments with the same conversation and speaker
+    run_first = starts_of_runs(c) | starts_of_runs(k)
+    running_end = group_cummax(e, np.cumsum(run_first))
+    new = run_first.copy()
+    new[1:] |= (s[1:] - running_end[:-1]) > max_gap
+    first = np.flatnonzero(new)
+    turn_end = np.maximum.reduceat(e, first) if len(first) else e[:0]
+    return order, first, turn_end
+
+
+def turn_index(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> TurnIndex:
+    """Compute turn boundaries without building text (the fast path of :func:`talk_stats`)."""
+    conv, conv_labels = codes_of(segments["conversation_id"])
+    spk, spk_labels = codes_of(segments["speaker"])
+    start = float_array(segments["start_s"])
+    end = float_array(segments["end_s"])
+    order, first, turn_end = turn_bounds(conv, spk, start, end, max_gap)
+    pos = order[first]
+    return TurnIndex(
+        order=order,
+        first=first,
+        conv=conv[pos],
+        speaker=spk[pos],
+        start=start[pos],
+        end=turn_end,
+        conv_labels=conv_labels,
+        speaker_labels=spk_labels,
+    )
+
+
+def _labels(codes: np.ndarray, labels: pd.Index) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=labels.astype("string"))
+
+
+def _join_text(
+    text: pd.Series, order: np.ndarray, turn_of_row: np.ndarray, n_turns: int
+) -> pd.Series:
+    """Join each turn's non-empty texts with single spaces via Arrow list arrays."""
+    arr = pa.array(text, type=pa.string(), from_pandas=True).take(pa.array(order))
+    stripped = pc.utf8_trim_whitespace(arr)
+    keep = pc.fill_null(pc.greater(pc.utf8_length(stripped), 0), False)
+    keep_np = keep.to_numpy(zero_copy_only=False)
+    counts = np.bincount(turn_of_row[keep_np], minlength=n_turns)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    values = pc.filter(stripped, keep).cast(pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
+    joined = pc.binary_join(lists, pa.scalar(" ", pa.large_string()))
+    return pd.Series(joined.cast(pa.string()).to_pandas(), dtype=pd.StringDtype())
+
+
+def turns(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> pd.DataFrame:
+    """Merge consecutive segments of one speaker into turns (times in seconds).
+
+    Segments are ordered by conversation, start and end. A segment continues the current
+    turn when it has the same speaker as the previous segment and starts at most
+    ``max_gap`` seconds after the latest end seen in the turn (overlapping segments of one
+    speaker merge). Any segment of another speaker in between ends the turn, even a short
+    backchannel. Pass finalized segments (:func:`diarkit.analysis.finalize`): partial
+    versions would be merged as if they were separate speech.
+
+    Args:
+        segments: a table following ``diarkit.schema.SEGMENTS``, in any order.
+        max_gap: the largest pause, in seconds, bridged inside one turn (default 1.0).
+
+    Returns:
+        A ``diarkit.schema.TURNS`` table: ``start_s``/``end_s``/``duration_s`` in seconds,
+        ``text`` (non-empty segment texts joined by one space), ``segment_count``,
+        ``word_count`` (sum of segment word counts) and ``confidence`` (mean weighted by
+        segment duration; the plain mean when all segments are zero-length; NaN
+        confidences are ignored), sorted by conversation and ``turn_index``.
+
+    Raises:
+        SchemaError: when the input does not follow the segments contract.
+        ValueError: on missing times, ``end_s < start_s`` or a missing speaker, naming the
+            first bad row.
+    """
+    validate(segments, SEGMENTS, where="turns()")
+    check_intervals(segments, "turns()", ("conversation_id", "speaker"))
+    ti = turn_index(segments, max_gap)
+    n_turns = len(ti.first)
+    n = len(ti.order)
+    turn_of_row = np.zeros(n, dtype=np.int64)
+    if n:
+        marks = np.zeros(n, dtype=np.int64)
+        marks[ti.first] = 1
+        turn_of_row = np.cumsum(marks) - 1
+    s = float_array(segments["start_s"])[ti.order]
+    e = float_array(segments["end_s"])[ti.order]
+    conf = float_array(segments["confidence"])[ti.order]
+    words = segments["word_count"].to_numpy(dtype=np.float64, na_value=0.0)[ti.order]
+    dur = e - s
+    valid = ~np.isnan(conf)
+    w_sum = np.bincount(turn_of_row, weights=np.where(valid, dur, 0.0), minlength=n_turns)
+    wc_sum = np.bincount(
+        turn_of_row, weights=np.where(valid, dur * np.nan_to_num(conf), 0.0), minlength=n_turns
+    )
+    c_sum = np.bincount(turn_of_row, weights=np.nan_to_num(conf), minlength=n_turns)
+    c_cnt = np.bincount(turn_of_row, weights=valid.astype(np.float64), minlength=n_turns)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = np.where(w_sum > 0, wc_sum / w_sum, c_sum / c_cnt)
+    turn_index_in_conv = (
+        np.arange(n_turns)
+        - np.flatnonzero(starts_of_runs(ti.conv))[np.cumsum(starts_of_runs(ti.conv)) - 1]
+        if n_turns
+        else np.zeros(0, np.int64)
+    )
+    out = pd.DataFrame(
+        {
+            "conversation_id": _labels(ti.conv, ti.conv_labels),
+            "speaker": _labels(ti.speaker, ti.speaker_labels),
+            "turn_index": turn_index_in_conv.astype(np.int64),
+            "start_s": ti.start,
+            "end_s": ti.end,
+            "duration_s": ti.end - ti.start,
+            "text": _join_text(segments["text"], ti.order, turn_of_row, n_turns),
+            "segment_count": np.bincount(turn_of_row, minlength=n_turns).astype(np.int64),
+            "word_count": np.bincount(turn_of_row, weights=words, minlength=n_turns).astype(
+                np.int64
+            ),
+            "confidence": confidence,
+        }
+    )
+    if n_turns == 0:
+        out = TURNS.empty()
+    validate(out, TURNS, where="turns() output")
+    return out
