@@ -83,9 +83,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _existing_part(dataset: Path, session_id: str, seq: int) -> Path | None:
-    from diarkit.io.dataset import raw_part_name
+    from diarkit.io.dataset import part_name
 
-    name = raw_part_name(session_id, seq)
+    name = part_name(session_id, seq)
     for found in (dataset / "raw").glob(f"date=*/{name}"):
         return found
     return None

@@ -756,14 +756,18 @@ class Capture:
             self._write_gaps()
 
     def _write_gaps(self) -> None:
+        import pyarrow as pa
+
         from diarkit.io.dataset import write_gaps
+        from diarkit.schema import GAPS
 
         with self._lock:
             self._gaps_dirty = False
             rows = [g.row(self.session_id) for g in self.gaps]
         if rows:
             try:
-                write_gaps(self.dataset, self.session_id, rows)
+                table = pa.Table.from_pylist(rows, schema=GAPS.arrow_schema())
+                write_gaps(self.dataset, self.session_id, table)
             except OSError as exc:
                 raise RecorderError(f"cannot write gaps of {self.session_id}: {exc}") from None
 
