@@ -21,6 +21,82 @@ def demo() -> None:
     run_demo(echo=click.echo)
 
 
+@cli.command()
+@click.option("--env", "environment", help="Environment domain, e.g. mypurecloud.de.")
+@click.option("--region", help="Region name, e.g. eu-central-1 (instead of --env).")
+@click.option("--login-base", help="Explicit OAuth base URL (simulator, proxies).")
+@click.option("--api-base", help="Explicit REST base URL (simulator, proxies).")
+@click.option("--client-id", help="OAuth client id (default: $GENESYS_CLIENT_ID).")
+@click.option(
+    "--client-secret-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the client secret (default: $GENESYS_CLIENT_SECRET).",
+)
+@click.option("--conversation", "conversations", multiple=True, help="Conversation id (repeat).")
+@click.option("--follow-queue", "follow_queues", multiple=True, help="Follow a queue's calls.")
+@click.option("--follow-user", "follow_users", multiple=True, help="Follow a user's calls.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset directory.")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: never).")
+@click.option(
+    "--heartbeat",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Server heartbeat period in seconds (watchdog: 2.5 periods).",
+)
+@click.option("--keep-heartbeats", is_flag=True, help="Store heartbeat/pong frames too.")
+@click.option("--session-id", help="Capture session id (default: time + random).")
+@click.option("--quiet", is_flag=True, help="No live status line.")
+def capture(
+    environment: str | None,
+    region: str | None,
+    login_base: str | None,
+    api_base: str | None,
+    client_id: str | None,
+    client_secret_file: str | None,
+    conversations: tuple[str, ...],
+    follow_queues: tuple[str, ...],
+    follow_users: tuple[str, ...],
+    out: str,
+    duration: float | None,
+    heartbeat: float,
+    keep_heartbeats: bool,
+    session_id: str | None,
+    quiet: bool,
+) -> None:
+    """Capture live transcription events into a Parquet dataset (Ctrl-C stops cleanly)."""
+    from diarkit.capture.runner import run_capture
+
+    code = run_capture(
+        out,
+        environment=environment or region,
+        login_base=login_base,
+        api_base=api_base,
+        client_id=client_id,
+        client_secret_file=client_secret_file,
+        conversations=conversations,
+        follow_queues=follow_queues,
+        follow_users=follow_users,
+        duration=duration,
+        status_line=not quiet,
+        echo=click.echo,
+        heartbeat_s=heartbeat,
+        keep_heartbeats=keep_heartbeats,
+        session_id=session_id,
+    )
+    raise SystemExit(code)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(file_okay=False))
+@click.option("--keep-heartbeats", is_flag=True, help="Store heartbeat/pong frames too.")
+def recover(dataset: str, keep_heartbeats: bool) -> None:
+    """Recover frames left in DATASET/_spool by a killed capture into Parquet parts."""
+    from diarkit.capture.runner import run_recover
+
+    raise SystemExit(run_recover(dataset, keep_heartbeats=keep_heartbeats, echo=click.echo))
+
+
 def main() -> None:
     """Entry point of the ``diarkit`` console script."""
     cli()
