@@ -323,6 +323,13 @@ def _short_id(value: object, n: int = 8) -> str:
 DURATION_COLUMNS = ("call_duration_s", "duration_s", "conversation_duration_s", "span_s")
 
 
+def _duration_column(frame: pd.DataFrame) -> str | None:
+    """The first of ``DURATION_COLUMNS`` present in ``frame`` with any non-null value."""
+    return next(
+        (c for c in DURATION_COLUMNS if c in frame.columns and frame[c].notna().any()), None
+    )
+
+
 def plot_talk_share(
     stats: pd.DataFrame,
     *,
@@ -365,7 +372,7 @@ def plot_talk_share(
     wide.columns = [str(c) for c in wide.columns]
     speech = wide.sum(axis=1)
     if denominator == "call":
-        dcol = next((c for c in DURATION_COLUMNS if c in frame.columns), None)
+        dcol = _duration_column(frame)
         if dcol is None:
             raise ValueError(
                 "plot_talk_share: denominator='call' needs a call duration column "
@@ -423,12 +430,12 @@ FLEET_METRICS: dict[str, tuple[tuple[str, ...], str, bool]] = {
         "agent talk ratio (agent / all speech)", True,
     ),
     "overtalk": (
-        ("overtalk_share", "overtalk_ratio", "overtalk_pct", "overtalk_s"),
-        "overtalk", True,
+        ("overtalk_share", "overtalk_ratio", "overtalk_pct", "call_overtalk_s", "overtalk_s"),
+        "overtalk (share of call)", True,
     ),
     "silence": (
-        ("silence_share", "silence_ratio", "silence_pct", "silence_s"),
-        "silence", True,
+        ("silence_share", "silence_ratio", "silence_pct", "call_silence_s", "silence_s"),
+        "silence (share of call)", True,
     ),
     "interruptions": (
         ("interruptions_per_min", "interruptions", "interruption_count", "n_interruptions"),
@@ -438,23 +445,39 @@ FLEET_METRICS: dict[str, tuple[tuple[str, ...], str, bool]] = {
 
 
 def _fleet_table(stats: pd.DataFrame) -> pd.DataFrame:
-    """One row per conversation: the stats as given, or a pivot of long per-speaker stats."""
+    """One row per conversation, with derived shares of the call where the inputs allow.
+
+    Wide per-conversation stats are used as given; long per-speaker ``STATS`` rows are
+    reduced: ``call_*`` columns (the same on every row of a call) are taken once,
+    ``interruptions`` summed over speakers, and the agent talk ratio taken from the agent
+    row's ``talk_share_speech`` (or computed from ``talk_time_s``).
+    """
     _require(stats, ["conversation_id"], "plot_fleet")
     frame = stats.assign(conversation_id=stats["conversation_id"].astype("string"))
     if "speaker" not in frame.columns:
-        return frame.drop_duplicates("conversation_id").set_index("conversation_id")
-    # long per-speaker stats: per-conversation numbers are repeated or summed
-    numeric = frame.select_dtypes("number").columns.difference(["talk_time_s"])
-    per_conv = frame.groupby("conversation_id", observed=True)[list(numeric)].max()
-    if "talk_time_s" in frame.columns:
-        spk = frame["speaker"].astype("string")
-        talk = frame.groupby("conversation_id", observed=True)["talk_time_s"].sum()
-        agent = frame[spk == "agent"].groupby("conversation_id", observed=True)[
-            "talk_time_s"].sum()
-        if "agent_talk_ratio" not in per_conv.columns:
-            per_conv["agent_talk_ratio"] = (agent.reindex(talk.index).fillna(0) /
-                                            talk.replace(0, np.nan)).reindex(per_conv.index)
-    return per_conv
+        table = frame.drop_duplicates("conversation_id").set_index("conversation_id")
+    else:
+        by = frame.groupby("conversation_id", observed=True, sort=False)
+        numeric = frame.select_dtypes("number").columns
+        call_cols = [c for c in numeric if c.startswith("call_") or c == "duration_s"]
+        table = by[call_cols].max() if call_cols else pd.DataFrame(index=by.size().index)
+        if "interruptions" in frame.columns:
+            table["interruptions"] = by["interruptions"].sum()
+        agent = frame[frame["speaker"].astype("string") == "agent"]
+        if "talk_time_s" in frame.columns:
+            talk = by["talk_time_s"].sum()
+            agent_talk = agent.groupby("conversation_id", observed=True)["talk_time_s"].sum()
+            table["agent_talk_ratio"] = (
+                agent_talk.reindex(talk.index).fillna(0.0) / talk.replace(0, np.nan)
+            ).reindex(table.index)
+    duration = _duration_column(table)
+    if duration is not None:
+        dur = table[duration].astype(float).replace(0, np.nan)
+        for what in ("overtalk", "silence"):
+            col = f"call_{what}_s" if f"call_{what}_s" in table.columns else f"{what}_s"
+            if col in table.columns and f"{what}_share" not in table.columns:
+                table[f"{what}_share"] = table[col].astype(float) / dur
+    return table
 
 
 def fleet_metric_columns(stats: pd.DataFrame) -> dict[str, str]:
@@ -560,7 +583,7 @@ def plot_fleet(
                              f"or a column of {list(table.columns)}")
         if col.endswith("_s"):
             unit = "s"
-            label = f"{label} (seconds per call)" if key in FLEET_METRICS else label
+            label = f"{key} (seconds per call)" if key in FLEET_METRICS else label
         elif share or col.endswith(("_share", "_ratio")):
             unit = "%"
             if col.endswith("_pct"):

@@ -175,7 +175,18 @@ def _stats():
         ("c2", "ivr", 0.0, 100.0),
     ]
     df = pd.DataFrame(rows, columns=["conversation_id", "speaker", "talk_time_s", "duration_s"])
-    return validate(df, STATS)
+    return validate(with_contract_columns(df, STATS), STATS)
+
+
+def with_contract_columns(df, contract):
+    """Add the contract's columns ``df`` lacks, typed by the contract and left empty (null)."""
+    missing = [c for c in contract.columns if c.name not in df.columns]
+    for col in missing:
+        df[col.name] = pd.Series(
+            pa.nulls(len(df), col.type).to_pandas(types_mapper=None), index=df.index
+        ).astype("float64" if pa.types.is_floating(col.type) else "Int64"
+                 if pa.types.is_integer(col.type) else "object")
+    return df
 
 
 def _bar_widths(ax):
