@@ -1,0 +1,135 @@
+"""Find the segments part files of a dataset and read them as a Dask DataFrame.
+
+Layout (``docs``: README "Fleet scale with Dask")::
+
+    DATASET/segments/date=YYYY-MM-DD/<session>-<seq>.parquet
+
+Each part file becomes exactly one Dask partition, in path order (date, session, seq).
+Files are listed as :mod:`diarkit.io.dataset` lists them (temporary names ignored, so a
+dataset being written is always readable). Category columns of the contract
+are read as plain strings so that partitions with different dictionaries concatenate and
+shuffle cheaply; :func:`as_contract_dtypes` turns them back into categories before the
+analysis functions see them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from diarkit.io.dataset import SEGMENTS_DIR
+from diarkit.io.dataset import list_parts as io_list_parts
+from diarkit.schema import SEGMENTS
+
+#: Contract columns whose pandas kind is ``category`` (read as strings, see module doc).
+CATEGORY_COLUMNS = tuple(c.name for c in SEGMENTS.columns if c.kind == "category")
+
+
+class DatasetError(ValueError):
+    """A dataset path or part file cannot be read; the message names the path."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartFile:
+    """One segments part file: its path, its ``date`` partition and its row count."""
+
+    path: Path
+    date: str
+    rows: int
+
+
+def segments_dir(dataset: str | os.PathLike[str]) -> Path:
+    """The ``segments/`` directory of ``dataset`` (the dataset root or that directory)."""
+    root = Path(dataset)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such dataset directory")
+    if (root / SEGMENTS_DIR).is_dir():
+        return root / SEGMENTS_DIR
+    if root.name == SEGMENTS_DIR:
+        return root
+    raise DatasetError(
+        f"{root}: not a diarkit dataset (expected {root / SEGMENTS_DIR}/date=YYYY-MM-DD/*.parquet)"
+    )
+
+
+def list_parts(dataset: str | os.PathLike[str]) -> list[PartFile]:
+    """Every segments part file of ``dataset`` in path order, with its row count.
+
+    Files are listed by :func:`diarkit.io.dataset.list_parts` (date, then name; temporary
+    names skipped). Row counts come from the Parquet footers (no data is read).
+
+    Raises:
+        DatasetError: when the dataset has no segments part file, or a footer is unreadable
+            (the message names the file).
+    """
+    seg = segments_dir(dataset)
+    parts: list[PartFile] = []
+    for path in io_list_parts(seg.parent, SEGMENTS_DIR):
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise DatasetError(f"{path}: unreadable Parquet footer: {exc}") from exc
+        parts.append(PartFile(path, path.parent.name.removeprefix("date="), rows))
+    if not parts:
+        raise DatasetError(f"{seg}: no segments part files (date=YYYY-MM-DD/*.parquet)")
+    return parts
+
+
+def _read_schema() -> pa.Schema:
+    fields = []
+    for c in SEGMENTS.columns:
+        if not c.required:
+            continue
+        typ = pa.string() if c.name in CATEGORY_COLUMNS else c.type
+        fields.append(pa.field(c.name, typ))
+    return pa.schema(fields)
+
+
+READ_SCHEMA = _read_schema()
+
+
+def read_part(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read the required segments columns of one part file (category columns as strings).
+
+    Raises:
+        DatasetError: naming the file and the column when it is unreadable, lacks a
+            required column or holds a column that cannot be cast to the contract type.
+    """
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DatasetError(f"{path}: unreadable Parquet part: {exc}") from exc
+    columns = []
+    for field in READ_SCHEMA:
+        if field.name not in table.column_names:
+            raise DatasetError(f"{path}: missing segments column {field.name!r}")
+        try:
+            columns.append(table.column(field.name).cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DatasetError(
+                f"{path}: column {field.name!r} of type {table.schema.field(field.name).type} "
+                f"does not cast to {field.type}: {exc}"
+            ) from exc
+    return pa.Table.from_arrays(columns, schema=READ_SCHEMA).to_pandas()
+
+
+def empty_segments() -> pd.DataFrame:
+    """An empty frame with the dtypes :func:`read_part` returns (the Dask ``meta``)."""
+    return READ_SCHEMA.empty_table().to_pandas()
+
+
+def as_contract_dtypes(
+    frame: pd.DataFrame, columns: Sequence[str] = CATEGORY_COLUMNS
+) -> pd.DataFrame:
+    """Turn the string columns read by :func:`read_part` back into categories (a copy)."""
+    out = frame.copy()
+    for name in columns:
+        if name in out.columns:
+            out[name] = out[name].astype("category")
+    return out

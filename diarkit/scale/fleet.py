@@ -1,0 +1,291 @@
+"""Per-conversation statistics on Dask: every conversation analysed whole, then fleet-wide.
+
+The segments dataset is read one part file per partition (:mod:`diarkit.scale.dataset`),
+shuffled so that all rows of a conversation land in the same partition (a conversation
+can be split across part files when capture rolls a part mid-call), and each partition is
+handed to the same pandas functions the single-machine path uses
+(:func:`diarkit.analysis.finalize`, :func:`diarkit.analysis.talk_stats`). The per-conversation
+table is small (one row per conversation and speaker), so it is gathered on the client
+and :func:`diarkit.analysis.fleet_stats` aggregates it there. No metric is implemented here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from diarkit.scale.dataset import (
+    as_contract_dtypes,
+    empty_segments,
+    list_parts,
+    read_part,
+)
+
+#: A per-conversation pandas function: segments of whole conversations in, a table out.
+Pipeline = Callable[..., pd.DataFrame]
+
+
+def _read_numbered(path: str, offset: int) -> pd.DataFrame:
+    """Read one part and number ``order`` across the dataset (path order, then row)."""
+    frame = read_part(path)
+    frame["order"] = np.arange(offset, offset + len(frame), dtype=np.int64)
+    return frame
+
+
+def read_segments_dask(dataset: str | os.PathLike[str]) -> Any:
+    """The segments of ``dataset`` as a Dask DataFrame, one partition per part file.
+
+    ``order`` is renumbered across the dataset in path order (date, session, seq, then row
+    within the file), as :func:`diarkit.io.load_segments` does, so that "later version of
+    an utterance" means the same thing on both paths. Category columns are strings here.
+
+    Raises:
+        DatasetError: when the dataset has no segments part, naming the path.
+    """
+    import dask.dataframe as dd
+
+    parts = list_parts(dataset)
+    offsets = np.concatenate([[0], np.cumsum([p.rows for p in parts])[:-1]]).tolist()
+    return dd.from_map(
+        _read_numbered,
+        [str(p.path) for p in parts],
+        offsets,
+        meta=empty_segments(),
+        label="read-segments",
+        enforce_metadata=False,
+    )
+
+
+def by_conversation(segments: Any, npartitions: int | None = None) -> Any:
+    """Shuffle a Dask segments frame so every conversation lies within one partition.
+
+    Args:
+        segments: a Dask DataFrame with a ``conversation_id`` column.
+        npartitions: partitions after the shuffle; default: as many as before.
+    """
+    n = npartitions or segments.npartitions
+    return segments.shuffle(on="conversation_id", npartitions=n)
+
+
+def default_pipeline(segments: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """Per-conversation statistics: ``talk_stats(finalize(segments).segments, **kwargs)``."""
+    from diarkit.analysis import finalize, talk_stats
+
+    return talk_stats(finalize(segments).segments, **kwargs)
+
+
+def _apply(
+    partition: pd.DataFrame, pipeline: Pipeline, kwargs: dict[str, Any]
+) -> pd.DataFrame | None:
+    if len(partition) == 0:
+        return None
+    return pipeline(as_contract_dtypes(partition), **kwargs)
+
+
+def canonical(
+    frame: pd.DataFrame, keys: tuple[str, ...] = ("conversation_id", "speaker")
+) -> pd.DataFrame:
+    """The canonical form of a per-conversation table: sorted by ``keys``, fresh index.
+
+    Category columns get their categories sorted, so that two tables built from the same
+    data in different partitions compare equal with ``pd.testing.assert_frame_equal``.
+    """
+    out = frame.copy()
+    for name in out.columns:
+        col = out[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = col.cat.categories
+            out[name] = col.cat.set_categories(cats.sort_values())
+    by = [k for k in keys if k in out.columns]
+    if by:
+        out = out.sort_values(by, kind="stable")
+    return out.reset_index(drop=True)
+
+
+def _concat(frames: list[pd.DataFrame | None], empty: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    kept = [f for f in frames if f is not None]
+    if not kept:
+        return empty()
+    from pandas.api.types import union_categoricals
+
+    out = pd.concat(kept, ignore_index=True)
+    for name in kept[0].columns:
+        if all(isinstance(f[name].dtype, pd.CategoricalDtype) for f in kept):
+            out[name] = pd.Series(
+                union_categoricals([f[name] for f in kept], ignore_order=True),
+                index=out.index,
+                name=name,
+            )
+    return out
+
+
+@contextmanager
+def _scheduler(client: Any) -> Iterator[Any]:
+    """Yield the client to compute with: ``client``, the current one, or ``None`` (threads)."""
+    if client is not None:
+        yield client
+        return
+    try:
+        from distributed import default_client
+
+        yield default_client()
+    except (ImportError, ValueError):
+        yield None
+
+
+def map_conversations(
+    dataset: str | os.PathLike[str],
+    pipeline: Pipeline,
+    *,
+    client: Any = None,
+    npartitions: int | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Apply a per-conversation pandas function to every conversation of ``dataset``.
+
+    Each call of ``pipeline`` receives the segments of one or more *whole* conversations
+    (contract dtypes, category columns as categories) and must return a table whose rows
+    depend only on each conversation's own segments. The results are concatenated on the
+    client in canonical form (:func:`canonical`).
+
+    Args:
+        dataset: the dataset root (or its ``segments/`` directory).
+        pipeline: the pandas function, e.g. :func:`default_pipeline`.
+        client: a ``distributed.Client``; default: the current client, else Dask's local
+            threaded scheduler.
+        npartitions: partitions after the shuffle by conversation (default: one per file).
+        progress: show a progress bar (``distributed.progress`` or Dask's local one).
+        **kwargs: passed to ``pipeline``.
+    """
+    import dask
+
+    grouped = by_conversation(read_segments_dask(dataset), npartitions)
+    tasks = [dask.delayed(_apply)(d, pipeline, kwargs) for d in grouped.to_delayed()]
+    with _scheduler(client) as cl:
+        if cl is not None:
+            futures = cl.compute(tasks)
+            if progress:
+                from distributed import progress as show_progress
+
+                show_progress(futures)
+            frames = cl.gather(futures)
+        elif progress:
+            from dask.diagnostics import ProgressBar
+
+            with ProgressBar():
+                frames = list(dask.compute(*tasks))
+        else:
+            frames = list(dask.compute(*tasks))
+    empty = lambda: pipeline(as_contract_dtypes(empty_segments()), **kwargs)  # noqa: E731
+    return canonical(_concat(frames, empty))
+
+
+def talk_stats_dask(
+    dataset: str | os.PathLike[str],
+    client: Any = None,
+    *,
+    npartitions: int | None = None,
+    progress: bool = False,
+    **talk_kwargs: Any,
+) -> pd.DataFrame:
+    """Per-conversation, per-speaker statistics (seconds) of ``dataset``, computed on Dask.
+
+    The same rows as :func:`talk_stats_pandas` (the single-machine path): each conversation
+    is finalized and measured whole by :func:`diarkit.analysis.finalize` and
+    :func:`diarkit.analysis.talk_stats`, then the table is put in canonical form.
+
+    Args:
+        dataset: the dataset root (or its ``segments/`` directory).
+        client: a ``distributed.Client``; default: the current one, else local threads.
+        npartitions: partitions after the shuffle by conversation (default: one per file).
+        progress: show a progress bar while computing.
+        **talk_kwargs: thresholds passed to :func:`diarkit.analysis.talk_stats`
+            (``max_gap``, ``min_silence_s``, ... in seconds).
+
+    Returns:
+        A ``diarkit.schema.STATS`` table sorted by conversation and speaker.
+    """
+    return map_conversations(
+        dataset,
+        default_pipeline,
+        client=client,
+        npartitions=npartitions,
+        progress=progress,
+        **talk_kwargs,
+    )
+
+
+def load_segments_pandas(dataset: str | os.PathLike[str]) -> pd.DataFrame:
+    """All segments of ``dataset`` in one pandas frame (the single-machine path)."""
+    from diarkit.io import load_segments
+
+    return load_segments(dataset)
+
+
+def talk_stats_pandas(dataset: str | os.PathLike[str], **talk_kwargs: Any) -> pd.DataFrame:
+    """Per-conversation statistics (seconds) of ``dataset`` in one pandas process.
+
+    ``talk_stats(finalize(load_segments(dataset)).segments)`` in canonical form: the
+    reference :func:`talk_stats_dask` must match.
+    """
+    return canonical(default_pipeline(load_segments_pandas(dataset), **talk_kwargs))
+
+
+def fleet_from_stats(stats: pd.DataFrame) -> pd.DataFrame:
+    """Fleet-wide aggregates of a per-conversation table (:func:`diarkit.analysis.fleet_stats`)."""
+    from diarkit.analysis import fleet_stats
+
+    return fleet_stats(stats)
+
+
+def fleet_stats_dask(
+    dataset: str | os.PathLike[str],
+    client: Any = None,
+    *,
+    npartitions: int | None = None,
+    progress: bool = False,
+    **talk_kwargs: Any,
+) -> pd.DataFrame:
+    """Fleet-wide statistics (seconds) of ``dataset``: :func:`talk_stats_dask`, aggregated.
+
+    The per-conversation table is gathered on the client (one row per conversation and
+    speaker) and aggregated there by :func:`diarkit.analysis.fleet_stats`. Use
+    :func:`stats_dask` to get both tables from one pass.
+    """
+    return stats_dask(
+        dataset, client, npartitions=npartitions, progress=progress, **talk_kwargs
+    ).fleet
+
+
+class FleetStats(NamedTuple):
+    """Both statistics tables of a dataset."""
+
+    conversations: pd.DataFrame  # per conversation and speaker (talk_stats), canonical
+    fleet: pd.DataFrame  # fleet_stats of ``conversations``
+
+
+def stats_dask(
+    dataset: str | os.PathLike[str],
+    client: Any = None,
+    *,
+    npartitions: int | None = None,
+    progress: bool = False,
+    **talk_kwargs: Any,
+) -> FleetStats:
+    """Per-conversation and fleet statistics (seconds) of ``dataset`` in one Dask pass."""
+    conv = talk_stats_dask(
+        dataset, client, npartitions=npartitions, progress=progress, **talk_kwargs
+    )
+    return FleetStats(conv, fleet_from_stats(conv))
+
+
+def stats_pandas(dataset: str | os.PathLike[str], **talk_kwargs: Any) -> FleetStats:
+    """Per-conversation and fleet statistics (seconds) of ``dataset`` in one pandas process."""
+    conv = talk_stats_pandas(dataset, **talk_kwargs)
+    return FleetStats(conv, fleet_from_stats(conv))

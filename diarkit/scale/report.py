@@ -1,0 +1,119 @@
+"""Compute a dataset's statistics on the chosen engine and write them to files (the CLI job)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from diarkit.scale.fleet import FleetStats, stats_dask, stats_pandas
+
+FORMATS = ("parquet", "csv")
+
+
+def _write(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    if fmt == "parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def compute_stats(
+    dataset: str | os.PathLike[str],
+    *,
+    scheduler: str | None = None,
+    local_cluster: int | None = None,
+    memory_limit: str | None = "auto",
+    progress: bool = False,
+    **talk_kwargs: Any,
+) -> FleetStats:
+    """Per-conversation and fleet statistics (seconds) on pandas, a scheduler or a local cluster.
+
+    Args:
+        dataset: the dataset root (or its ``segments/`` directory).
+        scheduler: address of a running Dask scheduler (``tcp://host:8786``).
+        local_cluster: start a local cluster of this many worker processes on 127.0.0.1.
+        memory_limit: per-worker memory limit of the local cluster (``"2GiB"``).
+        progress: show progress (Dask's progress bar, or tqdm stages on pandas).
+        **talk_kwargs: thresholds for :func:`diarkit.analysis.talk_stats` (seconds).
+
+    Raises:
+        ValueError: when both ``scheduler`` and ``local_cluster`` are given, or
+            ``local_cluster`` is below 1.
+    """
+    if scheduler is not None and local_cluster is not None:
+        raise ValueError("give either a scheduler address or a local cluster size, not both")
+    if scheduler is not None:
+        from diarkit.scale.cluster import remote_client
+
+        with remote_client(scheduler) as client:
+            return stats_dask(dataset, client, progress=progress, **talk_kwargs)
+    if local_cluster is not None:
+        if local_cluster < 1:
+            raise ValueError(f"local cluster needs at least 1 worker, got {local_cluster}")
+        from diarkit.scale.cluster import local_client
+
+        with local_client(local_cluster, memory_limit=memory_limit) as client:
+            return stats_dask(dataset, client, progress=progress, **talk_kwargs)
+    if not progress:
+        return stats_pandas(dataset, **talk_kwargs)
+    from tqdm import tqdm
+
+    with tqdm(total=1, desc="pandas statistics", unit="dataset") as bar:
+        result = stats_pandas(dataset, **talk_kwargs)
+        bar.update(1)
+    return result
+
+
+def write_stats(
+    stats: FleetStats,
+    out: str | os.PathLike[str],
+    fmt: Literal["parquet", "csv"] = "parquet",
+) -> dict[str, Path]:
+    """Write ``conversation_stats.<fmt>`` and ``fleet_stats.<fmt>`` into ``out`` atomically.
+
+    Returns:
+        ``{"conversations": path, "fleet": path}``.
+
+    Raises:
+        ValueError: on an unknown format.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "conversations": _write(stats.conversations, folder / f"conversation_stats.{fmt}", fmt),
+        "fleet": _write(stats.fleet, folder / f"fleet_stats.{fmt}", fmt),
+    }
+
+
+def run_stats(
+    dataset: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    fmt: Literal["parquet", "csv"] = "parquet",
+    scheduler: str | None = None,
+    local_cluster: int | None = None,
+    memory_limit: str | None = "auto",
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Compute a dataset's statistics and write them to ``out`` (what ``diarkit stats`` does).
+
+    See :func:`compute_stats` for the engines and :func:`write_stats` for the files.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    stats = compute_stats(
+        dataset,
+        scheduler=scheduler,
+        local_cluster=local_cluster,
+        memory_limit=memory_limit,
+        progress=progress,
+    )
+    return write_stats(stats, out, fmt)
