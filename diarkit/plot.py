@@ -288,7 +288,7 @@ def plot_timeline(
     ax.tick_params(axis="y", length=0)
     if title is None:
         cid = str(frame["conversation_id"].iloc[0]) if len(frame) else str(conversation_id)
-        title = f"Conversation {cid[:8]} · {format_mmss(t1 - t0)}"
+        title = f"Conversation {_short_id(cid)} · {format_mmss(t1 - t0)}"
     ax.set_title(title, loc="left", fontsize=11)
     call = max(t1 - call_start, 1e-9)
     parts = [
@@ -315,8 +315,19 @@ def _require(frame: pd.DataFrame, cols: Sequence[str], where: str) -> None:
 
 
 def _short_id(value: object, n: int = 8) -> str:
+    """Ids up to 14 characters unchanged; longer ones (UUIDs) cut to their first ``n``."""
     text = str(value)
-    return text if len(text) <= n + 1 else text[:n]
+    return text if len(text) <= 14 else text[:n]
+
+
+def _short_ids(values: Iterable[object]) -> list[str]:
+    """Short labels for ids, lengthened until distinct ids get distinct labels."""
+    texts = [str(v) for v in values]
+    for n in (8, 12, 16, 24):
+        short = [_short_id(t, n) for t in texts]
+        if len(set(short)) == len(set(texts)):
+            return short
+    return texts
 
 
 #: Columns that may hold a conversation's length in seconds, first match wins.
@@ -405,7 +416,7 @@ def plot_talk_share(
                 ax.text(lv + v / 2, yi, f"{v:.0%}", ha="center", va="center", fontsize=7,
                         color="white" if name in ("agent", "ivr") else "#222222")
         left += vals
-    ax.set_yticks(y, [_short_id(c) for c in shares.index], fontsize=8, family="monospace")
+    ax.set_yticks(y, _short_ids(shares.index), fontsize=8, family="monospace")
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
     what = "total speech" if denominator == "speech" else "call duration"
@@ -515,9 +526,10 @@ def _draw_metric(ax: Axes, values: pd.Series, label: str, unit: str, label_outli
                zorder=3)
     ax.scatter(vals[is_out], 1 + jitter[is_out], s=26, color=OVERTALK_COLOUR, lw=0, zorder=3,
                label="outlier (1.5 IQR)")
+    labels = dict(zip(vals.index, _short_ids(vals.index), strict=True))
     for i, (cid, v) in enumerate(out.iloc[:label_outliers].items()):
         yj = 1 + jitter[vals.index.get_loc(cid)]
-        ax.annotate(_short_id(cid), (v, yj), xytext=(0, (14, -16, 26, -28)[i % 4]),
+        ax.annotate(labels[cid], (v, yj), xytext=(0, (14, -16, 26, -28)[i % 4]),
                     textcoords="offset points", ha="center", fontsize=7, color=OVERTALK_COLOUR,
                     arrowprops={"arrowstyle": "-", "color": OVERTALK_COLOUR, "lw": 0.6})
     med = float(vals.median()) if len(vals) else float("nan")
@@ -551,7 +563,8 @@ def plot_fleet(
 
     Args:
         stats: per-conversation statistics (one row per ``conversation_id``, as
-            ``diarkit.analysis.fleet_stats`` returns) or long per-speaker ``STATS`` rows
+            ``talk_stats`` rows reduced by hand) or the long per-speaker ``STATS`` rows of
+            ``diarkit.analysis.talk_stats``
             (the agent talk ratio is then derived from ``talk_time_s``).
         metrics: keys of ``FLEET_METRICS`` (``talk_ratio``, ``overtalk``, ``silence``,
             ``interruptions``) or column names; default: every key whose column exists.

@@ -218,7 +218,7 @@ def _fleet(n=40):
     rng = np.random.default_rng(5)
     df = pd.DataFrame(
         {
-            "conversation_id": [f"conv{i:04d}-xxxx" for i in range(n)],
+            "conversation_id": [f"{i:08x}-aaaa-bbbb-cccc-dddddddddddd" for i in range(n)],
             "agent_talk_ratio": rng.uniform(0.4, 0.6, n),
             "overtalk_s": rng.uniform(2, 6, n),
             "silence_s": rng.uniform(10, 20, n),
@@ -234,11 +234,17 @@ def test_fleet_panels_label_outliers_by_id(tmp_path):
     axes = plot.plot_fleet(_fleet())
     assert len(axes) == 4
     texts = {i: [t.get_text() for t in a.texts] for i, a in enumerate(axes)}
-    assert "conv0007" in texts[1]  # overtalk outlier
-    assert "conv0012" in texts[3]  # interruptions outlier
+    assert "00000007" in texts[1]  # overtalk outlier, UUID cut to 8 characters
+    assert "0000000c" in texts[3]  # interruptions outlier
     assert axes[0].get_title(loc="left").startswith("agent talk ratio")
     axes[0].figure.savefig(tmp_path / "fleet.png", dpi=70)
     assert (tmp_path / "fleet.png").stat().st_size > 10_000
+
+
+def test_short_ids_stay_distinct():
+    assert plot._short_ids(["conv-000001", "conv-000002"]) == ["conv-000001", "conv-000002"]
+    ids = ["abcdefgh-1111-2222-3333-444444444444", "abcdefgh-9999-2222-3333-444444444444"]
+    assert plot._short_ids(ids) == ["abcdefgh-111", "abcdefgh-999"]
 
 
 def test_fleet_single_ax_and_errors():
