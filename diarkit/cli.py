@@ -97,6 +97,53 @@ def recover(dataset: str, keep_heartbeats: bool) -> None:
     raise SystemExit(run_recover(dataset, keep_heartbeats=keep_heartbeats, echo=click.echo))
 
 
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--dask", "scheduler", metavar="SCHEDULER_ADDRESS", help="Run on this Dask scheduler."
+)
+@click.option(
+    "--local-cluster", type=click.IntRange(min=1), metavar="N",
+    help="Run on a local Dask cluster of N worker processes (127.0.0.1).",
+)
+@click.option(
+    "--memory-limit", default="auto", show_default=True,
+    help="Per-worker memory limit of --local-cluster (e.g. 2GiB).",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), default="stats", show_default=True,
+    help="Directory for conversation_stats.* and fleet_stats.*.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
+    show_default=True,
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def stats(
+    dataset: str,
+    scheduler: str | None,
+    local_cluster: int | None,
+    memory_limit: str,
+    out: str,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """Per-conversation and fleet talk statistics of DATASET (pandas, or Dask at scale)."""
+    from diarkit.scale.report import run_stats
+
+    if scheduler is not None and local_cluster is not None:
+        raise click.UsageError("use either --dask or --local-cluster, not both")
+    try:
+        paths = run_stats(
+            dataset, out, fmt=fmt, scheduler=scheduler, local_cluster=local_cluster,  # type: ignore[arg-type]
+            memory_limit=memory_limit, progress=not quiet,
+        )
+    except ValueError as exc:  # DatasetError, SchemaError and bad input are ValueErrors
+        raise click.ClickException(str(exc)) from exc
+    for what, path in paths.items():
+        click.echo(f"{what}: {path}")
+
+
 def main() -> None:
     """Entry point of the ``diarkit`` console script."""
     cli()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,19 +32,26 @@ def local_client(
     from distributed import Client, LocalCluster
 
     limit = 0 if memory_limit is None else memory_limit
-    with (
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=threads_per_worker,
-            processes=processes,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=limit,
-            local_directory=local_directory,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+    # the in-process scheduler logs every P2P shuffle start/stop at WARNING level
+    shuffle_log = logging.getLogger("distributed.shuffle._scheduler_plugin")
+    level = shuffle_log.level
+    shuffle_log.setLevel(logging.ERROR)
+    try:
+        with (
+            LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=processes,
+                host="127.0.0.1",
+                dashboard_address=None,
+                memory_limit=limit,
+                local_directory=local_directory,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        shuffle_log.setLevel(level)
 
 
 @contextmanager

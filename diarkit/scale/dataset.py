@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from diarkit.io.dataset import SEGMENTS_DIR
+from diarkit.io.dataset import SEGMENTS_DIR, superseded_parts
 from diarkit.io.dataset import list_parts as io_list_parts
 from diarkit.schema import SEGMENTS
 
@@ -61,8 +61,9 @@ def segments_dir(dataset: str | os.PathLike[str]) -> Path:
 def list_parts(dataset: str | os.PathLike[str]) -> list[PartFile]:
     """Every segments part file of ``dataset`` in path order, with its row count.
 
-    Files are listed by :func:`diarkit.io.dataset.list_parts` (date, then name; temporary
-    names skipped). Row counts come from the Parquet footers (no data is read).
+    Files are listed as :func:`diarkit.io.load_segments` reads them: date, then name;
+    temporary names and parts superseded by a finished compaction are skipped.
+    Row counts come from the Parquet footers (no data is read).
 
     Raises:
         DatasetError: when the dataset has no segments part file, or a footer is unreadable
@@ -70,7 +71,10 @@ def list_parts(dataset: str | os.PathLike[str]) -> list[PartFile]:
     """
     seg = segments_dir(dataset)
     parts: list[PartFile] = []
+    skip = superseded_parts(seg.parent)
     for path in io_list_parts(seg.parent, SEGMENTS_DIR):
+        if path in skip:
+            continue
         try:
             rows = pq.read_metadata(path).num_rows
         except (OSError, pa.ArrowException) as exc:

@@ -30,19 +30,25 @@ from diarkit.scale.dataset import (
 Pipeline = Callable[..., pd.DataFrame]
 
 
-def _read_numbered(path: str, offset: int) -> pd.DataFrame:
-    """Read one part and number ``order`` across the dataset (path order, then row)."""
+#: Hidden column: a row's position in the whole dataset (path order, then row in file).
+POSITION = "_position"
+
+
+def _read_positioned(path: str, offset: int) -> pd.DataFrame:
+    """Read one part and add its rows' positions in the whole dataset."""
     frame = read_part(path)
-    frame["order"] = np.arange(offset, offset + len(frame), dtype=np.int64)
+    frame[POSITION] = np.arange(offset, offset + len(frame), dtype=np.int64)
     return frame
 
 
 def read_segments_dask(dataset: str | os.PathLike[str]) -> Any:
     """The segments of ``dataset`` as a Dask DataFrame, one partition per part file.
 
-    ``order`` is renumbered across the dataset in path order (date, session, seq, then row
-    within the file), as :func:`diarkit.io.load_segments` does, so that "later version of
-    an utterance" means the same thing on both paths. Category columns are strings here.
+    Besides the contract columns (category columns as strings here), a hidden
+    ``_position`` column holds each row's position in the whole dataset in the order
+    :func:`diarkit.io.load_segments` returns rows (date, part name, row within the part);
+    partitions are sorted by it before analysis, so every conversation reaches the pandas
+    functions with the same rows in the same order as on the single-machine path.
 
     Raises:
         DatasetError: when the dataset has no segments part, naming the path.
@@ -52,10 +58,10 @@ def read_segments_dask(dataset: str | os.PathLike[str]) -> Any:
     parts = list_parts(dataset)
     offsets = np.concatenate([[0], np.cumsum([p.rows for p in parts])[:-1]]).tolist()
     return dd.from_map(
-        _read_numbered,
+        _read_positioned,
         [str(p.path) for p in parts],
         offsets,
-        meta=empty_segments(),
+        meta=empty_segments().assign(**{POSITION: np.empty(0, np.int64)}),
         label="read-segments",
         enforce_metadata=False,
     )
@@ -84,7 +90,8 @@ def _apply(
 ) -> pd.DataFrame | None:
     if len(partition) == 0:
         return None
-    return pipeline(as_contract_dtypes(partition), **kwargs)
+    ordered = partition.sort_values(POSITION, kind="stable").drop(columns=[POSITION])
+    return pipeline(as_contract_dtypes(ordered.reset_index(drop=True)), **kwargs)
 
 
 def canonical(
@@ -223,7 +230,7 @@ def talk_stats_dask(
 
 def load_segments_pandas(dataset: str | os.PathLike[str]) -> pd.DataFrame:
     """All segments of ``dataset`` in one pandas frame (the single-machine path)."""
-    from diarkit.io import load_segments
+    from diarkit.io.load import load_segments
 
     return load_segments(dataset)
 
@@ -239,7 +246,7 @@ def talk_stats_pandas(dataset: str | os.PathLike[str], **talk_kwargs: Any) -> pd
 
 def fleet_from_stats(stats: pd.DataFrame) -> pd.DataFrame:
     """Fleet-wide aggregates of a per-conversation table (:func:`diarkit.analysis.fleet_stats`)."""
-    from diarkit.analysis import fleet_stats
+    from diarkit.analysis.fleet import fleet_stats
 
     return fleet_stats(stats)
 

@@ -8,7 +8,15 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from diarkit.scale.fleet import FleetStats, stats_dask, stats_pandas
+from diarkit.scale.fleet import (
+    FleetStats,
+    canonical,
+    default_pipeline,
+    fleet_from_stats,
+    load_segments_pandas,
+    stats_dask,
+    stats_pandas,
+)
 
 FORMATS = ("parquet", "csv")
 
@@ -64,10 +72,18 @@ def compute_stats(
         return stats_pandas(dataset, **talk_kwargs)
     from tqdm import tqdm
 
-    with tqdm(total=1, desc="pandas statistics", unit="dataset") as bar:
-        result = stats_pandas(dataset, **talk_kwargs)
+    with tqdm(total=3, desc="pandas statistics", unit="step") as bar:
+        bar.set_postfix_str("load segments")
+        segments = load_segments_pandas(dataset)
         bar.update(1)
-    return result
+        bar.set_postfix_str("talk_stats")
+        conversations = canonical(default_pipeline(segments, **talk_kwargs))
+        del segments
+        bar.update(1)
+        bar.set_postfix_str("fleet_stats")
+        fleet = fleet_from_stats(conversations)
+        bar.update(1)
+    return FleetStats(conversations, fleet)
 
 
 def write_stats(
