@@ -91,8 +91,9 @@ class CaptureControl:
 
     Args:
         out: dataset directory the capture writes (``raw/``, ``segments/``, ``gaps/``).
-        simulator: start a local ``diarkit.sim.Simulator`` instead of connecting to
-            Genesys Cloud (the panel's mode toggle starts in this position).
+        simulator: True to start a local ``diarkit.sim.Simulator`` (on the first Start)
+            instead of connecting to Genesys Cloud, or a running ``Simulator`` to capture
+            from (it is not stopped by ``close()``); False starts in Genesys Cloud mode.
         environment: Genesys Cloud environment domain or region name (``mypurecloud.de``,
             ``eu-central-1``), for Genesys Cloud mode.
         client_id: OAuth client id (client credentials), for Genesys Cloud mode.
@@ -110,7 +111,7 @@ class CaptureControl:
         self,
         out: str | Path = "capture-data",
         *,
-        simulator: bool = True,
+        simulator: bool | Any = True,
         environment: str = "",
         client_id: str = "",
         client_secret: str = "",
@@ -126,7 +127,9 @@ class CaptureControl:
         self.refresh_s = refresh_s
         self.timeline_every_s = timeline_every_s
         self.capture: Any = None
-        self.simulator: Any = None
+        given = simulator if not isinstance(simulator, bool) else None
+        self.simulator: Any = given
+        self._owns_simulator = given is None
         self.error: BaseException | None = None
         self._refresher: threading.Thread | None = None
         self._halt = threading.Event()
@@ -136,8 +139,9 @@ class CaptureControl:
 
         style = {"description_width": "140px"}
         layout = w.Layout(width="520px")
-        self.mode = w.ToggleButtons(options=MODES, value=MODES[0] if simulator else MODES[1],
-                                    description="Connect to", style=style)
+        mode = MODES[0] if simulator is not False else MODES[1]
+        self.mode = w.ToggleButtons(options=MODES, value=mode, description="Connect to",
+                                    style=style)
         self.environment = w.Text(value=environment, description="Environment / region",
                                   placeholder="mypurecloud.de or eu-central-1", style=style,
                                   layout=layout)
@@ -269,7 +273,7 @@ class CaptureControl:
     def close(self) -> None:
         """Stop the capture and the local simulator, if any."""
         self.stop(wait=True)
-        if self.simulator is not None:
+        if self.simulator is not None and self._owns_simulator:
             self.simulator.__exit__(None, None, None)
             self.simulator = None
 

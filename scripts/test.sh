@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
+# The browser test (tests/browser) drives Debian's Chromium through Playwright; no browser
+# download. Install the packages when missing (root, or through sudo).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium chromium-driver
+fi
 .venv/bin/ruff check diarkit tests benchmarks
 .venv/bin/mypy diarkit/genesys diarkit/schema.py
 .venv/bin/python -m pytest "$@"
