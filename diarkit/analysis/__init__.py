@@ -8,17 +8,38 @@ matplotlib, httpx, websocket-client or pyarrow's Parquet/dataset modules.
 from __future__ import annotations
 
 from diarkit.analysis.confidence import PRESETS, ConfidenceRule, Filtered, filter_confidence
+from diarkit.analysis.der import DiarizationError, diarization_error
+from diarkit.analysis.exports import (
+    parse_rttm,
+    to_ctm,
+    to_json,
+    to_rttm,
+    to_srt,
+    to_textgrid,
+    to_webvtt,
+)
 from diarkit.analysis.finality import Finalized, finalize
+from diarkit.analysis.fleet import fleet_stats
 from diarkit.analysis.stats import talk_stats
 from diarkit.analysis.turns import turns
 
 __all__ = [
     "PRESETS",
     "ConfidenceRule",
+    "DiarizationError",
     "Filtered",
     "Finalized",
+    "diarization_error",
     "filter_confidence",
     "finalize",
+    "fleet_stats",
+    "parse_rttm",
     "talk_stats",
+    "to_ctm",
+    "to_json",
+    "to_rttm",
+    "to_srt",
+    "to_textgrid",
+    "to_webvtt",
     "turns",
 ]

@@ -199,8 +199,11 @@ def talk_stats(
     last_speech = np.full(n_conv, np.nan)
     if positive.any():
         pb = pd.DataFrame(
-            {"c": blocks.group[positive] // n_spk, "s": blocks.start[positive],
-             "e": blocks.end[positive]}
+            {
+                "c": blocks.group[positive] // n_spk,
+                "s": blocks.start[positive],
+                "e": blocks.end[positive],
+            }
         ).groupby("c", sort=False)
         mins, maxs = pb["s"].min(), pb["e"].max()
         first_speech[mins.index.to_numpy()] = mins.to_numpy()
@@ -229,9 +232,12 @@ def talk_stats(
         t_conv, t_spk, t_start = conv[pos], spk[pos], start[pos]
         # turns come out in (conversation, start) order; ends may need re-sorting on ties
         resort = np.lexsort((t_end, t_start, t_conv))
-        t_conv, t_spk, t_start, t_end = t_conv[resort], t_spk[resort], t_start[resort], t_end[
-            resort
-        ]
+        t_conv, t_spk, t_start, t_end = (
+            t_conv[resort],
+            t_spk[resort],
+            t_start[resort],
+            t_end[resort],
+        )
     t_row = np.searchsorted(keys, t_conv * n_spk + t_spk)
     t_dur = t_end - t_start
     turn_count = per_row(None, t_row)
