@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
-from matplotlib.ticker import FuncFormatter, MultipleLocator
+from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
 
 #: Fixed colour per speaker (colour-blind safe Okabe-Ito hues); others use ``OTHER_COLOUR``.
 SPEAKER_COLOURS: dict[str, str] = {
@@ -418,7 +418,7 @@ def plot_talk_share(
         left += vals
     ax.set_yticks(y, _short_ids(shares.index), fontsize=8, family="monospace")
     ax.set_xlim(0, 1)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     what = "total speech" if denominator == "speech" else "call duration"
     ax.set_xlabel(f"share of {what}")
     ax.legend(ncols=len(shares.columns), loc="lower left", bbox_to_anchor=(0, 1.0),
@@ -502,8 +502,11 @@ def fleet_metric_columns(stats: pd.DataFrame) -> dict[str, str]:
     return found
 
 
-def _outliers(values: pd.Series) -> pd.Series:
+def tukey_outliers(values: pd.Series) -> pd.Series:
     """Values outside Tukey's fences (1.5 IQR beyond the quartiles), most extreme first."""
+    values = values.dropna().astype(float)
+    if len(values) < 4:
+        return values.iloc[:0]
     q1, q3 = values.quantile([0.25, 0.75])
     iqr = q3 - q1
     lo, hi = q1 - 1.5 * iqr, q3 + 1.5 * iqr
@@ -520,7 +523,7 @@ def _draw_metric(ax: Axes, values: pd.Series, label: str, unit: str, label_outli
                medianprops={"color": "#0072B2", "lw": 2},
                whiskerprops={"color": "#4A6A8A"}, capprops={"color": "#4A6A8A"})
     jitter = rng.uniform(-0.18, 0.18, len(vals))
-    out = _outliers(vals) if len(vals) >= 4 else vals.iloc[:0]
+    out = tukey_outliers(vals)
     is_out = vals.index.isin(out.index)
     ax.scatter(vals[~is_out], 1 + jitter[~is_out], s=12, color="#0072B2", alpha=0.6, lw=0,
                zorder=3)
@@ -538,7 +541,7 @@ def _draw_metric(ax: Axes, values: pd.Series, label: str, unit: str, label_outli
     ax.set_yticks([])
     ax.set_ylim(0.5, 1.5)
     if unit == "%":
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the range
     elif unit == "s":
         ax.xaxis.set_major_formatter(FuncFormatter(format_mmss))
         ax.set_xlabel("mm:ss")

@@ -7,5 +7,13 @@ assets, so it can be mailed or opened from disk.
 from __future__ import annotations
 
 from .builder import Report, figure_data_uri, table_html
+from .fleet import flag_calls, fleet_report, per_call_table
 
-__all__ = ["Report", "figure_data_uri", "table_html"]
+__all__ = [
+    "Report",
+    "figure_data_uri",
+    "flag_calls",
+    "fleet_report",
+    "per_call_table",
+    "table_html",
+]

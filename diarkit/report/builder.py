@@ -77,11 +77,17 @@ def table_html(df: pd.DataFrame, max_rows: int = 50, index: bool = False) -> str
     frame = df.reset_index() if index else df
     shown = frame.head(max_rows)
     cols = [str(c) for c in shown.columns]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    numeric = [pd.api.types.is_numeric_dtype(shown[c]) for c in shown.columns]
+    opens = ["<td>" if num else '<td class="t">' for num in numeric]
+    head = "".join(
+        f'<th{"" if num else " class=t"}>{html.escape(c)}</th>'
+        for c, num in zip(cols, numeric, strict=True)
+    )
     rows = []
     for rec in shown.itertuples(index=False, name=None):
         cells = "".join(
-            f"<td>{html.escape(_format_cell(v, c))}</td>" for v, c in zip(rec, cols, strict=True)
+            f"{o}{html.escape(_format_cell(v, c))}</td>"
+            for v, c, o in zip(rec, cols, opens, strict=True)
         )
         rows.append(f"<tr>{cells}</tr>")
     more = len(frame) - len(shown)
