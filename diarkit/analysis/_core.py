@@ -14,10 +14,22 @@ import pandas as pd
 
 
 def codes_of(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (``-1`` for missing) and the labels they index, for a label column."""
+    """Integer codes (``-1`` for missing) and the labels they index, for a label column.
+
+    Labels are sorted, so code order is label order whatever the category order was.
+    """
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy(dtype=np.int64), pd.Index(series.cat.categories)
-    codes, uniques = pd.factorize(series, sort=False)
+        cats = pd.Index(series.cat.categories)
+        codes = series.cat.codes.to_numpy(dtype=np.int64)
+        if len(cats) > 1 and not cats.is_monotonic_increasing:
+            order = np.argsort(cats.to_numpy(dtype=object).astype(str), kind="stable")
+            rank = np.empty(len(cats) + 1, dtype=np.int64)
+            rank[order] = np.arange(len(cats))
+            rank[-1] = -1  # code -1 (missing) indexes the last slot
+            codes = rank[codes]
+            cats = cats[order]
+        return codes, cats
+    codes, uniques = pd.factorize(series, sort=True)
     return codes.astype(np.int64, copy=False), pd.Index(uniques)
 
 

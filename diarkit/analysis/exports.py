@@ -294,7 +294,9 @@ def to_ctm(segments: pd.DataFrame) -> str:
         raise ValueError("to_ctm(): the segments table has no 'words' column (word timings)")
     table = _checked(segments, "to_ctm()")
     uri = _no_space(_str(table["conversation_id"]), "conversation id", "to_ctm()")
-    words = pa.array(table["words"].to_numpy(dtype=object), type=SEGMENTS.column("words").type)
+    words = pa.array(table["words"], type=SEGMENTS.column("words").type, from_pandas=True)
+    if isinstance(words, pa.ChunkedArray):
+        words = words.combine_chunks()
     flat = pc.list_flatten(words)
     parent = pc.list_parent_indices(words).to_numpy()
     if len(flat) == 0:

@@ -82,7 +82,10 @@ def _join_text(
     text: pd.Series, order: np.ndarray, turn_of_row: np.ndarray, n_turns: int
 ) -> pd.Series:
     """Join each turn's non-empty texts with single spaces via Arrow list arrays."""
-    arr = pa.array(text, type=pa.string(), from_pandas=True).take(pa.array(order))
+    arr = pa.array(text, type=pa.string(), from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.take(pa.array(order))
     stripped = pc.utf8_trim_whitespace(arr)
     keep = pc.fill_null(pc.greater(pc.utf8_length(stripped), 0), False)
     keep_np = keep.to_numpy(zero_copy_only=False)
