@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import multiprocessing
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,6 +205,9 @@ class RawRecorder:
         sync_seconds: fsync the current spool at most this often (never per frame).
         keep_heartbeats: store heartbeat and pong frames too (default: count only).
         recover: recover leftover spools of earlier sessions when opening.
+        convert_in_process: convert spools to Parquet in a separate process, so the
+            conversion does not compete with the receiving thread for the GIL (costs
+            about a second of start-up; worth it for long or fast captures).
         clock: monotonic clock in seconds.
     """
 
@@ -217,6 +222,7 @@ class RawRecorder:
         sync_seconds: float = 1.0,
         keep_heartbeats: bool = False,
         recover: bool = True,
+        convert_in_process: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.dataset = Path(dataset)
@@ -235,6 +241,8 @@ class RawRecorder:
         self._next_seq = 0
         self._queue: queue.Queue[Path | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._convert_in_process = convert_in_process
+        self._pool: ProcessPoolExecutor | None = None
         self.error: RecorderError | None = None
         self.recovery = RecoveryReport()
         #: Frames appended to spools.
@@ -275,6 +283,8 @@ class RawRecorder:
             raise RecorderError(
                 describe_os_error(exc, f"cannot record into {self.dataset}")
             ) from None
+        if self._convert_in_process:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         self._thread = threading.Thread(
             target=self._convert_loop, name=f"diarkit-recorder-{self.session_id}", daemon=True
         )
@@ -369,7 +379,12 @@ class RawRecorder:
             if self.error is not None and not path.exists():
                 continue
             try:
-                result = spool_to_part(self.dataset, path, keep_heartbeats=self.keep_heartbeats)
+                if self._pool is not None:
+                    result = self._pool.submit(
+                        spool_to_part, self.dataset, path, keep_heartbeats=self.keep_heartbeats
+                    ).result()
+                else:
+                    result = spool_to_part(self.dataset, path, keep_heartbeats=self.keep_heartbeats)
             except OSError as exc:
                 with self._lock:
                     if self.error is None:
@@ -419,5 +434,8 @@ class RawRecorder:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         if self.error is not None:
             raise self.error

@@ -65,7 +65,7 @@ from .errors import (
     StoppedError,
     SubscriptionRejectedError,
 )
-from .follow import FollowTracker, TopicPlan, conversation_of
+from .follow import ENDED_STATUSES, FollowTracker, TopicPlan, conversation_of
 from .notifications import Channel, NotificationsClient, RejectedTopic, SubscriptionResult
 from .recorder import RawRecorder
 from .token import Secret, TokenSource
@@ -261,7 +261,8 @@ class _Worker:
                     c.finals += sum(
                         1 for t in transcripts if isinstance(t, dict) and t.get("isFinal") is True
                     )
-                if body.get("status") is not None:
+                status = body.get("status")
+                if isinstance(status, dict) and status.get("status") in ENDED_STATUSES:
                     self.dispatch(doc)
             return
         if kind is TopicKind.CHANNEL_METADATA:
@@ -428,6 +429,8 @@ class Capture:
         backoff_factory: reconnect delays in seconds (default ``diarkit.genesys.backoff``).
         transport: httpx transport for the token and REST clients (tests).
         recover: recover leftover spools of earlier sessions at start.
+        convert_in_process: convert spools to Parquet in a separate process (faster for
+            long or busy captures; about a second of start-up).
     """
 
     def __init__(
@@ -456,6 +459,7 @@ class Capture:
         backoff_factory: Callable[[], Iterator[float]] = backoff,
         transport: Any = None,
         recover: bool = True,
+        convert_in_process: bool = False,
     ) -> None:
         if isinstance(environment, Environment):
             env = environment
@@ -501,6 +505,7 @@ class Capture:
             roll_bytes=roll_bytes,
             keep_heartbeats=keep_heartbeats,
             recover=recover,
+            convert_in_process=convert_in_process,
         )
         self.tracker = FollowTracker(grace_s=grace_s, pinned=frozenset(self.conversations))
         self.plan = TopicPlan(per_channel=max_topics_per_channel, max_channels=MAX_CHANNELS)

@@ -1,0 +1,240 @@
+"""Benchmark: frames/s from a loopback WebSocket through ``Capture`` into durable Parquet.
+
+Compares, in the same run and over the same frames:
+
+- **bare**: a bare websocket-client receive loop (``recv_data``, ``skip_utf8_validation``);
+- **capture**: ``diarkit.capture.Capture`` — spool every frame, count, roll into raw and
+  segments Parquet parts through ``diarkit.io`` — timed from the first frame until
+  ``stop()`` returned with every frame durable in Parquet.
+
+The frames come from a replay server in a separate process that speaks just enough of the
+Genesys API (token, channels, subscriptions) and streams pre-encoded WebSocket frames with
+``sendall``, so the source is never the bottleneck (the simulator is measured on its own).
+Also reports RSS at the start and end of a long capture (memory must stay flat).
+
+    .venv/bin/python benchmarks/bench_capture.py            # full run (~1 min)
+    .venv/bin/python benchmarks/bench_capture.py --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import multiprocessing as mp
+import socket
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "data" / "frames" / "transcription.json"
+HEARTBEAT = b'{"topicName": "channel.metadata", "eventBody": {"message": "WebSocket Heartbeat"}}'
+CONVERSATION = "7c1e3f2a-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def make_frames(n: int) -> list[bytes]:
+    """``n`` distinct transcription frames (~2.7 KB), one heartbeat per 1,000."""
+    base = GOLDEN.read_bytes().strip()
+    out = []
+    for i in range(n):
+        if i % 1000 == 999:
+            out.append(HEARTBEAT)
+            continue
+        f = base.replace(b"c0ffee00", b"%08x" % i).replace(b"0f9e8d7c", b"%08x" % (i // 3))
+        out.append(f.replace(b'"isFinal": false', b'"isFinal": true') if i % 3 == 2 else f)
+    return out
+
+
+def ws_encode(payload: bytes) -> bytes:
+    """One unmasked server-to-client text frame."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([0x81, n])
+    elif n < 65536:
+        head = bytes([0x81, 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def serve(n: int, ports: mp.Queue, repeat: mp.Value) -> None:  # type: ignore[type-arg]
+    """Replay server process: REST on one port, WebSocket firehose on another."""
+    frames = make_frames(n)
+    mean = sum(map(len, frames)) / n
+    blob = b"".join(ws_encode(f) for f in frames)
+    del frames
+    ws_sock = socket.socket()
+    ws_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ws_sock.bind(("127.0.0.1", 0))
+    ws_sock.listen(16)
+    ws_port = ws_sock.getsockname()[1]
+    counter = [0]
+
+    class Api(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def reply(self, body: object, status: int = 200) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.path == "/oauth/token":
+                self.reply({"access_token": "bench", "expires_in": 86400})
+            elif self.path == "/api/v2/notifications/channels":
+                counter[0] += 1
+                cid = f"ch-{counter[0]}"
+                self.reply({"id": cid, "connectUri": f"ws://127.0.0.1:{ws_port}/channels/{cid}"})
+            else:
+                topics = json.loads(body or b"[]")
+                self.reply({"entities": [{"id": t["id"], "state": "Permitted"} for t in topics]})
+
+        do_PUT = do_POST
+
+        def do_HEAD(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+
+    def stream(conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        key = ""
+        for line in data.decode("latin-1").split("\r\n"):
+            if line.lower().startswith("sec-websocket-key:"):
+                key = line.split(":", 1)[1].strip()
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+        )
+        try:
+            for _ in range(repeat.value):
+                conn.sendall(blob)
+            conn.recv(1)  # hold the socket open until the client closes it
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    ports.put((http.server_address[1], ws_port, mean))
+    while True:
+        conn, _ = ws_sock.accept()
+        threading.Thread(target=stream, args=(conn,), daemon=True).start()
+
+
+def bare_loop(ws_port: int, n: int) -> float:
+    """Frames/s of a bare websocket-client receive loop over ``n`` frames."""
+    import websocket
+
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    ws.connect(f"ws://127.0.0.1:{ws_port}/channels/bare")
+    ws.recv_data()
+    t0 = time.perf_counter()
+    for _ in range(n - 1):
+        ws.recv_data()
+    elapsed = time.perf_counter() - t0
+    ws.close()
+    return (n - 1) / elapsed
+
+
+def capture_run(api_port: int, n: int, out: Path, *, rss: list[float] | None = None) -> float:
+    """Frames/s of ``Capture`` from its first frame until ``stop()`` made them durable."""
+    import psutil
+
+    from diarkit.capture import Capture
+
+    base = f"http://127.0.0.1:{api_port}"
+    cap = Capture(
+        out,
+        login_base=base,
+        api_base=base,
+        client_id="bench",
+        client_secret="bench",
+        conversations=[CONVERSATION],
+        recover=False,
+        convert_in_process=True,
+    )
+    proc = psutil.Process()
+    cap.start()
+    while cap.stats().frames == 0:
+        time.sleep(0.0005)
+    t0 = time.perf_counter()
+    next_sample = n // 10
+    while (s := cap.stats()).frames < n:
+        if s.status == "error":
+            raise SystemExit(f"capture failed: {s.message}")
+        if rss is not None and s.frames >= next_sample:
+            rss.append(proc.memory_info().rss / 2**20)
+            next_sample += n // 10
+        time.sleep(0.002)
+    stats = cap.stop()
+    elapsed = time.perf_counter() - t0
+    if rss is not None:
+        rss.append(proc.memory_info().rss / 2**20)
+    expected = n - n // 1000  # heartbeats are counted, not stored
+    if stats.rows != expected:
+        raise SystemExit(f"capture stored {stats.rows} rows, expected {expected}")
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--long", type=int, default=10, help="x frames for the RSS run")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.frames, args.rounds, args.long = 20_000, 1, 2
+    ctx = mp.get_context("fork")
+    ports: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    repeat = ctx.Value("i", 1)
+    server = ctx.Process(target=serve, args=(args.frames, ports, repeat), daemon=True)
+    server.start()
+    api_port, ws_port, size = ports.get(timeout=60)
+    print(f"{args.frames} frames of {size:.0f} B mean, {args.rounds} round(s) each, loopback")
+    bare, cap = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            bare.append(bare_loop(ws_port, args.frames))
+            cap.append(capture_run(api_port, args.frames, Path(tmp) / f"r{r}"))
+            print(f"  round {r}: bare {bare[-1]:,.0f} frames/s, capture {cap[-1]:,.0f} frames/s")
+        b, c = max(bare), max(cap)
+        print(f"bare websocket-client loop: {b:,.0f} frames/s (best of {args.rounds})")
+        print(f"capture -> durable Parquet: {c:,.0f} frames/s (best of {args.rounds})")
+        print(f"ratio capture / bare: {c / b:.2f} (target >= 0.5)")
+        repeat.value = args.long
+        rss: list[float] = []
+        total = args.frames * args.long
+        rate = capture_run(api_port, total, Path(tmp) / "long", rss=rss)
+        print(
+            f"long capture of {total:,} frames at {rate:,.0f} frames/s: RSS {rss[0]:.0f} MiB "
+            f"at 10% -> {rss[-1]:.0f} MiB at the end (samples: "
+            + ", ".join(f"{x:.0f}" for x in rss)
+            + ")"
+        )
+    server.terminate()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
