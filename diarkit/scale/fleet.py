@@ -34,17 +34,41 @@ Pipeline = Callable[..., pd.DataFrame]
 POSITION = "_position"
 
 
-def _read_positioned(path: str, offset: int) -> pd.DataFrame:
-    """Read one part and add its rows' positions in the whole dataset."""
-    frame = read_part(path)
-    frame[POSITION] = np.arange(offset, offset + len(frame), dtype=np.int64)
-    return frame
+#: Default rows per Dask partition: small part files are read together up to this size.
+ROWS_PER_PARTITION = 400_000
 
 
-def read_segments_dask(dataset: str | os.PathLike[str]) -> Any:
-    """The segments of ``dataset`` as a Dask DataFrame, one partition per part file.
+def _read_positioned(paths: list[str], offsets: list[int]) -> pd.DataFrame:
+    """Read consecutive parts and add their rows' positions in the whole dataset."""
+    frames = []
+    for path, offset in zip(paths, offsets, strict=True):
+        frame = read_part(path)
+        frame[POSITION] = np.arange(offset, offset + len(frame), dtype=np.int64)
+        frames.append(frame)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
-    Besides the contract columns (category columns as strings here), a hidden
+
+def _bundles(rows: list[int], target: int) -> list[list[int]]:
+    """Group consecutive part indices so that each group holds about ``target`` rows."""
+    groups: list[list[int]] = []
+    size = 0
+    for i, n in enumerate(rows):
+        if not groups or size + n > target:
+            groups.append([])
+            size = 0
+        groups[-1].append(i)
+        size += n
+    return groups
+
+
+def read_segments_dask(
+    dataset: str | os.PathLike[str], rows_per_partition: int = ROWS_PER_PARTITION
+) -> Any:
+    """The segments of ``dataset`` as a Dask DataFrame of whole part files.
+
+    Consecutive part files are read into one partition until it would exceed
+    ``rows_per_partition`` rows (a bigger file makes a partition of its own); no file is
+    ever cut. Besides the contract columns (category columns as strings here), a hidden
     ``_position`` column holds each row's position in the whole dataset in the order
     :func:`diarkit.io.load_segments` returns rows (date, part name, row within the part);
     partitions are sorted by it before analysis, so every conversation reaches the pandas
@@ -52,15 +76,20 @@ def read_segments_dask(dataset: str | os.PathLike[str]) -> Any:
 
     Raises:
         DatasetError: when the dataset has no segments part, naming the path.
+        ValueError: when ``rows_per_partition`` is below 1.
     """
     import dask.dataframe as dd
 
+    if rows_per_partition < 1:
+        raise ValueError(f"rows_per_partition must be at least 1, got {rows_per_partition}")
     parts = list_parts(dataset)
-    offsets = np.concatenate([[0], np.cumsum([p.rows for p in parts])[:-1]]).tolist()
+    rows = [p.rows for p in parts]
+    offsets = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64).tolist()
+    groups = _bundles(rows, rows_per_partition)
     return dd.from_map(
         _read_positioned,
-        [str(p.path) for p in parts],
-        offsets,
+        [[str(parts[i].path) for i in g] for g in groups],
+        [[offsets[i] for i in g] for g in groups],
         meta=empty_segments().assign(**{POSITION: np.empty(0, np.int64)}),
         label="read-segments",
         enforce_metadata=False,
@@ -151,6 +180,7 @@ def map_conversations(
     *,
     client: Any = None,
     npartitions: int | None = None,
+    rows_per_partition: int = ROWS_PER_PARTITION,
     progress: bool = False,
     **kwargs: Any,
 ) -> pd.DataFrame:
@@ -166,13 +196,16 @@ def map_conversations(
         pipeline: the pandas function, e.g. :func:`default_pipeline`.
         client: a ``distributed.Client``; default: the current client, else Dask's local
             threaded scheduler.
-        npartitions: partitions after the shuffle by conversation (default: one per file).
+        npartitions: partitions after the shuffle by conversation (default: as many as
+            were read).
+        rows_per_partition: part files are read together up to this many rows per
+            partition (default 400,000; bounds the memory of one task).
         progress: show a progress bar (``distributed.progress`` or Dask's local one).
         **kwargs: passed to ``pipeline``.
     """
     import dask
 
-    grouped = by_conversation(read_segments_dask(dataset), npartitions)
+    grouped = by_conversation(read_segments_dask(dataset, rows_per_partition), npartitions)
     tasks = [dask.delayed(_apply)(d, pipeline, kwargs) for d in grouped.to_delayed()]
     with _scheduler(client) as cl:
         if cl is not None:
@@ -198,6 +231,7 @@ def talk_stats_dask(
     client: Any = None,
     *,
     npartitions: int | None = None,
+    rows_per_partition: int = ROWS_PER_PARTITION,
     progress: bool = False,
     **talk_kwargs: Any,
 ) -> pd.DataFrame:
@@ -210,7 +244,9 @@ def talk_stats_dask(
     Args:
         dataset: the dataset root (or its ``segments/`` directory).
         client: a ``distributed.Client``; default: the current one, else local threads.
-        npartitions: partitions after the shuffle by conversation (default: one per file).
+        npartitions: partitions after the shuffle by conversation (default: as many as
+            were read).
+        rows_per_partition: rows read per partition (see :func:`map_conversations`).
         progress: show a progress bar while computing.
         **talk_kwargs: thresholds passed to :func:`diarkit.analysis.talk_stats`
             (``max_gap``, ``min_silence_s``, ... in seconds).
@@ -223,6 +259,7 @@ def talk_stats_dask(
         default_pipeline,
         client=client,
         npartitions=npartitions,
+        rows_per_partition=rows_per_partition,
         progress=progress,
         **talk_kwargs,
     )
@@ -256,6 +293,7 @@ def fleet_stats_dask(
     client: Any = None,
     *,
     npartitions: int | None = None,
+    rows_per_partition: int = ROWS_PER_PARTITION,
     progress: bool = False,
     **talk_kwargs: Any,
 ) -> pd.DataFrame:
@@ -266,7 +304,12 @@ def fleet_stats_dask(
     :func:`stats_dask` to get both tables from one pass.
     """
     return stats_dask(
-        dataset, client, npartitions=npartitions, progress=progress, **talk_kwargs
+        dataset,
+        client,
+        npartitions=npartitions,
+        rows_per_partition=rows_per_partition,
+        progress=progress,
+        **talk_kwargs,
     ).fleet
 
 
@@ -282,12 +325,18 @@ def stats_dask(
     client: Any = None,
     *,
     npartitions: int | None = None,
+    rows_per_partition: int = ROWS_PER_PARTITION,
     progress: bool = False,
     **talk_kwargs: Any,
 ) -> FleetStats:
     """Per-conversation and fleet statistics (seconds) of ``dataset`` in one Dask pass."""
     conv = talk_stats_dask(
-        dataset, client, npartitions=npartitions, progress=progress, **talk_kwargs
+        dataset,
+        client,
+        npartitions=npartitions,
+        rows_per_partition=rows_per_partition,
+        progress=progress,
+        **talk_kwargs,
     )
     return FleetStats(conv, fleet_from_stats(conv))
 

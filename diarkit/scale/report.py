@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from diarkit.scale.dataset import list_parts
 from diarkit.scale.fleet import (
     FleetStats,
     canonical,
@@ -51,11 +52,13 @@ def compute_stats(
         **talk_kwargs: thresholds for :func:`diarkit.analysis.talk_stats` (seconds).
 
     Raises:
+        DatasetError: when ``dataset`` has no segments part files (naming the path).
         ValueError: when both ``scheduler`` and ``local_cluster`` are given, or
             ``local_cluster`` is below 1.
     """
     if scheduler is not None and local_cluster is not None:
         raise ValueError("give either a scheduler address or a local cluster size, not both")
+    list_parts(dataset)  # a clear DatasetError for a path without segments parts, early
     if scheduler is not None:
         from diarkit.scale.cluster import remote_client
 

@@ -56,7 +56,8 @@ class SynthSpec:
         conversation_segments: mean utterances per conversation.
         sessions: capture sessions (each writes its own part files).
         rows_per_part: rows per part file before a session rolls to the next one.
-        days: calls start uniformly over this many days from 2026-11-01 (UTC).
+        days: calls start uniformly over this many days from ``first_call_s``.
+        first_call_s: seconds after 2026-11-01T00:00Z when the first call may start.
         partial_rate: share of utterances that also have an earlier partial version.
         unfinished_rate: share of utterances that never become final.
         seed: NumPy seed; the same spec always gives the same dataset.
@@ -67,6 +68,7 @@ class SynthSpec:
     sessions: int = 3
     rows_per_part: int = 2_000
     days: float = 2.0
+    first_call_s: float = 0.0
     partial_rate: float = 0.2
     unfinished_rate: float = 0.01
     seed: int = 7
@@ -98,7 +100,8 @@ def synthetic_segments(spec: SynthSpec) -> pa.Table:
     spk = (np.cumsum(switch) % 2).astype(np.int32)  # 0 agent, 1 customer
     phrase = rng.integers(0, len(_PHRASES), n_utt)
     conf = np.round(rng.beta(8, 1.5, n_utt), 4)
-    call_start_us = _BASE_US + (rng.random(n_conv) * spec.days * 86_400e6).astype(np.int64)
+    call_start_us = _BASE_US + int(spec.first_call_s * 1e6)
+    call_start_us = call_start_us + (rng.random(n_conv) * spec.days * 86_400e6).astype(np.int64)
     session = (np.arange(n_conv) % spec.sessions).astype(np.int32)
     start_at = call_start_us[conv] + (start * 1e6).astype(np.int64)
     recv = call_start_us[conv] + ((end + 0.3) * 1e6).astype(np.int64)

@@ -1,0 +1,136 @@
+"""Dask path on a real 2-process LocalCluster: same results as pandas, whole conversations,
+and a worker killed mid-computation does not change the result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import cloudpickle
+import pandas as pd
+import pytest
+
+from diarkit.analysis import finalize, talk_stats
+from diarkit.io.load import load_segments
+from diarkit.scale import (
+    default_pipeline,
+    fleet_stats_dask,
+    list_parts,
+    map_conversations,
+    read_part,
+    stats_dask,
+    stats_pandas,
+    talk_stats_dask,
+)
+
+# the pipelines below live in this test module, which worker processes cannot import
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def reference(dataset):
+    """The single-machine result: talk_stats(finalize(load_segments(dataset)))."""
+    return stats_pandas(dataset)
+
+
+def test_same_results_as_pandas(client, dataset, reference):
+    got = stats_dask(dataset, client, rows_per_partition=3_000)  # 8 partitions read
+    assert len(got.conversations) > 500
+    pd.testing.assert_frame_equal(got.conversations, reference.conversations)
+    pd.testing.assert_frame_equal(got.fleet, reference.fleet)
+    # and the thresholds reach talk_stats unchanged
+    strict = talk_stats_dask(dataset, client, min_silence_s=1.0, npartitions=5)
+    assert (strict["call_silence_count"] >= got.conversations["call_silence_count"]).all()
+    assert (strict["call_silence_count"] > got.conversations["call_silence_count"]).any()
+
+
+def test_fleet_stats_dask_matches_and_uses_the_current_client(client, dataset, reference):
+    # no client passed: the current distributed client is used
+    pd.testing.assert_frame_equal(fleet_stats_dask(dataset), reference.fleet)
+
+
+def rows_per_conversation(segments: pd.DataFrame) -> pd.DataFrame:
+    """Placeholder per-conversation function: how many rows each conversation has."""
+    return (
+        segments.groupby("conversation_id", observed=True)
+        .agg(rows=("start_s", "size"), first=("received_at", "min"), last=("received_at", "max"))
+        .reset_index()
+    )
+
+
+def test_a_conversation_split_across_part_files_is_analysed_whole(client, dataset):
+    seen = pd.concat(
+        [
+            read_part(p.path)[["conversation_id"]].assign(part=str(p.path))
+            for p in list_parts(dataset)
+        ]
+    )
+    parts_per_conv = seen.drop_duplicates().groupby("conversation_id").size()
+    split = parts_per_conv.idxmax()
+    assert parts_per_conv[split] >= 2
+
+    got = map_conversations(
+        dataset, rows_per_conversation, client=client, rows_per_partition=2_000, npartitions=7
+    )
+    segs = load_segments(dataset)
+    want = rows_per_conversation(segs)
+    assert got["conversation_id"].is_unique  # one partition saw each conversation
+    pd.testing.assert_frame_equal(
+        got.astype({"conversation_id": str}),
+        want.astype({"conversation_id": str}).sort_values("conversation_id", ignore_index=True),
+    )
+    # the split conversation's statistics equal those computed on it alone
+    alone = talk_stats(finalize(load_segments(dataset, conversations=[split])).segments)
+    dask_rows = talk_stats_dask(dataset, client)
+    mine = dask_rows[dask_rows["conversation_id"] == split].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        mine.astype({"conversation_id": str, "speaker": str}),
+        alone.astype({"conversation_id": str, "speaker": str}).reset_index(drop=True),
+    )
+
+
+def slow_pipeline(segments: pd.DataFrame) -> pd.DataFrame:
+    """The real pipeline, slowed down so that a worker can be killed while it runs."""
+    time.sleep(0.4)
+    return default_pipeline(segments)
+
+
+def test_worker_killed_mid_computation_does_not_change_the_result(client, dataset, reference):
+    pids = client.run(os.getpid)  # worker address -> process id
+    killed: dict[str, object] = {}
+
+    def kill_a_busy_worker() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for address, keys in client.processing().items():
+                if any("_apply" in str(k) for k in keys) and address in pids:
+                    killed["address"] = address
+                    killed["progress"] = sum(
+                        1 for k, st in client.run_on_scheduler(_apply_states).items() if st
+                    )
+                    os.kill(pids[address], signal.SIGKILL)
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    killer.start()
+    got = map_conversations(
+        dataset, slow_pipeline, client=client, rows_per_partition=3_000, npartitions=12
+    )
+    killer.join(timeout=5)
+
+    assert "address" in killed, "no worker was busy with the analysis to be killed"
+    assert killed["progress"] < 12  # the computation was not finished at the kill
+    pd.testing.assert_frame_equal(got, reference.conversations)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
+    assert killed["address"] not in client.scheduler_info()["workers"]
+
+
+def _apply_states(dask_scheduler=None):
+    """Per ``_apply`` task on the scheduler: True once it is finished (runs on the scheduler)."""
+    return {
+        str(k): ts.state == "memory" for k, ts in dask_scheduler.tasks.items() if "_apply" in str(k)
+    }
