@@ -441,11 +441,11 @@ FLEET_METRICS: dict[str, tuple[tuple[str, ...], str, bool]] = {
         "agent talk ratio (agent / all speech)", True,
     ),
     "overtalk": (
-        ("overtalk_share", "overtalk_ratio", "overtalk_pct", "call_overtalk_s", "overtalk_s"),
+        ("overtalk_share", "overtalk_ratio", "call_overtalk_s", "overtalk_s"),
         "overtalk (share of call)", True,
     ),
     "silence": (
-        ("silence_share", "silence_ratio", "silence_pct", "call_silence_s", "silence_s"),
+        ("silence_share", "silence_ratio", "call_silence_s", "silence_s"),
         "silence (share of call)", True,
     ),
     "interruptions": (
@@ -586,30 +586,12 @@ def plot_fleet(
     keys = list(metrics) if metrics is not None else list(present)
     panels: list[tuple[str, str, str]] = []  # column, label, unit
     for key in keys:
-        if key in FLEET_METRICS:
-            if key not in present:
-                raise ValueError(f"plot_fleet: no column for metric {key!r} "
-                                 f"(looked for {list(FLEET_METRICS[key][0])})")
-            col = present[key]
-            _c, label, share = FLEET_METRICS[key]
-        elif key in table.columns:
-            col, label, share = key, key, False
-        else:
-            raise ValueError(f"plot_fleet: unknown metric {key!r}; known: {list(FLEET_METRICS)} "
-                             f"or a column of {list(table.columns)}")
-        if col.endswith("_s"):
-            unit = "s"
-            label = f"{key} (seconds per call)" if key in FLEET_METRICS else label
-        elif share or col.endswith(("_share", "_ratio")):
-            unit = "%"
-            if col.endswith("_pct"):
-                table = table.assign(**{col: table[col] / 100.0})
-        else:
-            unit = ""
-            if col.endswith("_per_min"):
-                label = f"{label} per minute"
-            elif key in FLEET_METRICS:
-                label = f"{label} per call"
+        try:
+            col, label, unit = _metric_column(table, present, key)
+        except ValueError as exc:
+            raise ValueError(f"plot_fleet: {exc}") from None
+        if unit == "" and key in FLEET_METRICS:
+            label = f"{label} per minute" if col.endswith("_per_min") else f"{label} per call"
         panels.append((col, label, unit))
     if not panels:
         raise ValueError("plot_fleet: stats have none of the fleet metric columns "
@@ -632,3 +614,93 @@ def plot_fleet(
     if isinstance(ax, Axes):
         return ax
     return axes_arr
+
+
+def _metric_column(table: pd.DataFrame, present: dict[str, str], metric: str
+                   ) -> tuple[str, str, str]:
+    """Resolve a fleet metric key or column name to (column, label, unit)."""
+    if metric in FLEET_METRICS:
+        if metric not in present:
+            raise ValueError(f"no column for metric {metric!r} "
+                             f"(looked for {list(FLEET_METRICS[metric][0])})")
+        col = present[metric]
+        label, share = FLEET_METRICS[metric][1], FLEET_METRICS[metric][2]
+    elif metric in table.columns:
+        col, label, share = metric, metric, False
+    else:
+        raise ValueError(f"unknown metric {metric!r}; known: {list(FLEET_METRICS)} or a column "
+                         f"of {list(table.columns)}")
+    if col.endswith("_s"):
+        return col, f"{metric} (m:ss per call)", "s"
+    if share or col.endswith(("_share", "_ratio")):
+        return col, label, "%"
+    return col, label, ""
+
+
+def plot_compare(
+    stats: pd.DataFrame,
+    by: str = "agent_id",
+    metric: str = "talk_ratio",
+    *,
+    ax: Axes | None = None,
+    min_calls: int = 1,
+) -> Axes:
+    """Compare one per-call metric across groups (agents, queues): a box and dots per group.
+
+    Groups are sorted by their median; each label shows the group's call count; the dashed
+    line is the fleet median.
+
+    Args:
+        stats: ``talk_stats`` rows (long, per speaker) or per-conversation rows, with a
+            ``by`` column (e.g. ``agent_id`` joined on by conversation).
+        by: the grouping column.
+        metric: a ``FLEET_METRICS`` key (``talk_ratio``, ``overtalk``, ``silence``,
+            ``interruptions``) or a per-conversation column.
+        ax: Axes to draw on; a new figure when None.
+        min_calls: groups with fewer calls are left out.
+
+    Returns:
+        The Axes drawn on.
+
+    Raises:
+        ValueError: ``by`` or the metric is missing.
+    """
+    _require(stats, ["conversation_id", by], "plot_compare")
+    table = _fleet_table(stats)
+    groups = (stats.assign(conversation_id=stats["conversation_id"].astype("string"))
+              .groupby("conversation_id", observed=True)[by].first().astype("string"))
+    col, label, unit = _metric_column(table, fleet_metric_columns(stats), metric)
+    data = pd.DataFrame({"group": groups.reindex(table.index), "value": table[col].astype(float)})
+    data = data.dropna()
+    counts = data["group"].value_counts()
+    data = data[data["group"].isin(counts[counts >= min_calls].index)]
+    order = data.groupby("group")["value"].median().sort_values().index.tolist()
+    ax = _new_ax(ax, (9, max(2.0, 0.45 * len(order) + 1.0)))
+    rng = np.random.default_rng(0)
+    boxes = [data.loc[data["group"] == g, "value"].to_numpy() for g in order]
+    if boxes:
+        ax.boxplot(boxes, **_HORIZONTAL, widths=0.55, showfliers=False, patch_artist=True,
+                   boxprops={"facecolor": "#E8EEF4", "edgecolor": "#4A6A8A"},
+                   medianprops={"color": "#0072B2", "lw": 2},
+                   whiskerprops={"color": "#4A6A8A"}, capprops={"color": "#4A6A8A"})
+    for i, vals in enumerate(boxes, start=1):
+        ax.scatter(vals, i + rng.uniform(-0.15, 0.15, len(vals)), s=12, color="#0072B2",
+                   alpha=0.6, lw=0, zorder=3)
+    if len(data):
+        ax.axvline(float(data["value"].median()), color=OVERTALK_COLOUR, ls="--", lw=1,
+                   label="fleet median")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    short = dict(zip(order, _short_ids(order), strict=True))
+    ax.set_yticks(range(1, len(order) + 1),
+                  [f"{short[g]} ({counts[g]})" for g in order], fontsize=8, family="monospace")
+    ax.set_ylabel(f"{by} (calls)")
+    ax.set_title(f"{label} by {by}", loc="left", fontsize=10)
+    if unit == "%":
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    elif unit == "s":
+        ax.xaxis.set_major_formatter(FuncFormatter(format_mmss))
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="x", color="#EEEEEE")
+    ax.set_axisbelow(True)
+    return ax

@@ -263,3 +263,19 @@ def test_fleet_from_long_stats_derives_talk_ratio():
     assert len(axes) == 1
     xs = np.sort(axes[0].collections[0].get_offsets()[:, 0])
     assert xs.tolist() == pytest.approx([0.5, 0.9])
+
+
+def test_compare_groups_sorted_by_median_with_counts():
+    df = _fleet(12).iloc[:12].copy()  # 12 well-behaved calls (outliers are rows 7 and 12)
+    df.loc[7, "overtalk_s"] = 4.0
+    df["agent_id"] = ["alice"] * 4 + ["bob"] * 4 + ["carol"] * 4
+    df.loc[df.agent_id == "bob", "agent_talk_ratio"] = 0.9
+    df.loc[df.agent_id == "carol", "agent_talk_ratio"] = 0.2
+    ax = plot.plot_compare(df, by="agent_id", metric="talk_ratio")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["carol (4)", "alice (4)", "bob (4)"]  # bottom to top by median
+    assert "agent talk ratio" in ax.get_title(loc="left")
+    with pytest.raises(ValueError, match="no column"):
+        plot.plot_compare(df, by="queue_id")
+    ax2 = plot.plot_compare(df, by="agent_id", metric="overtalk", min_calls=5)
+    assert ax2.get_yticklabels() == [] or not [t.get_text() for t in ax2.get_yticklabels()]
