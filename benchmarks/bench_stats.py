@@ -1,0 +1,174 @@
+"""Benchmark talk_stats on 1,000,000 final segments in 5,000 conversations.
+
+Compares the full ``diarkit.analysis.talk_stats`` with pyannote.core computing only
+per-speaker talk time and overlap for the same conversations, measured in the same run.
+pyannote.core is slow enough that, by default, it runs on a random sample of conversations
+and its time is extrapolated linearly to all of them (the output says so).
+
+    .venv/bin/python benchmarks/bench_stats.py            # the full run
+    .venv/bin/python benchmarks/bench_stats.py --segments 100000 --conversations 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from diarkit.analysis import finalize, talk_stats, turns
+from diarkit.schema import SEGMENTS
+
+
+def synthetic_segments(n_segments: int, n_conversations: int, seed: int = 0) -> pd.DataFrame:
+    """Final segments of agent and customer, with pauses, long silences and overtalk."""
+    rng = np.random.default_rng(seed)
+    per = n_segments // n_conversations
+    n = per * n_conversations
+    conv = np.repeat(np.arange(n_conversations), per)
+    # the speaker changes at 60% of segment boundaries; only a change can start early
+    change = rng.random(n) < 0.6
+    speaker = (np.cumsum(change) % 2).astype(np.int32)
+    duration = rng.gamma(2.0, 1.6, n)
+    gap = np.where(change, rng.normal(0.4, 0.9, n), np.abs(rng.normal(0.3, 0.3, n)))
+    long_pause = rng.random(n) < 0.02
+    gap[long_pause] += rng.uniform(3, 12, int(long_pause.sum()))
+    step = np.maximum(duration + gap, 0.05)
+    step[np.arange(n) % per == 0] = 0.0
+    start = np.cumsum(step)
+    start -= np.repeat(start[np.arange(0, n, per)], per)  # each call starts at 0
+    end = start + duration
+    words = np.maximum(1, np.round(duration * 2.5)).astype(np.int32)
+    conv_ids = np.array([f"conv-{i:05d}" for i in range(n_conversations)], dtype=object)
+    table = pa.table(
+        {
+            "conversation_id": pa.DictionaryArray.from_arrays(
+                pa.array(conv, pa.int32()), pa.array(conv_ids, pa.string())
+            ),
+            "communication_id": pa.DictionaryArray.from_arrays(
+                pa.array(conv * 2 + speaker, pa.int32()),
+                pa.array([f"m{i}" for i in range(2 * n_conversations)], pa.string()),
+            ),
+            "utterance_id": pa.array(np.char.add("u", np.arange(n).astype(str)), pa.string()),
+            "channel": pa.DictionaryArray.from_arrays(
+                pa.array(speaker), pa.array(["INTERNAL", "EXTERNAL"])
+            ),
+            "speaker": pa.DictionaryArray.from_arrays(
+                pa.array(speaker), pa.array(["agent", "customer"])
+            ),
+            "is_final": pa.array(np.ones(n, dtype=bool)),
+            "confidence": pa.array(rng.uniform(0.6, 1.0, n)),
+            "start_s": pa.array(start),
+            "end_s": pa.array(end),
+            "start_at": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+            "text": pa.array(np.char.add("word ", words.astype(str)), pa.string()),
+            "word_count": pa.array(words),
+            "session_id": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(n, np.int32)), pa.array(["s1"])
+            ),
+            "seq": pa.array(np.arange(n, dtype=np.int64)),
+            "received_at": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+            "order": pa.array(np.arange(n, dtype=np.int64)),
+        }
+    )
+    return table.cast(SEGMENTS.arrow_schema(include_optional=False)).to_pandas()
+
+
+def best_of(repeat: int, fn):
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def pyannote_talk_and_overlap(df: pd.DataFrame) -> dict[str, tuple[dict[str, float], float]]:
+    """Per conversation: pyannote.core per-speaker talk time and total overlap (seconds)."""
+    from pyannote.core import Annotation, Segment
+
+    out = {}
+    for cid, part in df.groupby("conversation_id", observed=True, sort=False):
+        ann = Annotation(uri=str(cid))
+        for i, (s, e, spk) in enumerate(
+            zip(
+                part.start_s.to_numpy(),
+                part.end_s.to_numpy(),
+                part.speaker.astype(str),
+                strict=True,
+            )
+        ):
+            ann[Segment(s, e), i] = spk
+        talk = {label: ann.label_duration(label) for label in ann.labels()}
+        out[str(cid)] = (talk, ann.get_overlap().duration())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--segments", type=int, default=1_000_000)
+    parser.add_argument("--conversations", type=int, default=5_000)
+    parser.add_argument(
+        "--pyannote-sample",
+        type=int,
+        default=250,
+        help="conversations timed with pyannote.core (0 = all)",
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    df = synthetic_segments(args.segments, args.conversations)
+    print(
+        f"built {len(df):,} final segments in {args.conversations:,} conversations "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
+
+    t_stats, stats = best_of(args.repeat, lambda: talk_stats(df))
+    t_turns, tt = best_of(args.repeat, lambda: turns(df))
+    t_final, _ = best_of(args.repeat, lambda: finalize(df))
+    print(
+        f"talk_stats (all metrics)        {t_stats:7.3f} s   {len(stats):,} rows"
+        f"   target <= 2 s: {'OK' if t_stats <= 2.0 else 'MISSED'}"
+    )
+    print(f"turns (with joined text)        {t_turns:7.3f} s   {len(tt):,} turns")
+    print(f"finalize                        {t_final:7.3f} s")
+
+    ids = df["conversation_id"].cat.categories
+    sample = args.pyannote_sample or len(ids)
+    rng = np.random.default_rng(1)
+    chosen = ids if sample >= len(ids) else pd.Index(rng.choice(ids, sample, replace=False))
+    subset = df[df["conversation_id"].isin(chosen)]
+    t0 = time.perf_counter()
+    ref = pyannote_talk_and_overlap(subset)
+    t_sample = time.perf_counter() - t0
+    t_pyannote = t_sample * len(ids) / len(chosen)
+    note = (
+        ""
+        if len(chosen) == len(ids)
+        else (
+            f" (measured on {len(chosen)} random conversations: {t_sample:.2f} s, "
+            f"extrapolated x{len(ids) / len(chosen):.0f})"
+        )
+    )
+    print(f"pyannote.core talk+overlap      {t_pyannote:7.3f} s{note}")
+    print(
+        f"speed-up of talk_stats over pyannote.core: {t_pyannote / t_stats:.1f}x"
+        f"   target >= 30x: {'OK' if t_pyannote / t_stats >= 30 else 'MISSED'}"
+    )
+
+    # the two agree on what both compute
+    st = stats.assign(c=stats.conversation_id.astype(str), s=stats.speaker.astype(str))
+    st = st.set_index(["c", "s"])
+    worst = 0.0
+    for cid, (talk, overlap) in ref.items():
+        for spk, value in talk.items():
+            worst = max(worst, abs(st.loc[(cid, spk), "talk_time_s"] - value))
+        worst = max(worst, abs(st.loc[(cid, "agent"), "call_overtalk_s"] - overlap))
+    print(f"largest difference from pyannote.core on the sample: {worst:.2e} s")
+
+
+if __name__ == "__main__":
+    main()
