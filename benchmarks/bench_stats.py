@@ -39,7 +39,8 @@ def synthetic_segments(n_segments: int, n_conversations: int, seed: int = 0) -> 
     step[np.arange(n) % per == 0] = 0.0
     start = np.cumsum(step)
     start -= np.repeat(start[np.arange(0, n, per)], per)  # each call starts at 0
-    end = start + duration
+    start = np.round(start, 3)  # Genesys offsets are whole milliseconds
+    end = np.round(start + duration, 3)
     words = np.maximum(1, np.round(duration * 2.5)).astype(np.int32)
     conv_ids = np.array([f"conv-{i:05d}" for i in range(n_conversations)], dtype=object)
     table = pa.table(

@@ -1,8 +1,8 @@
 """Vectorised interval primitives shared by the analysis modules (times in seconds).
 
 Everything here works on NumPy arrays of integer group codes and float start/end times,
-sorted or sortable with ``np.lexsort``; nothing loops over rows in Python. Intervals are
-half-open ``[start, end)``.
+sorted with :func:`order_by`; nothing loops over rows in Python. Intervals are half-open
+``[start, end)``.
 """
 
 from __future__ import annotations
@@ -63,6 +63,45 @@ def check_intervals(df: pd.DataFrame, where: str, labels: tuple[str, ...]) -> No
             )
 
 
+def _small(codes: np.ndarray, n: int) -> np.ndarray:
+    """Codes in the narrowest integer type, so NumPy's stable sort can use radix sort."""
+    if n < 2**15:
+        return codes.astype(np.int16, copy=False)
+    if n < 2**31:
+        return codes.astype(np.int32, copy=False)
+    return codes
+
+
+def order_by(group: np.ndarray, n_groups: int, key: np.ndarray, *ties: np.ndarray) -> np.ndarray:
+    """Positions sorting rows by (group, key, *ties) — ``np.lexsort`` order, faster.
+
+    An unstable sort on the float key plus a stable radix sort on the small integer group
+    codes costs a fraction of ``np.lexsort``; rows tied on (group, key) are then ordered
+    by ``ties`` (most significant first), so the result never depends on input order.
+    """
+    order = np.argsort(key, kind="quicksort")
+    order = order[np.argsort(_small(group[order], max(n_groups, 1)), kind="stable")]
+    return break_ties(order, group, key, *ties)
+
+
+def break_ties(order: np.ndarray, group: np.ndarray, key: np.ndarray, *ties: np.ndarray):
+    """Reorder rows of ``order`` tied on (group, key) by ``ties`` (most significant first)."""
+    if not ties or len(order) < 2:
+        return order
+    g, k = group[order], key[order]
+    same = np.zeros(len(order), dtype=bool)
+    same[1:] = (g[1:] == g[:-1]) & (k[1:] == k[:-1])
+    if same.any():
+        member = same.copy()
+        member[:-1] |= same[1:]
+        pos = np.flatnonzero(member)
+        run = np.cumsum(~same)[pos]
+        sub = order[pos]
+        order = order.copy()
+        order[pos] = sub[np.lexsort((*(t[sub] for t in reversed(ties)), run))]
+    return order
+
+
 def group_cummax(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Running maximum of ``values`` restarting at each new ``group`` (rows sorted by group)."""
     return pd.Series(values).groupby(group, sort=False).cummax().to_numpy()
@@ -86,7 +125,9 @@ class Blocks:
     row_block: np.ndarray  # for every input row (in input order), the block it fell into
 
 
-def union_blocks(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> Blocks:
+def union_blocks(
+    group: np.ndarray, start: np.ndarray, end: np.ndarray, n_groups: int | None = None
+) -> Blocks:
     """Union of half-open intervals per group, as disjoint blocks (seconds).
 
     Touching intervals (``[0, 1)`` and ``[1, 2)``) merge into one block; the union's length
@@ -97,7 +138,9 @@ def union_blocks(group: np.ndarray, start: np.ndarray, end: np.ndarray) -> Block
     if n == 0:
         empty_f = np.empty(0, dtype=np.float64)
         return Blocks(np.empty(0, np.int64), empty_f, empty_f, np.empty(0, np.int64))
-    order = np.lexsort((end, start, group))
+    if n_groups is None:
+        n_groups = int(group.max()) + 1 if n else 1
+    order = order_by(group, n_groups, start)
     g, s, e = group[order], start[order], end[order]
     running = group_cummax(e, g)
     new = starts_of_runs(g)
@@ -124,7 +167,13 @@ class Sweep:
     solo: np.ndarray
 
 
-def sweep(conv: np.ndarray, speaker: np.ndarray, start: np.ndarray, end: np.ndarray) -> Sweep:
+def sweep(
+    conv: np.ndarray,
+    speaker: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    n_conv: int | None = None,
+) -> Sweep:
     """Cut each conversation's timeline at every block boundary and count active speakers.
 
     Args:
@@ -141,7 +190,9 @@ def sweep(conv: np.ndarray, speaker: np.ndarray, start: np.ndarray, end: np.ndar
     c = np.concatenate([conv, conv])
     k = np.concatenate([speaker, speaker])
     # ends sort before starts at the same instant: half-open intervals do not overlap there
-    order = np.lexsort((delta, t, c))
+    if n_conv is None:
+        n_conv = int(c.max()) + 1 if len(c) else 1
+    order = order_by(c, n_conv, t, delta)
     t, delta, c, k = t[order], delta[order], c[order], k[order]
     count = np.cumsum(delta)  # each conversation nets to zero, so no reset is needed
     ksum = np.cumsum(delta * k)

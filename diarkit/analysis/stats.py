@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 
 from diarkit.analysis._core import (
+    break_ties,
     check_intervals,
     codes_of,
     float_array,
     group_cummax,
+    order_by,
     run_lengths,
     starts_of_runs,
     sweep,
@@ -144,13 +146,16 @@ def talk_stats(
 
     # ---- the (conversation, speaker) rows -------------------------------------------
     row_key = conv * n_spk + spk
-    keys = np.unique(row_key)
-    if speakers is not None and len(keys):
+    n_keys = max(n_conv * n_spk, 1)
+    has_key = np.bincount(row_key, minlength=n_keys) > 0
+    if speakers is not None and len(row_key):
         wanted = np.array([spk_labels.get_loc(s) for s in speakers], dtype=np.int64)
-        present = np.unique(conv)
-        keys = np.union1d(keys, (present[:, None] * n_spk + wanted[None, :]).ravel())
+        present = np.flatnonzero(np.bincount(conv, minlength=n_conv))
+        has_key[(present[:, None] * n_spk + wanted[None, :]).ravel()] = True
+    keys = np.flatnonzero(has_key)
+    row_of_key = np.cumsum(has_key) - 1  # lookup table: (conversation, speaker) key -> row
     n_rows = len(keys)
-    row = np.searchsorted(keys, row_key)
+    row = row_of_key[row_key]
     row_conv = keys // n_spk
     row_spk = keys % n_spk
 
@@ -164,8 +169,8 @@ def talk_stats(
     word_count = per_row(df["word_count"].to_numpy(np.float64, na_value=0.0), row)
 
     # ---- talk time: union of each speaker's intervals -------------------------------
-    blocks = union_blocks(row_key, start, end)
-    block_row = np.searchsorted(keys, blocks.group)
+    blocks = union_blocks(row_key, start, end, n_keys)
+    block_row = row_of_key[blocks.group]
     talk = per_row(blocks.end - blocks.start, block_row)
 
     # ---- call span ------------------------------------------------------------------
@@ -181,14 +186,14 @@ def talk_stats(
     conv_duration = conv_end - conv_start
 
     # ---- sweep: speech, overtalk, solo time, silence --------------------------------
-    sw = sweep(blocks.group // n_spk, blocks.group % n_spk, blocks.start, blocks.end)
+    sw = sweep(blocks.group // n_spk, blocks.group % n_spk, blocks.start, blocks.end, n_conv)
     speaking = sw.count >= 1
     call_speech = _sum_by(sw.conv[speaking], sw.duration[speaking], n_conv)
     multi = sw.count >= 2
     call_overtalk = _sum_by(sw.conv[multi], sw.duration[multi], n_conv)
     solo = sw.count == 1
     solo_key = sw.conv[solo] * n_spk + sw.solo[solo]
-    solo_time = _sum_by(np.searchsorted(keys, solo_key), sw.duration[solo], n_rows)
+    solo_time = _sum_by(row_of_key[solo_key], sw.duration[solo], n_rows)
     overtalk = np.clip(talk - solo_time, 0.0, None)
     ep_total, ep_conv = run_lengths(multi, sw.conv, sw.duration)
     counted = (ep_total > 0) & (ep_total >= min_overtalk_s)
@@ -223,22 +228,18 @@ def talk_stats(
 
     # ---- turns ------------------------------------------------------------------------
     if is_turns:
-        t_order = np.lexsort((end, start, conv))
+        t_order = order_by(conv, n_conv, start, end, spk)
         t_conv, t_spk = conv[t_order], spk[t_order]
         t_start, t_end = start[t_order], end[t_order]
     else:
         order, first, t_end = turn_bounds(conv, spk, start, end, max_gap)
         pos = order[first]
         t_conv, t_spk, t_start = conv[pos], spk[pos], start[pos]
-        # turns come out in (conversation, start) order; ends may need re-sorting on ties
-        resort = np.lexsort((t_end, t_start, t_conv))
-        t_conv, t_spk, t_start, t_end = (
-            t_conv[resort],
-            t_spk[resort],
-            t_start[resort],
-            t_end[resort],
-        )
-    t_row = np.searchsorted(keys, t_conv * n_spk + t_spk)
+        # turns come out in (conversation, start) order; equal starts are ordered by the
+        # turn's end and speaker, as for a TURNS input
+        fix = break_ties(np.arange(len(pos)), t_conv, t_start, t_end, t_spk)
+        t_conv, t_spk, t_start, t_end = t_conv[fix], t_spk[fix], t_start[fix], t_end[fix]
+    t_row = row_of_key[t_conv * n_spk + t_spk]
     t_dur = t_end - t_start
     turn_count = per_row(None, t_row)
     turn_sum = per_row(t_dur, t_row)

@@ -14,6 +14,7 @@ from diarkit.analysis._core import (
     codes_of,
     float_array,
     group_cummax,
+    order_by,
     starts_of_runs,
 )
 from diarkit.schema import SEGMENTS, TURNS, validate
@@ -42,7 +43,8 @@ def turn_bounds(
     """Sort order, turn-first positions and turn ends (s) for coded segment arrays."""
     if max_gap < 0 or not np.isfinite(max_gap):
         raise ValueError(f"max_gap must be a finite number of seconds >= 0, got {max_gap}")
-    order = np.lexsort((end, start, conv))
+    n_conv = int(conv.max()) + 1 if len(conv) else 1
+    order = order_by(conv, n_conv, start, end, spk)
     c, k, s, e = conv[order], spk[order], start[order], end[order]
     # a run is a stretch of consecutive segments with the same conversation and speaker
     run_first = starts_of_runs(c) | starts_of_runs(k)
