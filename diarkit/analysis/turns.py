@@ -38,13 +38,21 @@ class TurnIndex:
 
 
 def turn_bounds(
-    conv: np.ndarray, spk: np.ndarray, start: np.ndarray, end: np.ndarray, max_gap: float
+    conv: np.ndarray,
+    spk: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    max_gap: float,
+    *ties: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sort order, turn-first positions and turn ends (s) for coded segment arrays."""
+    """Sort order, turn-first positions and turn ends (s) for coded segment arrays.
+
+    Segments are ordered by conversation, start, end, speaker, then ``ties``.
+    """
     if max_gap < 0 or not np.isfinite(max_gap):
         raise ValueError(f"max_gap must be a finite number of seconds >= 0, got {max_gap}")
     n_conv = int(conv.max()) + 1 if len(conv) else 1
-    order = order_by(conv, n_conv, start, end, spk)
+    order = order_by(conv, n_conv, start, end, spk, *ties)
     c, k, s, e = conv[order], spk[order], start[order], end[order]
     # a run is a stretch of consecutive segments with the same conversation and speaker
     run_first = starts_of_runs(c) | starts_of_runs(k)
@@ -62,7 +70,8 @@ def turn_index(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> TurnIndex:
     spk, spk_labels = codes_of(segments["speaker"])
     start = float_array(segments["start_s"])
     end = float_array(segments["end_s"])
-    order, first, turn_end = turn_bounds(conv, spk, start, end, max_gap)
+    received = segments["order"].to_numpy(dtype=np.int64, na_value=-1)
+    order, first, turn_end = turn_bounds(conv, spk, start, end, max_gap, received)
     pos = order[first]
     return TurnIndex(
         order=order,
@@ -102,10 +111,10 @@ def _join_text(
 def turns(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> pd.DataFrame:
     """Merge consecutive segments of one speaker into turns (times in seconds).
 
-    Segments are ordered by conversation, start and end. A segment continues the current
-    turn when it has the same speaker as the previous segment and starts at most
-    ``max_gap`` seconds after the latest end seen in the turn (overlapping segments of one
-    speaker merge). Any segment of another speaker in between ends the turn, even a short
+    Segments are ordered by conversation, start, end, speaker and order received. A
+    segment continues the current turn when it has the same speaker as the previous
+    segment and starts at most ``max_gap`` seconds after the latest end seen in the turn
+    (overlapping segments of one speaker merge). Any segment of another speaker in between ends the turn, even a short
     backchannel. Pass finalized segments (:func:`diarkit.analysis.finalize`): partial
     versions would be merged as if they were separate speech.
 

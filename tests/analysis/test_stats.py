@@ -317,3 +317,34 @@ def test_talk_overtalk_and_silence_match_a_10ms_grid(convs, silence_ticks, overt
         assert r.call_silence_count == want["silence_count"]
         assert r.call_silence_max_s == pytest.approx(want["silence_max"], abs=1e-6)
         assert r.call_duration_s == pytest.approx(want["span"], abs=1e-6)
+
+
+TURN_COLUMNS = [
+    "turn_count",
+    "turn_mean_s",
+    "turn_median_s",
+    "turn_max_s",
+    "interruptions",
+    "interrupted",
+    "response_count",
+    "response_latency_mean_s",
+    "response_latency_median_s",
+    "patience_s",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=conversation, seed=st.integers(0, 2**16))
+def test_row_order_and_segments_versus_turns_do_not_change_turn_metrics(spec, seed):
+    spec = {k: v for k, v in spec.items() if v}
+    if not spec:
+        return
+    # coarse 0.1 s grid so that equal starts (ties) are common
+    rows = {k: [(s // 10 / 10, (s // 10 + n // 10) / 10) for s, n in v] for k, v in spec.items()}
+    df = intervals(rows)
+    shuffled = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    base = talk_stats(df)
+    pd.testing.assert_frame_equal(base, talk_stats(shuffled))
+    pd.testing.assert_frame_equal(turns(df), turns(shuffled))
+    from_turns = talk_stats(turns(df))
+    pd.testing.assert_frame_equal(base[TURN_COLUMNS], from_turns[TURN_COLUMNS])
