@@ -1,0 +1,56 @@
+"""The embedded Genesys Cloud simulator: the real wire protocol on 127.0.0.1.
+
+``Simulator`` serves OAuth, the notifications REST API and WebSocket channels, streams
+seeded synthetic calls and injects faults on demand. ``iter_frames`` / ``write_jsonl``
+generate the same notification frames offline, without a server.
+"""
+
+from .faults import FAULT_KINDS, Faults, PlannedFault, parse_fault_spec
+from .generator import (
+    DEFAULT_EPOCH_MS,
+    CallPlan,
+    Scenario,
+    ScheduledFrame,
+    SpokenUtterance,
+    build_scenario,
+    iter_frames,
+    iter_scheduled,
+    render_call,
+    schedule,
+    write_jsonl,
+)
+from .ground_truth import post_call_transcript, rttm_lines, write_rttm
+from .ledger import FaultLog, FaultRecord, Ledger, LedgerEntry
+from .server import DEFAULT_PERMISSIONS, TRANSCRIPTION_PERMISSION
+from .simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FirehoseResult, Simulator
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_EPOCH_MS",
+    "DEFAULT_PERMISSIONS",
+    "FAULT_KINDS",
+    "TRANSCRIPTION_PERMISSION",
+    "CallPlan",
+    "FaultLog",
+    "FaultRecord",
+    "Faults",
+    "FirehoseResult",
+    "Ledger",
+    "LedgerEntry",
+    "PlannedFault",
+    "Scenario",
+    "ScheduledFrame",
+    "Simulator",
+    "SpokenUtterance",
+    "build_scenario",
+    "iter_frames",
+    "iter_scheduled",
+    "parse_fault_spec",
+    "post_call_transcript",
+    "render_call",
+    "rttm_lines",
+    "schedule",
+    "write_jsonl",
+    "write_rttm",
+]

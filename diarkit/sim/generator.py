@@ -1,0 +1,638 @@
+"""Seeded synthetic phone calls and their notification frames (pure: no sockets, no clock).
+
+``build_scenario`` plans many calls across queues and agents; ``render_call`` turns one
+plan into the exact text of every notification frame the Genesys Cloud service would send
+about it (transcription partials and finals, session status messages, queue/user
+conversation events), each stamped with its send time in milliseconds from the scenario
+start. ``iter_frames`` and ``write_jsonl`` stream frames offline, without a server.
+
+All times inside a call are milliseconds from the transcription session start; absolute
+times are epoch milliseconds. The same seed always gives the same frames, byte for byte.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from diarkit.genesys import queue_calls_topic, transcription_topic, user_calls_topic
+
+from . import vocab
+
+#: 2026-11-24T09:00:00Z in epoch milliseconds: the default clock of offline scenarios.
+DEFAULT_EPOCH_MS = 1_795_510_800_000
+#: Session status messages come at the start, then every 5 minutes (milliseconds).
+STATUS_PERIOD_MS = 300_000
+ENGINE = {
+    "engineProvider": "GENESYS",
+    "engineId": "r2d2",
+    "engineName": "Genesys Native",
+    "dialect": "en-US",
+    "agentAssistEnabled": False,
+    "voiceTranscriptionEnabled": True,
+}
+CHANNEL_OF_PARTY = {"ivr": "INTERNAL", "agent": "INTERNAL", "customer": "EXTERNAL"}
+
+
+def new_uuid(rng: random.Random) -> str:
+    """A version-4 UUID string drawn from ``rng`` (reproducible, unlike ``uuid.uuid4``)."""
+    return _fast_uuid(rng)
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """ISO-8601 UTC text with milliseconds (``2026-11-24T10:15:42.318Z``) of epoch ms."""
+    seconds, ms = divmod(int(epoch_ms), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenUtterance:
+    """What one party really said; times in ms from the session start.
+
+    ``kind`` is ``speech``, ``backchannel`` or ``empty`` (noise the recogniser returned
+    as an empty transcript; nobody spoke, so ground truth leaves it out).
+    """
+
+    utterance_id: str
+    party: str
+    channel: str
+    start_ms: int
+    end_ms: int
+    words: tuple[str, ...]
+    word_starts_ms: tuple[int, ...]
+    word_durations_ms: tuple[int, ...]
+    word_confidences: tuple[float, ...]
+    confidence: float
+    kind: str = "speech"
+
+    @property
+    def text(self) -> str:
+        """The exact words, lower case, as the recogniser emits them."""
+        return " ".join(self.words)
+
+    @property
+    def decorated(self) -> str:
+        """The words with capitals and final punctuation (``decoratedTranscript``)."""
+        return decorate(self.words, final=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """One simulated call: ids, timeline (ms from the session start) and utterances.
+
+    ``start_ms`` is when the call starts, in ms from the scenario start; the session
+    starts then too, at epoch ms ``session_start_epoch_ms``.
+    """
+
+    conversation_id: str
+    communication_id: str
+    organization_id: str
+    program_id: str
+    queue_id: str
+    user_id: str
+    start_ms: int
+    session_start_epoch_ms: int
+    queue_entry_ms: int
+    agent_connect_ms: int
+    duration_ms: int
+    participant_ids: dict[str, str]
+    customer_address: str
+    utterances: tuple[SpokenUtterance, ...]
+    holds_ms: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def end_ms(self) -> int:
+        """When the call ends, in ms from the scenario start."""
+        return self.start_ms + self.duration_ms
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledFrame:
+    """One notification frame and when to send it (ms from the scenario start)."""
+
+    at_ms: int
+    topic: str
+    correlation_id: str
+    text: str
+    conversation_id: str
+    kind: str  # "transcription", "status" or "conversation"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A seeded set of calls over queues and agents (user ids)."""
+
+    seed: int
+    organization_id: str
+    queue_ids: tuple[str, ...]
+    user_ids: tuple[str, ...]
+    plans: tuple[CallPlan, ...] = field(default=())
+
+    @property
+    def conversation_ids(self) -> tuple[str, ...]:
+        """Conversation ids in start order."""
+        return tuple(p.conversation_id for p in self.plans)
+
+
+def decorate(words: tuple[str, ...] | list[str], *, final: bool) -> str:
+    """Capitalise a word sequence like the decorated transcript; punctuate it when final."""
+    if not words:
+        return ""
+    out = [("I" if w == "i" else w.replace(" i ", " I ")) for w in words]
+    out[0] = out[0][:1].upper() + out[0][1:]
+    text = " ".join(out)
+    if final:
+        first = words[0]
+        question = first in ("can", "could", "is", "so", "will", "what", "how", "when", "are")
+        text += "?" if question else "."
+    return text
+
+
+def _fill(rng: random.Random, template: str, slots: dict[str, str]) -> tuple[str, ...]:
+    if "{" in template:
+        template = template.format(
+            **{k: slots.get(k) or rng.choice(v) for k, v in vocab.SLOTS.items()}
+        )
+    return tuple(template.split())
+
+
+class _CallBuilder:
+    """Accumulates the utterances of one call (internal to ``plan_call``)."""
+
+    def __init__(self, rng: random.Random, slots: dict[str, str]) -> None:
+        self.rng = rng
+        self.slots = slots
+        self.utterances: list[SpokenUtterance] = []
+
+    def say(
+        self, party: str, start_ms: int, words: tuple[str, ...], *, kind: str = "speech",
+        low_confidence: bool | None = None,
+    ) -> SpokenUtterance:
+        rng = self.rng
+        if low_confidence is None:
+            low_confidence = rng.random() < 0.06
+        starts, durs, confs = [], [], []
+        t = start_ms
+        for w in words:
+            d = int((90 + 55 * len(w)) * rng.uniform(0.8, 1.25))
+            starts.append(t)
+            durs.append(d)
+            if low_confidence:
+                confs.append(round(rng.uniform(0.25, 0.6), 3))
+            else:
+                c = rng.uniform(0.78, 0.995) if rng.random() > 0.05 else rng.uniform(0.5, 0.75)
+                confs.append(round(c, 3))
+            t += d + int(rng.uniform(0, 90))
+        end = starts[-1] + durs[-1] if words else start_ms + int(rng.uniform(300, 800))
+        conf = round(sum(confs) / len(confs), 3) if confs else 0.0
+        u = SpokenUtterance(
+            utterance_id=new_uuid(rng), party=party, channel=CHANNEL_OF_PARTY[party],
+            start_ms=start_ms, end_ms=end, words=words, word_starts_ms=tuple(starts),
+            word_durations_ms=tuple(durs), word_confidences=tuple(confs), confidence=conf,
+            kind=kind,
+        )
+        self.utterances.append(u)
+        return u
+
+    def line(self, party: str, start_ms: int, options: tuple[str, ...]) -> SpokenUtterance:
+        u = self.say(party, start_ms, _fill(self.rng, self.rng.choice(options), self.slots))
+        listener = "customer" if party == "agent" else "agent" if party == "customer" else ""
+        if listener and len(u.words) >= 8 and self.rng.random() < 0.3:
+            k = self.rng.randrange(3, len(u.words) - 2)
+            bc = (self.rng.choice(vocab.BACKCHANNELS),)
+            self.say(listener, u.word_starts_ms[k] + 80, tuple(bc[0].split()), kind="backchannel",
+                     low_confidence=False)
+        if self.rng.random() < 0.02:
+            noise_at = u.end_ms + int(self.rng.uniform(50, 300))
+            self.say(self.rng.choice(("agent", "customer")), noise_at, (), kind="empty")
+        return u
+
+    def next_start(self, prev: SpokenUtterance) -> int:
+        """Start of the next turn after ``prev``: a natural gap, a pause or an interruption."""
+        r = self.rng.random()
+        if r < 0.12:  # interruption / overtalk
+            return max(prev.start_ms + 400, prev.end_ms - int(self.rng.uniform(200, 900)))
+        if r < 0.22:
+            return prev.end_ms + int(self.rng.uniform(1500, 4000))
+        return prev.end_ms + int(min(1200, max(120, self.rng.gauss(450, 200))))
+
+
+def plan_call(
+    rng: random.Random,
+    *,
+    organization_id: str,
+    queue_id: str,
+    user_id: str,
+    start_ms: int = 0,
+    epoch_ms: int = DEFAULT_EPOCH_MS,
+    call_duration_s: tuple[float, float] = (120.0, 480.0),
+    conversation_id: str | None = None,
+) -> CallPlan:
+    """Plan one realistic call: IVR, queue wait, greeting, turns, holds, closing.
+
+    Args:
+        rng: the seeded random source (advanced by this call).
+        organization_id, queue_id, user_id: ids the call belongs to.
+        start_ms: call start in ms from the scenario start.
+        epoch_ms: epoch ms of the scenario start.
+        call_duration_s: (min, max) target call length in seconds.
+        conversation_id: force this conversation id (default: a new UUID).
+    """
+    cid = conversation_id or new_uuid(rng)
+    comm = new_uuid(rng)
+    program = new_uuid(rng)
+    target = int(rng.uniform(*call_duration_s) * 1000)
+    slots = {"company": rng.choice(vocab.COMPANIES), "agent": rng.choice(vocab.SLOTS["agent"])}
+    b = _CallBuilder(rng, slots)
+    short = target < 90_000
+    # IVR on INTERNAL at the start.
+    u = b.line("ivr", int(rng.uniform(300, 800)), vocab.IVR_WELCOME)
+    if not short:
+        u = b.line("ivr", b.next_start(u) + 300, vocab.IVR_MENU)
+        u = b.say("customer", u.end_ms + int(rng.uniform(500, 1500)),
+                  tuple(rng.choice(vocab.CUSTOMER_TO_IVR).split()))
+    u = b.line("ivr", u.end_ms + int(rng.uniform(400, 900)), vocab.IVR_CONNECT)
+    queue_entry = u.end_ms + 200
+    wait = rng.uniform(1000, 3000) if short else rng.uniform(3000, 15000)
+    agent_connect = queue_entry + int(wait)
+    # Agent and customer turn-taking.
+    u = b.line("agent", agent_connect + int(rng.uniform(300, 900)), vocab.AGENT_GREETING)
+    u = b.line("customer", b.next_start(u), vocab.CUSTOMER_OPENING)
+    if not short:
+        u = b.line("agent", b.next_start(u), vocab.AGENT_VERIFY)
+        u = b.line("customer", b.next_start(u), vocab.CUSTOMER_VERIFY)
+    holds: list[tuple[int, int]] = []
+    want_hold = rng.random() < 0.35
+    closing_ms = 9_000
+    while u.end_ms < target - closing_ms:
+        if want_hold and not holds and u.end_ms > target * 0.3:
+            u = b.line("agent", b.next_start(u), vocab.AGENT_HOLD)
+            hold = int(min(rng.uniform(15_000, 60_000), target * 0.2))
+            holds.append((u.end_ms, u.end_ms + hold))
+            u = b.line("agent", u.end_ms + hold, vocab.AGENT_RESUME)
+            continue
+        u = b.line("agent", b.next_start(u), vocab.AGENT_BODY)
+        if rng.random() < 0.3:
+            u = b.line("agent", u.end_ms + int(rng.uniform(200, 600)), vocab.AGENT_BODY)
+        u = b.line("customer", b.next_start(u), vocab.CUSTOMER_BODY)
+    u = b.line("agent", b.next_start(u), vocab.AGENT_CLOSING[:1])
+    u = b.line("customer", b.next_start(u), vocab.CUSTOMER_CLOSING)
+    u = b.line("agent", b.next_start(u), vocab.AGENT_CLOSING[1:])
+    utterances = sorted(b.utterances, key=lambda x: (x.start_ms, x.end_ms))
+    duration = max(x.end_ms for x in utterances) + int(rng.uniform(500, 1500))
+    pids = {p: new_uuid(rng) for p in ("customer", "ivr", "acd", "agent")}
+    address = f"tel:+1555{rng.randrange(10**7):07d}"
+    return CallPlan(
+        conversation_id=cid, communication_id=comm, organization_id=organization_id,
+        program_id=program, queue_id=queue_id, user_id=user_id, start_ms=start_ms,
+        session_start_epoch_ms=epoch_ms + start_ms, queue_entry_ms=queue_entry,
+        agent_connect_ms=agent_connect, duration_ms=duration, participant_ids=pids,
+        customer_address=address, utterances=tuple(utterances), holds_ms=tuple(holds),
+    )
+
+
+def build_scenario(
+    *,
+    seed: int = 7,
+    conversations: int = 12,
+    queues: int = 2,
+    agents: int = 6,
+    call_duration_s: tuple[float, float] = (120.0, 480.0),
+    stagger_s: float = 5.0,
+    epoch_ms: int = DEFAULT_EPOCH_MS,
+) -> Scenario:
+    """Plan ``conversations`` calls over ``queues`` queues and ``agents`` agents.
+
+    Args:
+        seed: everything (ids, words, timings) follows from it.
+        conversations: number of calls.
+        queues, agents: how many queue and user (agent) ids to spread the calls over.
+        call_duration_s: (min, max) length of a call in seconds.
+        stagger_s: mean seconds between call starts (0: all start together).
+        epoch_ms: epoch ms of the scenario start.
+    """
+    if conversations < 0 or queues < 1 or agents < 1:
+        raise ValueError("need conversations >= 0, queues >= 1 and agents >= 1")
+    lo, hi = call_duration_s
+    if not 0 < lo <= hi:
+        raise ValueError(f"call_duration_s must be 0 < min <= max seconds, got {call_duration_s}")
+    rng = random.Random(seed)
+    org = new_uuid(rng)
+    queue_ids = tuple(new_uuid(rng) for _ in range(queues))
+    user_ids = tuple(new_uuid(rng) for _ in range(agents))
+    plans = []
+    start = 0.0
+    for i in range(conversations):
+        plans.append(
+            plan_call(
+                rng, organization_id=org, queue_id=queue_ids[i % queues],
+                user_id=user_ids[i % agents], start_ms=int(start), epoch_ms=epoch_ms,
+                call_duration_s=call_duration_s,
+            )
+        )
+        if stagger_s > 0:
+            start += rng.expovariate(1.0 / (stagger_s * 1000))
+    return Scenario(seed, org, queue_ids, user_ids, tuple(plans))
+
+
+# --------------------------------------------------------------------------- frames
+
+
+_ISO_CACHE: dict[int, str] = {}
+
+
+def _iso_cached(epoch_ms: int) -> str:
+    seconds, ms = divmod(int(epoch_ms), 1000)
+    prefix = _ISO_CACHE.get(seconds)
+    if prefix is None:
+        if len(_ISO_CACHE) > 100_000:
+            _ISO_CACHE.clear()
+        prefix = _ISO_CACHE[seconds] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{prefix}.{ms:03d}Z"
+
+
+def _fast_uuid(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _envelope(topic: str, correlation_id: str, body: dict[str, object]) -> str:
+    return orjson.dumps(
+        {"topicName": topic, "version": "2", "eventBody": body,
+         "metadata": {"CorrelationId": correlation_id}}
+    ).decode()
+
+
+def _word_json(u: SpokenUtterance, decorated: bool) -> list[bytes]:
+    words = u.words
+    if decorated:
+        words = tuple(decorate((w,), final=False) if i == 0 else ("I" if w == "i" else w)
+                      for i, w in enumerate(words))
+    return [
+        orjson.dumps({"word": w, "confidence": c, "offsetMs": s, "durationMs": d})
+        for w, c, s, d in zip(
+            words, u.word_confidences, u.word_starts_ms, u.word_durations_ms, strict=True
+        )
+    ]
+
+
+def _participant(pid: str, purpose: str, connected: int, end: int | None, state: str,
+                 **extra: object) -> dict[str, object]:
+    p: dict[str, object] = {"id": pid, "connectedTime": iso_ms(connected)}
+    if end is not None:
+        p["endTime"] = iso_ms(end)
+    p["purpose"] = purpose
+    p.update(extra)
+    p["state"] = state
+    return p
+
+
+def _conversation_bodies(plan: CallPlan) -> list[tuple[int, bool, dict[str, object]]]:
+    """(ms from session start, also on the user topic, body) of each conversation event."""
+    e0 = plan.session_start_epoch_ms
+    pid = plan.participant_ids
+    q_in, a_in, end = plan.queue_entry_ms, plan.agent_connect_ms, plan.duration_ms
+
+    def customer(state: str, until: int | None) -> dict[str, object]:
+        calls = [{"id": plan.communication_id, "state": state, "direction": "inbound",
+                  "connectedTime": iso_ms(e0)}]
+        return _participant(pid["customer"], "customer", e0, until, state,
+                            address=plan.customer_address, calls=calls)
+
+    ivr_c = _participant(pid["ivr"], "ivr", e0 + 100, None, "connected")
+    ivr_d = _participant(pid["ivr"], "ivr", e0 + 100, e0 + q_in, "disconnected")
+    acd_c = _participant(pid["acd"], "acd", e0 + q_in, None, "connected", queueId=plan.queue_id)
+    acd_d = _participant(pid["acd"], "acd", e0 + q_in, e0 + a_in, "disconnected",
+                         queueId=plan.queue_id)
+    ag_c = _participant(pid["agent"], "agent", e0 + a_in, None, "connected",
+                        userId=plan.user_id, queueId=plan.queue_id)
+    ag_d = _participant(pid["agent"], "agent", e0 + a_in, e0 + end, "disconnected",
+                        userId=plan.user_id, queueId=plan.queue_id)
+    cid = plan.conversation_id
+    return [
+        (0, False, {"id": cid, "participants": [customer("connected", None), ivr_c]}),
+        (q_in, False, {"id": cid, "participants": [customer("connected", None), ivr_d, acd_c]}),
+        (a_in, True, {"id": cid, "participants": [customer("connected", None), ivr_d, acd_d,
+                                                  ag_c]}),
+        (end + 200, True, {"id": cid, "participants": [customer("disconnected", e0 + end), ivr_d,
+                                                       acd_d, ag_d]}),
+    ]
+
+
+def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
+    """Every notification frame about one call, in send order (ms from scenario start).
+
+    Transcription partials grow word by word (``isFinal`` false) and are followed by the
+    final version with the same ``utteranceId``; empty utterances come as a final only.
+    Status-only messages: SESSION_ONGOING at the start and every 5 minutes, SESSION_ENDED
+    at the end. Queue events go to the queue topic; once an agent joins, also to the
+    agent's user topic. Frames are built from pre-serialised JSON pieces for speed; the
+    result is ordinary compact JSON.
+    """
+    topic = transcription_topic(plan.conversation_id)
+    cid = plan.conversation_id
+    e0 = plan.session_start_epoch_ms
+    t0 = plan.start_ms
+    head = orjson.dumps({
+        "organizationId": plan.organization_id,
+        "conversationId": cid,
+        "communicationId": plan.communication_id,
+        "sessionStartTimeMs": e0,
+        "transcriptionStartTimeMs": e0 + 250,
+        "speechTextAnalyticsProgramId": plan.program_id,
+    }).decode()[1:-1]
+    prefix = f'{{"topicName":"{topic}","version":"2","eventBody":{{"eventTime":"'
+    # (at, seq, kind, topic, text)
+    pending: list[tuple[int, int, str, str, str]] = []
+    seq = 0
+
+    def tr_text(at: int, status: str, transcript: str | None) -> str:
+        corr = _fast_uuid(rng)
+        tail = "" if transcript is None else f',"transcripts":[{transcript}]'
+        return (
+            f'{prefix}{_iso_cached(e0 + at)}",{head},"status":{{"offsetMs":{at},'
+            f'"status":"{status}"}}{tail}}},"metadata":{{"CorrelationId":"{corr}"}}}}'
+        )
+
+    qt, ut = queue_calls_topic(plan.queue_id), user_calls_topic(plan.user_id)
+    for at, on_user, body in _conversation_bodies(plan):
+        for topic_name in (qt, ut) if on_user else (qt,):
+            pending.append((at, seq, "conversation", topic_name,
+                            _envelope(topic_name, _fast_uuid(rng), body)))
+            seq += 1
+    for at in range(250, plan.duration_ms, STATUS_PERIOD_MS):
+        pending.append((at, seq, "status", topic, tr_text(at, "SESSION_ONGOING", None)))
+        seq += 1
+    at = plan.duration_ms + 100
+    pending.append((at, seq, "status", topic, tr_text(at, "SESSION_ENDED", None)))
+    seq += 1
+    dumps = orjson.dumps
+    engine = dumps(ENGINE).decode()[1:-1]
+    for u in plan.utterances:
+        words = _word_json(u, False)
+        dwords = _word_json(u, True)
+        n = len(words)
+        base = f'{{"utteranceId":"{u.utterance_id}","isFinal":%s,"channel":"{u.channel}",{engine}'
+        base_partial = base % "false"
+        dtexts = [("I" if w == "i" else w) for w in u.words]
+        if dtexts:
+            dtexts[0] = dtexts[0][:1].upper() + dtexts[0][1:]
+        wacc = dacc = b""
+        for k in range(1, n):  # partials: 1..n-1 words
+            wacc = words[0] if k == 1 else wacc + b"," + words[k - 1]
+            dacc = dwords[0] if k == 1 else dacc + b"," + dwords[k - 1]
+            end_k = u.word_starts_ms[k - 1] + u.word_durations_ms[k - 1]
+            at = end_k + int(rng.uniform(150, 400))
+            alt = dumps({
+                "confidence": round(sum(u.word_confidences[:k]) / k * 0.9, 3),
+                "offsetMs": u.start_ms,
+                "durationMs": end_k - u.start_ms,
+                "transcript": " ".join(u.words[:k]),
+                "decoratedTranscript": " ".join(dtexts[:k]),
+            }).decode()[:-1]
+            item = (f'{base_partial},"alternatives":[{alt},"words":[{wacc.decode()}],'
+                    f'"decoratedWords":[{dacc.decode()}]}}]}}')
+            pending.append((at, seq, "transcription", topic,
+                            tr_text(at, "SESSION_ONGOING", item)))
+            seq += 1
+        at = u.end_ms + int(rng.uniform(300, 700))
+        alt = dumps({
+            "confidence": u.confidence,
+            "offsetMs": u.start_ms,
+            "durationMs": u.end_ms - u.start_ms,
+            "transcript": u.text,
+            "decoratedTranscript": u.decorated,
+        }).decode()[:-1]
+        item = (f'{base % "true"},"alternatives":[{alt},"words":[{b",".join(words).decode()}],'
+                f'"decoratedWords":[{b",".join(dwords).decode()}]}}]}}')
+        pending.append((at, seq, "transcription", topic, tr_text(at, "SESSION_ONGOING", item)))
+        seq += 1
+    pending.sort()
+    out = []
+    for at, _, kind, topic_name, text in pending:
+        corr = text[-39:-3]
+        out.append(ScheduledFrame(t0 + at, topic_name, corr, text, cid, kind))
+    return out
+
+
+def schedule(scenario: Scenario) -> list[ScheduledFrame]:
+    """All frames of a scenario merged in send order (ms from the scenario start)."""
+    rng = random.Random(f"frames-{scenario.seed}")
+    frames: list[ScheduledFrame] = []
+    for plan in scenario.plans:
+        frames.extend(render_call(plan, rng))
+    frames.sort(key=lambda f: f.at_ms)  # stable: per-call order kept on ties
+    return frames
+
+
+def iter_scheduled(
+    *,
+    conversations: int | None = None,
+    seed: int = 7,
+    queues: int = 2,
+    agents: int = 6,
+    call_duration_s: tuple[float, float] = (120.0, 480.0),
+    stagger_s: float = 2.0,
+    epoch_ms: int = DEFAULT_EPOCH_MS,
+    conversation_id: str | None = None,
+) -> Iterator[ScheduledFrame]:
+    """Stream scheduled frames of ``conversations`` calls (``None``: endless) in send order.
+
+    Memory stays bounded by the calls in progress, so millions of frames can be streamed.
+    ``conversation_id`` gives every call that id (a new communication id each), which is
+    how a firehose aims many calls' frames at one subscribed topic.
+    """
+    rng = random.Random(seed)
+    frame_rng = random.Random(f"frames-{seed}")
+    org = new_uuid(rng)
+    queue_ids = [new_uuid(rng) for _ in range(queues)]
+    user_ids = [new_uuid(rng) for _ in range(agents)]
+    heap: list[tuple[int, int, ScheduledFrame]] = []
+    seq = 0
+    start = 0.0
+    i = 0
+    while conversations is None or i < conversations:
+        plan = plan_call(
+            rng, organization_id=org, queue_id=queue_ids[i % queues],
+            user_id=user_ids[i % agents], start_ms=int(start), epoch_ms=epoch_ms,
+            call_duration_s=call_duration_s, conversation_id=conversation_id,
+        )
+        while heap and heap[0][0] <= plan.start_ms:
+            yield heapq.heappop(heap)[2]
+        for f in render_call(plan, frame_rng):
+            heapq.heappush(heap, (f.at_ms, seq, f))
+            seq += 1
+        if stagger_s > 0:
+            start += rng.expovariate(1.0 / (stagger_s * 1000))
+        i += 1
+    while heap:
+        yield heapq.heappop(heap)[2]
+
+
+def iter_frames(
+    conversations: int | None = None,
+    seed: int = 7,
+    *,
+    n_frames: int | None = None,
+    **options: object,
+) -> Iterator[str]:
+    """The JSON text of every notification frame of ``conversations`` calls, in send order.
+
+    Offline (no server). Stops after ``n_frames`` frames when given; with neither limit
+    it never ends. ``options`` go to :func:`iter_scheduled` (``queues``, ``agents``,
+    ``call_duration_s``, ``stagger_s``, ``epoch_ms``, ``conversation_id``).
+    """
+    frames = iter_scheduled(conversations=conversations, seed=seed, **options)  # type: ignore[arg-type]
+    for count, f in enumerate(frames):
+        if n_frames is not None and count >= n_frames:
+            return
+        yield f.text
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "wt", encoding="utf-8", compresslevel=5)
+    return open(path, "w", encoding="utf-8", buffering=1 << 20)
+
+
+def write_jsonl(
+    path: str | Path,
+    n_frames: int | None = None,
+    seed: int = 7,
+    *,
+    conversations: int | None = None,
+    **options: object,
+) -> int:
+    """Write frames one per line (UTF-8 JSONL) to ``path``; return how many were written.
+
+    Give ``n_frames`` (a frame count, calls cut at the limit) or ``conversations``
+    (whole calls), or both. ``.gz`` paths are gzip-compressed.
+    """
+    if n_frames is None and conversations is None:
+        raise ValueError("write_jsonl needs n_frames or conversations")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with _open_text(path) as fh:
+        batch: list[str] = []
+        for text in iter_frames(conversations, seed, n_frames=n_frames, **options):
+            batch.append(text)
+            if len(batch) >= 4096:
+                fh.write("\n".join(batch) + "\n")
+                count += len(batch)
+                batch.clear()
+        if batch:
+            fh.write("\n".join(batch) + "\n")
+            count += len(batch)
+    return count
