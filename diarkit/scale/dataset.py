@@ -101,12 +101,16 @@ READ_SCHEMA = _read_schema()
 def read_part(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read the required segments columns of one part file (category columns as strings).
 
+    Other columns (``words``, ``date``) are not read at all.
+
     Raises:
         DatasetError: naming the file and the column when it is unreadable, lacks a
             required column or holds a column that cannot be cast to the contract type.
     """
     try:
-        table = pq.read_table(path)
+        file = pq.ParquetFile(path)
+        present = set(file.schema_arrow.names)
+        table = file.read(columns=[n for n in READ_SCHEMA.names if n in present])
     except (OSError, pa.ArrowException) as exc:
         raise DatasetError(f"{path}: unreadable Parquet part: {exc}") from exc
     columns = []

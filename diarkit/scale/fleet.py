@@ -35,7 +35,7 @@ POSITION = "_position"
 
 
 #: Default rows per Dask partition: small part files are read together up to this size.
-ROWS_PER_PARTITION = 400_000
+ROWS_PER_PARTITION = 200_000
 
 
 def _read_positioned(paths: list[str], offsets: list[int]) -> pd.DataFrame:
@@ -199,7 +199,7 @@ def map_conversations(
         npartitions: partitions after the shuffle by conversation (default: as many as
             were read).
         rows_per_partition: part files are read together up to this many rows per
-            partition (default 400,000; bounds the memory of one task).
+            partition (default 200,000; bounds the memory of one task).
         progress: show a progress bar (``distributed.progress`` or Dask's local one).
         **kwargs: passed to ``pipeline``.
     """
