@@ -144,6 +144,47 @@ def stats(
         click.echo(f"{what}: {path}")
 
 
+@cli.command()
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of calls and faults.")
+@click.option("--conversations", default=12, show_default=True, type=click.IntRange(min=0))
+@click.option("--queues", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--agents", default=6, show_default=True, type=click.IntRange(min=1))
+@click.option("--speed", default=20.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="Call-time seconds per wall-clock second.")
+@click.option("--heartbeat", default=30.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="Seconds between socket heartbeats.")
+@click.option("--call-duration", nargs=2, type=float, default=(120.0, 480.0),
+              show_default=True, metavar="MIN MAX", help="Call length range in seconds.")
+@click.option("--stagger", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Mean seconds between call starts.")
+@click.option("--port", default=0, show_default=True, type=int, help="Port (0: a free one).")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:N]@SECONDS",
+              help="Inject a fault, e.g. drop@30, 429:3@10, truncated:5@20 (repeat).")
+@click.option("--chaos", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Also inject a seeded random fault about every SECONDS.")
+@click.option("--write-sample", "write_sample", type=click.Path(file_okay=False),
+              help="Write the deterministic data sample to this folder and exit.")
+def simulate(
+    seed: int, conversations: int, queues: int, agents: int, speed: float, heartbeat: float,
+    call_duration: tuple[float, float], stagger: float, port: int, duration: float | None,
+    faults: tuple[str, ...], chaos: float | None, write_sample: str | None,
+) -> None:
+    """Run the embedded Genesys Cloud simulator on 127.0.0.1 (prints URLs and credentials)."""
+    from diarkit.sim.runner import run_simulate
+
+    try:
+        code = run_simulate(
+            seed=seed, conversations=conversations, queues=queues, agents=agents, speed=speed,
+            heartbeat_s=heartbeat, call_duration_s=call_duration, stagger_s=stagger, port=port,
+            duration_s=duration, faults=faults, chaos_every_s=chaos,
+            write_sample_dir=write_sample, echo=click.echo,
+        )
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    raise SystemExit(code)
+
+
 def main() -> None:
     """Entry point of the ``diarkit`` console script."""
     cli()

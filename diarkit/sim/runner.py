@@ -1,0 +1,71 @@
+"""``diarkit simulate``: run the simulator in the foreground, or write the data sample."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from .faults import parse_fault_spec
+from .sample import write_sample
+from .simulator import Simulator
+
+
+def run_simulate(
+    *,
+    seed: int = 7,
+    conversations: int = 12,
+    queues: int = 2,
+    agents: int = 6,
+    speed: float = 20.0,
+    heartbeat_s: float = 30.0,
+    call_duration_s: tuple[float, float] = (120.0, 480.0),
+    stagger_s: float = 5.0,
+    port: int = 0,
+    duration_s: float | None = None,
+    faults: Sequence[str] = (),
+    chaos_every_s: float | None = None,
+    write_sample_dir: str | None = None,
+    echo: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Serve a simulated Genesys Cloud org until Ctrl-C or ``duration_s``; return exit code.
+
+    Prints the base URLs, the demo credentials and the ids to subscribe to, then a summary
+    (frames sent, faults injected). With ``write_sample_dir`` it writes the deterministic
+    data sample there instead and returns.
+
+    Raises:
+        ValueError: a malformed ``KIND[:N]@SECONDS`` fault spec.
+    """
+    if write_sample_dir is not None:
+        paths = write_sample(write_sample_dir, seed=seed)
+        for what, path in paths.items():
+            echo(f"{what}: {path}")
+        return 0
+    plan = [parse_fault_spec(spec) for spec in faults]
+    sim = Simulator(
+        seed=seed, conversations=conversations, queues=queues, agents=agents, speed=speed,
+        heartbeat_s=heartbeat_s, call_duration_s=call_duration_s, stagger_s=stagger_s,
+        port=port, fault_plan=plan, chaos_every_s=chaos_every_s,
+    )
+    with sim:
+        echo(f"login base:    {sim.login_base}")
+        echo(f"api base:      {sim.api_base}")
+        echo(f"client id:     {sim.client_id}")
+        echo(f"client secret: {sim.client_secret}")
+        echo(f"queues:        {' '.join(sim.queue_ids)}")
+        echo(f"users:         {' '.join(sim.user_ids)}")
+        echo(f"conversations: {' '.join(sim.conversation_ids)}")
+        for f in plan:
+            echo(f"fault planned: {f.kind} x{f.count} at {f.at_s:g} s")
+        echo("running (Ctrl-C stops)")
+        started = time.monotonic()
+        try:
+            while duration_s is None or time.monotonic() - started < duration_s:
+                sleep(0.2)
+        except KeyboardInterrupt:
+            echo("stopping")
+        echo(f"frames sent: {len(sim.ledger)}; conversations finished: "
+             f"{len(sim.finished_conversations)}/{len(sim.conversation_ids)}; "
+             f"faults: {len(sim.fault_log)}")
+    return 0
