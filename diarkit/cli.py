@@ -14,11 +14,21 @@ def cli() -> None:
 
 
 @cli.command()
-def demo() -> None:
-    """Run the main job end to end on the embedded simulator."""
+@click.option("--out", default="diarkit-demo", show_default=True, type=click.Path(),
+              help="Output folder: dataset/ (Parquet), talk_stats.csv, report.html.")
+@click.option("--conversations", default=36, show_default=True, type=click.IntRange(1, 500),
+              help="Simulated calls, captured concurrently.")
+@click.option("--speed", default=20.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Simulated seconds per wall-clock second.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Simulator seed.")
+def demo(out: str, conversations: int, speed: float, seed: int) -> None:
+    """Simulate calls, capture them live, analyse, and write an HTML report (./diarkit-demo/)."""
     from diarkit.demo import run_demo
 
-    run_demo(echo=click.echo)
+    try:
+        run_demo(echo=click.echo, out=out, conversations=conversations, speed=speed, seed=seed)
+    except (FileExistsError, RuntimeError, TimeoutError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @cli.command()
@@ -183,6 +193,61 @@ def simulate(
     except (ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     raise SystemExit(code)
+
+
+def _echo_convert_summary(summary: object) -> None:
+    for line in summary.lines():  # type: ignore[attr-defined]
+        click.echo(line, err=line.startswith("skipped "))
+
+
+@cli.command(name="convert")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--out", "dataset", required=True, type=click.Path(file_okay=False),
+              help="Output dataset directory (created if missing).")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 1 if any input was skipped or any record quarantined.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes (default: one per CPU for large inputs).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: int | None,
+                quiet: bool) -> None:
+    """Convert capture files (frame JSONL/.gz, tutorial JSON, post-call transcripts, datasets).
+
+    INPUTS are files, folders and glob patterns; formats are detected by content.
+    Rerunning adds nothing twice; bad records go to DATASET/quarantine/.
+    """
+    from diarkit.io.convert import ConvertError, convert
+
+    try:
+        summary = convert(list(inputs), dataset, strict=strict, workers=workers,
+                          progress=not quiet)
+    except ConvertError as exc:
+        _echo_convert_summary(exc.summary)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: the dataset is valid; rerun the same command to complete it",
+                   err=True)
+        raise SystemExit(130) from None
+    _echo_convert_summary(summary)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+def compact(dataset: str) -> None:
+    """Merge small part files of DATASET (per date) without changing its content."""
+    from diarkit.io.convert import compact as run
+
+    result = run(dataset)
+    click.echo(f"{result.before} raw part(s) -> {result.after} ({result.rows:,} rows merged)")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+def rebuild(dataset: str) -> None:
+    """Re-derive every segments part of DATASET from its raw part."""
+    from diarkit.io.convert import rebuild as run
+
+    click.echo(f"{run(dataset):,} segments rebuilt")
 
 
 def main() -> None:

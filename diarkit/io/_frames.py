@@ -22,9 +22,7 @@ BLOCK_SIZE = 16 << 20
 _F = pa.float64()
 _S = pa.string()
 
-WIRE_WORD = pa.struct(
-    [("word", _S), ("confidence", _F), ("offsetMs", _F), ("durationMs", _F)]
-)
+WIRE_WORD = pa.struct([("word", _S), ("confidence", _F), ("offsetMs", _F), ("durationMs", _F)])
 WIRE_ALTERNATIVE = pa.struct(
     [
         ("confidence", _F),

@@ -24,6 +24,7 @@ into place and the directory fsynced. Readers list only names that do not start 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import UTC, datetime
@@ -253,3 +254,27 @@ def dataset_info(dataset: Path) -> dict[str, Any]:
         "gaps": len(list_files(dataset, GAPS_DIR)),
         "quarantine": len(list_files(dataset, QUARANTINE_DIR)),
     }
+
+
+COMPACT_JOURNAL_GLOB = "_compact-*.json"
+
+
+def superseded_parts(dataset: Path) -> set[Path]:
+    """Parts a finished-but-not-yet-cleaned compaction replaced (readers skip them).
+
+    ``compact`` writes a journal ``_compact-<pid>.json`` naming the old parts and the new
+    ones before it renames the new ones into place; once every new part exists, the old
+    ones are superseded even if the process died before deleting them.
+    """
+    root = Path(dataset)
+    out: set[Path] = set()
+    for journal in root.glob(COMPACT_JOURNAL_GLOB):
+        try:
+            doc = json.loads(journal.read_text())
+            new = [root / p for p in doc["new"]]
+            old = [root / p for p in doc["old"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if all(p.exists() for p in new):
+            out.update(old)
+    return out

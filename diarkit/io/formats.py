@@ -22,14 +22,21 @@ from diarkit.schema import SPEAKER_BY_CHANNEL
 
 Row = dict[str, Any]
 
-_PURPOSE_CHANNEL = {"internal": "INTERNAL", "agent": "INTERNAL", "ivr": "INTERNAL",
-                    "external": "EXTERNAL", "customer": "EXTERNAL"}
+_PURPOSE_CHANNEL = {
+    "internal": "INTERNAL",
+    "agent": "INTERNAL",
+    "ivr": "INTERNAL",
+    "external": "EXTERNAL",
+    "customer": "EXTERNAL",
+}
 
 
 def is_tutorial_export(doc: Any) -> bool:
     """True for ``{"totalSegments", "segments": [...]}`` (or a ``segments`` list alone)."""
-    return isinstance(doc, dict) and isinstance(doc.get("segments"), list) and (
-        "totalSegments" in doc or "topicName" not in doc
+    return (
+        isinstance(doc, dict)
+        and isinstance(doc.get("segments"), list)
+        and ("totalSegments" in doc or "topicName" not in doc)
     )
 
 

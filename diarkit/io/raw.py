@@ -23,6 +23,7 @@ from diarkit.genesys import ProtocolError, TranscriptionEvent, parse_frame
 from diarkit.schema import RAW, UTC_TS
 
 from ._frames import fast_envelope, parse_block, parse_event_times
+from .formats import is_sta_transcript, is_tutorial_export
 
 RAW_SCHEMA = RAW.arrow_schema()
 
@@ -76,6 +77,39 @@ def classify_frame(frame: str | bytes) -> FrameInfo:
     return FrameInfo(msg.kind, topic or None, cid, event_time, None)
 
 
+def classify_record(record: str | bytes) -> FrameInfo:
+    """Like ``classify_frame``, but also recognises the import documents (never raises).
+
+    A tutorial export gets topic ``TUTORIAL_EXPORT_TOPIC`` and a post-call transcript
+    ``STA_TRANSCRIPT_TOPIC``, both with kind ``transcription``; their conversation id is
+    set when the document names exactly one.
+    """
+    try:
+        doc = orjson.loads(record)
+    except orjson.JSONDecodeError:
+        return classify_frame(record)
+    if is_sta_transcript(doc):
+        cid = doc.get("conversationId")
+        return FrameInfo(
+            "transcription",
+            STA_TRANSCRIPT_TOPIC,
+            cid if isinstance(cid, str) else None,
+            None,
+            None,
+        )
+    if is_tutorial_export(doc):
+        cids = {s.get("conversation_id") for s in doc["segments"] if isinstance(s, dict)}
+        cid = cids.pop() if len(cids) == 1 else None
+        return FrameInfo(
+            "transcription",
+            TUTORIAL_EXPORT_TOPIC,
+            cid if isinstance(cid, str) else None,
+            None,
+            None,
+        )
+    return classify_frame(record)
+
+
 def _received_array(received_at: Any, n: int) -> pa.Array:
     if received_at is None:
         received_at = datetime.now(UTC)
@@ -119,7 +153,7 @@ def _frame_texts(blobs: list[bytes]) -> pa.Array:
 
 
 def envelope_columns(
-    blobs: list[bytes], parsed: pa.Table | None
+    blobs: list[bytes], parsed: pa.Table | None, *, documents: bool = False
 ) -> tuple[dict[str, pa.Array], pa.Array]:
     """Envelope columns (topic, kind, conversation_id, event_time, error) of frames.
 
@@ -146,7 +180,8 @@ def envelope_columns(
         topic = cid = event_time = kind = error = pa.nulls(n, pa.string())
         slow = np.arange(n)
     if len(slow):
-        infos = [classify_frame(blobs[i]) for i in slow]
+        classify = classify_record if documents else classify_frame
+        infos = [classify(blobs[i]) for i in slow]
         mask = np.zeros(n, dtype=bool)
         mask[slow] = True
         m = pa.array(mask)

@@ -207,16 +207,35 @@ def _dict(arr: pa.Array) -> pa.Array:
 
 def _finish(raw: pa.Table, parts: list[dict[str, Any]], words: bool) -> pa.Table:
     names = [
-        "_row", "_sub", "conversation_id", "communication_id", "utterance_id", "channel",
-        "is_final", "confidence", "start_s", "end_s", "start_at_ms", "text", "words",
+        "_row",
+        "_sub",
+        "conversation_id",
+        "communication_id",
+        "utterance_id",
+        "channel",
+        "is_final",
+        "confidence",
+        "start_s",
+        "end_s",
+        "start_at_ms",
+        "text",
+        "words",
     ]
     plain = pa.schema(
         [
-            ("_row", pa.int64()), ("_sub", pa.int64()), ("conversation_id", pa.string()),
-            ("communication_id", pa.string()), ("utterance_id", pa.string()),
-            ("channel", pa.string()), ("is_final", pa.bool_()), ("confidence", pa.float64()),
-            ("start_s", pa.float64()), ("end_s", pa.float64()),
-            ("start_at_ms", pa.float64()), ("text", pa.string()), ("words", WORD_TYPE),
+            ("_row", pa.int64()),
+            ("_sub", pa.int64()),
+            ("conversation_id", pa.string()),
+            ("communication_id", pa.string()),
+            ("utterance_id", pa.string()),
+            ("channel", pa.string()),
+            ("is_final", pa.bool_()),
+            ("confidence", pa.float64()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("start_at_ms", pa.float64()),
+            ("text", pa.string()),
+            ("words", WORD_TYPE),
         ]
     )
     tables = []
@@ -339,5 +358,5 @@ def _joined(frames: pa.Array) -> pa.Buffer | None:
     with_nl = pc.binary_join_element_wise(frames, empty, pa.scalar("\n"))  # "frame\n"
     offsets = with_nl.buffers()[1]
     data = with_nl.buffers()[2]
-    off = np.frombuffer(offsets, dtype=np.int32)[with_nl.offset: with_nl.offset + len(frames) + 1]
-    return data[off[0]: off[-1]]
+    off = np.frombuffer(offsets, dtype=np.int32)[with_nl.offset : with_nl.offset + len(frames) + 1]
+    return data[off[0] : off[-1]]

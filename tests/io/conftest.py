@@ -39,12 +39,24 @@ def transcription_frame(
                         "durationMs": 1500,
                         "transcript": f"hello number {i}",
                         "words": [
-                            {"word": "hello", "confidence": 0.9, "offsetMs": off,
-                             "durationMs": 500},
-                            {"word": "number", "confidence": 0.8, "offsetMs": off + 500,
-                             "durationMs": 500},
-                            {"word": str(i), "confidence": 0.7, "offsetMs": off + 1000,
-                             "durationMs": 500},
+                            {
+                                "word": "hello",
+                                "confidence": 0.9,
+                                "offsetMs": off,
+                                "durationMs": 500,
+                            },
+                            {
+                                "word": "number",
+                                "confidence": 0.8,
+                                "offsetMs": off + 500,
+                                "durationMs": 500,
+                            },
+                            {
+                                "word": str(i),
+                                "confidence": 0.7,
+                                "offsetMs": off + 1000,
+                                "durationMs": 500,
+                            },
                         ],
                     }
                 ],

@@ -21,7 +21,11 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 def test_every_golden_frame_becomes_one_row_with_its_kind(all_golden):
     n = len(all_golden)
     raw = build_raw_table(
-        all_golden, session_id="s1", start_seq=5, received_at=NOW, source="ch",
+        all_golden,
+        session_id="s1",
+        start_seq=5,
+        received_at=NOW,
+        source="ch",
         lines=range(1, n + 1),
     )
     assert raw.schema == RAW.arrow_schema()
@@ -73,13 +77,18 @@ def test_received_at_per_frame_and_lines():
     times = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)]
     raw = build_raw_table(
         [transcription_frame(), golden("heartbeat")],
-        session_id="s", start_seq=0, received_at=times, source="x", lines=[3, 7],
+        session_id="s",
+        start_seq=0,
+        received_at=times,
+        source="x",
+        lines=[3, 7],
     )
     assert raw.column("received_at").to_pylist() == times
     assert raw.column("line").to_pylist() == [3, 7]
     with pytest.raises(ValueError, match="naive"):
-        build_raw_table([b"{}"], session_id="s", start_seq=0, received_at=datetime(2026, 1, 1),
-                        source=None)
+        build_raw_table(
+            [b"{}"], session_id="s", start_seq=0, received_at=datetime(2026, 1, 1), source=None
+        )
     with pytest.raises(ValueError, match="2 values for 1 frames"):
         build_raw_table([b"{}"], session_id="s", start_seq=0, received_at=times, source=None)
 

@@ -1,0 +1,881 @@
+"""Batch conversion of capture files into a dataset; compaction and rebuilding.
+
+``convert`` reads every input (files, folders, globs; format detected by content), turns
+each record into a raw row and its segments, and writes them as atomic part files in the
+dataset layout (``diarkit.io.dataset``). It is idempotent: a record whose ``frame_hash``
+is already in the dataset (or earlier in the run) is skipped. Bad records go to
+``quarantine/<run>.parquet`` with source, line, reason and text; the rest goes on.
+
+Interruption safety: parts appear only by atomic rename, raw before segments. Every run
+starts with ``repair``: temporary files of dead processes are removed, unfinished
+compactions are completed or rolled back, a raw part without segments gets them derived,
+segments without raw are removed. A rerun after Ctrl-C or kill therefore completes the
+dataset without duplicating anything.
+
+Parallelism: input files are spread over worker processes (one file per task); a large
+single file is read in blocks by one process, with pyarrow's threads doing the parsing.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import queue
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from diarkit.schema import QUARANTINE, RAW, UTC_TS
+
+from ._frames import parse_block
+from .dataset import (
+    _NO_DICT,
+    COMPACT_JOURNAL_GLOB,
+    QUARANTINE_DIR,
+    RAW_DIR,
+    SEGMENTS_DIR,
+    list_files,
+    list_parts,
+    part_name,
+    part_paths,
+    stale_temporaries,
+    write_quarantine,
+    write_table_atomic,
+)
+from .formats import sta_transcript_rows, tutorial_export_rows
+from .raw import (
+    RAW_SCHEMA,
+    STA_TRANSCRIPT_TOPIC,
+    TUTORIAL_EXPORT_TOPIC,
+    assemble_raw,
+    envelope_columns,
+)
+from .readers import CHUNK_BYTES, Batch, Rejected, UnknownFormatError, detect_format, iter_batches
+from .segments import raw_to_segments, segments_from_parsed
+
+_HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
+#: Inputs smaller than this in total are converted in-process (no worker start-up cost).
+PARALLEL_MIN_BYTES = 8 << 20
+
+
+class ConvertError(RuntimeError):
+    """Raised by ``convert(strict=True)`` when input was skipped or quarantined.
+
+    The conversion itself completed; ``summary`` says what was written.
+    """
+
+    def __init__(self, summary: ConvertSummary) -> None:
+        super().__init__(
+            f"{summary.quarantined} record(s) quarantined, {len(summary.skipped)} input(s) skipped"
+        )
+        self.summary = summary
+
+
+@dataclass
+class ConvertSummary:
+    """What a ``convert`` run did; counts are records (frames or documents) unless named."""
+
+    run_id: str
+    dataset: Path
+    files: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    records: int = 0
+    written: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    segments: int = 0
+    parts: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    repaired: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing was skipped or quarantined."""
+        return not self.skipped and not self.quarantined
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines (the CLI prints them)."""
+        rate = self.records / self.seconds if self.seconds > 0 else 0.0
+        out = [f"skipped {path}: {reason}" for path, reason in self.skipped]
+        out.append(
+            f"{'interrupted' if self.interrupted else 'converted'} {self.files} file(s), "
+            f"{self.records:,} records in {self.seconds:.1f} s ({rate:,.0f}/s, "
+            f"{self.bytes_read / max(self.seconds, 1e-9) / 1e6:,.1f} MB/s): "
+            f"{self.written:,} new, {self.duplicates:,} duplicate, "
+            f"{self.quarantined:,} quarantined; {self.segments:,} segments in "
+            f"{self.parts} part(s) -> {self.dataset}"
+        )
+        if self.quarantined:
+            out.append(f"quarantine: {self.dataset / QUARANTINE_DIR / (self.run_id + '.parquet')}")
+        return out
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def _digests(blobs: Sequence[bytes]) -> list[bytes]:
+    b2 = hashlib.blake2b
+    return [b2(b, digest_size=16).digest() for b in blobs]
+
+
+def _hex_array(digests: list[bytes]) -> pa.Array:
+    """blake2b-128 digests as a 32-character hex string array (vectorised)."""
+    n = len(digests)
+    if n == 0:
+        return pa.array([], pa.string())
+    raw = np.frombuffer(b"".join(digests), dtype=np.uint8)
+    data = _HEX[raw].tobytes()
+    offsets = np.arange(0, 32 * n + 1, 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def existing_digests(dataset: Path) -> set[bytes]:
+    """``frame_hash`` of every raw row already in ``dataset``, as 16-byte digests."""
+    parts = list_parts(dataset, RAW_DIR)
+    out: set[bytes] = set()
+    for p in parts:
+        col = pq.read_table(p, columns=["frame_hash"]).column(0)
+        out.update(bytes.fromhex(h) for h in col.to_pylist() if h)
+    return out
+
+
+# --------------------------------------------------------------------------- per batch
+
+
+@dataclass
+class _FileContext:
+    source: str
+    session_id: str
+    mtime: datetime
+    seen: set[bytes]
+    next_seq: int = 0
+
+
+def _import_rejections(raw: pa.Table, source: str) -> list[Rejected]:
+    topics = raw.column("topic").to_pylist()
+    out: list[Rejected] = []
+    for i, topic in enumerate(topics):
+        if topic not in (TUTORIAL_EXPORT_TOPIC, STA_TRANSCRIPT_TOPIC):
+            continue
+        doc = orjson.loads(raw.column("frame")[i].as_py())
+        fn = tutorial_export_rows if topic == TUTORIAL_EXPORT_TOPIC else sta_transcript_rows
+        line = raw.column("line")[i].as_py()
+        for reason, element in fn(doc)[1]:
+            out.append(Rejected(source, line, reason, orjson.dumps(element).decode()))
+    return out
+
+
+def process_batch(
+    batch: Batch, ctx: _FileContext
+) -> tuple[pa.Table, pa.Table, list[Rejected], int]:
+    """Raw rows, segments, rejections and duplicate count of one batch (no I/O).
+
+    Records already in ``ctx.seen`` are dropped as duplicates; new ones are added to it.
+    """
+    rejected = list(batch.rejected)
+    if batch.raw is not None:  # a dataset input: rows as stored
+        raw = batch.raw.select(RAW.names).cast(RAW_SCHEMA)
+        digests = [bytes.fromhex(h) for h in raw.column("frame_hash").to_pylist()]
+        keep = _dedupe(digests, np.ones(len(digests), dtype=bool), ctx.seen)
+        dup = int(len(digests) - keep.sum())
+        raw = raw.filter(pa.array(keep))
+        ctx.next_seq += len(digests)
+        return raw, raw_to_segments(raw), rejected, dup
+    blobs = batch.blobs
+    n = len(blobs)
+    if n == 0:
+        return RAW_SCHEMA.empty_table(), raw_to_segments(RAW_SCHEMA.empty_table()), rejected, 0
+    parsed = parse_block(batch.buffer, n) if batch.buffer is not None else None
+    env, ok = envelope_columns(blobs, parsed, documents=True)
+    try:
+        frames = pa.array(blobs, pa.binary()).cast(pa.string())
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        frames = pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
+    digests = _digests(blobs)
+    received = pc.coalesce(env["event_time"], pa.scalar(ctx.mtime, UTC_TS))
+    raw = assemble_raw(
+        frames,
+        _hex_array(digests),
+        env,
+        session_id=ctx.session_id,
+        start_seq=ctx.next_seq,
+        received_at=received,
+        source=ctx.source,
+        lines=batch.lines,
+    )
+    ctx.next_seq += n
+    invalid = pc.fill_null(pc.equal(env["kind"], "invalid"), False).to_numpy(zero_copy_only=False)
+    if invalid.any():
+        idx = np.flatnonzero(invalid)
+        errors = env["error"].take(pa.array(idx)).to_pylist()
+        texts = frames.take(pa.array(idx)).to_pylist()
+        lines = [None] * len(idx) if batch.lines is None else batch.lines[idx].tolist()
+        rejected.extend(
+            Rejected(ctx.source, ln, err, txt)
+            for ln, err, txt in zip(lines, errors, texts, strict=True)
+        )
+    keep = _dedupe(digests, ~invalid, ctx.seen)
+    dup = int((~invalid).sum() - keep.sum())
+    mask = pa.array(keep)
+    raw = raw.filter(mask)
+    if parsed is not None:
+        parsed = parsed.filter(mask)
+        ok = ok.filter(mask)
+    segments = segments_from_parsed(raw, parsed, ok if parsed is not None else None)
+    if pc.any(
+        pc.is_in(raw.column("topic"), pa.array([TUTORIAL_EXPORT_TOPIC, STA_TRANSCRIPT_TOPIC]))
+    ).as_py():
+        rejected.extend(_import_rejections(raw, ctx.source))
+    return raw, segments, rejected, dup
+
+
+def _dedupe(digests: list[bytes], valid: np.ndarray, seen: set[bytes]) -> np.ndarray:
+    """Mask of records to keep: valid and not seen before (``seen`` is updated)."""
+    if valid.all():
+        batch = set(digests)
+        if len(batch) == len(digests) and seen.isdisjoint(batch):
+            seen |= batch  # the common case, at C speed
+            return np.ones(len(digests), dtype=bool)
+    keep = np.zeros(len(digests), dtype=bool)
+    add = seen.add
+    for i, d in enumerate(digests):
+        if valid[i] and d not in seen:
+            keep[i] = True
+            add(d)
+    return keep
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _write_parts(dataset: Path, raw: pa.Table, segments: pa.Table) -> list[Path]:
+    """Write raw + segments, one part per UTC date of ``received_at``; raw first."""
+    if raw.num_rows == 0:
+        return []
+    dates = pc.strftime(raw.column("received_at"), "%Y-%m-%d")
+    uniq = pc.unique(dates).to_pylist()
+    out = []
+    for date in uniq:
+        if len(uniq) == 1:
+            r, s = raw, segments
+        else:
+            r = raw.filter(pc.equal(dates, date))
+            sd = pc.strftime(segments.column("received_at"), "%Y-%m-%d")
+            s = segments.filter(pc.equal(sd, date))
+        first = r.column("seq")[0].as_py()
+        session = r.column("session_id")[0].as_py()
+        name = part_name(session, first)
+        raw_path, seg_path = part_paths(dataset, date, name)
+        write_table_atomic(r, raw_path)
+        write_table_atomic(s, seg_path)
+        out.append(raw_path)
+    return out
+
+
+@dataclass
+class _Task:
+    index: int
+    path: str
+    dataset: str
+    run_id: str
+    chunk_bytes: int
+    dedupe_existing: bool
+
+
+@dataclass
+class _Result:
+    index: int
+    path: str
+    records: int = 0
+    written: int = 0
+    duplicates: int = 0
+    segments: int = 0
+    bytes_read: int = 0
+    parts: list[str] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    skipped: str | None = None
+
+
+_PROGRESS: Any = None
+_SEEN: set[bytes] | None = None
+
+
+def _init_worker(progress: Any, dataset: str, dedupe_existing: bool) -> None:
+    global _PROGRESS, _SEEN
+    _PROGRESS = progress
+    _SEEN = existing_digests(Path(dataset)) if dedupe_existing else set()
+
+
+def _report(records: int, nbytes: int) -> None:
+    if _PROGRESS is not None:
+        if callable(_PROGRESS):
+            _PROGRESS(records, nbytes)
+        else:
+            _PROGRESS.put((records, nbytes))
+
+
+def _session_for(run_id: str, index: int) -> str:
+    return f"{run_id}-{index:04d}"
+
+
+def _convert_file(task: _Task) -> _Result:
+    path = Path(task.path)
+    result = _Result(task.index, task.path)
+    seen = _SEEN if _SEEN is not None else set()
+    mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    ctx = _FileContext(task.path, _session_for(task.run_id, task.index), mtime, seen)
+    dataset = Path(task.dataset)
+    try:
+        for batch in iter_batches(path, task.chunk_bytes):
+            raw, seg, rejected, dup = process_batch(batch, ctx)
+            n = len(batch.blobs) if batch.raw is None else batch.raw.num_rows
+            result.records += n
+            result.duplicates += dup
+            result.rejected.extend(rejected)
+            result.bytes_read += batch.nbytes
+            result.written += raw.num_rows
+            result.segments += seg.num_rows
+            result.parts.extend(str(p) for p in _write_parts(dataset, raw, seg))
+            _report(n, batch.nbytes)
+    except UnknownFormatError as exc:
+        result.skipped = str(exc).removeprefix(f"{path}: ")
+    return result
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def expand_inputs(
+    inputs: Iterable[str | Path], exclude: Path | None = None
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files and dataset directories named by ``inputs`` (files, folders, globs).
+
+    Folders that are not datasets are searched recursively; hidden names are skipped;
+    anything under ``exclude`` (the output dataset) is left out.
+
+    Returns:
+        The paths in order without repeats, and ``(input, reason)`` for inputs not found.
+    """
+    out: list[Path] = []
+    missing: list[tuple[str, str]] = []
+    excl = exclude.resolve() if exclude is not None else None
+
+    def add(p: Path) -> None:
+        rp = p.resolve()
+        if excl is not None and (rp == excl or excl in rp.parents):
+            return
+        if rp not in seen:
+            seen.add(rp)
+            out.append(p)
+
+    seen: set[Path] = set()
+    from .dataset import is_dataset
+
+    for item in inputs:
+        p = Path(item)
+        if p.exists():
+            candidates = [p]
+        elif any(c in str(item) for c in "*?["):
+            candidates = [Path(g) for g in sorted(glob.glob(str(item), recursive=True))]
+            if not candidates:
+                missing.append((str(item), "no file matches this pattern"))
+        else:
+            missing.append((str(item), "no such file or directory"))
+            candidates = []
+        for c in candidates:
+            if c.is_dir() and not is_dataset(c):
+                for f in sorted(c.rglob("*")):
+                    rel = f.relative_to(c).parts
+                    if f.is_file() and not any(part.startswith((".", "_")) for part in rel):
+                        add(f)
+            else:
+                add(c)
+    return out, missing
+
+
+# --------------------------------------------------------------------------- repair
+
+
+def repair(dataset: str | Path) -> list[str]:
+    """Make an interrupted dataset consistent again; returns what was done, one line each.
+
+    Removes temporary files of dead processes, completes or rolls back compactions whose
+    process died, derives segments for raw parts that lack them and removes segments
+    parts whose raw part is gone.
+    """
+    root = Path(dataset)
+    done: list[str] = []
+    for tmp in stale_temporaries(root):
+        tmp.unlink(missing_ok=True)
+        done.append(f"removed temporary file {tmp}")
+    for journal in sorted(root.glob(COMPACT_JOURNAL_GLOB)):
+        done.extend(_finish_journal(root, journal))
+    raw_parts = list_parts(root, RAW_DIR)
+    raw_rel = {p.relative_to(root / RAW_DIR) for p in raw_parts}
+    for seg in list_parts(root, SEGMENTS_DIR):
+        if seg.relative_to(root / SEGMENTS_DIR) not in raw_rel:
+            seg.unlink()
+            done.append(f"removed segments part without raw part {seg}")
+    for raw_path in raw_parts:
+        seg_path = root / SEGMENTS_DIR / raw_path.relative_to(root / RAW_DIR)
+        if not seg_path.exists():
+            write_table_atomic(raw_to_segments(pq.read_table(raw_path)), seg_path)
+            done.append(f"derived missing segments {seg_path}")
+    return done
+
+
+def _finish_journal(root: Path, journal: Path) -> list[str]:
+    m = journal.stem.removeprefix("_compact-")
+    if m.isdigit() and _alive(int(m)):
+        return []
+    try:
+        doc = json.loads(journal.read_text())
+        new = [root / p for p in doc["new"]]
+        old = [root / p for p in doc["old"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        journal.unlink(missing_ok=True)
+        return [f"removed unreadable compaction journal {journal}"]
+    if all(p.exists() for p in new):
+        for p in old:
+            p.unlink(missing_ok=True)
+        msg = f"completed interrupted compaction ({len(old)} old parts removed)"
+    else:
+        for p in new:
+            p.unlink(missing_ok=True)
+        msg = "rolled back interrupted compaction"
+    journal.unlink(missing_ok=True)
+    return [msg]
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- convert
+
+
+def _new_run_id() -> str:
+    return f"cv{datetime.now(UTC):%Y%m%dT%H%M%S}{secrets.token_hex(2)}"
+
+
+def convert(
+    inputs: Iterable[str | Path] | str | Path,
+    dataset: str | Path,
+    *,
+    strict: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ConvertSummary:
+    """Convert capture files into the dataset at ``dataset`` (created if missing).
+
+    Args:
+        inputs: files, folders (searched recursively; a dataset folder is read as one)
+            and glob patterns.
+        dataset: output dataset directory.
+        strict: raise ``ConvertError`` at the end if anything was skipped or quarantined.
+        workers: processes to convert files in parallel; default: up to the CPU count
+            when the input is large enough to pay for starting them.
+        progress: show a tqdm progress bar (files, records, records/s) on stderr.
+        chunk_bytes: block size for reading JSON lines (bytes).
+
+    Returns:
+        A ``ConvertSummary``. Interrupting (Ctrl-C) leaves a valid dataset, re-raises
+        ``KeyboardInterrupt``; rerunning completes the conversion.
+
+    Raises:
+        ConvertError: with ``strict=True`` when input was skipped or quarantined.
+    """
+    t0 = time.perf_counter()
+    root = Path(dataset)
+    if isinstance(inputs, str | Path):
+        inputs = [inputs]
+    root.mkdir(parents=True, exist_ok=True)
+    summary = ConvertSummary(_new_run_id(), root)
+    summary.repaired = repair(root)
+    paths, missing = expand_inputs(inputs, exclude=root)
+    summary.skipped.extend(missing)
+    tasks: list[_Task] = []
+    dedupe_existing = bool(list_parts(root, RAW_DIR))
+    for i, p in enumerate(paths):
+        try:
+            detect_format(p)
+        except (UnknownFormatError, OSError) as exc:
+            summary.skipped.append((str(p), str(exc).removeprefix(f"{p}: ")))
+            continue
+        tasks.append(_Task(i, str(p), str(root), summary.run_id, chunk_bytes, dedupe_existing))
+    sizes = {t.index: _size(Path(t.path)) for t in tasks}
+    total = sum(sizes.values())
+    nproc = workers if workers is not None else min(os.cpu_count() or 1, len(tasks))
+    if workers is None and total < PARALLEL_MIN_BYTES:
+        nproc = 1
+    nproc = max(1, min(nproc, len(tasks) or 1))
+    bar = _bar(progress, len(tasks), total)
+    results: list[_Result] = []
+    try:
+        if nproc == 1:
+            results = _run_inline(tasks, root, dedupe_existing, bar)
+        else:
+            results = _run_pool(tasks, root, dedupe_existing, bar, nproc, sizes)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        _finish(summary, results, root, t0)
+    if strict and not summary.clean:
+        raise ConvertError(summary)
+    return summary
+
+
+def _size(p: Path) -> int:
+    if p.is_dir():
+        return sum(f.stat().st_size for f in list_parts(p, RAW_DIR))
+    return p.stat().st_size
+
+
+def _bar(progress: bool, nfiles: int, total: int) -> Any:
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=f"0/{nfiles} files", leave=False)
+
+
+class _BarState:
+    def __init__(self, bar: Any, nfiles: int) -> None:
+        self.bar, self.nfiles, self.files, self.records = bar, nfiles, 0, 0
+        self.t0 = time.perf_counter()
+
+    def update(self, records: int, nbytes: int) -> None:
+        self.records += records
+        if self.bar is not None:
+            rate = self.records / max(time.perf_counter() - self.t0, 1e-9)
+            self.bar.set_description(f"{self.files}/{self.nfiles} files", refresh=False)
+            self.bar.set_postfix_str(
+                f"{self.records:,} frames, {rate:,.0f} frames/s", refresh=False
+            )
+            self.bar.update(nbytes)
+
+    def file_done(self) -> None:
+        self.files += 1
+        if self.bar is not None:
+            self.bar.set_description(f"{self.files}/{self.nfiles} files")
+
+
+def _run_inline(tasks: list[_Task], root: Path, dedupe: bool, bar: Any) -> list[_Result]:
+    state = _BarState(bar, len(tasks))
+    _init_worker(state.update, str(root), dedupe)
+    results = []
+    try:
+        for t in tasks:
+            results.append(_convert_file(t))
+            state.file_done()
+    finally:
+        _init_worker(None, str(root), False)
+    return results
+
+
+def _run_pool(
+    tasks: list[_Task], root: Path, dedupe: bool, bar: Any, nproc: int, sizes: dict[int, int]
+) -> list[_Result]:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    state = _BarState(bar, len(tasks))
+    results: list[_Result] = []
+    order = sorted(tasks, key=lambda t: -sizes[t.index])  # big files first: better balance
+    with ProcessPoolExecutor(
+        nproc, mp_context=ctx, initializer=_init_worker, initargs=(q, str(root), dedupe)
+    ) as pool:
+        futures: set[Future[_Result]] = {pool.submit(_convert_file, t) for t in order}
+        try:
+            while futures:
+                done, futures = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(q, state)
+                for f in done:
+                    results.append(f.result())
+                    state.file_done()
+            _drain(q, state)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return results
+
+
+def _drain(q: Any, state: _BarState) -> None:
+    while True:
+        try:
+            records, nbytes = q.get_nowait()
+        except queue.Empty:
+            return
+        state.update(records, nbytes)
+
+
+def _finish(summary: ConvertSummary, results: list[_Result], root: Path, t0: float) -> None:
+    results.sort(key=lambda r: r.index)
+    rejected: list[Rejected] = []
+    for r in results:
+        if r.skipped:
+            summary.skipped.append((r.path, r.skipped))
+            continue
+        summary.files += 1
+        summary.records += r.records
+        summary.written += r.written
+        summary.duplicates += r.duplicates
+        summary.segments += r.segments
+        summary.bytes_read += r.bytes_read
+        summary.parts += len(r.parts)
+        rejected.extend(r.rejected)
+    if len([r for r in results if r.parts]) > 1:
+        removed, seg_removed = _dedupe_across(root, [[Path(p) for p in r.parts] for r in results])
+        summary.written -= removed
+        summary.duplicates += removed
+        summary.segments -= seg_removed
+    summary.quarantined = _write_rejected(root, summary.run_id, rejected)
+    summary.seconds = time.perf_counter() - t0
+
+
+def _dedupe_across(root: Path, parts_by_file: list[list[Path]]) -> tuple[int, int]:
+    """Drop rows of this run's parts whose frame_hash an earlier file of the run wrote."""
+    seen: set[str] = set()
+    removed = seg_removed = 0
+    for parts in parts_by_file:
+        file_hashes: list[tuple[Path, list[str]]] = []
+        for p in parts:
+            hashes = pq.read_table(p, columns=["frame_hash"]).column(0).to_pylist()
+            file_hashes.append((p, hashes))
+        for p, hashes in file_hashes:
+            dup = np.fromiter((h in seen for h in hashes), dtype=bool, count=len(hashes))
+            if dup.any():
+                r, s = _drop_rows(root, p, dup)
+                removed += r
+                seg_removed += s
+        for _p, hashes in file_hashes:
+            seen.update(hashes)
+    return removed, seg_removed
+
+
+def _drop_rows(root: Path, raw_path: Path, drop: np.ndarray) -> tuple[int, int]:
+    raw = pq.read_table(raw_path)
+    seg_path = root / SEGMENTS_DIR / raw_path.relative_to(root / RAW_DIR)
+    gone = raw.filter(pa.array(drop))
+    keep = raw.filter(pa.array(~drop))
+    seg = pq.read_table(seg_path)
+    key = pc.binary_join_element_wise(
+        seg.column("session_id").cast(pa.string()), seg.column("seq").cast(pa.string()), "\x1f"
+    )
+    gone_key = pc.binary_join_element_wise(
+        gone.column("session_id"), gone.column("seq").cast(pa.string()), "\x1f"
+    )
+    seg_drop = pc.is_in(key, value_set=gone_key)
+    seg_keep = seg.filter(pc.invert(seg_drop))
+    if keep.num_rows == 0:
+        seg_path.unlink(missing_ok=True)
+        raw_path.unlink()
+    else:
+        write_table_atomic(keep, raw_path)
+        write_table_atomic(seg_keep, seg_path)
+    return gone.num_rows, seg.num_rows - seg_keep.num_rows
+
+
+def _write_rejected(root: Path, run_id: str, rejected: list[Rejected]) -> int:
+    """Write new rejections (not already quarantined by an earlier run); returns count."""
+    if not rejected:
+        return 0
+    known: set[tuple[Any, ...]] = set()
+    for f in list_files(root, QUARANTINE_DIR):
+        t = pq.read_table(f, columns=["source", "line", "reason", "raw"])
+        known.update(zip(*(t.column(c).to_pylist() for c in t.column_names), strict=True))
+    fresh = [r for r in rejected if (r.source, r.line, r.reason, r.raw) not in known]
+    if fresh:
+        table = pa.table(
+            {
+                "run_id": [run_id] * len(fresh),
+                "source": [r.source for r in fresh],
+                "line": pa.array([r.line for r in fresh], pa.int64()),
+                "reason": [r.reason for r in fresh],
+                "raw": [r.raw for r in fresh],
+            },
+            schema=QUARANTINE.arrow_schema(),
+        )
+        write_quarantine(root, run_id, table)
+    return len(rejected)
+
+
+# --------------------------------------------------------------------------- in memory
+
+
+def read_to_tables(
+    inputs: Iterable[str | Path], *, progress: bool = False
+) -> tuple[pa.Table, pa.Table]:
+    """Read inputs into raw and segments tables in memory (nothing written; deduped).
+
+    Raises:
+        UnknownFormatError: an input is no known format.
+    """
+    del progress
+    paths, missing = expand_inputs(inputs)
+    if missing:
+        raise FileNotFoundError("; ".join(f"{p}: {why}" for p, why in missing))
+    raws, segs = [], []
+    seen: set[bytes] = set()
+    run_id = _new_run_id()
+    for i, p in enumerate(paths):
+        mtime = datetime.fromtimestamp(p.stat().st_mtime, UTC)
+        ctx = _FileContext(str(p), _session_for(run_id, i), mtime, seen)
+        for batch in iter_batches(p):
+            raw, seg, _rej, _dup = process_batch(batch, ctx)
+            raws.append(raw)
+            segs.append(seg)
+    raw_all = pa.concat_tables(raws) if raws else RAW_SCHEMA.empty_table()
+    seg_all = (
+        pa.concat_tables(segs).unify_dictionaries().combine_chunks()
+        if segs
+        else raw_to_segments(RAW_SCHEMA.empty_table())
+    )
+    return raw_all, seg_all
+
+
+# --------------------------------------------------------------------------- rebuild/compact
+
+
+def rebuild(dataset: str | Path, *, progress: bool = False) -> int:
+    """Re-derive every segments part from its raw part; returns the number of segments.
+
+    Use after changing the flattening rules; raw parts are not touched.
+    """
+    root = Path(dataset)
+    repair(root)
+    parts = list_parts(root, RAW_DIR)
+    total = 0
+    it: Iterable[Path] = parts
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(parts, unit="part", leave=False)
+    for raw_path in it:
+        seg = raw_to_segments(pq.read_table(raw_path))
+        write_table_atomic(seg, root / SEGMENTS_DIR / raw_path.relative_to(root / RAW_DIR))
+        total += seg.num_rows
+    return total
+
+
+@dataclass
+class CompactSummary:
+    """What ``compact`` did: parts before and after, per kind (raw and segments each)."""
+
+    before: int
+    after: int
+    rows: int
+
+
+def compact(
+    dataset: str | Path, *, target_bytes: int = 256 << 20, target_rows: int = 2_000_000
+) -> CompactSummary:
+    """Merge small part files, per date partition, without changing content.
+
+    Consecutive complete parts (raw with its segments twin) are streamed into merged
+    parts of up to ``target_bytes`` (uncompressed raw size) / ``target_rows`` rows; rows
+    keep their order and values. A journal (``_compact-<pid>.json``) makes it safe to
+    interrupt: readers skip replaced parts as soon as their replacement exists, and the
+    next ``repair`` finishes or rolls back.
+    """
+    root = Path(dataset)
+    repair(root)
+    before = len(list_parts(root, RAW_DIR))
+    rows = 0
+    by_date: dict[str, list[Path]] = {}
+    for p in list_parts(root, RAW_DIR):
+        seg = root / SEGMENTS_DIR / p.relative_to(root / RAW_DIR)
+        if seg.exists():
+            by_date.setdefault(p.parent.name, []).append(p)
+    stamp = f"c{datetime.now(UTC):%Y%m%dT%H%M%S}{secrets.token_hex(2)}"
+    k = 0
+    for date_dir, parts in by_date.items():
+        groups: list[list[Path]] = [[]]
+        size = nrows = 0
+        for p in parts:
+            meta = pq.ParquetFile(p).metadata
+            psize = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+            if groups[-1] and (size + psize > target_bytes or nrows + meta.num_rows > target_rows):
+                groups.append([])
+                size = nrows = 0
+            groups[-1].append(p)
+            size += psize
+            nrows += meta.num_rows
+        for group in groups:
+            if len(group) < 2:
+                continue
+            name = part_name(stamp, k)
+            k += 1
+            rows += _merge(root, date_dir, group, name)
+    return CompactSummary(before, len(list_parts(root, RAW_DIR)), rows)
+
+
+def _merge(root: Path, date_dir: str, group: list[Path], name: str) -> int:
+    new_raw = root / RAW_DIR / date_dir / name
+    new_seg = root / SEGMENTS_DIR / date_dir / name
+    olds_raw = list(group)
+    olds_seg = [root / SEGMENTS_DIR / p.relative_to(root / RAW_DIR) for p in group]
+    journal = root / f"_compact-{os.getpid()}.json"
+    rel = [str(p.relative_to(root)) for p in (new_raw, new_seg)]
+    old_rel = [str(p.relative_to(root)) for p in olds_seg + olds_raw]
+    tmp_j = root / f".tmp-{os.getpid()}-journal.json"
+    tmp_j.write_text(json.dumps({"new": rel, "old": old_rel}))
+    os.replace(tmp_j, journal)
+    rows = _stream_concat(olds_raw, new_raw)
+    _stream_concat(olds_seg, new_seg)
+    for p in olds_seg + olds_raw:
+        p.unlink(missing_ok=True)
+    journal.unlink()
+    return rows
+
+
+def _stream_concat(sources: list[Path], dest: Path) -> int:
+    """Concatenate Parquet files into ``dest`` atomically, one source in memory at a time."""
+    tmp = dest.parent / f".tmp-{os.getpid()}-{dest.name}"
+    schema = pq.read_schema(sources[0])
+    rows = 0
+    use_dict = [n for n in schema.names if n not in _NO_DICT]
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=use_dict) as w:
+            for src in sources:
+                t = pq.read_table(src, schema=schema)
+                w.write_table(t)
+                rows += t.num_rows
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return rows

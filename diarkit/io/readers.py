@@ -1,0 +1,345 @@
+"""Streaming readers of capture files, with the format detected by content.
+
+Formats (plain or gzip, whatever the extension):
+
+* ``jsonl`` - one record per line: notification frames, tutorial events
+  (``{eventType, conversationId, transcripts}``), or whole import documents;
+* ``json`` - one document (possibly pretty-printed): a frame, a tutorial event, a tutorial
+  export ``{"totalSegments", "segments"}`` or a post-call transcript ``{transcripts:
+  [{phrases}]}``;
+* ``json-array`` - a JSON array of frames or events;
+* ``dataset`` - a diarkit dataset directory (its raw parts are read back).
+
+JSONL is read in blocks of whole lines (``CHUNK_BYTES``), so memory stays flat whatever
+the file size; a truncated gzip yields every complete line before the damage and then
+reports it. Single-document formats are read whole (they hold one conversation).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .dataset import is_dataset, list_parts
+from .formats import is_sta_transcript, is_tutorial_export
+
+CHUNK_BYTES = 16 << 20
+_SNIFF = 1 << 16
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class UnknownFormatError(ValueError):
+    """A file that is no format diarkit reads; the message names the file and why."""
+
+
+@dataclass(slots=True)
+class Rejected:
+    """One quarantined input record: where it was and why it was rejected."""
+
+    source: str
+    line: int | None
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class Batch:
+    """Records read from one input, in order.
+
+    ``blobs`` are the records' bytes (verbatim lines or documents); ``buffer``, when set,
+    is the same records joined by newlines (no blank lines), ready for the fast parser.
+    ``raw`` is set instead for dataset inputs (complete raw rows). ``rejected`` holds
+    problems found while reading (a truncated gzip).
+    """
+
+    blobs: list[bytes]
+    lines: np.ndarray | None
+    buffer: bytes | None = None
+    raw: pa.Table | None = None
+    nbytes: int = 0
+    nlines: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class GzipStream:
+    """Decompress a (multi-member) gzip file incrementally; keeps every byte before damage.
+
+    ``gzip.GzipFile.read`` drops what it decompressed in a call that hits a truncated
+    end; this reader returns it and raises ``EOFError`` on the following call.
+    """
+
+    def __init__(self, path: Path, piece: int = 1 << 20) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 (closed in close())
+        self._d = zlib.decompressobj(31)
+        self._piece = piece
+        self._pending: list[bytes] = []
+        self._error: BaseException | None = None
+        self._done = False
+
+    def read(self, size: int) -> bytes:
+        """Up to about ``size`` decompressed bytes; ``b""`` at the end."""
+        out = self._pending
+        self._pending = []
+        have = sum(map(len, out))
+        while have < size and not self._done:
+            if self._error is not None:
+                break
+            raw = self._f.read(self._piece)
+            try:
+                if not raw:
+                    if not self._d.eof:
+                        self._error = EOFError("compressed file ended before the end marker")
+                    self._done = True
+                    break
+                data = self._d.decompress(raw)
+                while self._d.eof and self._d.unused_data:
+                    rest = self._d.unused_data
+                    self._d = zlib.decompressobj(31)
+                    data += self._d.decompress(rest)
+            except zlib.error as exc:
+                self._error = exc
+                break
+            out.append(data)
+            have += len(data)
+        if not out and self._error is not None:
+            err, self._error = self._error, None
+            self._done = True
+            raise EOFError(str(err)) if not isinstance(err, EOFError) else err
+        return b"".join(out)
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._f.close()
+
+    def __enter__(self) -> GzipStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _open(path: Path) -> IO[bytes] | GzipStream:
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic == GZIP_MAGIC:
+        return GzipStream(path)
+    return open(path, "rb")
+
+
+def is_known_record(doc: Any) -> bool:
+    """True if ``doc`` is a frame, a tutorial event or an import document."""
+    if not isinstance(doc, dict):
+        return False
+    if "topicName" in doc or "result" in doc:
+        return True
+    if "eventType" in doc or ("conversationId" in doc and "transcripts" in doc):
+        return True
+    return is_tutorial_export(doc) or is_sta_transcript(doc)
+
+
+def _sniff(path: Path) -> bytes:
+    try:
+        with _open(path) as f:
+            return f.read(_SNIFF)
+    except (EOFError, OSError) as exc:
+        raise UnknownFormatError(f"{path}: unreadable or corrupt gzip ({exc})") from None
+
+
+def _keys(doc: Any) -> str:
+    if isinstance(doc, dict):
+        return "keys " + ", ".join(sorted(map(str, doc))[:8])
+    return type(doc).__name__
+
+
+def detect_format(path: str | Path) -> str:
+    """Detect ``path``'s format by content: ``dataset``, ``jsonl``, ``json`` or ``json-array``.
+
+    Raises:
+        UnknownFormatError: the content is none of them (the message says what it saw).
+        FileNotFoundError: ``path`` does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if is_dataset(path):
+            return "dataset"
+        raise UnknownFormatError(f"{path}: a directory that is not a diarkit dataset")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    head = _sniff(path)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        raise UnknownFormatError(f"{path}: empty file")
+    if text[:1] == b"[":
+        return "json-array"
+    if text[:1] != b"{":
+        shown = text[:24].decode("utf-8", errors="replace")
+        if head[:4] == b"PAR1":
+            raise UnknownFormatError(f"{path}: a Parquet file, not a dataset directory")
+        raise UnknownFormatError(f"{path}: not JSON or JSON lines (starts with {shown!r})")
+    first = text.split(b"\n", 1)[0].strip()
+    try:
+        doc = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        doc = None
+    if doc is not None:
+        if is_known_record(doc):
+            return "jsonl"
+        raise UnknownFormatError(
+            f"{path}: first record is JSON but not a notification frame, tutorial event or "
+            f"export, or post-call transcript ({_keys(doc)})"
+        )
+    # not a one-line record: a pretty-printed document (checked when read)
+    return "json"
+
+
+_AFTER_NL_SUSPECT = np.zeros(256, dtype=bool)
+_AFTER_NL_SUSPECT[[ord(c) for c in "\n\r \t\f\v"]] = True
+
+
+def _maybe_blank(chunk: bytes) -> bool:
+    """Vectorised test: could ``chunk`` hold a blank, indented or CRLF-ended line?"""
+    if not chunk:
+        return True
+    data = np.frombuffer(chunk, dtype=np.uint8)
+    nl = np.flatnonzero(data == 10)
+    if _AFTER_NL_SUSPECT[data[0]] or _AFTER_NL_SUSPECT[data[-1]]:
+        return True
+    if len(nl) == 0:
+        return False
+    return bool(_AFTER_NL_SUSPECT[data[nl + 1]].any() or _AFTER_NL_SUSPECT[data[nl - 1]].any())
+
+
+def _split(chunk: bytes, first_line: int) -> Batch:
+    """Records of a block of whole lines (no trailing newline); blank lines skipped."""
+    parts = chunk.split(b"\n")
+    n = len(parts)
+    if not _maybe_blank(chunk):
+        lines = np.arange(first_line, first_line + n, dtype=np.int64)
+        return Batch(blobs=parts, lines=lines, buffer=chunk, nbytes=len(chunk) + 1, nlines=n)
+    stripped = [p.rstrip(b"\r") for p in parts]
+    idx = [i for i, p in enumerate(stripped) if p and not p.isspace()]
+    blobs = [stripped[i] for i in idx]
+    lines = np.asarray(idx, dtype=np.int64) + first_line
+    return Batch(
+        blobs=blobs, lines=lines, buffer=b"\n".join(blobs), nbytes=len(chunk) + 1, nlines=n
+    )
+
+
+def iter_jsonl(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
+    """Blocks of whole lines of a JSONL file (plain or gzip), in order, flat memory."""
+    source = str(path)
+    line = 1
+    rest = b""
+    with _open(path) as f:
+        while True:
+            problem = None
+            try:
+                data = f.read(chunk_bytes)
+            except (EOFError, OSError, zlib.error) as exc:
+                data = b""
+                last = line - 1 + rest.count(b"\n") + (1 if rest.strip() else 0)
+                problem = f"truncated or corrupt gzip after line {last} ({exc})"
+            if not data:
+                if rest.strip():
+                    batch = _split(rest, line)
+                    batch.rejected = _gz_problem(source, problem)
+                    yield batch
+                elif problem:
+                    yield Batch(
+                        [], np.zeros(0, np.int64), None, rejected=_gz_problem(source, problem)
+                    )
+                return
+            data = rest + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            chunk, rest = data[:cut], data[cut + 1 :]
+            batch = _split(chunk, line)
+            line += batch.nlines
+            yield batch
+
+
+def _gz_problem(source: str, problem: str | None) -> list[Rejected]:
+    return [Rejected(source, None, problem, "")] if problem else []
+
+
+def _read_all(f: IO[bytes] | GzipStream) -> bytes:
+    pieces = []
+    while True:
+        data = f.read(CHUNK_BYTES)
+        if not data:
+            return b"".join(pieces)
+        pieces.append(data)
+
+
+def read_document(path: Path) -> Batch:
+    """A single JSON document file as one record (its text, stripped)."""
+    with _open(path) as f:
+        try:
+            data = _read_all(f)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise UnknownFormatError(f"{path}: truncated or corrupt gzip ({exc})") from None
+    text = data.strip().lstrip(b"\xef\xbb\xbf")
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise UnknownFormatError(f"{path}: not valid JSON ({exc})") from None
+    if not is_known_record(doc):
+        raise UnknownFormatError(
+            f"{path}: JSON but not a notification frame, tutorial event or export, or "
+            f"post-call transcript ({_keys(doc)})"
+        )
+    return Batch(blobs=[text], lines=np.array([1], np.int64), nbytes=len(data))
+
+
+def read_array(path: Path) -> Batch:
+    """A JSON array of frames or events: each element is one record (re-serialised)."""
+    with _open(path) as f:
+        try:
+            data = _read_all(f)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise UnknownFormatError(f"{path}: truncated or corrupt gzip ({exc})") from None
+    try:
+        docs = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise UnknownFormatError(f"{path}: not valid JSON ({exc})") from None
+    if docs and not is_known_record(docs[0]):
+        raise UnknownFormatError(
+            f"{path}: a JSON array whose first element is no known record ({_keys(docs[0])})"
+        )
+    blobs = [orjson.dumps(d) for d in docs]
+    return Batch(blobs=blobs, lines=None, nbytes=len(data))
+
+
+def iter_dataset(path: Path) -> Iterator[Batch]:
+    """The raw parts of a diarkit dataset, one batch per part (rows as stored)."""
+    for part in list_parts(path):
+        table = pq.read_table(part)
+        yield Batch(blobs=[], lines=None, raw=table, nbytes=part.stat().st_size)
+
+
+def iter_batches(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
+    """Batches of records of any supported input, detected by content.
+
+    Raises:
+        UnknownFormatError: not a known format (raised before any batch is yielded).
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "dataset":
+        yield from iter_dataset(path)
+    elif fmt == "jsonl":
+        yield from iter_jsonl(path, chunk_bytes)
+    elif fmt == "json-array":
+        yield read_array(path)
+    else:
+        yield read_document(path)
