@@ -250,6 +250,35 @@ def rebuild(dataset: str) -> None:
     click.echo(f"{run(dataset):,} segments rebuilt")
 
 
+
+@cli.command()
+@click.argument("hypothesis", type=click.Path(exists=True, dir_okay=False))
+@click.argument("reference", type=click.Path(exists=True, dir_okay=False))
+@click.option("--collar", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds left unscored on EACH side of reference boundaries (md-eval -c).")
+@click.option("--skip-overlap", is_flag=True, help="Do not score overlapping reference speech.")
+def der(hypothesis: str, reference: str, collar: float, skip_overlap: bool) -> None:
+    """Diarization error rate of HYPOTHESIS against REFERENCE (two RTTM files)."""
+    from pathlib import Path
+
+    from diarkit.analysis import diarization_error, parse_rttm
+
+    try:
+        out = diarization_error(
+            parse_rttm(Path(hypothesis).read_text(encoding="utf-8")),
+            parse_rttm(Path(reference).read_text(encoding="utf-8")),
+            collar=collar,
+            skip_overlap=skip_overlap,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"DER {100 * out.der:.2f}%  missed {out.missed_s:.3f} s  false alarm "
+        f"{out.false_alarm_s:.3f} s  confusion {out.confusion_s:.3f} s  "
+        f"of {out.reference_s:.3f} s reference speech (collar +-{collar:g} s)"
+    )
+
+
 def main() -> None:
     """Entry point of the ``diarkit`` console script."""
     cli()

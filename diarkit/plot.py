@@ -289,7 +289,7 @@ def plot_timeline(
     if title is None:
         cid = str(frame["conversation_id"].iloc[0]) if len(frame) else str(conversation_id)
         title = f"Conversation {_short_id(cid)} · {format_mmss(t1 - t0)}"
-    ax.set_title(title, loc="left", fontsize=11)
+    ax.set_title(title, loc="left", fontsize=11, pad=15)
     call = max(t1 - call_start, 1e-9)
     parts = [
         f"{name} {float((u[:, 1] - u[:, 0]).sum()) / call:.0%}"
@@ -300,8 +300,8 @@ def plot_timeline(
     summary = "talk share of call: " + " · ".join(parts)
     if conf is not None:
         summary += "   |   shade = confidence (pale = low)"
-    ax.text(1.0, 1.02, summary, transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
-            color="#555555")
+    ax.annotate(summary, (0.0, 1.0), xycoords="axes fraction", xytext=(0, 3),
+                textcoords="offset points", ha="left", va="bottom", fontsize=8, color="#555555")
     return ax
 
 

@@ -216,7 +216,7 @@ class CaptureControl:
         """The segments captured so far (``diarkit.io.load_segments`` on the dataset)."""
         if self.dataset is None:
             raise RuntimeError("nothing captured yet: press Start (or call .start()) first")
-        from diarkit.io import load_segments
+        from diarkit.io.load import load_segments
 
         return load_segments(self.dataset, **kwargs)
 
@@ -227,7 +227,7 @@ class CaptureControl:
         gaps = pd.DataFrame()
         if self.dataset is not None and (self.dataset / "gaps").exists():
             try:
-                from diarkit.io import load_gaps
+                from diarkit.io.load import load_gaps
 
                 gaps = load_gaps(self.dataset)
             except Exception:  # the summary is display only; a missing reader shows no gaps

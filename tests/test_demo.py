@@ -62,3 +62,52 @@ def test_figure_data_uri_rejects_bad_input():
         figure_data_uri(ax, fmt="gif")
     with pytest.raises(TypeError, match="Figure or Axes"):
         figure_data_uri(42)
+
+
+def test_small_demo_captures_analyses_and_reports(tmp_path):
+    from diarkit.demo import run_demo
+
+    lines: list[str] = []
+    progress: list[tuple[str, bool]] = []
+    out = tmp_path / "demo"
+    result = run_demo(
+        echo=lines.append, out=out, conversations=4, speed=60.0, seed=3, max_seconds=90,
+        progress=lambda text, final: progress.append((text, final)),
+    )
+    assert result.report == out.resolve() / "report.html" and result.report.is_file()
+    assert result.conversations == 4 and result.frames > 100
+    assert any(line.startswith("Report: ") and str(result.report) in line for line in lines)
+    # the live progress line was updated while capturing and closed with the final counts
+    assert len(progress) >= 3 and progress[-1][1] is True
+    assert "calls ended 4/4" in progress[-1][0] and "stopped" in progress[-1][0]
+    assert sorted((out / "dataset" / "raw").rglob("*.parquet"))
+    stats = pd.read_csv(result.stats_csv)
+    assert stats["conversation_id"].nunique() == 4 and (stats["talk_time_s"] > 0).all()
+
+    text = result.report.read_text()
+    for heading in ("Overview", "Across the fleet", "Call timelines", "Every call",
+                    "Capture health", "Method"):
+        assert f"<h2>{heading}</h2>" in text
+    for cid in stats["conversation_id"].unique():
+        assert cid in text  # every call is listed
+    assert re.search(r'<div class="v">4</div><div class="k">calls analysed</div>', text)
+    frames = re.search(r'<div class="v">([\d,]+)</div><div class="k">frames received</div>', text)
+    assert frames and int(frames.group(1).replace(",", "")) == result.frames
+    assert "No gaps: the WebSocket never dropped" in text
+    # fleet plots + talk share + 3 timelines, all inline
+    assert len(re.findall(r'src="data:image/png;base64,', text)) >= 5
+    assert not re.search(r'(src|href)="(?!data:)', text)
+
+    with pytest.raises(FileExistsError, match="already holds a dataset"):
+        run_demo(echo=lines.append, out=out, conversations=1)
+
+
+def test_demo_cli_options_documented():
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+
+    res = CliRunner().invoke(cli, ["demo", "--help"])
+    assert res.exit_code == 0
+    for opt in ("--out", "--conversations", "--speed", "--seed"):
+        assert opt in res.output

@@ -119,6 +119,28 @@ def pick_timelines(calls: pd.DataFrame, flagged: pd.DataFrame, n: int) -> list[t
     return list(seen.items())[:n]
 
 
+#: Short headers for the per-call columns in the report (formatting keys on the old names).
+_HEADERS = {
+    "agent_share": "agent talk",
+    "customer_share": "customer talk",
+    "overtalk_share": "overtalk",
+    "silence_share": "silence",
+    "longest_silence_s": "longest silence (s)",
+}
+
+
+def _display(calls: pd.DataFrame) -> pd.DataFrame:
+    """Per-call rows formatted for reading: shares as percentages, short headers."""
+    out = calls.copy()
+    for col in ("agent_share", "customer_share", "overtalk_share", "silence_share"):
+        if col in out.columns:
+            out[col] = [_fmt_pct(v) if col in ("agent_share", "customer_share") else
+                        ("–" if pd.isna(v) else f"{v:.1%}") for v in out[col]]
+    if "longest_silence_s" in out.columns:
+        out["longest_silence_s"] = out["longest_silence_s"].round(1)
+    return out.rename(columns=_HEADERS)
+
+
 def _fmt_pct(v: float) -> str:
     return "–" if pd.isna(v) else f"{v:.0%}"
 
@@ -202,7 +224,8 @@ def fleet_report(
     if flagged.empty:
         report.text("No call stands out on talk share, overtalk, silence or interruptions.")
     else:
-        report.table(flagged[["conversation_id", "why", *PER_CALL_COLUMNS[1:]]], max_rows=30)
+        report.table(_display(flagged[["conversation_id", "why", *PER_CALL_COLUMNS[1:]]]),
+                     max_rows=30)
 
     picks = pick_timelines(calls, flagged, timelines)
     if picks:
@@ -219,8 +242,9 @@ def fleet_report(
             report.figure(ax.figure, alt=f"timeline of {cid}")
             plt.close(ax.figure)
 
-    report.section("Every call", note="Shares as percentages; durations in m:ss.")
-    report.table(calls[list(PER_CALL_COLUMNS)], max_rows=200)
+    report.section("Every call", note="Talk shares are of speech; overtalk and silence of "
+                   "the call; longest silence in seconds.")
+    report.table(_display(calls[list(PER_CALL_COLUMNS)]), max_rows=200)
     if fleet is not None and not fleet.empty:
         report.subheading("Distribution per metric (diarkit.analysis.fleet_stats)")
         keep = fleet[fleet["metric"].isin([
