@@ -35,7 +35,8 @@ def codes_of(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 def float_array(series: pd.Series) -> np.ndarray:
     """A float64 NumPy copy-free view of a numeric column (missing values become NaN)."""
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    out: np.ndarray = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
 
 
 def check_intervals(df: pd.DataFrame, where: str, labels: tuple[str, ...]) -> None:
@@ -79,12 +80,14 @@ def order_by(group: np.ndarray, n_groups: int, key: np.ndarray, *ties: np.ndarra
     codes costs a fraction of ``np.lexsort``; rows tied on (group, key) are then ordered
     by ``ties`` (most significant first), so the result never depends on input order.
     """
-    order = np.argsort(key, kind="quicksort")
+    order: np.ndarray = np.argsort(key, kind="quicksort")
     order = order[np.argsort(_small(group[order], max(n_groups, 1)), kind="stable")]
     return break_ties(order, group, key, *ties)
 
 
-def break_ties(order: np.ndarray, group: np.ndarray, key: np.ndarray, *ties: np.ndarray):
+def break_ties(
+    order: np.ndarray, group: np.ndarray, key: np.ndarray, *ties: np.ndarray
+) -> np.ndarray:
     """Reorder rows of ``order`` tied on (group, key) by ``ties`` (most significant first)."""
     if not ties or len(order) < 2:
         return order
@@ -104,7 +107,8 @@ def break_ties(order: np.ndarray, group: np.ndarray, key: np.ndarray, *ties: np.
 
 def group_cummax(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Running maximum of ``values`` restarting at each new ``group`` (rows sorted by group)."""
-    return pd.Series(values).groupby(group, sort=False).cummax().to_numpy()
+    out: np.ndarray = pd.Series(values).groupby(group, sort=False).cummax().to_numpy()
+    return out
 
 
 def starts_of_runs(group: np.ndarray) -> np.ndarray:

@@ -51,7 +51,8 @@ class Filtered(NamedTuple):
 
 def _blank(series: pd.Series) -> np.ndarray:
     text = series.astype("string")
-    return (text.isna() | (text.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
+    out: np.ndarray = (text.isna() | (text.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
+    return out
 
 
 def filter_confidence(

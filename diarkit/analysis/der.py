@@ -77,7 +77,9 @@ def assignment(score: np.ndarray) -> list[tuple[int, int]]:
     return sorted((c, r) if transposed else (r, c) for r, c in pairs)
 
 
-def _activity(grid: np.ndarray, start: np.ndarray, end: np.ndarray, col: np.ndarray, k: int):
+def _activity(
+    grid: np.ndarray, start: np.ndarray, end: np.ndarray, col: np.ndarray, k: int
+) -> np.ndarray:
     """Boolean (intervals x k) matrix: which column is active in each grid interval."""
     n = max(len(grid) - 1, 0)
     delta = np.zeros((n + 1, max(k, 1)), dtype=np.int64)
@@ -85,7 +87,8 @@ def _activity(grid: np.ndarray, start: np.ndarray, end: np.ndarray, col: np.ndar
     hi = np.searchsorted(grid, end, side="left")
     np.add.at(delta, (lo, col), 1)
     np.add.at(delta, (hi, col), -1)
-    return np.cumsum(delta, axis=0)[:n, :k] > 0
+    active: np.ndarray = np.cumsum(delta, axis=0)[:n, :k] > 0
+    return active
 
 
 def _one(
@@ -100,14 +103,18 @@ def _one(
     rs, re_, rk = ref
     hs, he, hk = hyp
     ref_edges = np.concatenate(ref_rows)
-    points = [rs, re_, hs, he, [lo, hi]]
+    points: list[np.ndarray] = [rs, re_, hs, he, np.array([lo, hi])]
     if collar > 0:
         points += [ref_edges - collar, ref_edges + collar]
-    grid = np.unique(np.clip(np.concatenate(points), lo, hi))
+    grid: np.ndarray = np.unique(np.clip(np.concatenate(points), lo, hi))
     dur = np.diff(grid)
     n_ref = int(rk.max()) + 1 if len(rk) else 0
     n_hyp = int(hk.max()) + 1 if len(hk) else 0
-    clip = lambda a: np.clip(a, lo, hi)  # noqa: E731
+
+    def clip(a: np.ndarray) -> np.ndarray:
+        clipped: np.ndarray = np.clip(a, lo, hi)
+        return clipped
+
     r_act = _activity(grid, clip(rs), clip(re_), rk, n_ref)
     h_act = _activity(grid, clip(hs), clip(he), hk, n_hyp)
     weight = dur.copy()

@@ -357,5 +357,5 @@ def to_json(segments: pd.DataFrame) -> str:
             "timestamp": iso,
         }
     )
-    body = records.to_json(orient="records", force_ascii=False, double_precision=15)
+    body = str(records.to_json(orient="records", force_ascii=False, double_precision=15))
     return '{"totalSegments": ' + json.dumps(n) + ', "segments": ' + body + "}"

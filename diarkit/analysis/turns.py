@@ -114,9 +114,10 @@ def turns(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> pd.DataFrame:
     Segments are ordered by conversation, start, end, speaker and order received. A
     segment continues the current turn when it has the same speaker as the previous
     segment and starts at most ``max_gap`` seconds after the latest end seen in the turn
-    (overlapping segments of one speaker merge). Any segment of another speaker in between ends the turn, even a short
-    backchannel. Pass finalized segments (:func:`diarkit.analysis.finalize`): partial
-    versions would be merged as if they were separate speech.
+    (overlapping segments of one speaker merge). Any segment of another speaker in
+    between ends the turn, even a short backchannel. Pass finalized segments
+    (:func:`diarkit.analysis.finalize`): partial versions would be merged as if they
+    were separate speech.
 
     Args:
         segments: a table following ``diarkit.schema.SEGMENTS``, in any order.
