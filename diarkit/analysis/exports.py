@@ -14,13 +14,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from diarkit.analysis._core import check_intervals, float_array, union_blocks
-from diarkit.schema import SEGMENTS, TURNS, validate
+from diarkit.schema import SEGMENTS, TURNS, SchemaError, validate
 
 
-def _checked(table: pd.DataFrame, where: str) -> pd.DataFrame:
-    """Validate a SEGMENTS or TURNS table and sort it by conversation, start and end."""
-    contract = TURNS if "turn_index" in table.columns else SEGMENTS
-    validate(table, contract, where=where)
+_TIMES = ("conversation_id", "speaker", "start_s", "end_s")
+
+
+def _checked(
+    table: pd.DataFrame, where: str, needs: tuple[str, ...] = (*_TIMES, "text")
+) -> pd.DataFrame:
+    """Validate the table and sort it by conversation, start and end.
+
+    A TURNS or SEGMENTS table is validated against its contract; any other table (e.g.
+    :func:`parse_rttm` output) must at least have the columns the format ``needs``.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise SchemaError(f"{where}: expected a pandas DataFrame, got {type(table)}")
+    if "turn_index" in table.columns:
+        validate(table, TURNS, where=where)
+    elif all(c.name in table.columns for c in SEGMENTS.columns if c.required):
+        validate(table, SEGMENTS, where=where)
+    missing = [c for c in needs if c not in table.columns]
+    if missing:
+        raise SchemaError(f"{where}: the table lacks column(s) {missing}")
     check_intervals(table, where, ("conversation_id", "speaker"))
     if (float_array(table["start_s"]) < 0).any():
         raise ValueError(f"{where}: negative start_s; times must be seconds from session start")
@@ -93,7 +109,7 @@ def to_rttm(table: pd.DataFrame) -> str:
     Raises:
         ValueError: when a conversation id or speaker contains whitespace.
     """
-    table = _checked(table, "to_rttm()")
+    table = _checked(table, "to_rttm()", _TIMES)
     start = float_array(table["start_s"])
     end = float_array(table["end_s"])
     keep = end > start
@@ -292,7 +308,7 @@ def to_ctm(segments: pd.DataFrame) -> str:
     """
     if "words" not in segments.columns:
         raise ValueError("to_ctm(): the segments table has no 'words' column (word timings)")
-    table = _checked(segments, "to_ctm()")
+    table = _checked(segments, "to_ctm()", (*_TIMES, "confidence", "words"))
     uri = _no_space(_str(table["conversation_id"]), "conversation id", "to_ctm()")
     words = pa.array(table["words"], type=SEGMENTS.column("words").type, from_pandas=True)
     if isinstance(words, pa.ChunkedArray):
@@ -332,7 +348,7 @@ def to_json(segments: pd.DataFrame) -> str:
     ``timestamp`` is the ISO-8601 UTC time the segment was received (``received_at``,
     else ``start_at``), null when unknown. Turns export with ``is_final`` true.
     """
-    table = _checked(segments, "to_json()")
+    table = _checked(segments, "to_json()", (*_TIMES, "text", "confidence"))
     n = len(table)
 
     def col(name: str, default: object) -> pd.Series:

@@ -20,6 +20,7 @@ from diarkit.analysis import (
     to_webvtt,
     turns,
 )
+from diarkit.schema import SchemaError
 
 from ._frames import segments
 
@@ -185,3 +186,10 @@ def test_json_has_the_tutorial_export_shape():
     assert doc["segments"][2]["confidence"] is None
     turns_doc = json.loads(to_json(turns(call())))
     assert turns_doc["segments"][0]["timestamp"] is None
+
+
+def test_minimal_tables_export_and_missing_columns_are_named():
+    minimal = parse_rttm(to_rttm(call()))
+    assert to_rttm(minimal) == to_rttm(call())
+    with pytest.raises(SchemaError, match=r"lacks column\(s\) \['text'\]"):
+        to_webvtt(minimal)
