@@ -78,6 +78,14 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+def _close_ws(ws: websocket.WebSocket) -> None:
+    """Close a socket: a close frame when still open, and always release the OS socket."""
+    with contextlib.suppress(Exception):
+        ws.close(timeout=0.2)
+    with contextlib.suppress(Exception):
+        ws.shutdown()  # ws.close() does nothing once the server's close frame was answered
+
+
 def new_session_id() -> str:
     """A capture session id: UTC start time plus a random suffix (sorts by time)."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
@@ -108,8 +116,12 @@ class _Worker:
 
     def connect(self, uri: str) -> websocket.WebSocket:
         ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
-        ws.connect(uri, timeout=self.cap.connect_timeout_s)
-        ws.settimeout(self.cap.poll_s)
+        try:
+            ws.connect(uri, timeout=self.cap.connect_timeout_s)
+            ws.settimeout(self.cap.poll_s)
+        except BaseException:
+            _close_ws(ws)
+            raise
         return ws
 
     def open_channel(self) -> None:
@@ -123,8 +135,7 @@ class _Worker:
                     channel.id, cap.topics_of(self.index)
                 )
             except BaseException:
-                with contextlib.suppress(Exception):
-                    ws.close(timeout=0.2)
+                _close_ws(ws)
                 raise
             self.channel = channel
             self.ws = ws
@@ -170,8 +181,7 @@ class _Worker:
     def close_socket(self) -> None:
         ws = self.ws
         if ws is not None:
-            with contextlib.suppress(Exception):
-                ws.close(timeout=0.2)
+            _close_ws(ws)
 
     # ------------------------------------------------------------------ main loop
 
@@ -321,8 +331,7 @@ class _Worker:
                 self.on_frame(data)
             elif opcode == websocket.ABNF.OPCODE_CLOSE:
                 break
-        with contextlib.suppress(Exception):
-            old.close(timeout=0.2)
+        _close_ws(old)
 
     def reconnect(self, decision: Decision | None, *, initial: bool = False) -> None:
         """Re-establish the channel after ``decision`` (None: first connection).
@@ -474,7 +483,14 @@ class Capture:
                     "no OAuth client credentials: set GENESYS_CLIENT_ID and "
                     "GENESYS_CLIENT_SECRET (or pass client_id/client_secret)"
                 )
-            tokens = TokenSource(env, client_id, client_secret, transport=transport, sleep=sleeper)
+            tokens = TokenSource(
+                env,
+                client_id,
+                client_secret,
+                transport=transport,
+                sleep=sleeper,
+                backoff_factory=backoff_factory,
+            )
         self.tokens = tokens
         self.notifications = NotificationsClient(
             env, tokens, transport=transport, sleep=sleeper, backoff_factory=backoff_factory
