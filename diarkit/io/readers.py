@@ -234,30 +234,46 @@ def _split(chunk: bytes, first_line: int) -> Batch:
 
 
 def iter_jsonl(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
-    """Blocks of whole lines of a JSONL file (plain or gzip), in order, flat memory."""
+    """Blocks of whole lines of a JSONL file (plain or gzip), in order, flat memory.
+
+    One block is read ahead so that the end of the file (with or without a final
+    newline) lands in the last block rather than in a tiny one of its own.
+    """
     source = str(path)
     line = 1
-    rest = b""
+    problem: list[str] = []
+
     with _open(path) as f:
-        while True:
-            problem = None
+
+        def read() -> bytes:
+            if problem:
+                return b""
             try:
-                data = f.read(chunk_bytes)
+                return f.read(chunk_bytes)
             except (EOFError, OSError, zlib.error) as exc:
-                data = b""
-                last = line - 1 + rest.count(b"\n") + (1 if rest.strip() else 0)
-                problem = f"truncated or corrupt gzip after line {last} ({exc})"
-            if not data:
-                if rest.strip():
-                    batch = _split(rest, line)
-                    batch.rejected = _gz_problem(source, problem)
+                problem.append(str(exc))
+                return b""
+
+        rest = b""
+        ahead = read()
+        while True:
+            data = rest + ahead
+            ahead = read()
+            if not ahead:  # end of input: everything left is the last block
+                if data.endswith(b"\n"):
+                    data = data[:-1]
+                batch = (
+                    _split(data, line)
+                    if data.strip()
+                    else Batch([], np.zeros(0, np.int64), None)
+                )
+                if problem:
+                    last = line - 1 + (batch.nlines if data.strip() else 0)
+                    reason = f"truncated or corrupt gzip after line {last} ({problem[0]})"
+                    batch.rejected = [Rejected(source, None, reason, "")]
+                if batch.blobs or batch.rejected:
                     yield batch
-                elif problem:
-                    yield Batch(
-                        [], np.zeros(0, np.int64), None, rejected=_gz_problem(source, problem)
-                    )
                 return
-            data = rest + data
             cut = data.rfind(b"\n")
             if cut < 0:
                 rest = data
@@ -266,10 +282,6 @@ def iter_jsonl(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
             batch = _split(chunk, line)
             line += batch.nlines
             yield batch
-
-
-def _gz_problem(source: str, problem: str | None) -> list[Rejected]:
-    return [Rejected(source, None, problem, "")] if problem else []
 
 
 def _read_all(f: IO[bytes] | GzipStream) -> bytes:

@@ -37,8 +37,12 @@ def test_golden_transcription_flattens_to_best_alternative():
     assert first["start_at"] == datetime(2026, 11, 24, 9, 45, 40, 120000, tzinfo=UTC)
     assert first["text"] == "i would like" and first["word_count"] == 3
     assert second["word_count"] == 8
-    assert first["words"][1] == {"word": "would", "start_s": 40.32, "end_s": 40.62,
-                                 "confidence": 0.66}
+    assert first["words"][1] == {
+        "word": "would",
+        "start_s": 40.32,
+        "end_s": 40.62,
+        "confidence": 0.66,
+    }
     assert [r["order"] for r in rows] == [0, 1]
     assert {r["session_id"] for r in rows} == {"s1"}
 
@@ -69,8 +73,16 @@ def test_mixed_order_is_receive_order():
         transcription_frame("c", 3),
     ]
     seg = raw_to_segments(_raw(frames))
-    assert seg.column("conversation_id").to_pylist() == ["a", "a", "conv-12345", "conv-12345",
-                                                         "b", "c", "c", "c"]
+    assert seg.column("conversation_id").to_pylist() == [
+        "a",
+        "a",
+        "conv-12345",
+        "conv-12345",
+        "b",
+        "c",
+        "c",
+        "c",
+    ]
     assert seg.column("order").to_pylist() == list(range(8))
     assert seg.column("seq").to_pylist() == [0, 0, 1, 1, 2, 4, 4, 4]
 
