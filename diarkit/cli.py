@@ -54,6 +54,13 @@ def demo(out: str, conversations: int, speed: float, seed: int) -> None:
     show_default=True,
     help="Server heartbeat period in seconds (watchdog: 2.5 periods).",
 )
+@click.option(
+    "--roll-seconds",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Roll the spool into a Parquet part at least this often (seconds).",
+)
 @click.option("--keep-heartbeats", is_flag=True, help="Store heartbeat/pong frames too.")
 @click.option("--session-id", help="Capture session id (default: time + random).")
 @click.option("--quiet", is_flag=True, help="No live status line.")
@@ -70,6 +77,7 @@ def capture(
     out: str,
     duration: float | None,
     heartbeat: float,
+    roll_seconds: float,
     keep_heartbeats: bool,
     session_id: str | None,
     quiet: bool,
@@ -91,6 +99,7 @@ def capture(
         status_line=not quiet,
         echo=click.echo,
         heartbeat_s=heartbeat,
+        roll_seconds=roll_seconds,
         keep_heartbeats=keep_heartbeats,
         session_id=session_id,
     )
