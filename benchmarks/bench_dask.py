@@ -13,10 +13,10 @@ Steps, all measured in this run:
    is generated and run on pandas (child process, wall time and peak RSS) and on Dask
    (same cluster shape); the results must be identical; the ratio of wall times is printed.
 3. the full size runs on a fresh LocalCluster whose per-worker memory limit is below
-   what pandas needs: wall time and peak RSS of each worker process (``ru_maxrss``).
+   what pandas needs: wall time and peak RSS of each worker process.
 
-Memory is peak resident set size. Wall times exclude dataset generation and cluster
-start-up (reported separately).
+Memory is the peak resident set size of each process (``VmHWM``). Wall times exclude
+dataset generation and cluster start-up (reported separately).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -66,8 +65,16 @@ def ensure_dataset(root: Path, segments: int) -> tuple[Path, float]:
 
 
 def max_rss_bytes() -> int:
-    """Peak resident set size of this process, bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak resident set size of this process since it started, bytes (``VmHWM``).
+
+    Unlike ``getrusage().ru_maxrss``, which a spawned process inherits from the process
+    that forked it, the high-water mark restarts with each new program.
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def pandas_child(dataset: str, out: str) -> None:
@@ -95,10 +102,6 @@ def run_pandas(dataset: Path, out: Path) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _worker_peak() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def run_dask(dataset: Path, workers: int, memory_limit: int, spill: Path, rows: int) -> dict:
     """``stats_dask`` on a fresh LocalCluster: start-up, wall time, per-worker peak RSS."""
     t0 = time.perf_counter()
@@ -108,7 +111,7 @@ def run_dask(dataset: Path, workers: int, memory_limit: int, spill: Path, rows: 
         t1 = time.perf_counter()
         result = stats_dask(dataset, client, rows_per_partition=rows)
         wall = time.perf_counter() - t1
-        peaks = client.run(_worker_peak)
+        peaks = client.run(max_rss_bytes)
         pids_after = client.run(os.getpid)
     restarted = len(set(pids_before.values()) - set(pids_after.values()))
     return {
@@ -163,6 +166,10 @@ def main() -> None:
     p_n = max(min(n, fit), cal_n)
     p_ds, _ = ensure_dataset(root, p_n)
     pan = run_pandas(p_ds, root / "out-pandas")
+    while pan["peak_rss"] > budget and p_n > cal_n:  # the estimate was optimistic
+        p_n = max(cal_n, p_n - 500_000)
+        p_ds, _ = ensure_dataset(root, p_n)
+        pan = run_pandas(p_ds, root / "out-pandas")
     das = run_dask(p_ds, args.workers, limit, root / "spill", args.rows_per_partition)
     ref_conv = pd.read_parquet(root / "out-pandas" / "conversations.parquet")
     ref_fleet = pd.read_parquet(root / "out-pandas" / "fleet.parquet")

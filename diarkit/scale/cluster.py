@@ -19,7 +19,9 @@ def local_client(
 ) -> Iterator[Any]:
     """A ``distributed.Client`` on a fresh ``LocalCluster`` bound to 127.0.0.1.
 
-    The dashboard is disabled and the cluster is closed on exit.
+    The dashboard is disabled; every listening socket (scheduler, workers, nannies and the
+    scheduler's health/metrics HTTP server) is on 127.0.0.1, on free ports. The cluster is
+    closed on exit.
 
     Args:
         n_workers: worker processes.
@@ -43,7 +45,9 @@ def local_client(
                 threads_per_worker=threads_per_worker,
                 processes=processes,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=None,  # no dashboard; the scheduler's health/metrics
+                # HTTP server still starts: a free port on 127.0.0.1, never 8787 or 0.0.0.0
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 memory_limit=limit,
                 local_directory=local_directory,
             ) as cluster,

@@ -134,3 +134,17 @@ def _apply_states(dask_scheduler=None):
     return {
         str(k): ts.state == "memory" for k, ts in dask_scheduler.tasks.items() if "_apply" in str(k)
     }
+
+
+def test_cluster_listens_on_loopback_only(client):
+    import psutil
+
+    info = client.scheduler_info()
+    addresses = [client.scheduler.address, *info["workers"]]
+    assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+    listening = [
+        c.laddr.ip
+        for c in psutil.Process().net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert listening and set(listening) == {"127.0.0.1"}  # scheduler + its HTTP server
