@@ -1,0 +1,145 @@
+"""`diarkit capture` as a real subprocess: SIGKILL at random moments, SIGTERM summary."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from diarkit.capture.spool import read_spool
+from diarkit.io.dataset import list_parts
+
+from .simhelp import HEARTBEAT_S, ledger_entries, make_sim, stored_rows, wait_for
+
+
+def capture_cmd(sim, out: Path, session: str, *extra: str) -> list[str]:
+    args = [
+        sys.executable,
+        "-m",
+        "diarkit",
+        "capture",
+        "--login-base",
+        sim.login_base,
+        "--api-base",
+        sim.api_base,
+        "--out",
+        str(out),
+        "--heartbeat",
+        str(HEARTBEAT_S),
+        "--session-id",
+        session,
+        "--quiet",
+        *extra,
+    ]
+    for cid in sim.conversation_ids:
+        args += ["--conversation", cid]
+    return args
+
+
+def env_for(sim) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GENESYS_CLIENT_ID": sim.client_id,
+        "GENESYS_CLIENT_SECRET": sim.client_secret,
+    }
+
+
+def spooled_frames(out: Path, session: str) -> int:
+    n = 0
+    for p in (out / "_spool").glob(f"{session}-*.spool"):
+        with contextlib.suppress(OSError, ValueError):
+            n += len(read_spool(p).frames)
+    return n
+
+
+def snapshot(out: Path, session: str) -> Counter:
+    """Every frame of ``session`` that reached a spool or a part (the process is dead)."""
+    frames: Counter = Counter()
+    for p in (out / "_spool").glob(f"{session}-*.spool"):
+        frames.update((session, s, f.decode()) for s, f in zip(*_seq_frames(p), strict=True))
+    for p in list_parts(out):
+        if p.name.startswith(f"{session}-"):
+            for r in pq.read_table(p, columns=["seq", "frame"]).to_pylist():
+                frames[(session, r["seq"], r["frame"])] = 1  # a reused part counts once
+    return frames
+
+
+def _seq_frames(path: Path):
+    c = read_spool(path)
+    return c.seqs, c.frames
+
+
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
+    rng = random.Random(20261124)
+    out = tmp_path / "ds"
+    expected: Counter = Counter()
+    with make_sim(conversations=6, speed=25.0, call_duration_s=(200.0, 240.0)) as sim:
+        sim.start_conversations()
+        for run in range(4):
+            session = f"kill{run}"
+            proc = subprocess.Popen(
+                capture_cmd(sim, out, session, "--roll-seconds", "0.2"),
+                env=env_for(sim),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                wait_for(lambda s=session: spooled_frames(out, s) > 0, 30, "spooled frames")
+                time.sleep(rng.uniform(0.05, 0.6))
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+            # What reached the disk before the kill: the next start must keep exactly that.
+            # (A part without its spool is a roll that completed; with it, one that did not.)
+            expected.update(snapshot(out, session))
+        assert sim.wait_for_conversations_done(60)
+        sent = Counter(e.text for e in ledger_entries(sim))
+    result = subprocess.run(
+        [sys.executable, "-m", "diarkit", "recover", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list((out / "_spool").glob("*.spool")) == []
+    rows = stored_rows(out)
+    got = Counter((r["session_id"], r["seq"], r["frame"]) for r in rows)
+    heartbeats = Counter({k: v for k, v in expected.items() if '"channel.metadata"' in k[2]})
+    assert got == expected - heartbeats  # every spooled frame exactly once
+    assert len(rows) > 50
+    assert not Counter(r["frame"] for r in rows) - sent  # and each was really sent
+    assert {r["session_id"] for r in rows} == {f"kill{i}" for i in range(4)}
+
+
+def test_sigterm_flushes_and_prints_summary(tmp_path):
+    out = tmp_path / "ds"
+    with make_sim(conversations=2, speed=40.0) as sim:
+        sim.start_conversations()
+        proc = subprocess.Popen(
+            capture_cmd(sim, out, "term1"),
+            env=env_for(sim),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: spooled_frames(out, "term1") >= 5, 30, "spooled frames")
+            proc.send_signal(signal.SIGTERM)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        secret = sim.client_secret
+    assert proc.returncode == 0, stdout + stderr
+    assert "stopped by SIGTERM" in stdout
+    assert "capture term1 stopped" in stdout and "transcription events" in stdout
+    rows = stored_rows(out)
+    assert len(rows) >= 5 and list((out / "_spool").glob("*.spool")) == []
+    assert secret not in stdout + stderr
