@@ -94,6 +94,8 @@ class CaptureControl:
         simulator: True to start a local ``diarkit.sim.Simulator`` (on the first Start)
             instead of connecting to Genesys Cloud, or a running ``Simulator`` to capture
             from (it is not stopped by ``close()``); False starts in Genesys Cloud mode.
+            In simulator mode the panel follows the simulator's queues unless ids are
+            given, and starts its calls (``start_conversations``) once the capture is live.
         environment: Genesys Cloud environment domain or region name (``mypurecloud.de``,
             ``eu-central-1``), for Genesys Cloud mode.
         client_id: OAuth client id (client credentials), for Genesys Cloud mode.
@@ -274,7 +276,7 @@ class CaptureControl:
         """Stop the capture and the local simulator, if any."""
         self.stop(wait=True)
         if self.simulator is not None and self._owns_simulator:
-            self.simulator.__exit__(None, None, None)
+            self.simulator.stop()
             self.simulator = None
 
     # ----------------------------------------------------------------- internals
@@ -294,9 +296,8 @@ class CaptureControl:
                 self._show_status("starting simulator")
                 from diarkit.sim import Simulator
 
-                sim = Simulator(**self.simulator_options)
-                sim.__enter__()
-                self.simulator = sim
+                self.simulator = Simulator(**{"autostart": False, **self.simulator_options})
+                self.simulator.start()
             sim = self.simulator
             if not convs and not queues:
                 queues = list(sim.queue_ids)
@@ -313,9 +314,16 @@ class CaptureControl:
 
     def _refresh_loop(self) -> None:
         cap = self.capture
+        calls_started = self.mode.value != MODES[0]
         while not self._halt.wait(self.refresh_s):
             try:
                 snap = cap.stats()
+                if not calls_started and snap.status == "live":
+                    # simulator mode: its calls begin once the capture is subscribed
+                    calls_started = True
+                    start_calls = getattr(self.simulator, "start_conversations", None)
+                    if start_calls is not None:
+                        start_calls()
                 self._show_status(snap.status, snap.message)
                 self._show_counters(snap)
                 if time.monotonic() - self._last_timeline >= self.timeline_every_s:

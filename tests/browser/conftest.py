@@ -57,13 +57,14 @@ def voila(tmp_path):
         }
         log = tmp_path / "voila.log"
         logs.append(log)
-        proc = subprocess.Popen(
-            [str(VOILA), str(notebook), "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1", "--token=", "--show_tracebacks=True",
-             "--ServerApp.open_browser=False"],
-            cwd=notebook.parent, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with log.open("wb") as sink:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                [str(VOILA), str(notebook), "--no-browser", f"--port={port}",
+                 "--Voila.ip=127.0.0.1", "--token=", "--show_tracebacks=True",
+                 "--ServerApp.open_browser=False"],
+                cwd=notebook.parent, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         procs.append(proc)
         _wait_port(port, proc, 60)
         return f"http://127.0.0.1:{port}/", out
