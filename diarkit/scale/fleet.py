@@ -12,8 +12,7 @@ and :func:`diarkit.analysis.fleet_stats` aggregates it there. No metric is imple
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -160,18 +159,18 @@ def _concat(frames: list[pd.DataFrame | None], empty: Callable[[], pd.DataFrame]
     return out
 
 
-@contextmanager
-def _scheduler(client: Any) -> Iterator[Any]:
-    """Yield the client to compute with: ``client``, the current one, or ``None`` (threads)."""
+def _current_client(client: Any) -> Any:
+    """The client to compute with: ``client``, the current one, or ``None`` (threads)."""
     if client is not None:
-        yield client
-        return
+        return client
     try:
         from distributed import default_client
-
-        yield default_client()
-    except (ImportError, ValueError):
-        yield None
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:  # no client in this process
+        return None
 
 
 def map_conversations(
@@ -207,21 +206,21 @@ def map_conversations(
 
     grouped = by_conversation(read_segments_dask(dataset, rows_per_partition), npartitions)
     tasks = [dask.delayed(_apply)(d, pipeline, kwargs) for d in grouped.to_delayed()]
-    with _scheduler(client) as cl:
-        if cl is not None:
-            futures = cl.compute(tasks)
-            if progress:
-                from distributed import progress as show_progress
+    cl = _current_client(client)
+    if cl is not None:
+        futures = cl.compute(tasks)
+        if progress:
+            from distributed import progress as show_progress
 
-                show_progress(futures)
-            frames = cl.gather(futures)
-        elif progress:
-            from dask.diagnostics import ProgressBar
+            show_progress(futures)
+        frames = cl.gather(futures)
+    elif progress:
+        from dask.diagnostics import ProgressBar
 
-            with ProgressBar():
-                frames = list(dask.compute(*tasks))
-        else:
+        with ProgressBar():
             frames = list(dask.compute(*tasks))
+    else:
+        frames = list(dask.compute(*tasks))
     empty = lambda: pipeline(as_contract_dtypes(empty_segments()), **kwargs)  # noqa: E731
     return canonical(_concat(frames, empty))
 

@@ -100,3 +100,18 @@ def test_without_a_client_the_threaded_scheduler_gives_the_pandas_result(tmp_pat
     make_dataset(tmp_path, SynthSpec(segments=4_000, rows_per_part=300, days=0.02))
     got = talk_stats_dask(tmp_path, npartitions=3)
     pd.testing.assert_frame_equal(got, stats_pandas(tmp_path).conversations)
+
+
+def test_bad_rows_raise_the_analysis_error_naming_the_problem(tmp_path):
+    from diarkit.scale import talk_stats_dask
+
+    make_dataset(tmp_path, SynthSpec(segments=2_000, rows_per_part=400, days=0.02))
+    part = list_parts(tmp_path)[1].path
+    table = pq.read_table(part)
+    starts = table.column("start_s").to_numpy().copy()
+    row = table.column("is_final").to_pylist().index(True)  # a row finalize keeps
+    starts[row] = table.column("end_s")[row].as_py() + 5.0  # end_s < start_s
+    table = table.set_column(table.schema.get_field_index("start_s"), "start_s", pa.array(starts))
+    pq.write_table(table, part)
+    with pytest.raises(ValueError, match=r"end_s < start_s"):
+        talk_stats_dask(tmp_path, rows_per_partition=500)
