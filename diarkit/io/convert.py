@@ -203,10 +203,12 @@ def process_batch(
         return RAW_SCHEMA.empty_table(), raw_to_segments(RAW_SCHEMA.empty_table()), rejected, 0
     parsed = parse_block(batch.buffer, n) if batch.buffer is not None else None
     env, ok = envelope_columns(blobs, parsed, documents=True)
-    try:
-        frames = pa.array(blobs, pa.binary()).cast(pa.string())
-    except (pa.ArrowInvalid, UnicodeDecodeError):
-        frames = pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
+    frames = batch.frames
+    if frames is None:
+        try:
+            frames = pa.array(blobs, pa.binary()).cast(pa.string())
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            frames = pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
     digests = _digests(blobs)
     received = pc.coalesce(env["event_time"], pa.scalar(ctx.mtime, UTC_TS))
     raw = assemble_raw(
@@ -314,6 +316,8 @@ class _Result:
 
 _PROGRESS: Any = None
 _SEEN: set[bytes] | None = None
+#: Set on Ctrl-C so that converter threads stop at the next block.
+_STOP = __import__("threading").Event()
 
 
 def _init_worker(progress: Any, dataset: str, dedupe_existing: bool) -> None:
@@ -343,6 +347,8 @@ def _convert_file(task: _Task) -> _Result:
     dataset = Path(task.dataset)
     try:
         for batch in iter_batches(path, task.chunk_bytes):
+            if _STOP.is_set():
+                raise KeyboardInterrupt
             raw, seg, rejected, dup = process_batch(batch, ctx)
             n = len(batch.blobs) if batch.raw is None else batch.raw.num_rows
             result.records += n
@@ -539,8 +545,10 @@ def convert(
     try:
         if nproc == 1:
             results = _run_inline(tasks, root, dedupe_existing, bar)
-        else:
+        elif os.environ.get("DIARKIT_CONVERT_POOL", "threads") == "processes":
             results = _run_pool(tasks, root, dedupe_existing, bar, nproc, sizes)
+        else:
+            results = _run_threads(tasks, root, dedupe_existing, bar, nproc, sizes)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
@@ -597,6 +605,45 @@ def _run_inline(tasks: list[_Task], root: Path, dedupe: bool, bar: Any) -> list[
             results.append(_convert_file(t))
             state.file_done()
     finally:
+        _init_worker(None, str(root), False)
+    return results
+
+
+def _run_threads(
+    tasks: list[_Task], root: Path, dedupe: bool, bar: Any, nthreads: int, sizes: dict[int, int]
+) -> list[_Result]:
+    """Convert files on threads of this process: parsing, compression and Parquet writing
+    release the GIL, so threads use the cores without a worker start-up cost."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = _BarState(bar, len(tasks))
+    lock = threading.Lock()
+
+    def update(records: int, nbytes: int) -> None:
+        with lock:
+            state.update(records, nbytes)
+
+    _init_worker(update, str(root), dedupe)
+    results: list[_Result] = []
+    order = sorted(tasks, key=lambda t: -sizes[t.index])  # big files first: better balance
+    try:
+        with ThreadPoolExecutor(nthreads, thread_name_prefix="diarkit-convert") as pool:
+            futures: set[Future[_Result]] = {pool.submit(_convert_file, t) for t in order}
+            try:
+                while futures:
+                    done, futures = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        results.append(f.result())
+                        with lock:
+                            state.file_done()
+            except BaseException:
+                _STOP.set()
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        _STOP.clear()
         _init_worker(None, str(root), False)
     return results
 

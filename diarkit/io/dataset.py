@@ -89,6 +89,7 @@ def write_table_atomic(table: pa.Table, path: Path, *, row_group_size: int | Non
             tmp,
             compression="zstd",
             use_dictionary=use_dict,
+            write_statistics=use_dict,  # min/max of long text only costs time
             row_group_size=row_group_size,
         )
         fd = os.open(tmp, os.O_RDONLY)

@@ -17,6 +17,7 @@ reports it. Single-document formats are read whole (they hold one conversation).
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .dataset import is_dataset, list_parts
@@ -62,11 +64,12 @@ class Batch:
 
     blobs: list[bytes]
     lines: np.ndarray | None
-    buffer: bytes | None = None
+    buffer: bytes | pa.Buffer | None = None
     raw: pa.Table | None = None
     nbytes: int = 0
     nlines: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    frames: pa.Array | None = None
 
 
 class GzipStream:
@@ -200,88 +203,138 @@ def detect_format(path: str | Path) -> str:
     return "json"
 
 
-_AFTER_NL_SUSPECT = np.zeros(256, dtype=bool)
-_AFTER_NL_SUSPECT[[ord(c) for c in "\n\r \t\f\v"]] = True
+def _frames_from_block(data: bytes, parts: list[bytes]) -> pa.Array | None:
+    """The lines as an Arrow string array, built from ``data``'s buffer (one C copy).
 
-
-def _maybe_blank(chunk: bytes) -> bool:
-    """Vectorised test: could ``chunk`` hold a blank, indented or CRLF-ended line?"""
-    if not chunk:
-        return True
-    data = np.frombuffer(chunk, dtype=np.uint8)
-    nl = np.flatnonzero(data == 10)
-    if _AFTER_NL_SUSPECT[data[0]] or _AFTER_NL_SUSPECT[data[-1]]:
-        return True
-    if len(nl) == 0:
-        return False
-    return bool(_AFTER_NL_SUSPECT[data[nl + 1]].any() or _AFTER_NL_SUSPECT[data[nl - 1]].any())
-
-
-def _split(chunk: bytes, first_line: int) -> Batch:
-    """Records of a block of whole lines (no trailing newline); blank lines skipped."""
-    parts = chunk.split(b"\n")
+    Every line in ``parts`` must end with a newline in ``data``; ``None`` when the text
+    is not valid UTF-8 (the caller then decodes per line).
+    """
     n = len(parts)
-    if not _maybe_blank(chunk):
+    lens = np.fromiter(map(len, parts), dtype=np.int64, count=n)
+    if n and int(lens.sum()) + n > np.iinfo(np.int32).max:
+        return None
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lens + 1, out=offsets[1:])
+    with_nl = pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    try:
+        return pc.binary_slice(with_nl, 0, -1).cast(pa.string())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _block(data: bytes, end: int, first_line: int) -> Batch:
+    """Records of ``data[:end]`` (whole lines; ``data[end - 1]`` is the last byte kept).
+
+    Blank lines are skipped (their numbers too); CRLF endings are stripped.
+    """
+    parts = data.split(b"\n")  # no copy of data[:end]: drop the tail instead
+    complete = end > 0 and data[end - 1 : end] == b"\n"
+    if end < len(data) or complete:
+        parts.pop()  # the partial line after ``end`` (or the "" after the last newline)
+    n = len(parts)
+    if b"\r" not in data and b"" not in parts:
         lines = np.arange(first_line, first_line + n, dtype=np.int64)
-        return Batch(blobs=parts, lines=lines, buffer=chunk, nbytes=len(chunk) + 1, nlines=n)
+        frames = _frames_from_block(data, parts) if complete else None
+        buf = pa.py_buffer(data)
+        buffer = buf.slice(0, end - 1) if complete else buf.slice(0, end)
+        return Batch(parts, lines, buffer, nbytes=end, nlines=n, frames=frames)
     stripped = [p.rstrip(b"\r") for p in parts]
     idx = [i for i, p in enumerate(stripped) if p and not p.isspace()]
     blobs = [stripped[i] for i in idx]
     lines = np.asarray(idx, dtype=np.int64) + first_line
-    return Batch(
-        blobs=blobs, lines=lines, buffer=b"\n".join(blobs), nbytes=len(chunk) + 1, nlines=n
-    )
+    return Batch(blobs, lines, b"\n".join(blobs), nbytes=end, nlines=n)
 
 
 def iter_jsonl(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
     """Blocks of whole lines of a JSONL file (plain or gzip), in order, flat memory.
 
-    One block is read ahead so that the end of the file (with or without a final
-    newline) lands in the last block rather than in a tiny one of its own.
+    Plain files are read block by block, seeking back to the start of a line cut by the
+    block end, so no bytes are copied around. Gzip streams are read one block ahead, so
+    the end of the file lands in the last block. A truncated gzip yields every line
+    before the damage and one ``Rejected`` naming it.
     """
-    source = str(path)
+    f = _open(path)
+    try:
+        if isinstance(f, GzipStream):
+            yield from _iter_stream(f, str(path), chunk_bytes)
+        else:
+            yield from _iter_plain(f, chunk_bytes)
+    finally:
+        f.close()
+
+
+def _iter_plain(f: IO[bytes], chunk_bytes: int) -> Iterator[Batch]:
+    line = 1
+    size = os.fstat(f.fileno()).st_size
+    pos = 0
+    while True:
+        data = f.read(chunk_bytes)
+        if not data:
+            return
+        pos += len(data)
+        end = len(data)
+        while pos < size:  # not at the end: cut at the last newline, re-read the rest
+            cut = data.rfind(b"\n")
+            if cut >= 0:
+                back = len(data) - cut - 1
+                if back:
+                    f.seek(-back, os.SEEK_CUR)
+                    pos -= back
+                end = cut + 1
+                break
+            more = f.read(chunk_bytes)  # one line longer than a block
+            if not more:
+                break
+            data += more
+            pos += len(more)
+            end = len(data)
+        batch = _block(data, end, line)
+        line += batch.nlines
+        if batch.blobs:
+            yield batch
+
+
+def _iter_stream(f: GzipStream, source: str, chunk_bytes: int) -> Iterator[Batch]:
     line = 1
     problem: list[str] = []
 
-    with _open(path) as f:
+    def read() -> bytes:
+        if problem:
+            return b""
+        try:
+            return f.read(chunk_bytes)
+        except (EOFError, OSError, zlib.error) as exc:
+            problem.append(str(exc))
+            return b""
 
-        def read() -> bytes:
-            if problem:
-                return b""
-            try:
-                return f.read(chunk_bytes)
-            except (EOFError, OSError, zlib.error) as exc:
-                problem.append(str(exc))
-                return b""
-
-        rest = b""
+    rest = b""
+    ahead = read()
+    while True:
+        data = rest + ahead
         ahead = read()
-        while True:
-            data = rest + ahead
-            ahead = read()
-            if not ahead:  # end of input: everything left is the last block
-                if data.endswith(b"\n"):
-                    data = data[:-1]
-                batch = (
-                    _split(data, line)
-                    if data.strip()
-                    else Batch([], np.zeros(0, np.int64), None)
-                )
-                if problem:
-                    last = line - 1 + (batch.nlines if data.strip() else 0)
-                    reason = f"truncated or corrupt gzip after line {last} ({problem[0]})"
-                    batch.rejected = [Rejected(source, None, reason, "")]
-                if batch.blobs or batch.rejected:
-                    yield batch
-                return
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            chunk, rest = data[:cut], data[cut + 1 :]
-            batch = _split(chunk, line)
-            line += batch.nlines
-            yield batch
+        if not ahead:  # end of input: everything left is the last block
+            batch = _block(data, len(data), line) if data.strip() else _empty()
+            if problem:
+                last = line - 1 + batch.nlines
+                reason = f"truncated or corrupt gzip after line {last} ({problem[0]})"
+                batch.rejected = [Rejected(source, None, reason, "")]
+            if batch.blobs or batch.rejected:
+                yield batch
+            return
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        rest = data[cut + 1 :]
+        batch = _block(data, cut + 1, line)
+        line += batch.nlines
+        yield batch
+
+
+def _empty() -> Batch:
+    return Batch([], np.zeros(0, np.int64), None)
 
 
 def _read_all(f: IO[bytes] | GzipStream) -> bytes:
