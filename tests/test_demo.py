@@ -71,7 +71,7 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
     progress: list[tuple[str, bool]] = []
     out = tmp_path / "demo"
     result = run_demo(
-        echo=lines.append, out=out, conversations=4, speed=60.0, seed=3, max_seconds=90,
+        echo=lines.append, out=out, conversations=4, speed=120.0, seed=3, max_seconds=90,
         progress=lambda text, final: progress.append((text, final)),
     )
     assert result.report == out.resolve() / "report.html" and result.report.is_file()
