@@ -12,8 +12,10 @@ import time
 import cloudpickle
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from diarkit.analysis import finalize, talk_stats
+from diarkit.cli import cli
 from diarkit.io.load import load_segments
 from diarkit.scale import (
     default_pipeline,
@@ -45,6 +47,22 @@ def test_same_results_as_pandas(client, dataset, reference):
     strict = talk_stats_dask(dataset, client, min_silence_s=1.0, npartitions=5)
     assert (strict["call_silence_count"] >= got.conversations["call_silence_count"]).all()
     assert (strict["call_silence_count"] > got.conversations["call_silence_count"]).any()
+
+
+def test_cli_on_a_scheduler_writes_the_same_files_as_pandas(client, dataset, tmp_path):
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["stats", str(dataset), "--out", str(tmp_path / "p"), "--quiet"])
+    assert plain.exit_code == 0, plain.output
+    address = client.scheduler.address
+    on_dask = runner.invoke(
+        cli, ["stats", str(dataset), "--out", str(tmp_path / "d"), "--dask", address, "--quiet"]
+    )
+    assert on_dask.exit_code == 0, on_dask.output
+    for name in ("conversation_stats", "fleet_stats"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "p" / f"{name}.parquet"),
+            pd.read_parquet(tmp_path / "d" / f"{name}.parquet"),
+        )
 
 
 def test_fleet_stats_dask_matches_and_uses_the_current_client(client, dataset, reference):
