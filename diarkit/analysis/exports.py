@@ -1,29 +1,32 @@
 """Exports of segments or turns as text: RTTM, WebVTT, SRT, TextGrid, CTM, JSON (seconds).
 
 Every exporter returns a ``str``; writing it to a file is the caller's business (CLI,
-notebook). Formatting is vectorised with pandas string operations, never a row loop.
+notebook). Lines are built with Arrow string kernels (``pyarrow.compute``) over whole
+columns, never a row loop.
 """
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from diarkit.analysis._core import check_intervals, float_array, union_blocks
+from diarkit.analysis._core import check_intervals, codes_of, float_array, order_by, union_blocks
 from diarkit.schema import SEGMENTS, TURNS, SchemaError, validate
-
 
 _TIMES = ("conversation_id", "speaker", "start_s", "end_s")
 
 
 def _checked(
-    table: pd.DataFrame, where: str, needs: tuple[str, ...] = (*_TIMES, "text")
+    table: pd.DataFrame,
+    where: str,
+    needs: tuple[str, ...] = (*_TIMES, "text"),
+    optional: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """Validate the table and sort it by conversation, start and end.
+    """Validate the table; return its needed columns sorted by conversation, start, end.
 
     A TURNS or SEGMENTS table is validated against its contract; any other table (e.g.
     :func:`parse_rttm` output) must at least have the columns the format ``needs``.
@@ -38,9 +41,13 @@ def _checked(
     if missing:
         raise SchemaError(f"{where}: the table lacks column(s) {missing}")
     check_intervals(table, where, ("conversation_id", "speaker"))
-    if (float_array(table["start_s"]) < 0).any():
+    start = float_array(table["start_s"])
+    if (start < 0).any():
         raise ValueError(f"{where}: negative start_s; times must be seconds from session start")
-    return table.sort_values(["conversation_id", "start_s", "end_s"], kind="stable")
+    conv, labels = codes_of(table["conversation_id"])
+    order = order_by(conv, len(labels), start, float_array(table["end_s"]))
+    columns = [*needs, *(c for c in optional if c in table.columns and c not in needs)]
+    return table[columns].iloc[order].reset_index(drop=True)
 
 
 def _one_conversation(table: pd.DataFrame, where: str) -> None:
@@ -52,51 +59,89 @@ def _one_conversation(table: pd.DataFrame, where: str) -> None:
         )
 
 
-def _str(series: pd.Series) -> pd.Series:
-    return series.astype("string").reset_index(drop=True)
+def _text(series: pd.Series, transform: Any = None) -> pa.Array:
+    """A column as an Arrow string array (nulls kept), optionally transformed.
+
+    Categorical columns are transformed once per category, then expanded.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = pa.array(series.cat.categories.astype("string"), type=pa.string())
+        cats = cats.combine_chunks() if isinstance(cats, pa.ChunkedArray) else cats
+        if transform is not None:
+            cats = transform(cats)
+        codes = series.cat.codes.to_numpy()
+        return cats.take(pa.array(codes, mask=codes < 0))
+    arr = pa.array(series.astype("string"), type=pa.string(), from_pandas=True)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return transform(arr) if transform is not None else arr
 
 
-def _num(values: np.ndarray) -> pd.Series:
-    return pd.Series(values).astype("string")
+def _ints(values: np.ndarray, width: int = 0) -> pa.Array:
+    arr = pc.cast(pa.array(np.asarray(values, dtype=np.int64)), pa.string())
+    return pc.utf8_lpad(arr, width=width, padding="0") if width else arr
 
 
-def _fixed3(seconds: np.ndarray) -> pd.Series:
-    """Seconds as text with exactly three decimals (vectorised)."""
+def _concat(*parts: Any) -> pa.Array:
+    """Element-wise concatenation of string arrays and literal strings."""
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _fixed3(seconds: np.ndarray) -> pa.Array:
+    """Seconds as text with exactly three decimals."""
     ms = np.round(seconds * 1000.0).astype(np.int64)
-    return _num(ms // 1000) + "." + _num(ms % 1000).str.zfill(3)
+    return _concat(_ints(ms // 1000), ".", _ints(ms % 1000, 3))
 
 
-def _clock(seconds: np.ndarray, decimal: str) -> pd.Series:
+def _clock(seconds: np.ndarray, decimal: str) -> pa.Array:
     """Seconds as ``HH:MM:SS<decimal>mmm`` (WebVTT uses ``.``, SRT ``,``)."""
     ms = np.round(seconds * 1000.0).astype(np.int64)
-    hours = _num(ms // 3_600_000).str.zfill(2)
-    minutes = _num((ms // 60_000) % 60).str.zfill(2)
-    secs = _num((ms // 1000) % 60).str.zfill(2)
-    return hours + ":" + minutes + ":" + secs + decimal + _num(ms % 1000).str.zfill(3)
+    return _concat(
+        _ints(ms // 3_600_000, 2),
+        ":",
+        _ints((ms // 60_000) % 60, 2),
+        ":",
+        _ints((ms // 1000) % 60, 2),
+        decimal,
+        _ints(ms % 1000, 3),
+    )
 
 
-def _one_line(text: pd.Series) -> pd.Series:
-    return text.fillna("").str.replace(r"\s+", " ", regex=True).str.strip()
+def _one_line(arr: pa.Array) -> pa.Array:
+    """Missing text as empty, runs of whitespace (line breaks too) as one space, trimmed."""
+    flat = pc.replace_substring_regex(pc.fill_null(arr, ""), r"\s+", " ")
+    return pc.utf8_trim_whitespace(flat)
 
 
-def _no_space(labels: pd.Series, what: str, where: str) -> pd.Series:
-    bad = labels.str.contains(r"\s", regex=True).fillna(False)
-    if bad.any():
+def _joined(lines: pa.Array, sep: str = "") -> str:
+    """All strings of ``lines`` joined by ``sep``, through one Arrow list (no Python loop)."""
+    if len(lines) == 0:
+        return ""
+    values = lines.cast(pa.large_string())
+    offsets = pa.array([0, len(values)], pa.int64())
+    lists = pa.LargeListArray.from_arrays(offsets, values)
+    whole = pc.binary_join(lists, pa.scalar(sep, pa.large_string()))
+    return str(whole[0].as_py())
+
+
+def _no_space(labels: pa.Array, what: str, where: str) -> pa.Array:
+    bad = pc.match_substring_regex(labels, r"\s")
+    if pc.any(bad).as_py():
+        first = labels.filter(bad)[0].as_py()
         raise ValueError(
-            f"{where}: {what} {labels[bad].iloc[0]!r} contains whitespace, which the format "
+            f"{where}: {what} {first!r} contains whitespace, which the format "
             "uses as its field separator; rename it first"
         )
     return labels
 
 
-def _cue_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    text = _one_line(_str(table["text"]))
-    keep = (text != "").to_numpy()
-    start = float_array(table["start_s"])[keep]
-    end = float_array(table["end_s"])[keep]
-    end = np.maximum(end, start + 0.001)  # cues must end after they start
-    rows = pd.DataFrame({"speaker": _str(table["speaker"])[keep].to_numpy(), "text": text[keep]})
-    return rows.reset_index(drop=True), start, end
+def _cue_rows(table: pd.DataFrame) -> tuple[pa.Array, pa.Array, np.ndarray, np.ndarray]:
+    """Speaker, one-line text, start and end (s) of rows with text; cues last >= 1 ms."""
+    text = _one_line(_text(table["text"]))
+    keep = pc.greater(pc.utf8_length(text), 0)
+    keep_np = keep.to_numpy(zero_copy_only=False)
+    start = float_array(table["start_s"])[keep_np]
+    end = np.maximum(float_array(table["end_s"])[keep_np], start + 0.001)
+    return _text(table["speaker"]).filter(keep), text.filter(keep), start, end
 
 
 def to_rttm(table: pd.DataFrame) -> str:
@@ -113,50 +158,69 @@ def to_rttm(table: pd.DataFrame) -> str:
     start = float_array(table["start_s"])
     end = float_array(table["end_s"])
     keep = end > start
-    uri = _no_space(_str(table["conversation_id"])[keep], "conversation id", "to_rttm()")
-    spk = _no_space(_str(table["speaker"])[keep], "speaker", "to_rttm()")
+    mask = pa.array(keep)
+    uri = _text(table["conversation_id"], lambda a: _no_space(a, "conversation id", "to_rttm()"))
+    spk = _text(table["speaker"], lambda a: _no_space(a, "speaker", "to_rttm()"))
+    uri, spk = uri.filter(mask), spk.filter(mask)
     onset, dur = start[keep], end[keep] - start[keep]
-    lines = (
-        "SPEAKER "
-        + uri.to_numpy()
-        + " 1 "
-        + _fixed3(onset).to_numpy()
-        + " "
-        + _fixed3(dur).to_numpy()
-        + " <NA> <NA> "
-        + spk.to_numpy()
-        + " <NA> <NA>"
+    lines = _concat(
+        "SPEAKER ",
+        uri,
+        " 1 ",
+        _fixed3(onset),
+        " ",
+        _fixed3(dur),
+        " <NA> <NA> ",
+        spk,
+        " <NA> <NA>\n",
     )
-    return "".join(pd.Series(lines, dtype="string") + "\n") if len(lines) else ""
+    return _joined(lines)
+
+
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 
 def parse_rttm(text: str) -> pd.DataFrame:
     """Parse RTTM text into ``conversation_id``, ``speaker``, ``start_s``, ``end_s`` (s).
 
-    Only ``SPEAKER`` records are kept; blank and comment (``;;``) lines are ignored.
+    Only ``SPEAKER`` records are kept; blank, comment (``;;``) and other records are
+    ignored.
 
     Raises:
         ValueError: naming the (1-based) line of a malformed SPEAKER record.
     """
-    lines = pd.Series(text.splitlines(), dtype="string")
-    lineno = pd.Series(np.arange(1, len(lines) + 1))
-    fields = lines.str.strip().str.split(r"\s+", regex=True)
-    kind = fields.str[0]
-    keep = (kind == "SPEAKER").fillna(False).to_numpy(dtype=bool)
-    fields, lineno = fields[keep], lineno[keep]
-    n_fields = fields.str.len().to_numpy()
-    tbeg = pd.to_numeric(fields.str[3], errors="coerce").to_numpy(np.float64)
-    tdur = pd.to_numeric(fields.str[4], errors="coerce").to_numpy(np.float64)
-    bad = (n_fields < 8) | np.isnan(tbeg) | np.isnan(tdur) | (tdur < 0)
+    lines = pc.list_flatten(pc.split_pattern(pa.array([text], pa.large_string()), "\n"))
+    fields = pc.split_pattern_regex(pc.utf8_trim_whitespace(lines), r"\s+")
+    is_speaker = pc.equal(pc.list_element(fields, 0), "SPEAKER").to_numpy(zero_copy_only=False)
+    lineno = np.flatnonzero(is_speaker) + 1
+    fields = fields.filter(pa.array(is_speaker))
+    short = pc.less(pc.list_value_length(fields), 8).to_numpy(zero_copy_only=False)
+    bad = short.copy()
+    if not short.any() and len(fields):
+        tbeg_text = pc.list_element(fields, 3)
+        tdur_text = pc.list_element(fields, 4)
+        for part in (tbeg_text, tdur_text):
+            bad |= ~pc.match_substring_regex(part, _NUMBER).to_numpy(zero_copy_only=False)
     if bad.any():
         raise ValueError(
-            f"parse_rttm(): malformed SPEAKER record on line {int(lineno.to_numpy()[bad][0])}"
+            f"parse_rttm(): malformed SPEAKER record on line {int(lineno[bad][0])}"
             " (expected: SPEAKER file chnl tbeg tdur ortho stype name conf slat)"
+        )
+    if not len(fields):
+        tbeg = tdur = np.zeros(0)
+        uri = name = pa.array([], pa.large_string())
+    else:
+        tbeg = pc.cast(tbeg_text, pa.float64()).to_numpy()
+        tdur = pc.cast(tdur_text, pa.float64()).to_numpy()
+        uri, name = pc.list_element(fields, 1), pc.list_element(fields, 7)
+    if (tdur < 0).any():
+        raise ValueError(
+            f"parse_rttm(): negative duration on line {int(lineno[np.argmax(tdur < 0)])}"
         )
     return pd.DataFrame(
         {
-            "conversation_id": pd.Categorical(fields.str[1].astype("string")),
-            "speaker": pd.Categorical(fields.str[7].astype("string")),
+            "conversation_id": pd.Categorical(pd.Series(uri.cast(pa.string()).to_pandas())),
+            "speaker": pd.Categorical(pd.Series(name.cast(pa.string()).to_pandas())),
             "start_s": tbeg,
             "end_s": tbeg + tdur,
         }
@@ -174,22 +238,24 @@ def to_webvtt(table: pd.DataFrame) -> str:
     """
     table = _checked(table, "to_webvtt()")
     _one_conversation(table, "to_webvtt()")
-    rows, start, end = _cue_rows(table)
+    speaker, text, start, end = _cue_rows(table)
 
-    def esc(s: pd.Series) -> pd.Series:
-        return s.str.replace("&", "&amp;").str.replace("<", "&lt;").str.replace(">", "&gt;")
+    def esc(arr: pa.Array) -> pa.Array:
+        for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+            arr = pc.replace_substring(arr, char, entity)
+        return arr
 
-    cues = (
-        _clock(start, ".")
-        + " --> "
-        + _clock(end, ".")
-        + "\n<v "
-        + esc(rows["speaker"])
-        + ">"
-        + esc(rows["text"])
-        + "\n\n"
+    cues = _concat(
+        _clock(start, "."),
+        " --> ",
+        _clock(end, "."),
+        "\n<v ",
+        esc(speaker),
+        ">",
+        esc(text),
+        "\n\n",
     )
-    return "WEBVTT\n\n" + "".join(cues)
+    return "WEBVTT\n\n" + _joined(cues)
 
 
 def to_srt(table: pd.DataFrame, speaker_prefix: bool = True) -> str:
@@ -202,19 +268,19 @@ def to_srt(table: pd.DataFrame, speaker_prefix: bool = True) -> str:
     """
     table = _checked(table, "to_srt()")
     _one_conversation(table, "to_srt()")
-    rows, start, end = _cue_rows(table)
-    text = rows["speaker"] + ": " + rows["text"] if speaker_prefix else rows["text"]
-    cues = (
-        _num(np.arange(1, len(rows) + 1))
-        + "\n"
-        + _clock(start, ",")
-        + " --> "
-        + _clock(end, ",")
-        + "\n"
-        + text
-        + "\n\n"
+    speaker, text, start, end = _cue_rows(table)
+    body = _concat(speaker, ": ", text) if speaker_prefix else text
+    cues = _concat(
+        _ints(np.arange(1, len(start) + 1)),
+        "\n",
+        _clock(start, ","),
+        " --> ",
+        _clock(end, ","),
+        "\n",
+        body,
+        "\n\n",
     )
-    return "".join(cues)
+    return _joined(cues)
 
 
 def to_textgrid(table: pd.DataFrame, xmin: float = 0.0, xmax: float | None = None) -> str:
@@ -241,38 +307,42 @@ def to_textgrid(table: pd.DataFrame, xmin: float = 0.0, xmax: float | None = Non
     xmax = top if xmax is None else float(xmax)
     if len(end) and (start.min() < xmin or top > xmax):
         raise ValueError(f"to_textgrid(): rows fall outside [{xmin}, {xmax}] seconds")
-    speakers = _str(table["speaker"])[keep].to_numpy()
-    texts = _one_line(_str(table["text"]))[keep].to_numpy()
-    labels = np.unique(speakers.astype(str)) if len(speakers) else np.array([], dtype=str)
-    code = np.searchsorted(labels, speakers.astype(str)) if len(speakers) else np.zeros(0, int)
-    blocks = union_blocks(code.astype(np.int64), start[keep], end[keep])
+    mask = pa.array(keep)
+    speakers = _text(table["speaker"]).filter(mask)
+    texts = _one_line(_text(table["text"])).filter(mask)
+    spk = np.asarray(speakers.to_pylist() if len(speakers) else [], dtype=str)
+    labels = np.unique(spk)
+    code = np.searchsorted(labels, spk).astype(np.int64)
+    blocks = union_blocks(code, start[keep], end[keep], max(len(labels), 1))
     # join texts per block through Arrow lists (rows sorted by block, empty texts dropped)
     order = np.argsort(blocks.row_block, kind="stable")
-    has_text = np.asarray(pd.Series(texts[order], dtype="string").str.len() > 0, dtype=bool)
-    counts = np.bincount(blocks.row_block[order][has_text], minlength=len(blocks.group))
+    ordered = texts.take(pa.array(order, pa.int64()))
+    has_text = pc.greater(pc.utf8_length(ordered), 0)
+    has_np = has_text.to_numpy(zero_copy_only=False)
+    counts = np.bincount(blocks.row_block[order][has_np], minlength=len(blocks.group))
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
-    values = pa.array(texts[order][has_text], type=pa.string())
-    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, values), " ")
-    block_text = pd.Series(joined.to_pandas(), dtype="string").str.replace('"', '""')
+    lists = pa.ListArray.from_arrays(offsets, ordered.filter(has_text))
+    block_text = pc.replace_substring(pc.binary_join(lists, " "), '"', '""')
 
-    def num(values: np.ndarray) -> pd.Series:
-        return _num(values.astype(np.float64))
+    def num(values: np.ndarray) -> pa.Array:
+        return pc.cast(pa.array(values, pa.float64()), pa.string())
 
     out = [
         'File type = "ooTextFile"\nObject class = "TextGrid"\n\n',
         f"xmin = {xmin!r} \nxmax = {xmax!r} \ntiers? <exists> \nsize = {len(labels)} \nitem []: \n",
     ]
     for tier, name in enumerate(labels):  # one pass per speaker tier, not per row
-        mine = blocks.group == tier
+        mine = np.flatnonzero(blocks.group == tier)
         bs, be = blocks.start[mine], blocks.end[mine]
-        bt = block_text[mine].to_numpy(dtype=object)
         edges = np.concatenate([[xmin], np.column_stack([bs, be]).ravel(), [xmax]])
-        words = np.empty(2 * len(bs) + 1, dtype=object)
-        words[:] = ""
-        words[1::2] = bt
+        which = np.full(2 * len(mine) + 1, -1, dtype=np.int64)  # interval -> block, -1 = gap
+        which[1::2] = mine
         lo, hi = edges[:-1], edges[1:]
         real = hi > lo
-        lo, hi, words = lo[real], hi[real], words[real]
+        lo, hi, which = lo[real], hi[real], which[real]
+        words = pc.if_else(
+            pa.array(which >= 0), block_text.take(pa.array(np.maximum(which, 0))), ""
+        )
         n = len(lo)
         quoted = str(name).replace('"', '""')
         out.append(
@@ -280,18 +350,18 @@ def to_textgrid(table: pd.DataFrame, xmin: float = 0.0, xmax: float | None = Non
             f'        name = "{quoted}" \n        xmin = {xmin!r} \n        xmax = {xmax!r} \n'
             f"        intervals: size = {n} \n"
         )
-        body = (
-            "        intervals ["
-            + _num(np.arange(1, n + 1))
-            + "]:\n            xmin = "
-            + num(lo)
-            + " \n            xmax = "
-            + num(hi)
-            + ' \n            text = "'
-            + pd.Series(words, dtype="string")
-            + '" \n'
+        body = _concat(
+            "        intervals [",
+            _ints(np.arange(1, n + 1)),
+            "]:\n            xmin = ",
+            num(lo),
+            " \n            xmax = ",
+            num(hi),
+            ' \n            text = "',
+            words,
+            '" \n',
         )
-        out.append("".join(body))
+        out.append(_joined(body))
     return "".join(out)
 
 
@@ -309,35 +379,57 @@ def to_ctm(segments: pd.DataFrame) -> str:
     if "words" not in segments.columns:
         raise ValueError("to_ctm(): the segments table has no 'words' column (word timings)")
     table = _checked(segments, "to_ctm()", (*_TIMES, "confidence", "words"))
-    uri = _no_space(_str(table["conversation_id"]), "conversation id", "to_ctm()")
+    uri = _text(table["conversation_id"], lambda a: _no_space(a, "conversation id", "to_ctm()"))
     words = pa.array(table["words"], type=SEGMENTS.column("words").type, from_pandas=True)
     if isinstance(words, pa.ChunkedArray):
         words = words.combine_chunks()
     flat = pc.list_flatten(words)
-    parent = pc.list_parent_indices(words).to_numpy()
     if len(flat) == 0:
         return ""
-    word = pd.Series(flat.field("word").to_pandas(), dtype="string")
-    word = word.fillna("").str.replace(r"\s+", "_", regex=True)
+    parent = pc.list_parent_indices(words).to_numpy()
+    word = pc.replace_substring_regex(pc.fill_null(flat.field("word"), ""), r"\s+", "_")
     w_start = flat.field("start_s").to_numpy(zero_copy_only=False).astype(np.float64)
     w_end = flat.field("end_s").to_numpy(zero_copy_only=False).astype(np.float64)
     conf = flat.field("confidence").to_numpy(zero_copy_only=False).astype(np.float64)
     conf = np.where(np.isnan(conf), float_array(table["confidence"])[parent], conf)
-    conf_text = (" " + _fixed3(np.nan_to_num(conf))).where(~np.isnan(conf), "")
-    ok = (word != "").to_numpy() & ~np.isnan(w_start) & ~np.isnan(w_end)
+    conf_text = pc.if_else(pa.array(np.isnan(conf)), "", _concat(" ", _fixed3(np.nan_to_num(conf))))
+    ok = pc.greater(pc.utf8_length(word), 0).to_numpy(zero_copy_only=False)
+    ok &= ~np.isnan(w_start) & ~np.isnan(w_end)
     dur = np.maximum(w_end - w_start, 0.0)
-    lines = (
-        uri.to_numpy()[parent]
-        + " 1 "
-        + _fixed3(w_start).to_numpy()
-        + " "
-        + _fixed3(dur).to_numpy()
-        + " "
-        + word.to_numpy()
-        + conf_text.to_numpy()
-        + "\n"
+    lines = _concat(
+        uri.take(pa.array(parent)),
+        " 1 ",
+        _fixed3(w_start),
+        " ",
+        _fixed3(dur),
+        " ",
+        word,
+        conf_text,
+        "\n",
     )
-    return "".join(lines[ok])
+    return _joined(lines.filter(pa.array(ok)))
+
+
+_ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")] + [
+    (chr(c), f"\\u{c:04x}") for c in range(32) if chr(c) not in "\n\r\t"
+]
+
+
+def _json_string(arr: pa.Array) -> pa.Array:
+    """Strings as JSON string literals (quoted, escaped); null as ``null``."""
+    special = pc.fill_null(pc.match_substring_regex(arr, '[\\\\"\\x00-\\x1f]'), False)
+    if pc.any(special).as_py():
+        some = arr.filter(special)
+        for char, escaped in _ESCAPES:  # 34 characters, applied to affected rows only
+            some = pc.replace_substring(some, char, escaped)
+        arr = pc.replace_with_mask(arr, special, some)
+    return pc.fill_null(_concat('"', arr, '"'), "null")
+
+
+def _json_number(values: np.ndarray) -> pa.Array:
+    """Floats as JSON numbers; NaN and infinities as ``null``."""
+    text = pc.cast(pa.array(values, pa.float64()), pa.string())
+    return pc.if_else(pa.array(~np.isfinite(values)), "null", text)
 
 
 def to_json(segments: pd.DataFrame) -> str:
@@ -348,30 +440,44 @@ def to_json(segments: pd.DataFrame) -> str:
     ``timestamp`` is the ISO-8601 UTC time the segment was received (``received_at``,
     else ``start_at``), null when unknown. Turns export with ``is_final`` true.
     """
-    table = _checked(segments, "to_json()", (*_TIMES, "text", "confidence"))
-    n = len(table)
-
-    def col(name: str, default: object) -> pd.Series:
-        if name in table.columns:
-            return table[name].reset_index(drop=True)
-        return pd.Series([default] * n, dtype=object)
-
-    stamp = col("received_at", pd.NaT)
-    if "start_at" in table.columns:
-        stamp = stamp.fillna(col("start_at", pd.NaT)) if len(stamp) else stamp
-    stamp = pd.to_datetime(stamp, utc=True)
-    iso = stamp.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").astype(object).where(stamp.notna(), None)
-    records = pd.DataFrame(
-        {
-            "conversation_id": _str(table["conversation_id"]),
-            "speaker": _str(table["speaker"]),
-            "text": _str(table["text"]),
-            "start_seconds": float_array(table["start_s"]),
-            "end_seconds": float_array(table["end_s"]),
-            "confidence": float_array(table["confidence"]),
-            "is_final": col("is_final", True).astype(bool),
-            "timestamp": iso,
-        }
+    table = _checked(
+        segments,
+        "to_json()",
+        (*_TIMES, "text", "confidence"),
+        optional=("is_final", "received_at", "start_at"),
     )
-    body = str(records.to_json(orient="records", force_ascii=False, double_precision=15))
-    return '{"totalSegments": ' + json.dumps(n) + ', "segments": ' + body + "}"
+    n = len(table)
+    stamp = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+    for name in ("start_at", "received_at"):  # received_at wins where both are known
+        if name in table.columns:
+            col = pa.array(
+                pd.to_datetime(table[name], utc=True).astype("datetime64[us, UTC]"),
+                from_pandas=True,
+            )
+            stamp = pc.coalesce(col, stamp)
+    iso = pc.strftime(stamp, format="%Y-%m-%dT%H:%M:%SZ")
+    final = (
+        table["is_final"].to_numpy(dtype=bool, na_value=True)
+        if "is_final" in table.columns
+        else np.ones(n, dtype=bool)
+    )
+    records = _concat(
+        '{"conversation_id": ',
+        _json_string(_text(table["conversation_id"])),
+        ', "speaker": ',
+        _json_string(_text(table["speaker"])),
+        ', "text": ',
+        _json_string(_text(table["text"])),
+        ', "start_seconds": ',
+        _json_number(float_array(table["start_s"])),
+        ', "end_seconds": ',
+        _json_number(float_array(table["end_s"])),
+        ', "confidence": ',
+        _json_number(float_array(table["confidence"])),
+        ', "is_final": ',
+        pc.if_else(pa.array(final), "true", "false"),
+        ', "timestamp": ',
+        _json_string(iso),
+        "}",
+    )
+    return '{"totalSegments": ' + str(n) + ', "segments": [' + _joined(records, ", ") + "]}"

@@ -193,3 +193,15 @@ def test_minimal_tables_export_and_missing_columns_are_named():
     assert to_rttm(minimal) == to_rttm(call())
     with pytest.raises(SchemaError, match=r"lacks column\(s\) \['text'\]"):
         to_webvtt(minimal)
+
+
+def test_json_escapes_every_string_exactly():
+    nasty = 'quote " back \\ slash\nnew\ttab \x01 ctrl é ✓ 😀 </script>'
+    df = call().assign(text=nasty, speaker="agent")
+    df.loc[1, "text"] = None
+    df["start_at"] = pd.Timestamp("2024-05-01T09:00:00.5Z")
+    doc = json.loads(to_json(df))
+    texts = [s["text"] for s in doc["segments"]]
+    assert texts[0] == nasty and texts[1] is None
+    assert doc["segments"][0]["timestamp"] == "2024-05-01T09:00:00.500000Z"
+    assert json.loads(to_json(call().iloc[:0])) == {"totalSegments": 0, "segments": []}
