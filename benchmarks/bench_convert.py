@@ -159,8 +159,12 @@ def write_inputs(folder: Path, n: int, files: int, seed: int) -> tuple[list[Path
     return paths, total, name
 
 
-def baseline(paths: list[Path]) -> tuple[int, pa.Table]:
-    """orjson per line + segment columns as Python lists -> pyarrow table; 1 process."""
+def baseline(paths: list[Path], words: bool = True) -> tuple[int, pa.Table]:
+    """orjson per line + segment columns as Python lists -> pyarrow table; 1 process.
+
+    The columns are the ones ``convert`` derives, including the ``words`` list (word,
+    start_s, end_s, confidence) unless ``words=False``.
+    """
     speakers = {"INTERNAL": "agent", "EXTERNAL": "customer"}
     cols: dict[str, list[Any]] = {
         k: []
@@ -178,6 +182,7 @@ def baseline(paths: list[Path]) -> tuple[int, pa.Table]:
             "text",
             "word_count",
             "seq",
+            "words",
         ]
     }
     n = 0
@@ -206,7 +211,21 @@ def baseline(paths: list[Path]) -> tuple[int, pa.Table]:
                     cols["text"].append(text)
                     cols["word_count"].append(len(text.split()))
                     cols["seq"].append(n)
+                    if words:
+                        cols["words"].append(
+                            [
+                                {
+                                    "word": w.get("word"),
+                                    "start_s": w["offsetMs"] / 1000.0,
+                                    "end_s": (w["offsetMs"] + w["durationMs"]) / 1000.0,
+                                    "confidence": w.get("confidence"),
+                                }
+                                for w in a.get("words") or ()
+                            ]
+                        )
                 n += 1
+    if not words:
+        del cols["words"]
     return n, pa.table(cols)
 
 

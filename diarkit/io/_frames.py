@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -40,6 +41,10 @@ WIRE_TRANSCRIPT = pa.struct(
         ("alternatives", pa.list_(WIRE_ALTERNATIVE)),
     ]
 )
+WIRE_PARTICIPANT = pa.struct(
+    [(k, _S) for k in ("id", "purpose", "state", "connectedTime", "endTime", "userId", "queueId")]
+    + [("calls", pa.list_(pa.struct([("state", _S)])))]
+)
 WIRE_BODY = pa.struct(
     [
         ("eventTime", _S),
@@ -47,14 +52,27 @@ WIRE_BODY = pa.struct(
         ("communicationId", _S),
         ("sessionStartTimeMs", _F),
         ("transcripts", pa.list_(WIRE_TRANSCRIPT)),
+        ("id", _S),  # conversation events (queue/user calls topics)
+        ("participants", pa.list_(WIRE_PARTICIPANT)),
     ]
 )
 #: The part of a notification frame the fast path reads; other fields are ignored.
-WIRE_SCHEMA = pa.schema([("topicName", _S), ("eventBody", WIRE_BODY)])
+WIRE_SCHEMA = pa.schema(
+    [
+        ("topicName", _S),
+        ("eventBody", WIRE_BODY),
+        ("metadata", pa.struct([("CorrelationId", _S)])),
+    ]
+)
 
 #: Transcription topics; group 1 is the conversation id (same rule as genesys.topics).
 TRANSCRIPTION_TOPIC_RE = (
     r"^v2\.conversations\.(?P<cid>[0-9A-Za-z][0-9A-Za-z_-]{0,127})\.transcription$"
+)
+
+#: Queue and user conversation topics (``conversations.calls``).
+CALLS_TOPIC_RE = (
+    r"^v2\.(?:routing\.queues|users)\.[0-9A-Za-z][0-9A-Za-z_-]{0,127}\.conversations\.calls$"
 )
 
 _PARSE = pj.ParseOptions(explicit_schema=WIRE_SCHEMA, unexpected_field_behavior="ignore")
@@ -84,43 +102,63 @@ def parse_block(buffer: bytes | pa.Buffer, expected_rows: int) -> pa.Table | Non
     return table.combine_chunks()
 
 
+def _rows_with(parents: pa.Array, bad: pa.Array, n: int) -> np.ndarray:
+    """Bool mask (length ``n``) of parent rows that have at least one ``bad`` child."""
+    mask = np.zeros(n, dtype=bool)
+    idx = pc.filter(parents, bad).to_numpy(zero_copy_only=False)
+    mask[idx] = True
+    return mask
+
+
 def fast_envelope(parsed: pa.Table) -> dict[str, pa.Array]:
     """Envelope columns of parsed frames, and which rows the fast path can vouch for.
 
-    Returns a dict with ``topic``, ``conversation_id``, ``event_time`` (ISO strings) and
-    ``ok`` (bool): ``ok`` rows are well-formed transcription frames; every other row must
-    be classified by ``parse_frame``.
+    Returns a dict with ``topic``, ``kind``, ``conversation_id``, ``event_time`` (ISO
+    strings) and ``ok`` (bool): ``ok`` rows are well-formed transcription or conversation
+    (``conversations.calls``) frames; every other row must be classified by
+    ``parse_frame``.
     """
     topic = parsed.column("topicName").combine_chunks()
     body = parsed.column("eventBody").combine_chunks()
     n = len(topic)
     topic_cid = pc.struct_field(pc.extract_regex(topic, TRANSCRIPTION_TOPIC_RE), "cid")
-    is_tr = pc.fill_null(pc.is_valid(topic_cid), False)
-    body_valid = pc.is_valid(body)
-    body_cid = pc.struct_field(body, "conversationId")
-    cid = pc.coalesce(body_cid, topic_cid)
+    body_valid = pc.is_valid(body).to_numpy(zero_copy_only=False)
+    is_tr = pc.is_valid(topic_cid).to_numpy(zero_copy_only=False) & body_valid
     transcripts = pc.struct_field(body, "transcripts")
-    # every transcript must carry an utteranceId (parse_frame requires it)
     flat = pc.list_flatten(transcripts)
-    if len(flat):
-        missing = pc.is_null(pc.struct_field(flat, "utteranceId"))
-        if pc.any(missing).as_py():
-            parents = pc.list_parent_indices(transcripts)
-            bad_rows = pc.unique(pc.filter(parents, missing))
-            bad = pc.is_in(pa.array(range(n), pa.int64()), value_set=bad_rows.cast(pa.int64()))
-            is_tr = pc.and_(is_tr, pc.invert(bad))
-        # a null element inside transcripts[] is not an object
-        if flat.null_count:
-            parents = pc.list_parent_indices(transcripts)
-            bad_rows = pc.unique(pc.filter(parents, pc.is_null(flat)))
-            bad = pc.is_in(pa.array(range(n), pa.int64()), value_set=bad_rows.cast(pa.int64()))
-            is_tr = pc.and_(is_tr, pc.invert(bad))
-    ok = pc.and_(is_tr, body_valid)
+    if len(flat):  # every transcript must be an object with an utteranceId
+        bad = pc.or_kleene(pc.is_null(flat), pc.is_null(pc.struct_field(flat, "utteranceId")))
+        bad = pc.fill_null(bad, True)
+        if pc.any(bad).as_py():
+            is_tr &= ~_rows_with(pc.list_parent_indices(transcripts), bad, n)
+    conv_id = pc.struct_field(body, "id")
+    is_calls = (
+        pc.fill_null(pc.match_substring_regex(topic, CALLS_TOPIC_RE), False).to_numpy(
+            zero_copy_only=False
+        )
+        & pc.is_valid(conv_id).to_numpy(zero_copy_only=False)
+        & body_valid
+    )
+    if is_calls.any():
+        parts = pc.struct_field(body, "participants")
+        pflat = pc.list_flatten(parts)
+        if len(pflat) and pflat.null_count:
+            is_calls &= ~_rows_with(pc.list_parent_indices(parts), pc.is_null(pflat), n)
+    ok = is_tr | is_calls
+    kind = pc.if_else(
+        pa.array(is_tr),
+        pa.scalar("transcription"),
+        pc.if_else(pa.array(is_calls), pa.scalar("conversation"), pa.scalar(None, pa.string())),
+    )
+    cid = pc.if_else(
+        pa.array(is_calls), conv_id, pc.coalesce(pc.struct_field(body, "conversationId"), topic_cid)
+    )
     return {
         "topic": topic,
+        "kind": kind,
         "conversation_id": cid,
         "event_time": pc.struct_field(body, "eventTime"),
-        "ok": pc.fill_null(ok, False),
+        "ok": pa.array(ok),
     }
 
 

@@ -172,7 +172,7 @@ def envelope_columns(
         topic = env["topic"]
         cid = env["conversation_id"]
         event_time = env["event_time"]
-        kind = pc.if_else(ok, pa.scalar("transcription"), pa.scalar(None, pa.string()))
+        kind = env["kind"]
         error = pa.nulls(n, pa.string())
         slow = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
     else:

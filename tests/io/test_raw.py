@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
+import orjson
 import pyarrow as pa
 import pytest
 
@@ -102,3 +103,31 @@ def test_classify_frame_never_raises():
     info = classify_frame(b"\xff\xfe")
     assert info.kind == "invalid" and info.error
     assert isinstance(pa.array([info.error]), pa.Array)
+
+
+def test_fast_envelope_matches_parse_frame_for_conversation_events():
+    queue = orjson.loads(golden("queue_conversation"))
+    no_id = orjson.loads(golden("queue_conversation"))
+    del no_id["eventBody"]["id"]
+    null_participant = orjson.loads(golden("queue_conversation"))
+    null_participant["eventBody"]["participants"].append(None)
+    frames = [
+        transcription_frame("a"),
+        golden("queue_conversation"),
+        orjson.dumps(no_id),
+        orjson.dumps(null_participant),
+        transcription_frame("b").replace(b'"utteranceId":"b-u1",', b""),
+    ]
+    raw = build_raw_table(frames, session_id="s", start_seq=0, received_at=NOW, source=None)
+    infos = [classify_frame(f) for f in frames]
+    assert raw.column("kind").to_pylist() == [i.kind for i in infos]
+    assert raw.column("kind").to_pylist() == [
+        "transcription",
+        "conversation",
+        "invalid",
+        "invalid",
+        "invalid",
+    ]
+    assert raw.column("conversation_id").to_pylist() == [i.conversation_id for i in infos]
+    assert raw.column("error").to_pylist() == [i.error for i in infos]
+    assert queue["eventBody"]["id"] == raw.column("conversation_id")[1].as_py()
