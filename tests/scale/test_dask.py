@@ -168,3 +168,30 @@ def test_cluster_listens_on_loopback_only(client):
     }
     # the in-process scheduler and its health/metrics HTTP server, both on loopback
     assert listening == dict.fromkeys(ports, "127.0.0.1")
+
+
+def test_dataset_written_by_diarkit_convert_gives_the_pandas_result(client, tmp_path):
+    """Real part files: simulator frames split over 3 capture files, then ``convert``."""
+    from diarkit.io.convert import convert
+    from diarkit.sim.generator import iter_frames
+
+    frames = list(iter_frames(16, seed=3, stagger_s=4.0, call_duration_s=(60.0, 120.0)))
+    third = len(frames) // 3
+    inputs = []
+    for k, chunk in enumerate((frames[:third], frames[third : 2 * third], frames[2 * third :])):
+        path = tmp_path / f"capture-{k}.jsonl"
+        path.write_text("\n".join(chunk) + "\n")
+        inputs.append(path)
+    data = tmp_path / "dataset"
+    convert(inputs, data, workers=1, progress=False)
+    parts = list_parts(data)
+    assert len(parts) >= 3
+    seen = pd.concat(
+        [read_part(p.path)[["conversation_id"]].assign(part=str(p.path)) for p in parts]
+    )
+    assert (seen.drop_duplicates().groupby("conversation_id").size() > 1).any()
+    got = stats_dask(data, client, rows_per_partition=1, npartitions=4)
+    want = stats_pandas(data)
+    assert len(want.conversations) >= 16
+    pd.testing.assert_frame_equal(got.conversations, want.conversations)
+    pd.testing.assert_frame_equal(got.fleet, want.fleet)
