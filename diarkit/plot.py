@@ -541,7 +541,8 @@ def _draw_metric(ax: Axes, values: pd.Series, label: str, unit: str, label_outli
     ax.set_yticks([])
     ax.set_ylim(0.5, 1.5)
     if unit == "%":
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))  # decimals follow the range
+        span = float(vals.max() - vals.min()) if len(vals) else 1.0
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if span >= 0.05 else 1))
     elif unit == "s":
         ax.xaxis.set_major_formatter(FuncFormatter(format_mmss))
         ax.set_xlabel("mm:ss")
