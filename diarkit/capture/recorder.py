@@ -47,6 +47,8 @@ class PartResult:
     invalid: int
     reused: bool = False
     problem: str | None = None
+    utterances: int = 0
+    finals: int = 0
 
 
 @dataclass(slots=True)
@@ -108,10 +110,11 @@ def spool_to_part(dataset: Path, spool: Path, *, keep_heartbeats: bool = False) 
 
     from diarkit.io.dataset import write_raw_part
     from diarkit.io.raw import build_raw_table
+    from diarkit.io.segments import raw_to_segments
 
     contents = read_spool(spool)
     part: Path | None = None
-    stored = invalid = 0
+    stored = invalid = utterances = finals = 0
     reused = False
     if contents.frames:
         part = _existing_part(dataset, contents.session_id, contents.start_seq)
@@ -146,12 +149,29 @@ def spool_to_part(dataset: Path, spool: Path, *, keep_heartbeats: bool = False) 
                 table = table.filter(pc.fill_null(keep, True))
             stored = table.num_rows
             if stored:
+                segments = raw_to_segments(table)
+                utterances = segments.num_rows
+                finals = int(pc.sum(segments["is_final"]).as_py() or 0)
                 part = write_raw_part(
-                    dataset, table, session_id=contents.session_id, seq=contents.start_seq
+                    dataset,
+                    table,
+                    session_id=contents.session_id,
+                    seq=contents.start_seq,
+                    segments=segments,
                 )
     spool.unlink()
     _fsync_dir(spool.parent)
-    return PartResult(spool, part, len(contents.frames), stored, invalid, reused, contents.problem)
+    return PartResult(
+        spool,
+        part,
+        len(contents.frames),
+        stored,
+        invalid,
+        reused,
+        contents.problem,
+        utterances,
+        finals,
+    )
 
 
 def recover_spools(
@@ -255,6 +275,9 @@ class RawRecorder:
         self.invalid = 0
         #: Bytes of the raw parts written.
         self.part_bytes = 0
+        #: Utterance versions (segments) and final ones in the parts written.
+        self.utterances = 0
+        self.finals = 0
         self.on_part: Callable[[PartResult], None] | None = None
 
     @property
@@ -404,6 +427,8 @@ class RawRecorder:
             self.parts += result.part is not None and not result.reused
             self.rows += result.stored
             self.invalid += result.invalid
+            self.utterances += result.utterances
+            self.finals += result.finals
             if result.part is not None and not result.reused:
                 with contextlib.suppress(OSError):
                     self.part_bytes += result.part.stat().st_size

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import threading
 import time
 import uuid
@@ -76,6 +77,39 @@ _TEXT = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY)
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+#: The envelope's topic name, looked for near the start of a frame (``peek_topic``).
+_TOPIC_PEEK = re.compile(rb'"topicName"\s*:\s*"([^"\\]{1,512})"')
+#: Frames that may end a transcription session (then parsed in full for follow mode).
+_ENDED_MARK = re.compile(b"|".join(re.escape(s.encode()) for s in sorted(ENDED_STATUSES)))
+_TOPIC_KINDS: dict[bytes, TopicKind | None] = {}
+
+
+def peek_topic(frame: bytes) -> TopicKind | None:
+    """The kind of a frame's topic without decoding the frame (None: not found or bad).
+
+    Reads the first ``"topicName": "..."`` in the first 1 KB and classifies it with
+    ``diarkit.genesys.parse_topic`` (cached per topic name). A frame whose topic cannot
+    be peeked is decoded in full by the caller; the stored frame is never affected.
+    """
+    match = _TOPIC_PEEK.search(frame, 0, 1024)
+    if match is None:
+        return None
+    name = match.group(1)
+    kind = _TOPIC_KINDS.get(name, _MISSING)
+    if kind is _MISSING:
+        try:
+            kind = parse_topic(name.decode("utf-8")).kind
+        except (ProtocolError, UnicodeDecodeError):
+            kind = None
+        if len(_TOPIC_KINDS) > 100_000:
+            _TOPIC_KINDS.clear()
+        _TOPIC_KINDS[name] = kind
+    return kind  # type: ignore[return-value]
+
+
+_MISSING: Any = object()
 
 
 def _close_ws(ws: websocket.WebSocket) -> None:
@@ -237,7 +271,13 @@ class _Worker:
     # ------------------------------------------------------------------ frames
 
     def on_frame(self, data: bytes) -> None:
-        """Spool the frame first, then count it and act on control messages."""
+        """Spool the frame first, then classify it by topic and act on control messages.
+
+        Transcription frames (the bulk) are not decoded here: their topic is read from
+        the envelope by ``peek_topic`` and only frames that may end a session are parsed
+        (follow mode needs them). Utterances, finals and invalid frames are counted from
+        the authoritative parse (``diarkit.io``) when their Parquet part is written.
+        """
         cap = self.cap
         received = _now_us()
         channel = self.channel
@@ -251,32 +291,25 @@ class _Worker:
         if self.open_gap is not None:
             cap.close_gap(self, self.open_gap, received)
             self.open_gap = None
+        kind = peek_topic(data)
+        if kind is TopicKind.TRANSCRIPTION:
+            c.transcription_events += 1
+            c.last_event_us = received
+            if _ENDED_MARK.search(data) is None:
+                return
         try:
             doc = decode_frame(data)
-            name = doc.get("topicName") if isinstance(doc, dict) else None
-            kind = parse_topic(name).kind if name else None
         except ProtocolError:
             c.undecodable += 1
             return
-        if kind is TopicKind.TRANSCRIPTION:
-            # Hot path: count from the decoded JSON; full parsing happens at roll time
-            # (diarkit.io) and here only for status messages (follow mode needs them).
-            c.transcription_events += 1
-            c.last_event_us = received
-            body = doc.get("eventBody")
-            if isinstance(body, dict):
-                transcripts = body.get("transcripts")
-                if isinstance(transcripts, list):
-                    c.utterances += len(transcripts)
-                    c.finals += sum(
-                        1 for t in transcripts if isinstance(t, dict) and t.get("isFinal") is True
-                    )
-                status = body.get("status")
-                if isinstance(status, dict) and status.get("status") in ENDED_STATUSES:
-                    self.dispatch(doc)
-            return
+        if kind is None and isinstance(doc, dict) and isinstance(doc.get("topicName"), str):
+            with contextlib.suppress(ProtocolError):
+                kind = parse_topic(doc["topicName"]).kind
+            if kind is TopicKind.TRANSCRIPTION:
+                c.transcription_events += 1
+                c.last_event_us = received
         if kind is TopicKind.CHANNEL_METADATA:
-            body = doc.get("eventBody")
+            body = doc.get("eventBody") if isinstance(doc, dict) else None
             if isinstance(body, dict) and body.get("message") == "pong":
                 c.pongs += 1
             else:
@@ -620,8 +653,8 @@ class Capture:
             message=self.message,
             frames=sum(c.frames for c in cs),
             transcription_events=sum(c.transcription_events for c in cs),
-            utterances=sum(c.utterances for c in cs),
-            finals=sum(c.finals for c in cs),
+            utterances=rec.utterances,
+            finals=rec.finals,
             heartbeats=sum(c.heartbeats for c in cs),
             active_conversations=len(self.active_conversations()),
             reconnects=sum(c.reconnects for c in cs),

@@ -24,8 +24,6 @@ class WorkerCounters:
 
     frames: int = 0
     transcription_events: int = 0
-    utterances: int = 0
-    finals: int = 0
     heartbeats: int = 0
     pongs: int = 0
     system: int = 0
@@ -41,10 +39,13 @@ class WorkerCounters:
 class CaptureStats:
     """A snapshot of a capture's live counters (for a status line or a notebook widget).
 
-    ``last_event_at`` is the UTC receive time of the last transcription event;
-    ``bytes_written`` counts spool bytes (every frame, verbatim) and ``part_bytes`` the
-    Parquet raw parts. ``invalid`` counts stored frames that failed to parse (known once
-    their part is written; ``undecodable``, frames that are not JSON, is live).
+    Live: ``frames``, ``transcription_events``, ``heartbeats``, ``reconnects``,
+    ``gaps``, ``undecodable`` (not JSON), ``bytes_written`` (spool bytes: every frame,
+    verbatim) and ``last_event_at`` (UTC receive time of the last transcription event).
+    From the authoritative parse when a spool is rolled into Parquet, so at most
+    ``roll_seconds`` behind: ``utterances`` and ``finals`` (utterance versions, final
+    ones), ``invalid`` (stored frames that failed to parse), ``rows``, ``parts``,
+    ``part_bytes``. ``elapsed_s`` is seconds since ``start()``.
     """
 
     session_id: str

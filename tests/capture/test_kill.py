@@ -53,10 +53,15 @@ def env_for(sim) -> dict[str, str]:
 
 
 def spooled_frames(out: Path, session: str) -> int:
+    """Transcription frames of ``session`` in its spools and parts now."""
     n = 0
     for p in (out / "_spool").glob(f"{session}-*.spool"):
         with contextlib.suppress(OSError, ValueError):
-            n += len(read_spool(p).frames)
+            n += sum(b".transcription" in f for f in read_spool(p).frames)
+    for p in list_parts(out):
+        if p.name.startswith(f"{session}-"):
+            with contextlib.suppress(OSError, ValueError):
+                n += pq.read_metadata(p).num_rows
     return n
 
 
