@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from diarkit.schema import SEGMENTS, validate
 
@@ -49,10 +51,21 @@ class Filtered(NamedTuple):
     audit: pd.DataFrame
 
 
-def _blank(series: pd.Series) -> np.ndarray:
-    text = series.astype("string")
-    out: np.ndarray = (text.isna() | (text.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
+def _blank_strings(arr: pa.Array) -> np.ndarray:
+    empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0)
+    out: np.ndarray = pc.fill_null(empty, True).to_numpy(zero_copy_only=False)
     return out
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    """True where a label or text is missing or only whitespace (per category if any)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats = pa.array(series.cat.categories.astype("string"), type=pa.string())
+        per_code = np.append(_blank_strings(cats), True)  # code -1 (missing) is blank
+        out: np.ndarray = per_code[series.cat.codes.to_numpy()]
+        return out
+    arr = pa.array(series.astype("string"), type=pa.string(), from_pandas=True)
+    return _blank_strings(arr)
 
 
 def filter_confidence(
@@ -74,8 +87,8 @@ def filter_confidence(
 
     Returns:
         ``Filtered(kept, audit)``. ``audit`` holds every dropped row, unchanged, plus
-        ``reason`` (the first of ``REASONS`` that applies) and ``reasons`` (all that apply,
-        comma-separated). ``len(kept) + len(audit) == len(segments)``.
+        ``reason`` (categorical: the first of ``REASONS`` that applies) and ``reasons`` (all
+        that apply, comma-separated). ``len(kept) + len(audit) == len(segments)``.
 
     Raises:
         SchemaError: when the input does not follow the segments contract.
@@ -110,14 +123,12 @@ def filter_confidence(
     dropped = stacked.any(axis=1)
     audit = segments[dropped].copy()
     hits = stacked[dropped]
-    reasons = np.array(REASONS, dtype=object)
-    audit["reason"] = pd.Series(
-        reasons[hits.argmax(axis=1)] if len(hits) else [], index=audit.index, dtype="string"
-    )
-    joined = pd.Series("", index=audit.index, dtype="string")
-    for i, name in enumerate(REASONS):  # five columns, not rows
-        joined = joined.where(~hits[:, i], joined + ("," if i else "") + name)
-    audit["reasons"] = joined.str.lstrip(",")
+    # each combination of reasons is a bit pattern; its label is built once, not per row
+    bits = hits.astype(np.int64) @ (1 << np.arange(len(REASONS), dtype=np.int64))
+    lowest = np.array([0] + [(c & -c).bit_length() - 1 for c in range(1, 32)])
+    every = [",".join(r for i, r in enumerate(REASONS) if c >> i & 1) for c in range(32)]
+    audit["reason"] = pd.Categorical.from_codes(lowest[bits], categories=list(REASONS))
+    audit["reasons"] = pd.Categorical.from_codes(bits, categories=every)
     kept = segments[~dropped]
     validate(kept, SEGMENTS, where="filter_confidence() output")
     return Filtered(kept, audit)
