@@ -157,7 +157,7 @@ def stats(
             dataset, out, fmt=fmt, scheduler=scheduler, local_cluster=local_cluster,  # type: ignore[arg-type]
             memory_limit=memory_limit, progress=not quiet,
         )
-    except ValueError as exc:  # DatasetError, SchemaError and bad input are ValueErrors
+    except (ValueError, OSError) as exc:  # bad dataset/input, unreachable scheduler
         raise click.ClickException(str(exc)) from exc
     for what, path in paths.items():
         click.echo(f"{what}: {path}")
