@@ -49,6 +49,13 @@ def test_report_is_self_contained_and_escaped(tmp_path):
     assert not list((tmp_path / "out").glob(".*tmp"))  # atomic write left no temp file
 
 
+def test_report_shows_itself_in_notebooks():
+    report = Report("R <1>").section("S").text("a & b")
+    shown = report._repr_html_()
+    assert shown.startswith("<iframe srcdoc=") and 'sandbox=""' in shown
+    assert "a &amp;amp; b" in shown and "<section>" not in shown  # escaped into the attribute
+
+
 def test_table_html_truncates_and_formats():
     df = pd.DataFrame({"n": range(60), "ratio": [0.1] * 60})
     out = table_html(df, max_rows=10)

@@ -179,6 +179,12 @@ class Report:
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )
 
+    def _repr_html_(self) -> str:
+        """The report in a notebook: the whole document in a sandboxed iframe."""
+        doc = html.escape(self.to_html(), quote=True)
+        return (f'<iframe srcdoc="{doc}" sandbox="" style="width:100%;height:640px;'
+                f'border:1px solid #ddd" title="{html.escape(self.title)}"></iframe>')
+
     def write(self, path: str | Path) -> Path:
         """Write the report atomically (temporary name, then rename) and return its path."""
         target = Path(path)

@@ -52,3 +52,46 @@ def test_cloud_settings_hidden_in_simulator_mode(tmp_path):
     assert control._cloud_box.layout.display is None
     bundle = control._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_rejected_subscription_is_an_error_in_the_panel(tmp_path):
+    from diarkit.sim import Simulator
+
+    with Simulator(seed=1, conversations=1, permissions=(), autostart=False) as sim:
+        control = CaptureControl(tmp_path / "ds", simulator=sim, refresh_s=0.1)
+        control.start()
+        assert _wait(lambda: control.state == "error", 20), control.state
+        assert "routing:queue:view" in control.status.value  # the missing permission
+        assert _wait(lambda: not control.start_button.disabled, 5)
+        assert control.stop_button.disabled
+
+
+def test_simulator_mode_captures_stops_and_flushes(tmp_path):
+    import pyarrow.parquet as pq
+
+    control = CaptureControl(
+        tmp_path / "ds", simulator=True, refresh_s=0.1, timeline_every_s=0.3,
+        simulator_options={"seed": 2, "conversations": 2, "speed": 100.0, "heartbeat_s": 5.0,
+                           "call_duration_s": (30.0, 60.0), "stagger_s": 1.0},
+    )
+    try:
+        control.start()
+        assert _wait(lambda: control.state == "live", 20), control.state
+        assert _wait(lambda: control.simulator.wait_for_conversations_done(0.1), 30)
+        time.sleep(0.5)
+        control.stop()
+        assert control.state == "stopped", control.status.value
+        summary = control.summary()
+        rows = sum(pq.read_metadata(p).num_rows
+                   for p in (control.dataset / "raw").rglob("*.parquet"))
+        assert summary.counters["rows written"] == rows > 0
+        assert f"{summary.counters['frames']:,}</div>" in control.counters.value
+        segs = control.segments()
+        assert set(segs["conversation_id"].astype(str)) == set(control.simulator.conversation_ids)
+        assert bytes(control.timeline.value[:4]) == b"\x89PNG"
+        assert "(final)" in control.timeline_note.value
+        assert "stopped" in summary._repr_html_()
+    finally:
+        sim = control.simulator
+        control.close()
+    assert control.simulator is None and sim is not None
