@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from diarkit.analysis import finalize, talk_stats, turns
+from diarkit.analysis import filter_confidence, finalize, talk_stats, to_json, to_rttm, turns
 from diarkit.schema import SEGMENTS
 
 
@@ -136,6 +136,13 @@ def main() -> None:
     )
     print(f"turns (with joined text)        {t_turns:7.3f} s   {len(tt):,} turns")
     print(f"finalize                        {t_final:7.3f} s")
+    for name, fn in (
+        ("filter_confidence", lambda: filter_confidence(df)),
+        ("to_rttm", lambda: to_rttm(df)),
+        ("to_json", lambda: to_json(df)),
+    ):
+        t_other, _ = best_of(args.repeat, fn)
+        print(f"{name:<32}{t_other:7.3f} s")
 
     ids = df["conversation_id"].cat.categories
     sample = args.pyannote_sample or len(ids)
