@@ -145,14 +145,85 @@ def _hex_array(digests: list[bytes]) -> pa.Array:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def existing_digests(dataset: Path) -> set[bytes]:
-    """``frame_hash`` of every raw row already in ``dataset``, as 16-byte digests."""
-    parts = list_parts(dataset, RAW_DIR)
-    out: set[bytes] = set()
-    for p in parts:
-        col = pq.read_table(p, columns=["frame_hash"]).column(0)
-        out.update(bytes.fromhex(h) for h in col.to_pylist() if h)
-    return out
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+
+
+def hash_keys(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``frame_hash`` hex strings as an (N, 2) uint64 array (vectorised; 16 bytes each).
+
+    Rows whose hash is null or malformed get a key derived from nothing (all ones), which
+    matches no real digest.
+    """
+    if isinstance(hashes, pa.ChunkedArray):
+        hashes = hashes.combine_chunks() if hashes.num_chunks else pa.array([], pa.string())
+    n = len(hashes)
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.uint64)
+    lengths = pc.fill_null(pc.binary_length(hashes), 0).to_numpy(zero_copy_only=False)
+    if hashes.null_count or not (lengths == 32).all():
+        fixed = [h if h and len(h) == 32 else "f" * 32 for h in hashes.to_pylist()]
+        hashes = pa.array(fixed, pa.string())
+    offsets = np.frombuffer(hashes.buffers()[1], dtype=np.int32)[hashes.offset :]
+    start = int(offsets[0])
+    text = np.frombuffer(hashes.buffers()[2], dtype=np.uint8)[start : start + 32 * n]
+    nib = _NIBBLE[text].reshape(n, 16, 2)
+    if (nib == 255).any():
+        nib = np.where(nib == 255, 15, nib)
+    digest = (nib[:, :, 0] << 4 | nib[:, :, 1]).astype(np.uint8)
+    return np.ascontiguousarray(digest).view(np.uint64).reshape(n, 2)
+
+
+def digest_keys(digests: Sequence[bytes]) -> np.ndarray:
+    """16-byte digests as an (N, 2) uint64 array, comparable with ``hash_keys``."""
+    if not digests:
+        return np.zeros((0, 2), dtype=np.uint64)
+    return np.frombuffer(b"".join(digests), dtype=np.uint64).reshape(-1, 2)
+
+
+class KnownHashes:
+    """Frame hashes already in a dataset: sorted 16-byte keys (16 bytes per frame)."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        order = np.lexsort((keys[:, 1], keys[:, 0]))
+        self.hi = np.ascontiguousarray(keys[order, 0])
+        self.lo = np.ascontiguousarray(keys[order, 1])
+
+    @classmethod
+    def of_dataset(cls, dataset: Path) -> KnownHashes:
+        """Read the ``frame_hash`` column of every raw part of ``dataset``."""
+        cols = [pq.read_table(p, columns=["frame_hash"]).column(0) for p in list_parts(dataset)]
+        keys = [hash_keys(c) for c in cols]
+        return cls(np.concatenate(keys) if keys else np.zeros((0, 2), dtype=np.uint64))
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Bool mask: which of ``keys`` (N, 2) are known."""
+        out = np.zeros(len(keys), dtype=bool)
+        if len(self.hi) == 0 or len(keys) == 0:
+            return out
+        pos = np.searchsorted(self.hi, keys[:, 0])
+        clipped = np.minimum(pos, len(self.hi) - 1)
+        for i in np.flatnonzero(self.hi[clipped] == keys[:, 0]):  # rare but for true repeats
+            j = int(pos[i])
+            while j < len(self.hi) and self.hi[j] == keys[i, 0]:
+                if self.lo[j] == keys[i, 1]:
+                    out[i] = True
+                    break
+                j += 1
+        return out
+
+
+@dataclass
+class SeenHashes:
+    """What a run must not store again: the dataset's hashes plus this run's digests."""
+
+    known: KnownHashes | None = None
+    added: set[bytes] = field(default_factory=set)
 
 
 # --------------------------------------------------------------------------- per batch
@@ -163,7 +234,7 @@ class _FileContext:
     source: str
     session_id: str
     mtime: datetime
-    seen: set[bytes]
+    seen: SeenHashes
     next_seq: int = 0
 
 
@@ -247,17 +318,21 @@ def process_batch(
     return raw, segments, rejected, dup
 
 
-def _dedupe(digests: list[bytes], valid: np.ndarray, seen: set[bytes]) -> np.ndarray:
-    """Mask of records to keep: valid and not seen before (``seen`` is updated)."""
+def _dedupe(digests: list[bytes], valid: np.ndarray, seen: SeenHashes) -> np.ndarray:
+    """Mask of records to keep: valid and not seen before (``seen.added`` is updated)."""
+    valid = valid.copy()
+    if seen.known is not None and len(seen.known):
+        valid &= ~seen.known.contains(digest_keys(digests))
+    added = seen.added
     if valid.all():
         batch = set(digests)
-        if len(batch) == len(digests) and seen.isdisjoint(batch):
-            seen |= batch  # the common case, at C speed
-            return np.ones(len(digests), dtype=bool)
+        if len(batch) == len(digests) and added.isdisjoint(batch):
+            added |= batch  # the common case, at C speed
+            return valid
     keep = np.zeros(len(digests), dtype=bool)
-    add = seen.add
+    add = added.add
     for i, d in enumerate(digests):
-        if valid[i] and d not in seen:
+        if valid[i] and d not in added:
             keep[i] = True
             add(d)
     return keep
@@ -315,7 +390,7 @@ class _Result:
 
 
 _PROGRESS: Any = None
-_SEEN: set[bytes] | None = None
+_SEEN: SeenHashes | None = None
 #: Set on Ctrl-C so that converter threads stop at the next block.
 _STOP = __import__("threading").Event()
 
@@ -323,7 +398,7 @@ _STOP = __import__("threading").Event()
 def _init_worker(progress: Any, dataset: str, dedupe_existing: bool) -> None:
     global _PROGRESS, _SEEN
     _PROGRESS = progress
-    _SEEN = existing_digests(Path(dataset)) if dedupe_existing else set()
+    _SEEN = SeenHashes(KnownHashes.of_dataset(Path(dataset)) if dedupe_existing else None)
 
 
 def _report(records: int, nbytes: int) -> None:
@@ -341,7 +416,7 @@ def _session_for(run_id: str, index: int) -> str:
 def _convert_file(task: _Task) -> _Result:
     path = Path(task.path)
     result = _Result(task.index, task.path)
-    seen = _SEEN if _SEEN is not None else set()
+    seen = _SEEN if _SEEN is not None else SeenHashes()
     mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     ctx = _FileContext(task.path, _session_for(task.run_id, task.index), mtime, seen)
     dataset = Path(task.dataset)
@@ -709,22 +784,31 @@ def _finish(summary: ConvertSummary, results: list[_Result], root: Path, t0: flo
 
 
 def _dedupe_across(root: Path, parts_by_file: list[list[Path]]) -> tuple[int, int]:
-    """Drop rows of this run's parts whose frame_hash an earlier file of the run wrote."""
-    seen: set[str] = set()
+    """Drop rows of this run's parts whose frame_hash an earlier file of the run wrote.
+
+    Files convert concurrently, so two of them can both store a frame the other also
+    has; the first file (in input order) keeps it. Vectorised: one hash column read per
+    part, and nothing rewritten unless there is a repeat.
+    """
+    parts = [p for file_parts in parts_by_file for p in file_parts]
+    keys = [hash_keys(pq.read_table(p, columns=["frame_hash"]).column(0)) for p in parts]
+    if not keys:
+        return 0, 0
+    allk = np.concatenate(keys)
+    if len(np.unique(allk[:, 0])) == len(allk):
+        return 0, 0
+    _, first = np.unique(allk.view(np.dtype((np.void, 16))).ravel(), return_index=True)
+    dup = np.ones(len(allk), dtype=bool)
+    dup[first] = False
     removed = seg_removed = 0
-    for parts in parts_by_file:
-        file_hashes: list[tuple[Path, list[str]]] = []
-        for p in parts:
-            hashes = pq.read_table(p, columns=["frame_hash"]).column(0).to_pylist()
-            file_hashes.append((p, hashes))
-        for p, hashes in file_hashes:
-            dup = np.fromiter((h in seen for h in hashes), dtype=bool, count=len(hashes))
-            if dup.any():
-                r, s = _drop_rows(root, p, dup)
-                removed += r
-                seg_removed += s
-        for _p, hashes in file_hashes:
-            seen.update(hashes)
+    start = 0
+    for p, k in zip(parts, keys, strict=True):
+        d = dup[start : start + len(k)]
+        start += len(k)
+        if d.any():
+            r, sr = _drop_rows(root, p, d)
+            removed += r
+            seg_removed += sr
     return removed, seg_removed
 
 
@@ -791,7 +875,7 @@ def read_to_tables(
     if missing:
         raise FileNotFoundError("; ".join(f"{p}: {why}" for p, why in missing))
     raws, segs = [], []
-    seen: set[bytes] = set()
+    seen = SeenHashes()
     run_id = _new_run_id()
     for i, p in enumerate(paths):
         mtime = datetime.fromtimestamp(p.stat().st_mtime, UTC)

@@ -249,3 +249,18 @@ def test_rebuild_rederives_segments(tmp_path):
     assert rebuild(ds) == len(before) == 18
     after = load_segments(ds, words=True)
     assert after.drop(columns=["words"]).equals(before.drop(columns=["words"]))
+
+
+def test_hash_keys_match_digests_and_known_lookup():
+    from diarkit.io.convert import KnownHashes, _digests, _hex_array, digest_keys, hash_keys
+
+    blobs = [transcription_frame(f"h{i}") for i in range(50)]
+    digests = _digests(blobs)
+    keys = hash_keys(_hex_array(digests))
+    assert (keys == digest_keys(digests)).all()
+    known = KnownHashes(keys[:20])
+    assert known.contains(digest_keys(digests)).tolist() == [True] * 20 + [False] * 30
+    # same 64-bit prefix, different second half: not a match
+    probe = keys[:1].copy()
+    probe[0, 1] ^= 1
+    assert known.contains(probe).tolist() == [False]
