@@ -195,7 +195,7 @@ def capture_run(
         if rss is not None and s.frames >= next_sample:
             rss.append(proc.memory_info().rss / 2**20)
             next_sample += n // 10
-        time.sleep(0.001)
+        time.sleep(0.02)
     spooled = time.perf_counter() - t0
     stats = cap.stop()
     durable = time.perf_counter() - t0

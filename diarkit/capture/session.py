@@ -142,6 +142,8 @@ class _Worker:
         self.renew_at = float("inf")
         self.lifetime = 0.0
         self.open_gap: st.Gap | None = None
+        self.needs_sync = False
+        self.in_handover = False
         self.thread = threading.Thread(
             target=self.run, name=f"diarkit-capture-ch{index}", daemon=True
         )
@@ -191,9 +193,17 @@ class _Worker:
         with self.lock:
             if self.channel is None or self.ws is None:
                 return
-            result = self.cap.notifications.replace_subscriptions(
-                self.channel.id, self.cap.topics_of(self.index)
-            )
+            try:
+                result = self.cap.notifications.replace_subscriptions(
+                    self.channel.id, self.cap.topics_of(self.index)
+                )
+            except ChannelGoneError:
+                self.renew_at = float("inf")  # the worker reconnects and sets a new one
+                return
+            except RetryExhaustedError as exc:
+                self.renew_at = time.monotonic() + 1.0
+                self.cap.set_status(self.cap.status, f"renewing channel: {exc}")
+                return
             self.renew_at = time.monotonic() + self.lifetime * self.cap.renew_fraction
         self.cap.note_subscriptions(result)
 
@@ -210,6 +220,11 @@ class _Worker:
                     result = self.cap.notifications.add_subscriptions(self.channel.id, added)
             except ChannelGoneError:
                 return  # the worker notices the drop and restores every topic
+            except RetryExhaustedError as exc:
+                self.needs_sync = True  # the supervisor PUTs the whole list again later
+                self.cap.set_status(self.cap.status, f"updating subscriptions: {exc}")
+                return
+            self.needs_sync = False
         self.cap.note_subscriptions(result)
 
     def close_socket(self) -> None:
@@ -345,7 +360,7 @@ class _Worker:
         """``socket_closing``: connect again now, drain the old socket, then close it."""
         channel = self.channel
         old = self.ws
-        if channel is None or old is None:
+        if channel is None or old is None or self.in_handover:
             return
         try:
             new = self.connect(channel.connect_uri)
@@ -353,18 +368,22 @@ class _Worker:
             return  # keep the old socket; when it goes, the normal reconnect runs
         self.ws = new
         self.counters.handovers += 1
-        old.settimeout(self.cap.drain_s)
-        deadline = time.monotonic() + self.cap.drain_s * 5
-        while time.monotonic() < deadline:
-            try:
-                opcode, data = old.recv_data()
-            except Exception:
-                break
-            if opcode in _TEXT:
-                self.on_frame(data)
-            elif opcode == websocket.ABNF.OPCODE_CLOSE:
-                break
-        _close_ws(old)
+        self.in_handover = True
+        try:
+            old.settimeout(self.cap.drain_s)
+            deadline = time.monotonic() + self.cap.drain_s * 5
+            while time.monotonic() < deadline:
+                try:
+                    opcode, data = old.recv_data()
+                except Exception:
+                    break
+                if opcode in _TEXT:
+                    self.on_frame(data)
+                elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+        finally:
+            self.in_handover = False
+            _close_ws(old)
 
     def reconnect(self, decision: Decision | None, *, initial: bool = False) -> None:
         """Re-establish the channel after ``decision`` (None: first connection).
@@ -673,9 +692,10 @@ class Capture:
         )
 
     def active_conversations(self) -> list[str]:
-        """Conversations whose transcription topic is subscribed now."""
+        """Conversations whose transcription topic is subscribed now (and not rejected)."""
         with self._lock:
-            topics = [t for chan in self.plan.channels for t in chan]
+            rejected = {r.topic for r in self.rejected}
+            topics = [t for chan in self.plan.channels for t in chan if t not in rejected]
         return [c for c in (conversation_of(t) for t in topics) if c]
 
     # ------------------------------------------------------------------ used by workers
@@ -785,8 +805,12 @@ class Capture:
         if verb != "subscribe":
             return
         topic = transcription_topic(arg)
-        with self._lock:
-            index, is_new = self.plan.place(topic)
+        try:
+            with self._lock:
+                index, is_new = self.plan.place(topic)
+        except ValueError as exc:  # every channel full: report it, keep capturing the rest
+            self.note_subscriptions(SubscriptionResult((), (RejectedTopic(topic, str(exc)),)))
+            return
         if is_new:
             self._add_worker(index)
         else:
@@ -802,6 +826,8 @@ class Capture:
             if index is not None:
                 self._workers[index].update_topics(None)
         for w in list(self._workers):
+            if w.needs_sync:
+                w.update_topics(None)
             if now >= w.renew_at:
                 w.renew()
         if self.recorder.error is not None:

@@ -221,7 +221,7 @@ def test_rejected_subscriptions_are_reported(tmp_path):
         cap.start()
         wait_live(cap)
         stats = cap.stop()
-        assert stats.rejected == 1
+        assert stats.rejected == 1 and stats.active_conversations == 0
         (rej,) = cap.rejected
         assert rej.topic.endswith(".transcription") and rej.reason == "Missing permissions"
         assert "conversation:transcription:view" in rej.missing_permissions
