@@ -697,7 +697,8 @@ def plot_compare(
     ax.set_ylabel(f"{by} (calls)")
     ax.set_title(f"{label} by {by}", loc="left", fontsize=10)
     if unit == "%":
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        span = float(data["value"].max() - data["value"].min()) if len(data) else 1.0
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if span >= 0.05 else 1))
     elif unit == "s":
         ax.xaxis.set_major_formatter(FuncFormatter(format_mmss))
     for side in ("top", "right"):
