@@ -341,8 +341,15 @@ def _dedupe(digests: list[bytes], valid: np.ndarray, seen: SeenHashes) -> np.nda
 # --------------------------------------------------------------------------- writing
 
 
-def _write_parts(dataset: Path, raw: pa.Table, segments: pa.Table) -> list[Path]:
-    """Write raw + segments, one part per UTC date of ``received_at``; raw first."""
+def _write_parts(
+    dataset: Path, raw: pa.Table, segments: pa.Table, session: str, written: int = 0
+) -> list[Path]:
+    """Write raw + segments, one part per UTC date of ``received_at``; raw first.
+
+    Parts are named ``<session>-<first seq>`` after the input file's convert session;
+    rows read from another dataset keep their own session and seq, so their parts are
+    numbered by position instead. An existing part is never overwritten.
+    """
     if raw.num_rows == 0:
         return []
     dates = pc.strftime(raw.column("received_at"), "%Y-%m-%d")
@@ -356,9 +363,12 @@ def _write_parts(dataset: Path, raw: pa.Table, segments: pa.Table) -> list[Path]
             sd = pc.strftime(segments.column("received_at"), "%Y-%m-%d")
             s = segments.filter(pc.equal(sd, date))
         first = r.column("seq")[0].as_py()
-        session = r.column("session_id")[0].as_py()
-        name = part_name(session, first)
-        raw_path, seg_path = part_paths(dataset, date, name)
+        if r.column("session_id")[0].as_py() != session:
+            first = written + len(out)  # dataset input: number the parts
+        raw_path, seg_path = part_paths(dataset, date, part_name(session, first))
+        while raw_path.exists() or seg_path.exists():
+            first += 1
+            raw_path, seg_path = part_paths(dataset, date, part_name(session, first))
         write_table_atomic(r, raw_path)
         write_table_atomic(s, seg_path)
         out.append(raw_path)
@@ -432,7 +442,9 @@ def _convert_file(task: _Task) -> _Result:
             result.bytes_read += batch.nbytes
             result.written += raw.num_rows
             result.segments += seg.num_rows
-            result.parts.extend(str(p) for p in _write_parts(dataset, raw, seg))
+            result.parts.extend(
+                str(p) for p in _write_parts(dataset, raw, seg, ctx.session_id, len(result.parts))
+            )
             _report(n, batch.nbytes)
     except UnknownFormatError as exc:
         result.skipped = str(exc).removeprefix(f"{path}: ")
