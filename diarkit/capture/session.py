@@ -97,19 +97,17 @@ def peek_topic(frame: bytes) -> TopicKind | None:
     if match is None:
         return None
     name = match.group(1)
-    kind = _TOPIC_KINDS.get(name, _MISSING)
-    if kind is _MISSING:
-        try:
-            kind = parse_topic(name.decode("utf-8")).kind
-        except (ProtocolError, UnicodeDecodeError):
-            kind = None
-        if len(_TOPIC_KINDS) > 100_000:
-            _TOPIC_KINDS.clear()
-        _TOPIC_KINDS[name] = kind
-    return kind  # type: ignore[return-value]
-
-
-_MISSING: Any = object()
+    if name in _TOPIC_KINDS:
+        return _TOPIC_KINDS[name]
+    kind: TopicKind | None
+    try:
+        kind = parse_topic(name.decode("utf-8")).kind
+    except (ProtocolError, UnicodeDecodeError):
+        kind = None
+    if len(_TOPIC_KINDS) > 100_000:
+        _TOPIC_KINDS.clear()
+    _TOPIC_KINDS[name] = kind
+    return kind
 
 
 def _close_ws(ws: websocket.WebSocket) -> None:
