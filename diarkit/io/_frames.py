@@ -78,6 +78,10 @@ CALLS_TOPIC_RE = (
 _PARSE = pj.ParseOptions(explicit_schema=WIRE_SCHEMA, unexpected_field_behavior="ignore")
 
 
+#: pyarrow.json's own threads; switched off while several files convert on threads.
+PARSE_THREADS = [True]
+
+
 def parse_block(buffer: bytes | pa.Buffer, expected_rows: int) -> pa.Table | None:
     """Parse newline-separated frames into a ``WIRE_SCHEMA`` table, or ``None`` if it fails.
 
@@ -92,7 +96,7 @@ def parse_block(buffer: bytes | pa.Buffer, expected_rows: int) -> pa.Table | Non
     try:
         table = pj.read_json(
             source,
-            read_options=pj.ReadOptions(block_size=BLOCK_SIZE, use_threads=True),
+            read_options=pj.ReadOptions(block_size=BLOCK_SIZE, use_threads=PARSE_THREADS[0]),
             parse_options=_PARSE,
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

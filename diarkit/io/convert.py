@@ -714,6 +714,9 @@ def _run_threads(
     _init_worker(update, str(root), dedupe)
     results: list[_Result] = []
     order = sorted(tasks, key=lambda t: -sizes[t.index])  # big files first: better balance
+    from . import _frames
+
+    _frames.PARSE_THREADS[0] = False  # the converter threads already fill the cores
     try:
         with ThreadPoolExecutor(nthreads, thread_name_prefix="diarkit-convert") as pool:
             futures: set[Future[_Result]] = {pool.submit(_convert_file, t) for t in order}
@@ -730,6 +733,7 @@ def _run_threads(
                     f.cancel()
                 raise
     finally:
+        _frames.PARSE_THREADS[0] = True
         _STOP.clear()
         _init_worker(None, str(root), False)
     return results
