@@ -20,6 +20,7 @@ _LAZY = {
     "to_json": "diarkit.analysis",
     "parse_rttm": "diarkit.analysis",
     "diarization_error": "diarkit.analysis",
+    "export_segments": "diarkit.analysis",
     "Capture": "diarkit.capture",
     "TokenSource": "diarkit.capture",
     "NotificationsClient": "diarkit.capture",

@@ -288,6 +288,43 @@ def der(hypothesis: str, reference: str, collar: float, skip_overlap: bool) -> N
     )
 
 
+
+@cli.command("export")
+@click.argument("dataset", type=click.Path(exists=True))
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["rttm", "vtt", "srt", "textgrid", "ctm", "json"]))
+@click.option("--conversation", help="Conversation id (needed by vtt, srt and textgrid).")
+@click.option("--min-confidence", type=click.FloatRange(0, 1),
+              help="Drop segments below this confidence (0-1), and empty ones.")
+@click.option("--turns", "as_turns", is_flag=True, help="Export turns instead of segments.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file (default: stdout).")
+def export_command(
+    dataset: str, fmt: str, conversation: str | None, min_confidence: float | None,
+    as_turns: bool, out: str | None,
+) -> None:
+    """Export final segments of DATASET as RTTM, WebVTT, SRT, TextGrid, CTM or JSON."""
+    from pathlib import Path
+
+    from diarkit import load_segments
+    from diarkit.analysis import export_segments
+
+    try:
+        text = export_segments(
+            load_segments(
+                dataset, conversations=[conversation] if conversation else None,
+                words=fmt == "ctm",
+            ),
+            fmt, conversation=conversation, min_confidence=min_confidence, as_turns=as_turns,
+        )
+    except ValueError as exc:  # SchemaError and bad input are ValueErrors
+        raise click.ClickException(str(exc)) from exc
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"{fmt}: {out}")
+    else:
+        click.echo(text, nl=False)
+
+
 def main() -> None:
     """Entry point of the ``diarkit`` console script."""
     cli()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from diarkit.analysis.confidence import PRESETS, ConfidenceRule, Filtered, filter_confidence
 from diarkit.analysis.der import DiarizationError, diarization_error
 from diarkit.analysis.exports import (
+    FORMATS,
+    export_segments,
     parse_rttm,
     to_ctm,
     to_json,
@@ -24,12 +26,14 @@ from diarkit.analysis.stats import talk_stats
 from diarkit.analysis.turns import turns
 
 __all__ = [
+    "FORMATS",
     "PRESETS",
     "ConfidenceRule",
     "DiarizationError",
     "Filtered",
     "Finalized",
     "diarization_error",
+    "export_segments",
     "filter_confidence",
     "finalize",
     "fleet_stats",

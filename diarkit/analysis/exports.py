@@ -15,6 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from diarkit.analysis._core import check_intervals, codes_of, float_array, order_by, union_blocks
+from diarkit.analysis.confidence import filter_confidence
+from diarkit.analysis.finality import finalize
+from diarkit.analysis.turns import turns
 from diarkit.schema import SEGMENTS, TURNS, SchemaError, validate
 
 _TIMES = ("conversation_id", "speaker", "start_s", "end_s")
@@ -481,3 +484,58 @@ def to_json(segments: pd.DataFrame) -> str:
         "}",
     )
     return '{"totalSegments": ' + str(n) + ', "segments": [' + _joined(records, ", ") + "]}"
+
+
+#: Export formats by name, as ``diarkit export --format`` accepts them.
+FORMATS = {
+    "rttm": to_rttm,
+    "vtt": to_webvtt,
+    "srt": to_srt,
+    "textgrid": to_textgrid,
+    "ctm": to_ctm,
+    "json": to_json,
+}
+
+
+def export_segments(
+    segments: pd.DataFrame,
+    fmt: str,
+    *,
+    conversation: str | None = None,
+    min_confidence: float | None = None,
+    as_turns: bool = False,
+    max_gap: float = 1.0,
+) -> str:
+    """Finalize raw segment versions and render them in one format (times in seconds).
+
+    The latest final version of each utterance is kept (:func:`finalize`); with
+    ``min_confidence``, :func:`filter_confidence` then drops low-confidence, speakerless
+    and empty rows; with ``as_turns`` (not for CTM) rows merge into turns first.
+
+    Args:
+        segments: a SEGMENTS table, any mix of versions.
+        fmt: one of ``FORMATS`` (``rttm``, ``vtt``, ``srt``, ``textgrid``, ``ctm``, ``json``).
+        conversation: keep only this conversation (required by vtt, srt and textgrid when
+            the table holds several).
+        min_confidence: confidence threshold (0-1); default: no confidence filtering.
+        as_turns: export turns instead of segments.
+        max_gap: seconds bridged inside a turn when ``as_turns``.
+
+    Raises:
+        ValueError: for an unknown format or conversation, or ``as_turns`` with CTM.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {sorted(FORMATS)}")
+    if as_turns and fmt == "ctm":
+        raise ValueError("CTM is word-level: export segments, not turns")
+    validate(segments, SEGMENTS, where="export_segments()")
+    if conversation is not None:
+        segments = segments[segments["conversation_id"].astype("string") == conversation]
+        if segments.empty:
+            raise ValueError(f"export_segments(): no segments for conversation {conversation!r}")
+    table = finalize(segments).segments
+    if min_confidence is not None:
+        table = filter_confidence(table, min_confidence).kept
+    if as_turns:
+        table = turns(table, max_gap=max_gap)
+    return str(FORMATS[fmt](table))

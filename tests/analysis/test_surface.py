@@ -22,6 +22,7 @@ PUBLIC = [
     "to_json",
     "parse_rttm",
     "diarization_error",
+    "export_segments",
 ]
 
 
