@@ -354,7 +354,7 @@ def _write_parts(
         return []
     dates = pc.strftime(raw.column("received_at"), "%Y-%m-%d")
     uniq = pc.unique(dates).to_pylist()
-    out = []
+    out: list[Path] = []
     for date in uniq:
         if len(uniq) == 1:
             r, s = raw, segments

@@ -112,7 +112,7 @@ def partition_date(raw: pa.Table) -> str:
             arr = raw.column(col)
             valid = arr.drop_null()
             if len(valid):
-                value = valid[0].as_py()
+                value: datetime = valid[0].as_py()
                 return value.astimezone(UTC).strftime("%Y-%m-%d")
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
@@ -226,7 +226,7 @@ def is_dataset(path: Path) -> bool:
 
 def stale_temporaries(dataset: Path) -> list[Path]:
     """Temporary files left by processes that are no longer running (safe to delete)."""
-    out = []
+    out: list[Path] = []
     root = Path(dataset)
     if not root.is_dir():
         return out

@@ -148,14 +148,16 @@ def sta_transcript_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
             errors.append((f"{tp}: expected an object", tr))
             continue
         phrases = tr.get("phrases") or []
-        base = base_doc if isinstance(base_doc, int | float) else tr.get("startTime")
-        if not isinstance(base, int | float) or isinstance(base, bool):
+        base_any = base_doc if isinstance(base_doc, int | float) else tr.get("startTime")
+        if isinstance(base_any, int | float) and not isinstance(base_any, bool):
+            base = float(base_any)
+        else:
             starts = [
-                p.get("startTimeMs")
+                float(p["startTimeMs"])
                 for p in phrases
                 if isinstance(p, dict) and isinstance(p.get("startTimeMs"), int | float)
             ]
-            base = min(starts) if starts else 0
+            base = min(starts) if starts else 0.0
         tid = tr.get("transcriptId")
         for pi, ph in enumerate(phrases):
             p = f"{tp}.phrases[{pi}]"

@@ -14,7 +14,7 @@ import operator
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
@@ -34,7 +34,7 @@ from .dataset import (
     superseded_parts,
 )
 
-TimeLike = datetime | pd.Timestamp | str | None
+TimeLike: TypeAlias = datetime | pd.Timestamp | str | None
 
 _PARTITIONING = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
 _RAW_CATEGORIES = ("session_id", "topic", "kind", "conversation_id", "source")
@@ -117,7 +117,7 @@ def _filter_in_memory(table: pa.Table, expr: ds.Expression) -> pa.Table:
     return ds.dataset(dated).to_table(filter=expr).drop_columns(["date"])
 
 
-def _check_root(path: Path) -> Path:
+def _check_root(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such dataset or file")

@@ -338,7 +338,7 @@ def _empty() -> Batch:
 
 
 def _read_all(f: IO[bytes] | GzipStream) -> bytes:
-    pieces = []
+    pieces: list[bytes] = []
     while True:
         data = f.read(CHUNK_BYTES)
         if not data:
