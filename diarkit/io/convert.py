@@ -302,6 +302,7 @@ def process_batch(
         rejected.extend(
             Rejected(ctx.source, ln, err, txt)
             for ln, err, txt in zip(lines, errors, texts, strict=True)
+            if txt.strip()  # a whitespace-only line is no record: skipped, not rejected
         )
     keep = _dedupe(digests, ~invalid, ctx.seen)
     dup = int((~invalid).sum() - keep.sum())
