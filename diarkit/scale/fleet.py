@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -268,7 +269,7 @@ def load_segments_pandas(dataset: str | os.PathLike[str]) -> pd.DataFrame:
     """All segments of ``dataset`` in one pandas frame (the single-machine path)."""
     from diarkit.io.load import load_segments
 
-    return load_segments(dataset)
+    return load_segments(Path(dataset))
 
 
 def talk_stats_pandas(dataset: str | os.PathLike[str], **talk_kwargs: Any) -> pd.DataFrame:

@@ -100,8 +100,8 @@ def synthetic_segments(spec: SynthSpec) -> pa.Table:
     spk = (np.cumsum(switch) % 2).astype(np.int32)  # 0 agent, 1 customer
     phrase = rng.integers(0, len(_PHRASES), n_utt)
     conf = np.round(rng.beta(8, 1.5, n_utt), 4)
-    call_start_us = _BASE_US + int(spec.first_call_s * 1e6)
-    call_start_us = call_start_us + (rng.random(n_conv) * spec.days * 86_400e6).astype(np.int64)
+    first_us = _BASE_US + int(spec.first_call_s * 1e6)
+    call_start_us = first_us + (rng.random(n_conv) * spec.days * 86_400e6).astype(np.int64)
     session = (np.arange(n_conv) % spec.sessions).astype(np.int32)
     start_at = call_start_us[conv] + (start * 1e6).astype(np.int64)
     recv = call_start_us[conv] + ((end + 0.3) * 1e6).astype(np.int64)
