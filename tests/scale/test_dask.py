@@ -195,3 +195,10 @@ def test_dataset_written_by_diarkit_convert_gives_the_pandas_result(client, tmp_
     assert len(want.conversations) >= 16
     pd.testing.assert_frame_equal(got.conversations, want.conversations)
     pd.testing.assert_frame_equal(got.fleet, want.fleet)
+
+
+def test_progress_bar_is_shown_on_the_cluster(client, dataset, reference, capsys):
+    got = talk_stats_dask(dataset, client, progress=True)
+    out = capsys.readouterr()
+    assert "100%" in out.out + out.err
+    pd.testing.assert_frame_equal(got, reference.conversations)
