@@ -21,13 +21,19 @@ def cli() -> None:
 @click.option("--speed", default=20.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Simulated seconds per wall-clock second.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Simulator seed.")
-def demo(out: str, conversations: int, speed: float, seed: int) -> None:
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:N]@SECONDS",
+              help="Simulator fault after the calls start (repeatable); default: drop@12.")
+@click.option("--no-faults", is_flag=True, help="Inject no fault.")
+def demo(out: str, conversations: int, speed: float, seed: int, faults: tuple[str, ...],
+         no_faults: bool) -> None:
     """Simulate calls, capture them live, analyse, and write an HTML report (./diarkit-demo/)."""
-    from diarkit.demo import run_demo
+    from diarkit.demo import DEFAULT_FAULTS, run_demo
 
+    plan = () if no_faults else (faults or DEFAULT_FAULTS)
     try:
-        run_demo(echo=click.echo, out=out, conversations=conversations, speed=speed, seed=seed)
-    except (FileExistsError, RuntimeError, TimeoutError) as exc:
+        run_demo(echo=click.echo, out=out, conversations=conversations, speed=speed, seed=seed,
+                 faults=plan)
+    except (FileExistsError, RuntimeError, TimeoutError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 

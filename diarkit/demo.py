@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,6 +29,9 @@ REPORT_COUNTERS = {
     "rows in Parquet": "rows",
 }
 
+
+#: Faults the demo injects by default: one dropped WebSocket 12 s into the calls.
+DEFAULT_FAULTS = ("drop@12",)
 
 #: Confidence (0-1) below which the demo drops a segment before the statistics. Lower than
 #: ``filter_confidence``'s default 0.85: talk time is about speech, not about exact words.
@@ -88,6 +91,7 @@ def run_demo(
     seed: int = 7,
     max_seconds: float = 100.0,
     timelines: int = 3,
+    faults: Sequence[str] = DEFAULT_FAULTS,
     progress: Callable[[str, bool], Any] | None = None,
 ) -> DemoResult:
     """Simulate ``conversations`` calls, capture them live, analyse, write the HTML report.
@@ -100,6 +104,9 @@ def run_demo(
         seed: simulator seed (same seed, same calls).
         max_seconds: stop capturing after this many wall-clock seconds at the latest.
         timelines: call timelines drawn in the report.
+        faults: simulator faults ``KIND[:N]@SECONDS`` after the calls start (default: one
+            dropped socket at 12 s, so the report shows a reconnect and the gap it left);
+            ``()`` for none.
         progress: receives the live status line (``text, final``); default rewrites a
             line on stderr.
 
@@ -111,8 +118,9 @@ def run_demo(
     from diarkit.capture import Capture
     from diarkit.io.load import load_gaps, load_segments
     from diarkit.report import fleet_report
-    from diarkit.sim import Simulator
+    from diarkit.sim import Simulator, parse_fault_spec
 
+    plan = [parse_fault_spec(f) for f in faults]
     show = progress or ProgressLine()
     root = Path(out).resolve()
     dataset = root / "dataset"
@@ -122,7 +130,10 @@ def run_demo(
     t0 = time.monotonic()
     echo(f"Starting the embedded Genesys Cloud simulator: {conversations} concurrent calls "
          f"at {speed:g}x speed (seed {seed}).")
-    with Simulator(seed=seed, conversations=conversations, speed=speed, autostart=False) as sim:
+    if plan:
+        echo("Injected faults: " + ", ".join(faults) + " (seconds after the calls start).")
+    with Simulator(seed=seed, conversations=conversations, speed=speed, autostart=False,
+                   fault_plan=plan) as sim:
         capture = Capture(
             dataset, login_base=sim.login_base, api_base=sim.api_base,
             client_id=sim.client_id, client_secret=sim.client_secret,

@@ -61,6 +61,11 @@ def test_table_html_truncates_and_formats():
     out = table_html(df, max_rows=10)
     assert out.count("<tr>") == 11  # header + 10 rows
     assert "50 more rows not shown" in out and "10.0%" in out
+    gaps = pd.DataFrame({"duration_s": [1.25], "call_ratio": [0.5],
+                         "start_at": [pd.Timestamp("2026-11-24 12:20:10.123456", tz="UTC")]})
+    out = table_html(gaps)
+    assert "<td>1.2</td>" in out or "<td>1.3</td>" in out  # "duration" is not a ratio
+    assert "50.0%" in out and "2026-11-24 12:20:10.123 UTC" in out
 
 
 def test_figure_data_uri_rejects_bad_input():
@@ -79,7 +84,7 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
     out = tmp_path / "demo"
     result = run_demo(
         echo=lines.append, out=out, conversations=4, speed=120.0, seed=3, max_seconds=90,
-        progress=lambda text, final: progress.append((text, final)),
+        faults=("drop@1",), progress=lambda text, final: progress.append((text, final)),
     )
     assert result.report == out.resolve() / "report.html" and result.report.is_file()
     assert result.conversations == 4 and result.frames > 100
@@ -100,7 +105,9 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
     assert re.search(r'<div class="v">4</div><div class="k">calls analysed</div>', text)
     frames = re.search(r'<div class="v">([\d,]+)</div><div class="k">frames received</div>', text)
     assert frames and int(frames.group(1).replace(",", "")) == result.frames
-    assert "No gaps: the WebSocket never dropped" in text
+    # the dropped socket is reported: a reconnect and the gap it left, with its cause
+    assert re.search(r'<div class="v">1</div><div class="k">reconnects</div>', text)
+    assert "<h3>Gaps (1)</h3>" in text and "network error" in text
     # fleet plots + talk share + 3 timelines, all inline
     assert len(re.findall(r'src="data:image/png;base64,', text)) >= 5
     assert not re.search(r'(src|href)="(?!data:)', text)
@@ -116,5 +123,7 @@ def test_demo_cli_options_documented():
 
     res = CliRunner().invoke(cli, ["demo", "--help"])
     assert res.exit_code == 0
-    for opt in ("--out", "--conversations", "--speed", "--seed"):
+    for opt in ("--out", "--conversations", "--speed", "--seed", "--fault", "--no-faults"):
         assert opt in res.output
+    bad = CliRunner().invoke(cli, ["demo", "--fault", "meteor@3"])
+    assert bad.exit_code != 0 and "bad fault 'meteor@3'" in bad.output

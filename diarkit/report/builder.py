@@ -54,13 +54,15 @@ def _format_cell(value: Any, column: str) -> str:
     if value is None or (not isinstance(value, str | list | tuple) and pd.isna(value)):
         return ""
     if isinstance(value, float):
-        if "share" in column or "ratio" in column:
+        if {"share", "ratio"} & set(column.lower().split("_")):
             return f"{value:.1%}"
         if column.endswith("_s"):
             return f"{value:,.1f}"
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value.tzinfo else str(value)
+        if value.tzinfo is None:
+            return str(value)
+        return value.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -71,7 +73,7 @@ def _format_cell(value: Any, column: str) -> str:
 def table_html(df: pd.DataFrame, max_rows: int = 50, index: bool = False) -> str:
     """Render a DataFrame as an HTML table (escaped, numbers formatted by column suffix).
 
-    Columns named with ``share``/``ratio`` show as percentages, ``_s`` as seconds with one
+    Columns with a ``share``/``ratio`` word show as percentages, ``_s`` as seconds with one
     decimal; at most ``max_rows`` rows are shown, with a note of how many were left out.
     """
     frame = df.reset_index() if index else df

@@ -269,7 +269,13 @@ def fleet_report(
             report.text("No gaps: the WebSocket never dropped during the capture.")
         else:
             report.subheading(f"Gaps ({len(gaps)})")
-            report.table(gaps, max_rows=50)
+            shown = gaps.copy()
+            if "conversations" in shown.columns:  # the ids are in the dataset; count here
+                shown["conversations"] = [
+                    len(v) if isinstance(v, list | tuple | np.ndarray) else v
+                    for v in shown["conversations"]
+                ]
+            report.table(shown, max_rows=50)
     if audit is not None:
         if audit.empty:
             report.text("The confidence filter dropped no segment.")
