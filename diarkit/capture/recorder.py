@@ -22,6 +22,7 @@ import errno
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -201,6 +202,11 @@ def recover_spools(
     return report
 
 
+def _ignore_sigint() -> None:
+    """In the converter process: Ctrl-C stops the capture, which then flushes through us."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def describe_os_error(exc: OSError, doing: str) -> str:
     """A clear message for a file-system failure: disk full, permissions, or the errno text."""
     where = f" ({exc.filename})" if exc.filename else ""
@@ -259,7 +265,7 @@ class RawRecorder:
         self._spool_opened = 0.0
         self._last_sync = 0.0
         self._next_seq = 0
-        self._queue: queue.Queue[Path | None] = queue.Queue()
+        self._queue: queue.Queue[SpoolWriter | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._convert_in_process = convert_in_process
         self._pool: ProcessPoolExecutor | None = None
@@ -307,7 +313,9 @@ class RawRecorder:
                 describe_os_error(exc, f"cannot record into {self.dataset}")
             ) from None
         if self._convert_in_process:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+            )
         self._thread = threading.Thread(
             target=self._convert_loop, name=f"diarkit-recorder-{self.session_id}", daemon=True
         )
@@ -357,6 +365,8 @@ class RawRecorder:
     def tick(self) -> None:
         """Roll a spool that is ``roll_seconds`` old, else fsync it once per ``sync_seconds``.
 
+        The fsync runs outside the recorder lock, so receiving never waits for the disk.
+
         Raises:
             RecorderError: as ``append``.
         """
@@ -369,39 +379,43 @@ class RawRecorder:
             now = self._clock()
             if now - self._spool_opened >= self.roll_seconds:
                 self._roll_locked()
-            elif now - self._last_sync >= self.sync_seconds:
-                try:
-                    spool.sync()
-                except OSError as exc:
-                    self._fail(describe_os_error(exc, f"cannot fsync spool {spool.path}"))
-                self._last_sync = now
+                return
+            if now - self._last_sync < self.sync_seconds:
+                return
+            self._last_sync = now
+        try:
+            spool.sync()
+        except OSError as exc:
+            with self._lock:
+                self._fail(describe_os_error(exc, f"cannot fsync spool {spool.path}"))
 
     def roll(self) -> None:
-        """Close the current spool now (if it holds frames) and queue it for conversion."""
+        """Start a new spool now (if the current one holds frames); convert the old one."""
         with self._lock:
             if self._spool is not None and self._spool.frames:
                 self._roll_locked()
 
     def _roll_locked(self) -> None:
+        # Only swap files here; the converter thread fsyncs and closes the old spool, so
+        # the receiving thread never waits for the disk.
         spool = self._spool
         assert spool is not None
         try:
-            spool.close()
             self._open_spool()
         except OSError as exc:
             self._spool = None
-            self._queue.put(spool.path)
-            self._fail(describe_os_error(exc, f"cannot roll spool {spool.path}"))
-        self._queue.put(spool.path)
+            self._queue.put(spool)
+            self._fail(describe_os_error(exc, f"cannot open a new spool in {self.spool_dir}"))
+        self._queue.put(spool)
 
     def _convert_loop(self) -> None:
         while True:
-            path = self._queue.get()
-            if path is None:
+            spool = self._queue.get()
+            if spool is None:
                 return
-            if self.error is not None and not path.exists():
-                continue
+            path = spool.path
             try:
+                spool.close()  # fsync + close: durable against an OS crash too
                 if self._pool is not None:
                     result = self._pool.submit(
                         spool_to_part, self.dataset, path, keep_heartbeats=self.keep_heartbeats

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class SpoolWriter:
             os.close(fd)
             raise
         self._fd: int | None = fd
+        self._close_lock = threading.Lock()
         self.bytes = len(header)
 
     @staticmethod
@@ -83,18 +85,23 @@ class SpoolWriter:
         return len(record)
 
     def sync(self) -> None:
-        """fsync the spool: survive an OS crash or power loss, not just a process kill."""
-        if self._fd is not None:
-            os.fsync(self._fd)
+        """fsync the spool: survive an OS crash or power loss, not just a process kill.
+
+        Safe to call from another thread than ``append`` (never races with ``close``).
+        """
+        with self._close_lock:
+            if self._fd is not None:
+                os.fsync(self._fd)
 
     def close(self) -> None:
-        """fsync and close (releases the lock)."""
-        if self._fd is not None:
-            try:
-                os.fsync(self._fd)
-            finally:
-                os.close(self._fd)
-                self._fd = None
+        """fsync and close (releases the lock); a second call does nothing."""
+        with self._close_lock:
+            if self._fd is not None:
+                try:
+                    os.fsync(self._fd)
+                finally:
+                    os.close(self._fd)
+                    self._fd = None
 
 
 @dataclass(slots=True)
