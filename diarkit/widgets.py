@@ -51,6 +51,9 @@ COUNTERS = {
 
 MODES = ("Local simulator", "Genesys Cloud")
 
+#: Seconds of recent segments read to find the conversation that spoke last.
+RECENT_S = 60.0
+
 
 def _split_ids(text: str) -> list[str]:
     return [t for t in (p.strip() for p in text.replace(",", "\n").splitlines()) if t]
@@ -389,20 +392,24 @@ class CaptureControl:
         if self.dataset is None or not (self.dataset / "segments").exists():
             return
         try:
-            segs = self.segments()
+            # which conversation spoke last: only recent rows are read (pushed-down filter)
+            since = pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=RECENT_S)
+            recent = self.segments(start=since)
+            if recent.empty and (self._timeline_conversation is None or final):
+                recent = self.segments()
+            if recent.empty:
+                return  # nothing new since the last drawing
+            latest = str(recent.sort_values("received_at")["conversation_id"].iloc[-1])
+            one = self.segments(conversations=[latest])
         except Exception as exc:  # a part being written is skipped; show why on the last try
             if final:
                 self.timeline_note.value = f"<i>timeline unavailable: {html.escape(str(exc))}</i>"
             return
-        if segs.empty:
-            return
         from diarkit.analysis import finalize
 
-        segs = finalize(segs, keep_partial=True).segments
-        latest = segs.sort_values("received_at").iloc[-1]["conversation_id"]
-        self._timeline_conversation = str(latest)
-        one = segs[segs["conversation_id"].astype("string") == str(latest)]
-        self.timeline.value = render_timeline_png(one, str(latest))
+        one = finalize(one, keep_partial=True).segments
+        self._timeline_conversation = latest
+        self.timeline.value = render_timeline_png(one, latest)
         self.timeline_note.value = (
             f"<span class='diarkit-timeline-note'>Most recent conversation "
             f"<code>{html.escape(str(latest))}</code>: {len(one):,} utterances"
