@@ -138,6 +138,7 @@ class Faults:
 
         Channel-level faults pick one connected channel at random (seeded).
         """
+        self._server.fault("trigger", f"{kind} x{count}")
         channels = sorted(self._server.channels)
         connected = sorted(c.id for c in self._server.channels.values() if c.ws is not None)
         pick = self.rng.choice(connected) if connected else None

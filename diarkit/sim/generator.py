@@ -489,11 +489,12 @@ def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
         if dtexts:
             dtexts[0] = dtexts[0][:1].upper() + dtexts[0][1:]
         wacc = dacc = b""
+        last_at = 0
         for k in range(1, n):  # partials: 1..n-1 words
             wacc = words[0] if k == 1 else wacc + b"," + words[k - 1]
             dacc = dwords[0] if k == 1 else dacc + b"," + dwords[k - 1]
             end_k = u.word_starts_ms[k - 1] + u.word_durations_ms[k - 1]
-            at = end_k + int(rng.uniform(150, 400))
+            at = last_at = max(end_k + int(rng.uniform(150, 400)), last_at + 20)
             alt = dumps({
                 "confidence": round(sum(u.word_confidences[:k]) / k * 0.9, 3),
                 "offsetMs": u.start_ms,
@@ -506,7 +507,7 @@ def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
             pending.append((at, seq, "transcription", topic,
                             tr_text(at, "SESSION_ONGOING", item)))
             seq += 1
-        at = u.end_ms + int(rng.uniform(300, 700))
+        at = max(u.end_ms + int(rng.uniform(300, 700)), last_at + 20)
         alt = dumps({
             "confidence": u.confidence,
             "offsetMs": u.start_ms,

@@ -11,6 +11,7 @@ is call-time seconds per wall second.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import time
@@ -115,7 +116,8 @@ class Simulator:
         self.fault_plan = tuple(fault_plan)
         self.chaos_every_s = chaos_every_s
         self._server = SimServer(
-            frames=[], plans=(), post_call={}, speed=speed, heartbeat_s=heartbeat_s,
+            frames=[], plans=self.scenario.plans, post_call={}, speed=speed,
+            heartbeat_s=heartbeat_s,
             token_lifetime_s=token_lifetime_s, channel_lifetime_s=channel_lifetime_s,
             max_channels=max_channels, max_topics=max_topics, rate_limit=rate_limit, seed=seed,
         )
@@ -399,7 +401,24 @@ class Simulator:
         seed: int | None = None,
         timeout: float = 600.0,
     ) -> FirehoseResult:
-        """Push frames as fast as possible; each is recorded in the ledger.
+        """Push frames as fast as possible and wait until handed to the sockets.
+
+        Blocks, so the receiving client must read in another thread or process (the
+        socket buffers fill up otherwise); see ``start_firehose`` for a non-blocking form.
+        """
+        return self.start_firehose(n_frames, conversation_id=conversation_id, frames=frames,
+                                   channel_id=channel_id, seed=seed).result(timeout)
+
+    def start_firehose(
+        self,
+        n_frames: int = 100_000,
+        *,
+        conversation_id: str | None = None,
+        frames: Sequence[str] | None = None,
+        channel_id: str | None = None,
+        seed: int | None = None,
+    ) -> concurrent.futures.Future[FirehoseResult]:
+        """Start pushing frames as fast as possible; each is recorded in the ledger.
 
         Frames go to every channel subscribed to their topic, or all to ``channel_id``.
         Without ``frames``, ``n_frames`` transcription frames are generated first (not
@@ -407,7 +426,8 @@ class Simulator:
         client subscribed to that conversation's transcription topic receives them all.
 
         Returns:
-            How many frames were handed to sockets, and the wall seconds it took.
+            A future of how many frames were handed to sockets and the wall seconds taken
+            (timed from the first send; generation is not timed).
         """
         if frames is None:
             cid = conversation_id or self.conversation_ids[0]
@@ -420,13 +440,30 @@ class Simulator:
                         break
         else:
             items = [_topic_of(t) for t in frames]
-        sent, seconds = self._run(self._server.firehose(items, channel_id), timeout)
-        return FirehoseResult(sent, seconds)
+        if self._loop is None or not self._loop.is_running():
+            raise RuntimeError("simulator is not running (use `with Simulator(...) as sim:`)")
+        inner = asyncio.run_coroutine_threadsafe(self._server.firehose(items, channel_id),
+                                                 self._loop)
+        outer: concurrent.futures.Future[FirehoseResult] = concurrent.futures.Future()
+
+        def done(f: concurrent.futures.Future[tuple[int, float]]) -> None:
+            if f.exception() is not None:
+                outer.set_exception(f.exception())  # type: ignore[arg-type]
+            else:
+                outer.set_result(FirehoseResult(*f.result()))
+
+        inner.add_done_callback(done)
+        return outer
 
     def replay(self, frames: Sequence[str], channel_id: str | None = None,
                timeout: float = 600.0) -> FirehoseResult:
-        """Send the given frame texts as fast as possible (see ``firehose``)."""
+        """Send the given frame texts as fast as possible and wait (see ``firehose``)."""
         return self.firehose(frames=frames, channel_id=channel_id, timeout=timeout)
+
+    def start_replay(self, frames: Sequence[str], channel_id: str | None = None
+                     ) -> concurrent.futures.Future[FirehoseResult]:
+        """Start sending the given frame texts as fast as possible (see ``start_firehose``)."""
+        return self.start_firehose(frames=frames, channel_id=channel_id)
 
     def __repr__(self) -> str:
         return (f"Simulator(seed={self.seed}, conversations={len(self.scenario.plans)}, "
