@@ -169,7 +169,8 @@ def talk_stats(
     word_count = per_row(df["word_count"].to_numpy(np.float64, na_value=0.0), row)
 
     # ---- talk time: union of each speaker's intervals -------------------------------
-    blocks = union_blocks(row_key, start, end, n_keys)
+    rows_by_start = order_by(conv, n_conv, start, end, spk)  # shared by turns and union
+    blocks = union_blocks(row_key, start, end, n_keys, by_start=rows_by_start)
     block_row = row_of_key[blocks.group]
     talk = per_row(blocks.end - blocks.start, block_row)
 
@@ -228,11 +229,11 @@ def talk_stats(
 
     # ---- turns ------------------------------------------------------------------------
     if is_turns:
-        t_order = order_by(conv, n_conv, start, end, spk)
+        t_order = rows_by_start
         t_conv, t_spk = conv[t_order], spk[t_order]
         t_start, t_end = start[t_order], end[t_order]
     else:
-        order, first, t_end = turn_bounds(conv, spk, start, end, max_gap)
+        order, first, t_end = turn_bounds(conv, spk, start, end, max_gap, order=rows_by_start)
         pos = order[first]
         t_conv, t_spk, t_start = conv[pos], spk[pos], start[pos]
         # turns come out in (conversation, start) order; equal starts are ordered by the

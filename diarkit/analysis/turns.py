@@ -44,15 +44,18 @@ def turn_bounds(
     end: np.ndarray,
     max_gap: float,
     *ties: np.ndarray,
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sort order, turn-first positions and turn ends (s) for coded segment arrays.
 
-    Segments are ordered by conversation, start, end, speaker, then ``ties``.
+    Segments are ordered by conversation, start, end, speaker, then ``ties`` (or by the
+    given ``order``, which must be that order).
     """
     if max_gap < 0 or not np.isfinite(max_gap):
         raise ValueError(f"max_gap must be a finite number of seconds >= 0, got {max_gap}")
-    n_conv = int(conv.max()) + 1 if len(conv) else 1
-    order = order_by(conv, n_conv, start, end, spk, *ties)
+    if order is None:
+        n_conv = int(conv.max()) + 1 if len(conv) else 1
+        order = order_by(conv, n_conv, start, end, spk, *ties)
     c, k, s, e = conv[order], spk[order], start[order], end[order]
     # a run is a stretch of consecutive segments with the same conversation and speaker
     run_first = starts_of_runs(c) | starts_of_runs(k)
