@@ -200,7 +200,7 @@ class CaptureControl:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.panel)
+        display(self.panel)  # type: ignore[no-untyped-call]
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.panel._repr_mimebundle_(**kwargs)

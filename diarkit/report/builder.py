@@ -62,7 +62,8 @@ def _format_cell(value: Any, column: str) -> str:
     if isinstance(value, pd.Timestamp):
         if value.tzinfo is None:
             return str(value)
-        return value.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+        stamp: str = value.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S.%f")
+        return stamp[:-3] + " UTC"
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     if isinstance(value, int) and not isinstance(value, bool):

@@ -141,6 +141,15 @@ def _display(calls: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns=_HEADERS)
 
 
+def _embed(report: Report, drawn: Any, **kwargs: Any) -> None:
+    """Add the figure of drawn Axes (or an array of Axes) to the report, then close it."""
+    import matplotlib.pyplot as plt
+
+    fig = drawn.flat[0].figure if isinstance(drawn, np.ndarray) else drawn.figure
+    report.figure(fig, **kwargs)
+    plt.close(fig)
+
+
 def _fmt_pct(v: float) -> str:
     return "–" if pd.isna(v) else f"{v:.0%}"
 
@@ -177,8 +186,6 @@ def fleet_report(
     Returns:
         A ``Report``; call ``.write(path)``.
     """
-    import matplotlib.pyplot as plt
-
     from diarkit.plot import plot_fleet, plot_talk_share, plot_timeline
 
     calls = per_call_table(stats)
@@ -208,13 +215,11 @@ def fleet_report(
         note="One dot per call; boxes span the middle half, whiskers 1.5 IQR; calls outside "
         "them (orange) are labelled with the start of their conversation id.",
     )
-    axes = plot_fleet(stats)
-    report.figure(axes[0].figure, caption="Distributions per call", alt="fleet distributions")
-    plt.close(axes[0].figure)
-    ax = plot_talk_share(stats, denominator="call", top=25)
-    report.figure(ax.figure, caption="Who talks: share of each call's duration (grey: silence)",
-                  alt="talk share per call")
-    plt.close(ax.figure)
+    _embed(report, plot_fleet(stats), caption="Distributions per call",
+           alt="fleet distributions")
+    _embed(report, plot_talk_share(stats, denominator="call", top=25),
+           caption="Who talks: share of each call's duration (grey: silence)",
+           alt="talk share per call")
 
     report.section(
         "Calls that need a look",
@@ -238,9 +243,8 @@ def fleet_report(
             one = segments[segments["conversation_id"].astype("string") == cid]
             if one.empty:
                 continue
-            ax = plot_timeline(one, cid, confidence=True, title=f"{cid} — {why}")
-            report.figure(ax.figure, alt=f"timeline of {cid}")
-            plt.close(ax.figure)
+            _embed(report, plot_timeline(one, cid, confidence=True, title=f"{cid} — {why}"),
+                   alt=f"timeline of {cid}")
 
     report.section("Every call", note="Talk shares are of speech; overtalk and silence of "
                    "the call; longest silence in seconds.")
