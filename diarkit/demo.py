@@ -58,7 +58,7 @@ class ProgressLine:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.every_s = every_s
-        self._last = 0.0
+        self._last = float("-inf")
         self._width = 0
 
     def __call__(self, text: str, final: bool = False) -> None:

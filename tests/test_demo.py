@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import re
 
 import matplotlib
@@ -127,3 +128,29 @@ def test_demo_cli_options_documented():
         assert opt in res.output
     bad = CliRunner().invoke(cli, ["demo", "--fault", "meteor@3"])
     assert bad.exit_code != 0 and "bad fault 'meteor@3'" in bad.output
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def test_progress_line_rewrites_on_a_terminal_and_throttles_otherwise():
+    from diarkit.demo import ProgressLine
+
+    tty = _Stream(True)
+    line = ProgressLine(tty)
+    line("frames 10")
+    line("frames 9")
+    line("done", final=True)
+    assert tty.getvalue() == "\rframes 10\rframes 9 \rdone    \n"  # padded over longer text
+    log = _Stream(False)
+    line = ProgressLine(log, every_s=3600)
+    for i in range(5):
+        line(f"frames {i}")
+    line("stopped", final=True)
+    assert log.getvalue() == "frames 0\nstopped\n"  # one line per interval, plus the last
