@@ -56,8 +56,8 @@ def _format_cell(value: Any, column: str) -> str:
     if isinstance(value, float):
         if {"share", "ratio"} & set(column.lower().split("_")):
             return f"{value:.1%}"
-        if column.endswith("_s"):
-            return f"{value:,.1f}"
+        if column.endswith("_s"):  # seconds: sub-second values keep milliseconds
+            return f"{value:,.1f}" if abs(value) >= 1 or value == 0 else f"{value:.3f}"
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, pd.Timestamp):
         if value.tzinfo is None:
