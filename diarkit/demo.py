@@ -8,6 +8,7 @@ writes a self-contained HTML report, all under one output folder.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,9 @@ REPORT_COUNTERS = {
     "rows in Parquet": "rows",
 }
 
+
+#: File marking a folder the demo wrote (so a rerun may replace its dataset).
+MARKER = ".diarkit-demo"
 
 #: Faults the demo injects by default: one dropped WebSocket 12 s into the calls.
 DEFAULT_FAULTS = ("drop@12",)
@@ -99,6 +103,8 @@ def run_demo(
     Args:
         echo: prints one line of narration (``click.echo`` from the CLI).
         out: output folder: ``dataset/`` (Parquet), ``talk_stats.csv``, ``report.html``.
+            A folder an earlier demo wrote is replaced; any other existing dataset is
+            refused (``FileExistsError``).
         conversations: simulated calls, running concurrently.
         speed: simulated seconds per wall-clock second.
         seed: simulator seed (same seed, same calls).
@@ -124,9 +130,16 @@ def run_demo(
     show = progress or ProgressLine()
     root = Path(out).resolve()
     dataset = root / "dataset"
+    marker = root / MARKER
     if dataset.exists() and any(dataset.iterdir()):
-        raise FileExistsError(f"{dataset} already holds a dataset; pass another --out or "
-                              "remove it")
+        if not marker.exists():
+            raise FileExistsError(f"{dataset} already holds a dataset (not one the demo "
+                                  "wrote); pass another --out or remove it")
+        echo(f"Replacing the previous demo in {root}")
+        shutil.rmtree(dataset)
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_text("written by `diarkit demo`; the next demo run replaces this folder's "
+                      "dataset/, talk_stats.csv and report.html\n")
     t0 = time.monotonic()
     echo(f"Starting the embedded Genesys Cloud simulator: {conversations} concurrent calls "
          f"at {speed:g}x speed (seed {seed}).")

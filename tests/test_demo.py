@@ -113,8 +113,17 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
     assert len(re.findall(r'src="data:image/png;base64,', text)) >= 5
     assert not re.search(r'(src|href)="(?!data:)', text)
 
-    with pytest.raises(FileExistsError, match="already holds a dataset"):
-        run_demo(echo=lines.append, out=out, conversations=1)
+    # someone else's dataset is never overwritten; an earlier demo's folder is replaced
+    other = tmp_path / "mine"
+    (other / "dataset" / "raw").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="not one the demo wrote"):
+        run_demo(echo=lines.append, out=other, conversations=1)
+    assert (other / "dataset" / "raw").is_dir()
+    again = run_demo(echo=lines.append, out=out, conversations=1, speed=200.0, faults=(),
+                     progress=lambda text, final: None)
+    assert any(line.startswith("Replacing the previous demo") for line in lines)
+    assert again.conversations == 1 and "1</div><div class=\"k\">calls analysed" in (
+        again.report.read_text())
 
 
 def test_demo_cli_options_documented():
