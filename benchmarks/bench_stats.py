@@ -148,7 +148,7 @@ def main() -> None:
         ("filter_confidence", lambda: filter_confidence(df)),
         ("to_rttm", lambda: to_rttm(df)),
         ("to_json", lambda: to_json(df)),
-        ("diarization_error (turns vs segs)", lambda: diarization_error(tt, df, collar=0.25)),
+        ("diarization_error", lambda: diarization_error(tt, df, collar=0.25)),
     ):
         t_other, _ = best_of(args.repeat, fn)
         print(f"{name:<32}{t_other:7.3f} s")
