@@ -277,16 +277,18 @@ def stage(name: str, tmp: Path, workers: int | None) -> None:
     """Body of one stage; prints 'seconds count' for the orchestrator."""
     inputs = sorted((tmp / "in").glob("*.jsonl"))
     gc.collect()
+    load = os.getloadavg()[0]
     if name in ("baseline", "baseline-nowords"):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n, table = baseline(inputs, words=name == "baseline")
-        print(time.perf_counter() - t0, n, table.num_rows)
+        print(time.perf_counter() - t0, time.process_time() - c0, load, n, table.num_rows)
     elif name == "convert":
         from diarkit.io.convert import convert
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         s = convert(inputs, tmp / "ds", workers=workers, progress=False)
-        print(time.perf_counter() - t0, s.records, s.segments, s.parts)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(wall, cpu, load, s.records, s.segments, s.parts)
     elif name == "load":
         from diarkit import load_raw, load_segments
 
@@ -332,21 +334,26 @@ def main() -> None:
             ("baseline-nowords", "baseline without the words column"),
         ):
             rss, out = run_stage(name, tmp, None)
-            bt, bn, bseg = out.split()
+            bt, bc, bl, bn, _segs = out.split()
             base[name] = bt = float(bt)
+            base[name + "-cpu"] = float(bc)
             print(
                 f"{what:<38} {bt:6.2f} s {int(bn) / bt:>9,.0f} frames/s {mb / bt:7.1f} MB/s  "
-                f"peak RSS {rss / 2**20:,.0f} MiB ({int(bseg):,} segments)"
+                f"CPU {float(bc) / int(bn) * 1e6:5.1f} us/frame  peak RSS {rss / 2**20:,.0f} MiB "
+                f"(load {float(bl):.1f})"
             )
         rss, out = run_stage("convert", tmp, args.workers)
-        ct, cn, cseg, parts = out.split()
-        ct = float(ct)
+        ct, cc, cl, cn, cseg, parts = out.split()
+        ct, cc = float(ct), float(cc)
         label = f"diarkit convert ({args.workers or 'auto'} workers)"
         print(
-            f"{label:<38} {ct:6.2f} s {int(cn) / ct:>9,.0f} frames/s "
-            f"{mb / ct:7.1f} MB/s  peak RSS {rss / 2**20:,.0f} MiB ({int(cseg):,} segments, "
-            f"{parts} parts)\n  ratio {base['baseline'] / ct:.2f}x the baseline with the same "
-            f"columns, {base['baseline-nowords'] / ct:.2f}x the baseline without words"
+            f"{label:<38} {ct:6.2f} s {int(cn) / ct:>9,.0f} frames/s {mb / ct:7.1f} MB/s  "
+            f"CPU {cc / int(cn) * 1e6:5.1f} us/frame  peak RSS {rss / 2**20:,.0f} MiB "
+            f"(load {float(cl):.1f}; {int(cseg):,} segments, {parts} parts)\n"
+            f"  wall-clock ratio {base['baseline'] / ct:.2f}x the baseline with the same columns, "
+            f"{base['baseline-nowords'] / ct:.2f}x the baseline without words\n"
+            f"  CPU ratio {base['baseline-cpu'] / cc:.2f}x / "
+            f"{base['baseline-nowords-cpu'] / cc:.2f}x (CPU seconds: less sensitive to other jobs)"
         )
         rss, out = run_stage("load", tmp, None)
         lt, rows, rt, nraw = out.split()
