@@ -195,7 +195,8 @@ def talk_stats(
     solo = sw.count == 1
     solo_key = sw.conv[solo] * n_spk + sw.solo[solo]
     solo_time = _sum_by(row_of_key[solo_key], sw.duration[solo], n_rows)
-    overtalk = np.clip(talk - solo_time, 0.0, None)
+    overtalk = talk - solo_time
+    overtalk[overtalk < 1e-9] = 0.0  # float noise of the subtraction, not overtalk
     ep_total, ep_conv = run_lengths(multi, sw.conv, sw.duration)
     counted = (ep_total > 0) & (ep_total >= min_overtalk_s)
     call_overtalk_count = _sum_by(ep_conv[counted], None, n_conv)
