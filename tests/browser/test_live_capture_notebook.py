@@ -49,6 +49,8 @@ def test_start_watch_stop_in_chromium(voila, browser):
     assert grown > first
     _wait_counter_above(page, "utterances", 0, 30)
     page.wait_for_selector(".diarkit-timeline-note", timeout=60_000)  # live timeline drawn
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-02_live_capture-live.png"), full_page=True)
 
     page.get_by_role("button", name="Stop").click()
     status = page.wait_for_selector(".diarkit-status[data-status='stopped']", timeout=90_000)
@@ -63,7 +65,6 @@ def test_start_watch_stop_in_chromium(voila, browser):
         ".map(i => i.naturalWidth))"
     )
     assert img_width > 400, "the timeline image did not render"
-    ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "browser-02_live_capture.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000
