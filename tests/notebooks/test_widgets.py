@@ -66,13 +66,16 @@ def test_rejected_subscription_is_an_error_in_the_panel(tmp_path):
         assert control.stop_button.disabled
 
 
-def test_simulator_mode_captures_stops_and_flushes(tmp_path):
+def test_simulator_mode_captures_reconnects_stops_and_flushes(tmp_path):
     import pyarrow.parquet as pq
+
+    from diarkit.sim import PlannedFault
 
     control = CaptureControl(
         tmp_path / "ds", simulator=True, refresh_s=0.1, timeline_every_s=0.3,
-        simulator_options={"seed": 2, "conversations": 2, "speed": 100.0, "heartbeat_s": 5.0,
-                           "call_duration_s": (30.0, 60.0), "stagger_s": 1.0},
+        simulator_options={"seed": 2, "conversations": 2, "speed": 50.0, "heartbeat_s": 5.0,
+                           "call_duration_s": (40.0, 60.0), "stagger_s": 1.0,
+                           "fault_plan": [PlannedFault(0.4, "drop")]},
     )
     try:
         control.start()
@@ -90,7 +93,10 @@ def test_simulator_mode_captures_stops_and_flushes(tmp_path):
         assert set(segs["conversation_id"].astype(str)) == set(control.simulator.conversation_ids)
         assert bytes(control.timeline.value[:4]) == b"\x89PNG"
         assert "(final)" in control.timeline_note.value
-        assert "stopped" in summary._repr_html_()
+        # the dropped socket shows as a reconnect and a gap, in the panel and the summary
+        assert summary.counters["reconnects"] >= 1 and summary.counters["gaps"] >= 1
+        html = summary._repr_html_()
+        assert "stopped" in html and "events lost while disconnected" in html
     finally:
         sim = control.simulator
         control.close()
