@@ -266,7 +266,6 @@ def process_batch(
         keep = _dedupe(digests, np.ones(len(digests), dtype=bool), ctx.seen)
         dup = int(len(digests) - keep.sum())
         raw = raw.filter(pa.array(keep))
-        ctx.next_seq += len(digests)
         return raw, raw_to_segments(raw), rejected, dup
     blobs = batch.blobs
     n = len(blobs)
@@ -287,12 +286,11 @@ def process_batch(
         _hex_array(digests),
         env,
         session_id=ctx.session_id,
-        start_seq=ctx.next_seq,
+        start_seq=batch.start_seq,
         received_at=received,
         source=ctx.source,
         lines=batch.lines,
     )
-    ctx.next_seq += n
     invalid = pc.fill_null(pc.equal(env["kind"], "invalid"), False).to_numpy(zero_copy_only=False)
     if invalid.any():
         idx = np.flatnonzero(invalid)
@@ -365,7 +363,7 @@ def _write_parts(
             s = segments.filter(pc.equal(sd, date))
         first = r.column("seq")[0].as_py()
         if r.column("session_id")[0].as_py() != session:
-            first = written + len(out)  # dataset input: number the parts
+            first = written + len(out)  # dataset input: number by position in the input
         raw_path, seg_path = part_paths(dataset, date, part_name(session, first))
         while raw_path.exists() or seg_path.exists():
             first += 1
@@ -384,6 +382,7 @@ class _Task:
     run_id: str
     chunk_bytes: int
     dedupe_existing: bool
+    threads: int = 1
 
 
 @dataclass
@@ -425,30 +424,57 @@ def _session_for(run_id: str, index: int) -> str:
 
 
 def _convert_file(task: _Task) -> _Result:
+    """Convert one input; ``task.threads`` threads share its blocks (read in order)."""
+    import threading
+
     path = Path(task.path)
     result = _Result(task.index, task.path)
     seen = _SEEN if _SEEN is not None else SeenHashes()
     mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     ctx = _FileContext(task.path, _session_for(task.run_id, task.index), mtime, seen)
     dataset = Path(task.dataset)
-    try:
-        for batch in iter_batches(path, task.chunk_bytes):
+    read_lock = threading.Lock()
+    result_lock = threading.Lock()
+    batches = iter_batches(path, task.chunk_bytes)
+    parts: list[tuple[int, str]] = []
+
+    def next_batch() -> Batch | None:
+        with read_lock:  # blocks are read, numbered and counted in file order
+            batch = next(batches, None)
+            if batch is not None:
+                batch.start_seq = ctx.next_seq
+                ctx.next_seq += len(batch.blobs) if batch.raw is None else batch.raw.num_rows
+            return batch
+
+    def work() -> None:
+        while (batch := next_batch()) is not None:
             if _STOP.is_set():
                 raise KeyboardInterrupt
             raw, seg, rejected, dup = process_batch(batch, ctx)
+            written = _write_parts(dataset, raw, seg, ctx.session_id, batch.start_seq)
             n = len(batch.blobs) if batch.raw is None else batch.raw.num_rows
-            result.records += n
-            result.duplicates += dup
-            result.rejected.extend(rejected)
-            result.bytes_read += batch.nbytes
-            result.written += raw.num_rows
-            result.segments += seg.num_rows
-            result.parts.extend(
-                str(p) for p in _write_parts(dataset, raw, seg, ctx.session_id, len(result.parts))
-            )
+            with result_lock:
+                result.records += n
+                result.duplicates += dup
+                result.rejected.extend(rejected)
+                result.bytes_read += batch.nbytes
+                result.written += raw.num_rows
+                result.segments += seg.num_rows
+                parts.extend((batch.start_seq, str(p)) for p in written)
             _report(n, batch.nbytes)
+
+    try:
+        if task.threads <= 1:
+            work()
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(task.threads, thread_name_prefix="diarkit-block") as pool:
+                for f in [pool.submit(work) for _ in range(task.threads)]:
+                    f.result()
     except UnknownFormatError as exc:
         result.skipped = str(exc).removeprefix(f"{path}: ")
+    result.parts = [p for _, p in sorted(parts)]
     return result
 
 
@@ -624,17 +650,17 @@ def convert(
         tasks.append(_Task(i, str(p), str(root), summary.run_id, chunk_bytes, dedupe_existing))
     sizes = {t.index: _size(Path(t.path)) for t in tasks}
     total = sum(sizes.values())
-    nproc = workers if workers is not None else min(os.cpu_count() or 1, len(tasks))
+    nproc = workers if workers is not None else os.cpu_count() or 1
     if workers is None and total < PARALLEL_MIN_BYTES:
         nproc = 1
-    nproc = max(1, min(nproc, len(tasks) or 1))
+    nproc = max(1, nproc)
     bar = _bar(progress, len(tasks), total)
     results: list[_Result] = []
     try:
         if nproc == 1:
             results = _run_inline(tasks, root, dedupe_existing, bar)
         elif os.environ.get("DIARKIT_CONVERT_POOL", "threads") == "processes":
-            results = _run_pool(tasks, root, dedupe_existing, bar, nproc, sizes)
+            results = _run_pool(tasks, root, dedupe_existing, bar, min(nproc, len(tasks)), sizes)
         else:
             results = _run_threads(tasks, root, dedupe_existing, bar, nproc, sizes)
     except KeyboardInterrupt:
@@ -715,11 +741,14 @@ def _run_threads(
     _init_worker(update, str(root), dedupe)
     results: list[_Result] = []
     order = sorted(tasks, key=lambda t: -sizes[t.index])  # big files first: better balance
+    files_at_once = max(1, min(nthreads, len(tasks)))
+    for t in tasks:  # fewer files than threads: the threads share each file's blocks
+        t.threads = max(1, nthreads // files_at_once)
     from . import _frames
 
     _frames.PARSE_THREADS[0] = False  # the converter threads already fill the cores
     try:
-        with ThreadPoolExecutor(nthreads, thread_name_prefix="diarkit-convert") as pool:
+        with ThreadPoolExecutor(files_at_once, thread_name_prefix="diarkit-convert") as pool:
             futures: set[Future[_Result]] = {pool.submit(_convert_file, t) for t in order}
             try:
                 while futures:
@@ -791,7 +820,7 @@ def _finish(summary: ConvertSummary, results: list[_Result], root: Path, t0: flo
         summary.bytes_read += r.bytes_read
         summary.parts += len(r.parts)
         rejected.extend(r.rejected)
-    if len([r for r in results if r.parts]) > 1:
+    if sum(len(r.parts) for r in results) > 1:
         removed, seg_removed = _dedupe_across(root, [[Path(p) for p in r.parts] for r in results])
         summary.written -= removed
         summary.duplicates += removed
@@ -898,6 +927,8 @@ def read_to_tables(
         mtime = datetime.fromtimestamp(p.stat().st_mtime, UTC)
         ctx = _FileContext(str(p), _session_for(run_id, i), mtime, seen)
         for batch in iter_batches(p):
+            batch.start_seq = ctx.next_seq
+            ctx.next_seq += len(batch.blobs) if batch.raw is None else batch.raw.num_rows
             raw, seg, _rej, _dup = process_batch(batch, ctx)
             raws.append(raw)
             segs.append(seg)

@@ -70,6 +70,7 @@ class Batch:
     nlines: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     frames: pa.Array | None = None
+    start_seq: int = 0
 
 
 class GzipStream:

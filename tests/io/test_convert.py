@@ -264,3 +264,23 @@ def test_hash_keys_match_digests_and_known_lookup():
     probe = keys[:1].copy()
     probe[0, 1] ^= 1
     assert known.contains(probe).tolist() == [False]
+
+
+def test_one_file_on_two_threads_matches_one_thread(tmp_path):
+    frames = _frames("t", 300)
+    lines = [*frames, *frames[:50], b"{bad"]  # repeats inside the file, one bad line
+    src = tmp_path / "big.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    one = convert([src], tmp_path / "one", workers=1, progress=False, chunk_bytes=8192)
+    two = convert([src], tmp_path / "two", workers=2, progress=False, chunk_bytes=8192)
+    assert one.written == two.written == 300
+    assert one.duplicates == two.duplicates == 50
+    assert one.quarantined == two.quarantined == 1
+    cols = ["frame_hash", "seq", "line"]
+    r1 = load_raw(tmp_path / "one", columns=cols).sort_values("seq").reset_index(drop=True)
+    r2 = load_raw(tmp_path / "two", columns=cols).sort_values("seq").reset_index(drop=True)
+    assert r1.equals(r2)
+    assert r1["line"].tolist() == list(range(1, 301)) and r1["seq"].tolist() == list(range(300))
+    assert len(load_segments(tmp_path / "two")) == 600
+    q = load_quarantine(tmp_path / "two")
+    assert q["line"].tolist() == [351]
