@@ -269,46 +269,63 @@ def process_batch(
         return raw, raw_to_segments(raw), rejected, dup
     blobs = batch.blobs
     n = len(blobs)
+    empty = RAW_SCHEMA.empty_table()
     if n == 0:
-        return RAW_SCHEMA.empty_table(), raw_to_segments(RAW_SCHEMA.empty_table()), rejected, 0
-    parsed = parse_block(batch.buffer, n) if batch.buffer is not None else None
-    env, ok = envelope_columns(blobs, parsed, documents=True)
+        return empty, raw_to_segments(empty), rejected, 0
+    # Dedupe first: a rerun over converted input hashes it and parses nothing.
+    digests = _digests(blobs)
+    new = _dedupe(digests, np.ones(n, dtype=bool), ctx.seen)
+    dup = int(n - new.sum())
     frames = batch.frames
+    buffer = batch.buffer
+    lines = batch.lines
+    seqs = np.arange(batch.start_seq, batch.start_seq + n, dtype=np.int64)
+    if dup == n:
+        return empty, raw_to_segments(empty), rejected, dup
+    if dup:
+        idx = np.flatnonzero(new)
+        blobs = [blobs[i] for i in idx]
+        digests = [digests[i] for i in idx]
+        frames = None if frames is None else frames.take(pa.array(idx))
+        buffer = None if buffer is None else b"\n".join(blobs)
+        lines = None if lines is None else lines[idx]
+        seqs = seqs[idx]
+    m = len(blobs)
+    parsed = parse_block(buffer, m) if buffer is not None else None
+    env, ok = envelope_columns(blobs, parsed, documents=True)
     if frames is None:
         try:
             frames = pa.array(blobs, pa.binary()).cast(pa.string())
         except (pa.ArrowInvalid, UnicodeDecodeError):
             frames = pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
-    digests = _digests(blobs)
     received = pc.coalesce(env["event_time"], pa.scalar(ctx.mtime, UTC_TS))
     raw = assemble_raw(
         frames,
         _hex_array(digests),
         env,
         session_id=ctx.session_id,
-        start_seq=batch.start_seq,
+        start_seq=0,
         received_at=received,
         source=ctx.source,
-        lines=batch.lines,
+        lines=lines,
     )
+    raw = raw.set_column(raw.schema.get_field_index("seq"), "seq", pa.array(seqs))
     invalid = pc.fill_null(pc.equal(env["kind"], "invalid"), False).to_numpy(zero_copy_only=False)
     if invalid.any():
         idx = np.flatnonzero(invalid)
         errors = env["error"].take(pa.array(idx)).to_pylist()
         texts = frames.take(pa.array(idx)).to_pylist()
-        lines = [None] * len(idx) if batch.lines is None else batch.lines[idx].tolist()
+        bad_lines = [None] * len(idx) if lines is None else lines[idx].tolist()
         rejected.extend(
             Rejected(ctx.source, ln, err, txt)
-            for ln, err, txt in zip(lines, errors, texts, strict=True)
+            for ln, err, txt in zip(bad_lines, errors, texts, strict=True)
             if txt.strip()  # a whitespace-only line is no record: skipped, not rejected
         )
-    keep = _dedupe(digests, ~invalid, ctx.seen)
-    dup = int((~invalid).sum() - keep.sum())
-    mask = pa.array(keep)
-    raw = raw.filter(mask)
-    if parsed is not None:
-        parsed = parsed.filter(mask)
-        ok = ok.filter(mask)
+        mask = pa.array(~invalid)
+        raw = raw.filter(mask)
+        if parsed is not None:
+            parsed = parsed.filter(mask)
+            ok = ok.filter(mask)
     segments = segments_from_parsed(raw, parsed, ok if parsed is not None else None)
     if pc.any(
         pc.is_in(raw.column("topic"), pa.array([TUTORIAL_EXPORT_TOPIC, STA_TRANSCRIPT_TOPIC]))
