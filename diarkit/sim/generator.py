@@ -16,10 +16,10 @@ import gzip
 import heapq
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -184,16 +184,18 @@ class _CallBuilder:
             low_confidence = rng.random() < 0.06
         starts, durs, confs = [], [], []
         t = start_ms
+        rand = rng.random  # a + (b - a) * rand() is exactly rng.uniform(a, b), inlined
         for w in words:
-            d = int((90 + 55 * len(w)) * rng.uniform(0.8, 1.25))
+            d = int((90 + 55 * len(w)) * (0.8 + (1.25 - 0.8) * rand()))
             starts.append(t)
             durs.append(d)
             if low_confidence:
-                confs.append(round(rng.uniform(0.25, 0.6), 3))
+                confs.append(round(0.25 + (0.6 - 0.25) * rand(), 3))
             else:
-                c = rng.uniform(0.78, 0.995) if rng.random() > 0.05 else rng.uniform(0.5, 0.75)
+                c = (0.78 + (0.995 - 0.78) * rand() if rand() > 0.05
+                     else 0.5 + (0.75 - 0.5) * rand())
                 confs.append(round(c, 3))
-            t += d + int(rng.uniform(0, 90))
+            t += d + int(0 + (90 - 0) * rand())
         end = starts[-1] + durs[-1] if words else start_ms + int(rng.uniform(300, 800))
         conf = round(sum(confs) / len(confs), 3) if confs else 0.0
         u = SpokenUtterance(
@@ -374,13 +376,13 @@ def _envelope(topic: str, correlation_id: str, body: dict[str, object]) -> str:
     ).decode()
 
 
-def _word_json(u: SpokenUtterance, decorated: bool) -> list[bytes]:
+def _word_json(u: SpokenUtterance, decorated: bool) -> list[str]:
     words = u.words
     if decorated:
         words = tuple(decorate((w,), final=False) if i == 0 else ("I" if w == "i" else w)
                       for i, w in enumerate(words))
     return [
-        orjson.dumps({"word": w, "confidence": c, "offsetMs": s, "durationMs": d})
+        orjson.dumps({"word": w, "confidence": c, "offsetMs": s, "durationMs": d}).decode()
         for w, c, s, d in zip(
             words, u.word_confidences, u.word_starts_ms, u.word_durations_ms, strict=True
         )
@@ -430,6 +432,151 @@ def _conversation_bodies(plan: CallPlan) -> list[tuple[int, bool, dict[str, obje
     ]
 
 
+class _CallText:
+    """Builds the text of one call's transcription frames on demand (see ``_frame_specs``)."""
+
+    __slots__ = ("e0", "engine", "head", "prefix")
+
+    def __init__(self, plan: CallPlan, topic: str) -> None:
+        self.e0 = plan.session_start_epoch_ms
+        self.head = orjson.dumps({
+            "organizationId": plan.organization_id,
+            "conversationId": plan.conversation_id,
+            "communicationId": plan.communication_id,
+            "sessionStartTimeMs": self.e0,
+            "transcriptionStartTimeMs": self.e0 + 250,
+            "speechTextAnalyticsProgramId": plan.program_id,
+        }).decode()[1:-1]
+        self.prefix = f'{{"topicName":"{topic}","version":"2","eventBody":{{"eventTime":"'
+        self.engine = orjson.dumps(ENGINE).decode()[1:-1]
+
+    def frame(self, at: int, status: str, item: str | None, corr: str) -> str:
+        tail = "" if item is None else f',"transcripts":[{item}]'
+        return (
+            f'{self.prefix}{_iso_cached(self.e0 + at)}",{self.head},"status":{{"offsetMs":'
+            f'{at},"status":"{status}"}}{tail}}},"metadata":{{"CorrelationId":"{corr}"}}}}'
+        )
+
+    def status(self, at: int, status: str, corr: str) -> str:
+        return self.frame(at, status, None, corr)
+
+    def utterance(self, at: int, ut: _UtteranceText, k: int, conf: float, corr: str) -> str:
+        return self.frame(at, "SESSION_ONGOING", ut.item(k, conf), corr)
+
+
+class _UtteranceText:
+    """Pre-serialised words of one utterance; ``item(k)`` is its version with k words.
+
+    Vocabulary text needs no JSON escaping (tests pin that), so items are assembled with
+    f-strings; floats use repr, which matches orjson's shortest form.
+    """
+
+    __slots__ = ("_parts", "dtexts", "dwords", "engine", "u", "words")
+
+    def __init__(self, u: SpokenUtterance, engine: str) -> None:
+        self.u = u
+        self.engine = engine
+        self._parts: tuple[str, str] | None = None
+        self.words: list[str] = []
+        self.dwords: list[str] = []
+        self.dtexts: list[str] = []
+
+    def _prepare(self) -> tuple[str, str]:
+        u = self.u
+        self.words = _word_json(u, False)
+        self.dwords = _word_json(u, True)
+        dtexts = [("I" if w == "i" else w) for w in u.words]
+        if dtexts:
+            dtexts[0] = dtexts[0][:1].upper() + dtexts[0][1:]
+        self.dtexts = dtexts
+        base = (f'{{"utteranceId":"{u.utterance_id}","isFinal":%s,"channel":"{u.channel}",'
+                f'{self.engine},"alternatives":[{{"confidence":')
+        self._parts = (base, f',"offsetMs":{u.start_ms},"durationMs":')
+        return self._parts
+
+    def item(self, k: int, conf: float) -> str:
+        """The utterance with its first ``k`` words; ``k == len(words)`` is the final."""
+        base, head_alt = self._parts or self._prepare()
+        u = self.u
+        n = len(u.words)
+        if k < n:
+            end = u.word_starts_ms[k - 1] + u.word_durations_ms[k - 1]
+            return (
+                f'{base % "false"}{conf!r}{head_alt}{end - u.start_ms},"transcript":'
+                f'"{" ".join(u.words[:k])}","decoratedTranscript":"{" ".join(self.dtexts[:k])}"'
+                f',"words":[{",".join(self.words[:k])}],"decoratedWords":'
+                f'[{",".join(self.dwords[:k])}]}}]}}'
+            )
+        return (
+            f'{base % "true"}{conf!r}{head_alt}{u.end_ms - u.start_ms},"transcript":'
+            f'"{u.text}","decoratedTranscript":"{u.decorated}","words":[{",".join(self.words)}]'
+            f',"decoratedWords":[{",".join(self.dwords)}]}}]}}'
+        )
+
+
+#: A frame not yet rendered: (at ms from scenario start, seq, kind, topic, correlation id,
+#: builder, builder args). The text is ``builder(*args)``.
+_Spec = tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...]]
+
+
+def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spec]:
+    """Send-ordered specs of every frame of one call; random draws happen here, in order."""
+    topic = transcription_topic(plan.conversation_id)
+    ct = _CallText(plan, topic)
+    t0 = plan.start_ms
+    specs: list[tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...]]] = []
+    seq = 0
+
+    def add(at: int, kind: str, topic_name: str, corr: str, fn: Callable[..., str],
+            args: tuple[Any, ...]) -> None:
+        nonlocal seq
+        specs.append((at, seq, kind, topic_name, corr, fn, args))
+        seq += 1
+
+    qt, ut = queue_calls_topic(plan.queue_id), user_calls_topic(plan.user_id)
+    for at, on_user, body in _conversation_bodies(plan):
+        for topic_name in (qt, ut) if on_user else (qt,):
+            corr = _fast_uuid(rng)
+            add(at, "conversation", topic_name, corr, _envelope, (topic_name, corr, body))
+    for at in range(250, plan.duration_ms, STATUS_PERIOD_MS):
+        corr = _fast_uuid(rng)
+        add(at, "status", topic, corr, ct.status, (at, "SESSION_ONGOING", corr))
+    at = plan.duration_ms + 100
+    corr = _fast_uuid(rng)
+    add(at, "status", topic, corr, ct.status, (at, "SESSION_ENDED", corr))
+    rand = rng.random
+    for u in plan.utterances:
+        ut_text = _UtteranceText(u, ct.engine)
+        confs, starts, durs = u.word_confidences, u.word_starts_ms, u.word_durations_ms
+        csum = 0.0
+        last_at = 0
+        for k in range(1, len(u.words)):  # partials: 1..n-1 words
+            i = k - 1
+            csum = 0 + confs[0] if k == 1 else csum + confs[i]
+            end_k = starts[i] + durs[i]
+            # 150 + 250 * rand() is exactly rng.uniform(150, 400), inlined
+            at = last_at = max(end_k + int(150 + (400 - 150) * rand()), last_at + 20)
+            corr = _fast_uuid(rng)
+            add(at, "transcription", topic, corr, ct.utterance,
+                (at, ut_text, k, round(csum / k * 0.9, 3), corr))
+        at = max(u.end_ms + int(rng.uniform(300, 700)), last_at + 20)
+        corr = _fast_uuid(rng)
+        add(at, "transcription", topic, corr, ct.utterance,
+            (at, ut_text, len(u.words), u.confidence, corr))
+    specs.sort(key=_spec_key)
+    return [(t0 + at, seq0 + i, kind, tp, corr, fn, args)
+            for i, (at, _, kind, tp, corr, fn, args) in enumerate(specs)]
+
+
+def _spec_key(spec: _Spec) -> tuple[int, int]:
+    return spec[0], spec[1]
+
+
+def _materialize(spec: _Spec, conversation_id: str) -> ScheduledFrame:
+    at, _, kind, topic, corr, fn, args = spec
+    return ScheduledFrame(at, topic, corr, fn(*args), conversation_id, kind)
+
+
 def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
     """Every notification frame about one call, in send order (ms from scenario start).
 
@@ -440,91 +587,8 @@ def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
     agent's user topic. Frames are built from pre-serialised JSON pieces for speed; the
     result is ordinary compact JSON.
     """
-    topic = transcription_topic(plan.conversation_id)
     cid = plan.conversation_id
-    e0 = plan.session_start_epoch_ms
-    t0 = plan.start_ms
-    head = orjson.dumps({
-        "organizationId": plan.organization_id,
-        "conversationId": cid,
-        "communicationId": plan.communication_id,
-        "sessionStartTimeMs": e0,
-        "transcriptionStartTimeMs": e0 + 250,
-        "speechTextAnalyticsProgramId": plan.program_id,
-    }).decode()[1:-1]
-    prefix = f'{{"topicName":"{topic}","version":"2","eventBody":{{"eventTime":"'
-    # (at, seq, kind, topic, text)
-    pending: list[tuple[int, int, str, str, str]] = []
-    seq = 0
-
-    def tr_text(at: int, status: str, transcript: str | None) -> str:
-        corr = _fast_uuid(rng)
-        tail = "" if transcript is None else f',"transcripts":[{transcript}]'
-        return (
-            f'{prefix}{_iso_cached(e0 + at)}",{head},"status":{{"offsetMs":{at},'
-            f'"status":"{status}"}}{tail}}},"metadata":{{"CorrelationId":"{corr}"}}}}'
-        )
-
-    qt, ut = queue_calls_topic(plan.queue_id), user_calls_topic(plan.user_id)
-    for at, on_user, body in _conversation_bodies(plan):
-        for topic_name in (qt, ut) if on_user else (qt,):
-            pending.append((at, seq, "conversation", topic_name,
-                            _envelope(topic_name, _fast_uuid(rng), body)))
-            seq += 1
-    for at in range(250, plan.duration_ms, STATUS_PERIOD_MS):
-        pending.append((at, seq, "status", topic, tr_text(at, "SESSION_ONGOING", None)))
-        seq += 1
-    at = plan.duration_ms + 100
-    pending.append((at, seq, "status", topic, tr_text(at, "SESSION_ENDED", None)))
-    seq += 1
-    dumps = orjson.dumps
-    engine = dumps(ENGINE).decode()[1:-1]
-    for u in plan.utterances:
-        words = _word_json(u, False)
-        dwords = _word_json(u, True)
-        n = len(words)
-        base = f'{{"utteranceId":"{u.utterance_id}","isFinal":%s,"channel":"{u.channel}",{engine}'
-        base_partial = base % "false"
-        dtexts = [("I" if w == "i" else w) for w in u.words]
-        if dtexts:
-            dtexts[0] = dtexts[0][:1].upper() + dtexts[0][1:]
-        wacc = dacc = b""
-        last_at = 0
-        for k in range(1, n):  # partials: 1..n-1 words
-            wacc = words[0] if k == 1 else wacc + b"," + words[k - 1]
-            dacc = dwords[0] if k == 1 else dacc + b"," + dwords[k - 1]
-            end_k = u.word_starts_ms[k - 1] + u.word_durations_ms[k - 1]
-            at = last_at = max(end_k + int(rng.uniform(150, 400)), last_at + 20)
-            alt = dumps({
-                "confidence": round(sum(u.word_confidences[:k]) / k * 0.9, 3),
-                "offsetMs": u.start_ms,
-                "durationMs": end_k - u.start_ms,
-                "transcript": " ".join(u.words[:k]),
-                "decoratedTranscript": " ".join(dtexts[:k]),
-            }).decode()[:-1]
-            item = (f'{base_partial},"alternatives":[{alt},"words":[{wacc.decode()}],'
-                    f'"decoratedWords":[{dacc.decode()}]}}]}}')
-            pending.append((at, seq, "transcription", topic,
-                            tr_text(at, "SESSION_ONGOING", item)))
-            seq += 1
-        at = max(u.end_ms + int(rng.uniform(300, 700)), last_at + 20)
-        alt = dumps({
-            "confidence": u.confidence,
-            "offsetMs": u.start_ms,
-            "durationMs": u.end_ms - u.start_ms,
-            "transcript": u.text,
-            "decoratedTranscript": u.decorated,
-        }).decode()[:-1]
-        item = (f'{base % "true"},"alternatives":[{alt},"words":[{b",".join(words).decode()}],'
-                f'"decoratedWords":[{b",".join(dwords).decode()}]}}]}}')
-        pending.append((at, seq, "transcription", topic, tr_text(at, "SESSION_ONGOING", item)))
-        seq += 1
-    pending.sort()
-    out = []
-    for at, _, kind, topic_name, text in pending:
-        corr = text[-39:-3]
-        out.append(ScheduledFrame(t0 + at, topic_name, corr, text, cid, kind))
-    return out
+    return [_materialize(spec, cid) for spec in _frame_specs(plan, rng)]
 
 
 def schedule(scenario: Scenario) -> list[ScheduledFrame]:
@@ -559,10 +623,17 @@ def iter_scheduled(
     org = new_uuid(rng)
     queue_ids = [new_uuid(rng) for _ in range(queues)]
     user_ids = [new_uuid(rng) for _ in range(agents)]
-    heap: list[tuple[int, int, ScheduledFrame]] = []
+    heap: list[tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...], str]] = []
     seq = 0
     start = 0.0
     i = 0
+    pop, push = heapq.heappop, heapq.heappush
+
+    def emit(item: tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...], str]
+             ) -> ScheduledFrame:
+        at, _, kind, topic, corr, fn, args, cid = item
+        return ScheduledFrame(at, topic, corr, fn(*args), cid, kind)
+
     while conversations is None or i < conversations:
         plan = plan_call(
             rng, organization_id=org, queue_id=queue_ids[i % queues],
@@ -570,15 +641,17 @@ def iter_scheduled(
             call_duration_s=call_duration_s, conversation_id=conversation_id,
         )
         while heap and heap[0][0] <= plan.start_ms:
-            yield heapq.heappop(heap)[2]
-        for f in render_call(plan, frame_rng):
-            heapq.heappush(heap, (f.at_ms, seq, f))
-            seq += 1
+            yield emit(pop(heap))
+        cid = plan.conversation_id
+        specs = _frame_specs(plan, frame_rng, seq)  # texts are built only when emitted
+        for spec in specs:
+            push(heap, (*spec, cid))
+        seq += len(specs)
         if stagger_s > 0:
             start += rng.expovariate(1.0 / (stagger_s * 1000))
         i += 1
     while heap:
-        yield heapq.heappop(heap)[2]
+        yield emit(pop(heap))
 
 
 def iter_frames(

@@ -518,7 +518,7 @@ class SimServer:
         ws = web.WebSocketResponse(autoping=True, compress=False, max_msg_size=4 << 20)
         await ws.prepare(request)
         old = ch.ws
-        ch.ws, ch.transport = ws, request.transport  # type: ignore[assignment]
+        ch.ws, ch.transport = ws, request.transport
         if old is not None and not old.closed:
             await old.close(code=CLOSE_NORMAL, message=b"replaced by a new connection")
         beat = self.spawn(self._heartbeat(ch, ws))

@@ -239,9 +239,7 @@ class Simulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port, reuse_address=True)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         self._server.base_url = self.api_base
         self._server.spawn(self._server.watch_expiry())
 
@@ -430,8 +428,8 @@ class Simulator:
             (timed from the first send; generation is not timed).
         """
         if frames is None:
-            cid = conversation_id or self.conversation_ids[0]
-            items = []
+            cid = conversation_id or (self.conversation_ids or ["firehose-conversation"])[0]
+            items: list[tuple[str, str | None, str]] = []
             for f in iter_scheduled(conversations=None, seed=self.seed if seed is None else seed,
                                     conversation_id=cid, call_duration_s=(60.0, 240.0)):
                 if f.kind != "conversation":
@@ -448,7 +446,7 @@ class Simulator:
 
         def done(f: concurrent.futures.Future[tuple[int, float]]) -> None:
             if f.exception() is not None:
-                outer.set_exception(f.exception())  # type: ignore[arg-type]
+                outer.set_exception(f.exception())
             else:
                 outer.set_result(FirehoseResult(*f.result()))
 

@@ -184,3 +184,28 @@ def test_rttm_and_post_call_match_the_plan(scenario) -> None:
     assert {p["participantPurpose"] for p in phrases} == {"internal", "external"}
     with pytest.raises(ValueError, match="by must be"):
         rttm_lines([plan], by="nope")
+
+
+def test_vocabulary_needs_no_json_escaping() -> None:
+    """The frame builder splices vocabulary text into JSON without escaping it."""
+    from diarkit.sim import vocab
+
+    texts = [t for name in dir(vocab) if name.isupper()
+             for t in (getattr(vocab, name).values() if isinstance(getattr(vocab, name), dict)
+                       else [getattr(vocab, name)])
+             for t in t]
+    assert len(texts) > 100
+    for text in texts:
+        assert orjson.dumps(text).decode() == f'"{text}"', text
+        assert set(text) <= set("abcdefghijklmnopqrstuvwxyz -{}_"), text
+
+
+def test_generator_is_pure() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import diarkit.sim.generator, diarkit.sim.ground_truth; "
+            "print([m for m in ('aiohttp', 'httpx', 'websocket', 'socket', 'asyncio') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
