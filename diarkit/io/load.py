@@ -84,7 +84,7 @@ def _dataset(root: Path, kind: str, schema: pa.Schema) -> ds.Dataset:
     )
 
 
-def _compact(table: pa.Table, categories: Iterable[str]) -> pa.Table:
+def _as_categories(table: pa.Table, categories: Iterable[str]) -> pa.Table:
     for name in categories:
         i = table.schema.get_field_index(name)
         if i < 0 or pa.types.is_dictionary(table.schema.field(name).type):
@@ -161,7 +161,7 @@ def load_raw(
         if expr is not None:
             table = _filter_in_memory(table, expr)
         table = table.select(cols)
-    df = _to_pandas(_compact(table, _RAW_CATEGORIES))
+    df = _to_pandas(_as_categories(table, _RAW_CATEGORIES))
     if columns is None:
         validate(df, RAW, where=f"load_raw({root})")
     return df
