@@ -48,3 +48,42 @@ def test_compact_and_rebuild_commands(tmp_path):
     assert res.exit_code == 0 and "4 raw part(s) -> 1 (23 rows merged)" in res.output
     res = runner.invoke(cli, ["rebuild", str(ds)])
     assert res.exit_code == 0 and "46 segments rebuilt" in res.output
+
+
+def test_ctrl_c_leaves_a_valid_dataset_and_rerun_completes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from diarkit.io.load import load_raw
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for k in range(12):
+        (d / f"f{k}.jsonl").write_bytes(
+            b"\n".join(transcription_frame(f"k{k}-{i}") for i in range(1500))
+        )
+    ds = tmp_path / "ds"
+    code = (
+        "import sys; from diarkit.cli import cli; "
+        "sys.argv = ['diarkit', 'convert', sys.argv[1], '-o', sys.argv[2], '--quiet', "
+        "'--workers', '2']; cli()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(d), str(ds)], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list_parts(ds)) < 2:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 130:  # interrupted mid-way (it may also have just finished)
+        assert "interrupted: the dataset is valid" in err
+    partial = len(load_raw(ds, columns=["seq"]))
+    assert 0 < partial <= 18000
+    res = CliRunner().invoke(cli, ["convert", str(d), "-o", str(ds), "--quiet"])
+    assert res.exit_code == 0
+    raw = load_raw(ds, columns=["frame_hash"])
+    assert len(raw) == 18000 and raw["frame_hash"].is_unique
