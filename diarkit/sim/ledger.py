@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -36,21 +37,30 @@ class LedgerEntry:
 
 
 class Ledger:
-    """Thread-safe, append-only list of :class:`LedgerEntry` (iterate for a snapshot)."""
+    """Thread-safe, append-only list of :class:`LedgerEntry` (iterate for a snapshot).
 
-    def __init__(self) -> None:
+    Args:
+        maxlen: keep only the newest ``maxlen`` entries (long CLI runs); ``None`` keeps
+            all. ``total`` counts every entry ever recorded either way.
+    """
+
+    def __init__(self, maxlen: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._items: list[LedgerEntry] = []
+        self._items: list[LedgerEntry] | deque[LedgerEntry] = (
+            [] if maxlen is None else deque(maxlen=maxlen))
+        self.total = 0
 
     def append(self, entry: LedgerEntry) -> None:
         """Record one sent frame."""
         with self._lock:
             self._items.append(entry)
+            self.total += 1
 
     def extend(self, entries: list[LedgerEntry]) -> None:
         """Record many sent frames at once."""
         with self._lock:
             self._items.extend(entries)
+            self.total += len(entries)
 
     def snapshot(self) -> list[LedgerEntry]:
         """A copy of all entries so far, in send order."""

@@ -46,7 +46,7 @@ def run_simulate(
     sim = Simulator(
         seed=seed, conversations=conversations, queues=queues, agents=agents, speed=speed,
         heartbeat_s=heartbeat_s, call_duration_s=call_duration_s, stagger_s=stagger_s,
-        port=port, fault_plan=plan, chaos_every_s=chaos_every_s,
+        port=port, fault_plan=plan, chaos_every_s=chaos_every_s, ledger_maxlen=100_000,
     )
     with sim:
         echo(f"login base:    {sim.login_base}")
@@ -65,7 +65,7 @@ def run_simulate(
                 sleep(0.2)
         except KeyboardInterrupt:
             echo("stopping")
-        echo(f"frames sent: {len(sim.ledger)}; conversations finished: "
+        echo(f"frames sent: {sim.ledger.total}; conversations finished: "
              f"{len(sim.finished_conversations)}/{len(sim.conversation_ids)}; "
              f"faults: {len(sim.fault_log)}")
     return 0

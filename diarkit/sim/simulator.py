@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Coroutine, Iterable, Sequence
@@ -68,6 +69,7 @@ class Simulator:
         client_id, client_secret, permissions: the demo OAuth client.
         fault_plan: faults to trigger at wall seconds after the calls start.
         chaos_every_s: also trigger a seeded random fault about this often (seconds).
+        ledger_maxlen: keep only the newest entries in the ledger (None: all).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class Simulator:
         permissions: Iterable[str] = DEFAULT_PERMISSIONS,
         fault_plan: Sequence[PlannedFault] = (),
         chaos_every_s: float | None = None,
+        ledger_maxlen: int | None = None,
     ) -> None:
         self.seed = seed
         self._scenario_args = {
@@ -121,6 +124,7 @@ class Simulator:
             token_lifetime_s=token_lifetime_s, channel_lifetime_s=channel_lifetime_s,
             max_channels=max_channels, max_topics=max_topics, rate_limit=rate_limit, seed=seed,
         )
+        self._server.ledger = Ledger(ledger_maxlen)
         self._server.clients[client_id] = Client(client_id, client_secret,
                                                  frozenset(permissions))
         self.faults = Faults(self._server, self._run, seed)
@@ -270,31 +274,42 @@ class Simulator:
 
     async def _autostart(self) -> None:
         await asyncio.sleep(self.start_delay_s)
-        self._begin()
+        await self._begin_async()
 
-    def start_conversations(self) -> None:
-        """Start the calls now (with ``autostart=False``; a no-op once they started)."""
-        self._run(self._begin_async())
+    def start_conversations(self, timeout: float = 120.0) -> None:
+        """Start the calls now (with ``autostart=False``; a no-op once they started).
+
+        The frames are rendered in a worker thread first (seconds for hundreds of calls),
+        so the server keeps answering meanwhile; the call clock starts after that.
+        """
+        self._run(self._begin_async(), timeout)
 
     async def _begin_async(self) -> None:
-        self._begin()
-
-    def _begin(self) -> None:
         if self._schedule_started:
             return
         self._schedule_started = True
-        if self._fixed_epoch is None:  # same seed, same ids: only the clock moves
-            self.scenario = build_scenario(**self._scenario_args,  # type: ignore[arg-type]
-                                           epoch_ms=int(time.time() * 1000))
+        loop = asyncio.get_running_loop()
+        frames, post_call = await loop.run_in_executor(None, self._render)
         s = self._server
-        s.frames = schedule(self.scenario)
+        s.frames = frames
+        s.post_call = post_call
         s.plans = {p.conversation_id: p for p in self.scenario.plans}
-        s.post_call = {p.conversation_id: post_call_transcript(p) for p in self.scenario.plans}
-        s._last_index = {f.conversation_id: i for i, f in enumerate(s.frames)}
+        s._last_index = {f.conversation_id: i for i, f in enumerate(frames)}
         task = s.spawn(s.run_schedule())
         task.add_done_callback(lambda _t: self._done.set())
         if self.fault_plan or self.chaos_every_s:
             s.spawn(self._run_faults())
+
+    def _render(self) -> tuple[list[ScheduledFrame], dict[str, dict[str, Any]]]:
+        """Shift the call clock to now (unless ``epoch_ms`` was given) and render frames."""
+        if self._fixed_epoch is None:  # same ids and words: only the clock moves
+            epoch = int(time.time() * 1000)
+            plans = tuple(dataclasses.replace(p, session_start_epoch_ms=epoch + p.start_ms)
+                          for p in self.scenario.plans)
+            self.scenario = dataclasses.replace(self.scenario, plans=plans)
+        frames = schedule(self.scenario)
+        post_call = {p.conversation_id: post_call_transcript(p) for p in self.scenario.plans}
+        return frames, post_call
 
     async def _run_faults(self) -> None:
         loop = asyncio.get_running_loop()
