@@ -12,8 +12,9 @@ compactions are completed or rolled back, a raw part without segments gets them 
 segments without raw are removed. A rerun after Ctrl-C or kill therefore completes the
 dataset without duplicating anything.
 
-Parallelism: input files are spread over worker processes (one file per task); a large
-single file is read in blocks by one process, with pyarrow's threads doing the parsing.
+Parallelism: input files are converted on threads (JSON parsing, hashing of large frames,
+compression and Parquet writing release the GIL); with fewer files than threads, the
+threads share the blocks of a file (read in order under a lock, processed in parallel).
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import multiprocessing as mp
 import os
-import queue
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -419,7 +419,7 @@ class _Result:
 _PROGRESS: Any = None
 _SEEN: SeenHashes | None = None
 #: Set on Ctrl-C so that converter threads stop at the next block.
-_STOP = __import__("threading").Event()
+_STOP = threading.Event()
 
 
 def _init_worker(progress: Any, dataset: str, dedupe_existing: bool) -> None:
@@ -430,10 +430,7 @@ def _init_worker(progress: Any, dataset: str, dedupe_existing: bool) -> None:
 
 def _report(records: int, nbytes: int) -> None:
     if _PROGRESS is not None:
-        if callable(_PROGRESS):
-            _PROGRESS(records, nbytes)
-        else:
-            _PROGRESS.put((records, nbytes))
+        _PROGRESS(records, nbytes)
 
 
 def _session_for(run_id: str, index: int) -> str:
@@ -442,8 +439,6 @@ def _session_for(run_id: str, index: int) -> str:
 
 def _convert_file(task: _Task) -> _Result:
     """Convert one input; ``task.threads`` threads share its blocks (read in order)."""
-    import threading
-
     path = Path(task.path)
     result = _Result(task.index, task.path)
     seen = _SEEN if _SEEN is not None else SeenHashes()
@@ -635,8 +630,8 @@ def convert(
             and glob patterns.
         dataset: output dataset directory.
         strict: raise ``ConvertError`` at the end if anything was skipped or quarantined.
-        workers: processes to convert files in parallel; default: up to the CPU count
-            when the input is large enough to pay for starting them.
+        workers: threads converting in parallel (files, or blocks of one file); default:
+            the CPU count when the input is larger than ``PARALLEL_MIN_BYTES``.
         progress: show a tqdm progress bar (files, records, records/s) on stderr.
         chunk_bytes: block size for reading JSON lines (bytes).
 
@@ -676,8 +671,6 @@ def convert(
     try:
         if nproc == 1:
             results = _run_inline(tasks, root, dedupe_existing, bar)
-        elif os.environ.get("DIARKIT_CONVERT_POOL", "threads") == "processes":
-            results = _run_pool(tasks, root, dedupe_existing, bar, min(nproc, len(tasks)), sizes)
         else:
             results = _run_threads(tasks, root, dedupe_existing, bar, nproc, sizes)
     except KeyboardInterrupt:
@@ -745,7 +738,6 @@ def _run_threads(
 ) -> list[_Result]:
     """Convert files on threads of this process: parsing, compression and Parquet writing
     release the GIL, so threads use the cores without a worker start-up cost."""
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     state = _BarState(bar, len(tasks))
@@ -784,42 +776,6 @@ def _run_threads(
         _STOP.clear()
         _init_worker(None, str(root), False)
     return results
-
-
-def _run_pool(
-    tasks: list[_Task], root: Path, dedupe: bool, bar: Any, nproc: int, sizes: dict[int, int]
-) -> list[_Result]:
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    state = _BarState(bar, len(tasks))
-    results: list[_Result] = []
-    order = sorted(tasks, key=lambda t: -sizes[t.index])  # big files first: better balance
-    with ProcessPoolExecutor(
-        nproc, mp_context=ctx, initializer=_init_worker, initargs=(q, str(root), dedupe)
-    ) as pool:
-        futures: set[Future[_Result]] = {pool.submit(_convert_file, t) for t in order}
-        try:
-            while futures:
-                done, futures = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(q, state)
-                for f in done:
-                    results.append(f.result())
-                    state.file_done()
-            _drain(q, state)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-    return results
-
-
-def _drain(q: Any, state: _BarState) -> None:
-    while True:
-        try:
-            records, nbytes = q.get_nowait()
-        except queue.Empty:
-            return
-        state.update(records, nbytes)
 
 
 def _finish(summary: ConvertSummary, results: list[_Result], root: Path, t0: float) -> None:
