@@ -222,7 +222,7 @@ def _echo_convert_summary(summary: object) -> None:
 @click.option("--strict", is_flag=True,
               help="Exit with status 1 if any input was skipped or any record quarantined.")
 @click.option("--workers", type=click.IntRange(min=1),
-              help="Worker processes (default: one per CPU for large inputs).")
+              help="Threads converting in parallel (default: one per CPU for large inputs).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: int | None,
                 quiet: bool) -> None:
