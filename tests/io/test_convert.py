@@ -284,3 +284,17 @@ def test_one_file_on_two_threads_matches_one_thread(tmp_path):
     assert len(load_segments(tmp_path / "two")) == 600
     q = load_quarantine(tmp_path / "two")
     assert q["line"].tolist() == [351]
+
+
+def test_invalid_utf8_line_is_quarantined_and_the_rest_kept(tmp_path):
+    src = tmp_path / "bin.jsonl"
+    src.write_bytes(
+        transcription_frame("a") + b"\n\xff\xfe garbage\n" + transcription_frame("b") + b"\n"
+    )
+    s = convert([src], tmp_path / "ds", progress=False)
+    assert (s.written, s.quarantined) == (2, 1)
+    q = load_quarantine(tmp_path / "ds")
+    assert q["line"].tolist() == [2]
+    assert q["reason"].iloc[0].startswith("$: not valid JSON")
+    assert q["raw"].iloc[0] == "\ufffd\ufffd garbage"
+    assert load_raw(tmp_path / "ds")["line"].tolist() == [1, 3]
