@@ -161,7 +161,6 @@ def capture_run(
     n: int,
     out: Path,
     *,
-    in_process: bool,
     rss: list[float] | None = None,
 ) -> tuple[float, float]:
     """Frames/s of ``Capture``: (all spooled and counted, all durable in Parquet after stop).
@@ -181,7 +180,6 @@ def capture_run(
         client_secret="bench",
         conversations=[CONVERSATION],
         recover=False,
-        convert_in_process=in_process,
     )
     proc = psutil.Process()
     cap.start()
@@ -251,30 +249,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             note("bare", bare_loop(ws_port, args.frames))
-            for mode in ("thread", "process"):
-                spooled, durable = capture_run(
-                    api_port, args.frames, Path(tmp) / f"{mode}{r}", in_process=mode == "process"
-                )
-                note(f"spooled/{mode}", spooled)
-                note(f"durable/{mode}", durable)
+            spooled, durable = capture_run(api_port, args.frames, Path(tmp) / f"r{r}")
+            note("spooled", spooled)
+            note("durable", durable)
         best = {k: max(v) for k, v in results.items()}
         b = best["bare"]
-        print(f"bare websocket-client receive loop:        {b:>9,.0f} frames/s  (1.00)")
-        for mode in ("thread", "process"):
-            for stage, label in (
-                ("spooled", "received+spooled+counted"),
-                ("durable", "durable in Parquet"),
-            ):
-                v = best[f"{stage}/{mode}"]
-                print(
-                    f"capture, {mode:7} conversion, {label:24} {v:>9,.0f} frames/s  ({v / b:.2f})"
-                )
+        print(f"bare websocket-client receive loop:           {b:>9,.0f} frames/s  (1.00)")
+        for stage, label in (
+            ("spooled", "received, spooled and counted"),
+            ("durable", "durable in Parquet (stop)"),
+        ):
+            v = best[stage]
+            print(f"capture, {label:36} {v:>9,.0f} frames/s  ({v / b:.2f})")
         conv = convert_only(min(args.frames, 10_000), Path(tmp) / "convert")
         print(f"spool -> Parquet conversion alone (io writer, 10k/part): {conv:,.0f} frames/s")
         repeat.value = args.long
         rss: list[float] = []
         total = args.frames * args.long
-        _, rate = capture_run(api_port, total, Path(tmp) / "long", in_process=True, rss=rss)
+        _, rate = capture_run(api_port, total, Path(tmp) / "long", rss=rss)
         print(
             f"long capture of {total:,} frames at {rate:,.0f} frames/s: RSS {rss[0]:.0f} MiB "
             f"at the first frame -> {rss[-1]:.0f} MiB at the end (every 10%: "

@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import multiprocessing
 import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,11 +199,6 @@ def recover_spools(
     return report
 
 
-def _ignore_sigint() -> None:
-    """In the converter process: Ctrl-C stops the capture, which then flushes through us."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def describe_os_error(exc: OSError, doing: str) -> str:
     """A clear message for a file-system failure: disk full, permissions, or the errno text."""
     where = f" ({exc.filename})" if exc.filename else ""
@@ -231,9 +223,6 @@ class RawRecorder:
         sync_seconds: fsync the current spool at most this often (never per frame).
         keep_heartbeats: store heartbeat and pong frames too (default: count only).
         recover: recover leftover spools of earlier sessions when opening.
-        convert_in_process: convert spools to Parquet in a separate process, so the
-            conversion does not compete with the receiving thread for the GIL (costs
-            about a second of start-up; worth it for long or fast captures).
         clock: monotonic clock in seconds.
     """
 
@@ -248,7 +237,6 @@ class RawRecorder:
         sync_seconds: float = 1.0,
         keep_heartbeats: bool = False,
         recover: bool = True,
-        convert_in_process: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.dataset = Path(dataset)
@@ -267,8 +255,6 @@ class RawRecorder:
         self._next_seq = 0
         self._queue: queue.Queue[SpoolWriter | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._convert_in_process = convert_in_process
-        self._pool: ProcessPoolExecutor | None = None
         self.error: RecorderError | None = None
         self.recovery = RecoveryReport()
         #: Frames appended to spools.
@@ -312,10 +298,6 @@ class RawRecorder:
             raise RecorderError(
                 describe_os_error(exc, f"cannot record into {self.dataset}")
             ) from None
-        if self._convert_in_process:
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
-            )
         self._thread = threading.Thread(
             target=self._convert_loop, name=f"diarkit-recorder-{self.session_id}", daemon=True
         )
@@ -416,12 +398,7 @@ class RawRecorder:
             path = spool.path
             try:
                 spool.close()  # fsync + close: durable against an OS crash too
-                if self._pool is not None:
-                    result = self._pool.submit(
-                        spool_to_part, self.dataset, path, keep_heartbeats=self.keep_heartbeats
-                    ).result()
-                else:
-                    result = spool_to_part(self.dataset, path, keep_heartbeats=self.keep_heartbeats)
+                result = spool_to_part(self.dataset, path, keep_heartbeats=self.keep_heartbeats)
             except OSError as exc:
                 with self._lock:
                     if self.error is None:
@@ -473,8 +450,5 @@ class RawRecorder:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
         if self.error is not None:
             raise self.error

@@ -488,8 +488,6 @@ class Capture:
         backoff_factory: reconnect delays in seconds (default ``diarkit.genesys.backoff``).
         transport: httpx transport for the token and REST clients (tests).
         recover: recover leftover spools of earlier sessions at start.
-        convert_in_process: convert spools to Parquet in a separate process (faster for
-            long or busy captures; about a second of start-up).
     """
 
     def __init__(
@@ -518,7 +516,6 @@ class Capture:
         backoff_factory: Callable[[], Iterator[float]] = backoff,
         transport: Any = None,
         recover: bool = True,
-        convert_in_process: bool = False,
     ) -> None:
         if isinstance(environment, Environment):
             env = environment
@@ -571,7 +568,6 @@ class Capture:
             roll_bytes=roll_bytes,
             keep_heartbeats=keep_heartbeats,
             recover=recover,
-            convert_in_process=convert_in_process,
         )
         self.tracker = FollowTracker(grace_s=grace_s, pinned=frozenset(self.conversations))
         self.plan = TopicPlan(per_channel=max_topics_per_channel, max_channels=MAX_CHANNELS)

@@ -199,13 +199,3 @@ def test_os_errors_are_described_by_cause():
     denied = PermissionError(errno.EACCES, "Permission denied", "/data")
     assert describe_os_error(denied, "cannot record") == "cannot record (/data): permission denied"
 
-
-def test_conversion_in_a_separate_process_gives_the_same_parts(tmp_path):
-    sent = frames(9)
-    rec = RawRecorder(tmp_path, "proc", roll_frames=4, convert_in_process=True)
-    rec.open()
-    for f in sent:
-        rec.append(f, "ch")
-    rec.close()
-    assert [r["frame"].encode() for r in read_raw(tmp_path)] == sent
-    assert rec.parts == 3 and rec.rows == 9 and rec.utterances == 18 and rec.finals == 9
