@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import itertools
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -174,6 +175,7 @@ class _CallBuilder:
         self.rng = rng
         self.slots = slots
         self.utterances: list[SpokenUtterance] = []
+        self.used: set[str] = set()
 
     def say(
         self, party: str, start_ms: int, words: tuple[str, ...], *, kind: str = "speech",
@@ -208,7 +210,10 @@ class _CallBuilder:
         return u
 
     def line(self, party: str, start_ms: int, options: tuple[str, ...]) -> SpokenUtterance:
-        u = self.say(party, start_ms, _fill(self.rng, self.rng.choice(options), self.slots))
+        fresh = [o for o in options if o not in self.used] or list(options)
+        template = self.rng.choice(fresh)  # no sentence twice in a call while others are left
+        self.used.add(template)
+        u = self.say(party, start_ms, _fill(self.rng, template, self.slots))
         listener = "customer" if party == "agent" else "agent" if party == "customer" else ""
         if listener and len(u.words) >= 8 and self.rng.random() < 0.3:
             k = self.rng.randrange(3, len(u.words) - 2)
@@ -217,7 +222,8 @@ class _CallBuilder:
                      low_confidence=False)
         if self.rng.random() < 0.02:
             noise_at = u.end_ms + int(self.rng.uniform(50, 300))
-            self.say(self.rng.choice(("agent", "customer")), noise_at, (), kind="empty")
+            present = ("customer",) if party == "ivr" else ("agent", "customer")
+            self.say(self.rng.choice(present), noise_at, (), kind="empty")
         return u
 
     def next_start(self, prev: SpokenUtterance) -> int:
@@ -376,19 +382,6 @@ def _envelope(topic: str, correlation_id: str, body: dict[str, object]) -> str:
     ).decode()
 
 
-def _word_json(u: SpokenUtterance, decorated: bool) -> list[str]:
-    words = u.words
-    if decorated:
-        words = tuple(decorate((w,), final=False) if i == 0 else ("I" if w == "i" else w)
-                      for i, w in enumerate(words))
-    return [
-        orjson.dumps({"word": w, "confidence": c, "offsetMs": s, "durationMs": d}).decode()
-        for w, c, s, d in zip(
-            words, u.word_confidences, u.word_starts_ms, u.word_durations_ms, strict=True
-        )
-    ]
-
-
 def _participant(pid: str, purpose: str, connected: int, end: int | None, state: str,
                  **extra: object) -> dict[str, object]:
     p: dict[str, object] = {"id": pid, "connectedTime": iso_ms(connected)}
@@ -483,12 +476,18 @@ class _UtteranceText:
 
     def _prepare(self) -> tuple[str, str]:
         u = self.u
-        self.words = _word_json(u, False)
-        self.dwords = _word_json(u, True)
         dtexts = [("I" if w == "i" else w) for w in u.words]
         if dtexts:
             dtexts[0] = dtexts[0][:1].upper() + dtexts[0][1:]
         self.dtexts = dtexts
+        words, dwords = [], []
+        for w, dw, c, st, d in zip(u.words, dtexts, u.word_confidences, u.word_starts_ms,
+                                   u.word_durations_ms, strict=True):
+            tail = f'","confidence":{c!r},"offsetMs":{st},"durationMs":{d}}}'
+            plain = f'{{"word":"{w}{tail}'
+            words.append(plain)
+            dwords.append(plain if dw == w else f'{{"word":"{dw}{tail}')
+        self.words, self.dwords = words, dwords
         base = (f'{{"utteranceId":"{u.utterance_id}","isFinal":%s,"channel":"{u.channel}",'
                 f'{self.engine},"alternatives":[{{"confidence":')
         self._parts = (base, f',"offsetMs":{u.start_ms},"durationMs":')
@@ -515,35 +514,40 @@ class _UtteranceText:
 
 
 #: A frame not yet rendered: (at ms from scenario start, seq, kind, topic, correlation id,
-#: builder, builder args). The text is ``builder(*args)``.
-_Spec = tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...]]
+#: builder, builder args, conversation id). The text is ``builder(*args)``; (at, seq) is
+#: unique, so heaps and sorts never compare further.
+_Spec = tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...], str]
 
 
 def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spec]:
-    """Send-ordered specs of every frame of one call; random draws happen here, in order."""
-    topic = transcription_topic(plan.conversation_id)
+    """Specs of every frame of one call, unsorted; ``seq`` counts up from ``seq0``.
+
+    All random draws happen here, in a fixed order, so rendering texts later (or never)
+    changes nothing. Correlation ids share a random per-call prefix and end in a counter
+    (still UUID-shaped and unique), which saves a random draw per frame.
+    """
+    cid = plan.conversation_id
+    topic = transcription_topic(cid)
     ct = _CallText(plan, topic)
     t0 = plan.start_ms
-    specs: list[tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...]]] = []
-    seq = 0
-
-    def add(at: int, kind: str, topic_name: str, corr: str, fn: Callable[..., str],
-            args: tuple[Any, ...]) -> None:
-        nonlocal seq
-        specs.append((at, seq, kind, topic_name, corr, fn, args))
-        seq += 1
-
+    specs: list[_Spec] = []
+    append = specs.append
+    seq = seq0
+    corr_prefix = _fast_uuid(rng)[:24]
+    utter, status = ct.utterance, ct.status
     qt, ut = queue_calls_topic(plan.queue_id), user_calls_topic(plan.user_id)
     for at, on_user, body in _conversation_bodies(plan):
         for topic_name in (qt, ut) if on_user else (qt,):
-            corr = _fast_uuid(rng)
-            add(at, "conversation", topic_name, corr, _envelope, (topic_name, corr, body))
-    for at in range(250, plan.duration_ms, STATUS_PERIOD_MS):
-        corr = _fast_uuid(rng)
-        add(at, "status", topic, corr, ct.status, (at, "SESSION_ONGOING", corr))
-    at = plan.duration_ms + 100
-    corr = _fast_uuid(rng)
-    add(at, "status", topic, corr, ct.status, (at, "SESSION_ENDED", corr))
+            corr = f"{corr_prefix}{seq - seq0:012x}"
+            append((t0 + at, seq, "conversation", topic_name, corr, _envelope,
+                    (topic_name, corr, body), cid))
+            seq += 1
+    ends = [*range(250, plan.duration_ms, STATUS_PERIOD_MS), plan.duration_ms + 100]
+    for j, at in enumerate(ends):
+        corr = f"{corr_prefix}{seq - seq0:012x}"
+        state = "SESSION_ENDED" if j == len(ends) - 1 else "SESSION_ONGOING"
+        append((t0 + at, seq, "status", topic, corr, status, (at, state, corr), cid))
+        seq += 1
     rand = rng.random
     for u in plan.utterances:
         ut_text = _UtteranceText(u, ct.engine)
@@ -556,25 +560,21 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
             end_k = starts[i] + durs[i]
             # 150 + 250 * rand() is exactly rng.uniform(150, 400), inlined
             at = last_at = max(end_k + int(150 + (400 - 150) * rand()), last_at + 20)
-            corr = _fast_uuid(rng)
-            add(at, "transcription", topic, corr, ct.utterance,
-                (at, ut_text, k, round(csum / k * 0.9, 3), corr))
-        at = max(u.end_ms + int(rng.uniform(300, 700)), last_at + 20)
-        corr = _fast_uuid(rng)
-        add(at, "transcription", topic, corr, ct.utterance,
-            (at, ut_text, len(u.words), u.confidence, corr))
-    specs.sort(key=_spec_key)
-    return [(t0 + at, seq0 + i, kind, tp, corr, fn, args)
-            for i, (at, _, kind, tp, corr, fn, args) in enumerate(specs)]
+            corr = f"{corr_prefix}{seq - seq0:012x}"
+            append((t0 + at, seq, "transcription", topic, corr, utter,
+                    (at, ut_text, k, round(csum / k * 0.9, 3), corr), cid))
+            seq += 1
+        at = max(u.end_ms + int(300 + (700 - 300) * rand()), last_at + 20)
+        corr = f"{corr_prefix}{seq - seq0:012x}"
+        append((t0 + at, seq, "transcription", topic, corr, utter,
+                (at, ut_text, len(u.words), u.confidence, corr), cid))
+        seq += 1
+    return specs
 
 
-def _spec_key(spec: _Spec) -> tuple[int, int]:
-    return spec[0], spec[1]
-
-
-def _materialize(spec: _Spec, conversation_id: str) -> ScheduledFrame:
-    at, _, kind, topic, corr, fn, args = spec
-    return ScheduledFrame(at, topic, corr, fn(*args), conversation_id, kind)
+def _materialize(spec: _Spec) -> ScheduledFrame:
+    at, _, kind, topic, corr, fn, args, cid = spec
+    return ScheduledFrame(at, topic, corr, fn(*args), cid, kind)
 
 
 def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
@@ -587,8 +587,9 @@ def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
     agent's user topic. Frames are built from pre-serialised JSON pieces for speed; the
     result is ordinary compact JSON.
     """
-    cid = plan.conversation_id
-    return [_materialize(spec, cid) for spec in _frame_specs(plan, rng)]
+    specs = _frame_specs(plan, rng)
+    specs.sort()  # by (at, seq): (at, seq) is unique, so nothing else is compared
+    return [_materialize(spec) for spec in specs]
 
 
 def schedule(scenario: Scenario) -> list[ScheduledFrame]:
@@ -614,25 +615,45 @@ def iter_scheduled(
 ) -> Iterator[ScheduledFrame]:
     """Stream scheduled frames of ``conversations`` calls (``None``: endless) in send order.
 
-    Memory stays bounded by the calls in progress, so millions of frames can be streamed.
-    ``conversation_id`` gives every call that id (a new communication id each), which is
-    how a firehose aims many calls' frames at one subscribed topic.
+    Memory stays bounded by the calls in progress, so millions of frames can be streamed;
+    a frame's text is only built when it is yielded. ``conversation_id`` gives every call
+    that id (a new communication id each), which is how a firehose aims many calls'
+    frames at one subscribed topic. Same options and seed as ``build_scenario`` give the
+    same frames as ``schedule(build_scenario(...))``.
     """
+    for spec in _iter_specs(conversations, seed, queues, agents, call_duration_s, stagger_s,
+                            epoch_ms, conversation_id):
+        yield _materialize(spec)
+
+
+def _iter_specs(
+    conversations: int | None, seed: int, queues: int, agents: int,
+    call_duration_s: tuple[float, float], stagger_s: float, epoch_ms: int,
+    conversation_id: str | None,
+) -> Iterator[_Spec]:
     rng = random.Random(seed)
     frame_rng = random.Random(f"frames-{seed}")
     org = new_uuid(rng)
     queue_ids = [new_uuid(rng) for _ in range(queues)]
     user_ids = [new_uuid(rng) for _ in range(agents)]
-    heap: list[tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...], str]] = []
+    # A heap of calls in progress, keyed by each call's next frame: (at, seq, position,
+    # the call's sorted specs). Far smaller than a heap of all pending frames.
+    heap: list[tuple[int, int, int, list[_Spec]]] = []
     seq = 0
     start = 0.0
     i = 0
-    pop, push = heapq.heappop, heapq.heappush
+    replace, pop, push = heapq.heapreplace, heapq.heappop, heapq.heappush
 
-    def emit(item: tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...], str]
-             ) -> ScheduledFrame:
-        at, _, kind, topic, corr, fn, args, cid = item
-        return ScheduledFrame(at, topic, corr, fn(*args), cid, kind)
+    def drain(until: float) -> Iterator[_Spec]:
+        while heap and heap[0][0] <= until:
+            _, _, pos, specs = heap[0]
+            yield specs[pos]
+            pos += 1
+            if pos < len(specs):
+                nxt = specs[pos]
+                replace(heap, (nxt[0], nxt[1], pos, specs))
+            else:
+                pop(heap)
 
     while conversations is None or i < conversations:
         plan = plan_call(
@@ -640,18 +661,16 @@ def iter_scheduled(
             user_id=user_ids[i % agents], start_ms=int(start), epoch_ms=epoch_ms,
             call_duration_s=call_duration_s, conversation_id=conversation_id,
         )
-        while heap and heap[0][0] <= plan.start_ms:
-            yield emit(pop(heap))
-        cid = plan.conversation_id
-        specs = _frame_specs(plan, frame_rng, seq)  # texts are built only when emitted
-        for spec in specs:
-            push(heap, (*spec, cid))
+        yield from drain(plan.start_ms)
+        specs = _frame_specs(plan, frame_rng, seq)
+        specs.sort()  # (at, seq) is unique
+        if specs:
+            push(heap, (specs[0][0], specs[0][1], 0, specs))
         seq += len(specs)
         if stagger_s > 0:
             start += rng.expovariate(1.0 / (stagger_s * 1000))
         i += 1
-    while heap:
-        yield emit(pop(heap))
+    yield from drain(float("inf"))
 
 
 def iter_frames(
@@ -667,11 +686,20 @@ def iter_frames(
     it never ends. ``options`` go to :func:`iter_scheduled` (``queues``, ``agents``,
     ``call_duration_s``, ``stagger_s``, ``epoch_ms``, ``conversation_id``).
     """
-    frames = iter_scheduled(conversations=conversations, seed=seed, **options)  # type: ignore[arg-type]
-    for count, f in enumerate(frames):
-        if n_frames is not None and count >= n_frames:
-            return
-        yield f.text
+    opts: dict[str, Any] = {"queues": 2, "agents": 6, "call_duration_s": (120.0, 480.0),
+                            "stagger_s": 2.0, "epoch_ms": DEFAULT_EPOCH_MS,
+                            "conversation_id": None}
+    unknown = set(options) - set(opts)
+    if unknown:
+        raise TypeError(f"iter_frames() got unexpected options {sorted(unknown)}")
+    opts.update(options)
+    specs = _iter_specs(conversations, seed, opts["queues"], opts["agents"],
+                        opts["call_duration_s"], opts["stagger_s"], opts["epoch_ms"],
+                        opts["conversation_id"])
+    if n_frames is not None:
+        specs = itertools.islice(specs, n_frames)
+    for spec in specs:
+        yield spec[5](*spec[6])
 
 
 def _open_text(path: Path) -> IO[str]:
