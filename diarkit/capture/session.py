@@ -847,10 +847,9 @@ class Capture:
 
     def _shutdown(self) -> None:
         self.stopping.set()
+        # Each worker notices within poll_s and closes its own socket (one reader per socket).
         for w in list(self._workers):
-            w.close_socket()
-        for w in list(self._workers):
-            w.thread.join(10)
+            w.thread.join(15)
         try:
             self.recorder.close()
         except RecorderError as exc:
