@@ -148,3 +148,41 @@ def test_sigterm_flushes_and_prints_summary(tmp_path):
     rows = stored_rows(out)
     assert len(rows) >= 5 and list((out / "_spool").glob("*.spool")) == []
     assert secret not in stdout + stderr
+
+
+LIMITED = (
+    "import resource, runpy, signal, sys; "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, 96 * 1024)); "
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "  # write() then fails with EFBIG
+    "sys.argv[0] = 'diarkit'; runpy.run_module('diarkit', run_name='__main__')"
+)
+
+
+def test_write_failure_stops_capture_with_clear_message_and_keeps_frames(tmp_path):
+    out = tmp_path / "ds"
+    with make_sim(conversations=3, speed=40.0, call_duration_s=(120.0, 160.0)) as sim:
+        sim.start_conversations()
+        cmd = capture_cmd(sim, out, "full1", "--roll-seconds", "60", "--duration", "30")
+        assert cmd[1:3] == ["-m", "diarkit"]
+        proc = subprocess.run(
+            [cmd[0], "-c", LIMITED, *cmd[3:]],
+            env=env_for(sim),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1, text
+    assert "error: cannot write spool" in text and "File too large" in text
+    assert "already spooled are kept and recoverable" in text
+    spooled = spooled_frames(out, "full1")
+    assert spooled > 10
+    result = subprocess.run(
+        [sys.executable, "-m", "diarkit", "recover", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = stored_rows(out)
+    assert sum(".transcription" in r["frame"] for r in rows) == spooled
