@@ -515,7 +515,9 @@ class SimServer:
         ch = self.channels.get(request.match_info["cid"])
         if ch is None:
             return _error(404, "not.found", f"Channel {request.match_info['cid']} not found")
-        ws = web.WebSocketResponse(autoping=True, compress=False, max_msg_size=4 << 20)
+        # timeout: seconds to wait for the client's close reply when the server closes
+        ws = web.WebSocketResponse(autoping=True, compress=False, max_msg_size=4 << 20,
+                                   timeout=2.0)
         await ws.prepare(request)
         old = ch.ws
         ch.ws, ch.transport = ws, request.transport

@@ -196,6 +196,8 @@ class Simulator:
         """Start the server thread; returns when it listens (raises if it cannot)."""
         if self._thread is not None:
             return self
+        if self._started.is_set():
+            raise RuntimeError("a Simulator runs once; create a new one to start again")
         self._thread = threading.Thread(target=self._main, name="diarkit-sim", daemon=True)
         self._thread.start()
         if not self._started.wait(timeout):

@@ -52,3 +52,33 @@ def test_no_conversations_is_done_at_once_and_calls_need_a_running_sim() -> None
         assert sim.frames == [] and sim.conversation_ids == []
     with pytest.raises(KeyError):
         sim.post_call_transcript("nope")
+
+
+def test_speed_scales_the_call_clock() -> None:
+    import time
+
+    from .conftest import FAST
+
+    with Simulator(seed=2, conversations=2, autostart=False, **{**FAST, "speed": 100.0}) as sim:
+        t0 = time.monotonic()
+        sim.start_conversations()
+        assert sim.wait_for_conversations_done(30)
+        elapsed = time.monotonic() - t0
+        last_s = sim.frames[-1].at_ms / 1000
+    assert last_s > 20  # calls of 20-40 s of call time ...
+    assert last_s / 100 <= elapsed < last_s / 100 + 2.0  # ... played 100x faster
+    with pytest.raises(RuntimeError, match="runs once"):
+        sim.start()
+
+
+def test_autostart_after_start_delay() -> None:
+    import time
+
+    from .conftest import FAST
+
+    t0 = time.monotonic()
+    with Simulator(seed=2, conversations=1, start_delay_s=0.3, **FAST) as sim:
+        assert sim.frames == []
+        assert sim.wait_for_conversations_done(30)
+        assert time.monotonic() - t0 >= 0.3
+        assert sim.finished_conversations == set(sim.conversation_ids)

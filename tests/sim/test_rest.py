@@ -236,6 +236,7 @@ def test_transcript_url_404_while_ongoing_then_document() -> None:
         assert "not finished" in _error_shape(httpx.get(path, headers=headers), 404)["message"]
         _error_shape(httpx.get(path.replace(comm, "nope"), headers=headers), 404)
         _error_shape(httpx.get(path), 401)
+        assert httpx.get(f"{sim.api_base}/transcripts/{cid}/{comm}.json").status_code == 404
         sim.start_conversations()
         assert sim.wait_for_conversations_done(30)
         r = httpx.get(path, headers=headers)
