@@ -453,8 +453,9 @@ class _CallText:
     def status(self, at: int, status: str, corr: str) -> str:
         return self.frame(at, status, None, corr)
 
-    def utterance(self, at: int, ut: _UtteranceText, k: int, conf: float, corr: str) -> str:
-        return self.frame(at, "SESSION_ONGOING", ut.item(k, conf), corr)
+    def utterance(self, at: int, ut: _UtteranceText, k: int, conf: float, corr: str,
+                  cut: int = 0) -> str:
+        return self.frame(at, "SESSION_ONGOING", ut.item(k, conf, cut), corr)
 
 
 class _UtteranceText:
@@ -493,18 +494,31 @@ class _UtteranceText:
         self._parts = (base, f',"offsetMs":{u.start_ms},"durationMs":')
         return self._parts
 
-    def item(self, k: int, conf: float) -> str:
-        """The utterance with its first ``k`` words; ``k == len(words)`` is the final."""
+    def item(self, k: int, conf: float, cut: int = 0) -> str:
+        """The utterance with its first ``k`` words; ``k == len(words)`` is the final.
+
+        ``cut`` > 0 shows the k-th word of a partial with only its first ``cut`` letters,
+        as a recogniser does while the word is still being spoken.
+        """
         base, head_alt = self._parts or self._prepare()
         u = self.u
         n = len(u.words)
         if k < n:
             end = u.word_starts_ms[k - 1] + u.word_durations_ms[k - 1]
+            words, dwords = u.words[:k], self.dtexts[:k]
+            wj, dj = self.words[:k], self.dwords[:k]
+            if cut:
+                i = k - 1
+                w, dw = words[i][:cut], dwords[i][:cut]
+                tail = (f'","confidence":{u.word_confidences[i]!r},"offsetMs":'
+                        f'{u.word_starts_ms[i]},"durationMs":{u.word_durations_ms[i]}}}')
+                words, dwords = (*words[:i], w), [*dwords[:i], dw]
+                wj = [*wj[:i], f'{{"word":"{w}{tail}']
+                dj = [*dj[:i], f'{{"word":"{dw}{tail}']
             return (
                 f'{base % "false"}{conf!r}{head_alt}{end - u.start_ms},"transcript":'
-                f'"{" ".join(u.words[:k])}","decoratedTranscript":"{" ".join(self.dtexts[:k])}"'
-                f',"words":[{",".join(self.words[:k])}],"decoratedWords":'
-                f'[{",".join(self.dwords[:k])}]}}]}}'
+                f'"{" ".join(words)}","decoratedTranscript":"{" ".join(dwords)}"'
+                f',"words":[{",".join(wj)}],"decoratedWords":[{",".join(dj)}]}}]}}'
             )
         return (
             f'{base % "true"}{conf!r}{head_alt}{u.end_ms - u.start_ms},"transcript":'
@@ -561,8 +575,11 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
             # 150 + 250 * rand() is exactly rng.uniform(150, 400), inlined
             at = last_at = max(end_k + int(150 + (400 - 150) * rand()), last_at + 20)
             corr = f"{corr_prefix}{seq - seq0:012x}"
+            word = u.words[i]
+            # now and then the newest word of a partial is still incomplete ("calli")
+            cut = len(word) - 2 if len(word) >= 5 and rand() < 0.15 else 0
             append((t0 + at, seq, "transcription", topic, corr, utter,
-                    (at, ut_text, k, round(csum / k * 0.9, 3), corr), cid))
+                    (at, ut_text, k, round(csum / k * 0.9, 3), corr, cut), cid))
             seq += 1
         at = max(u.end_ms + int(300 + (700 - 300) * rand()), last_at + 20)
         corr = f"{corr_prefix}{seq - seq0:012x}"

@@ -64,18 +64,22 @@ def test_partials_grow_word_by_word_then_final_with_same_id(frames) -> None:
             for u in msg.utterances:
                 versions[u.utterance_id].append(u)
     assert len(versions) > 500
-    grew = 0
+    grew = cut = 0
     for uid, vs in versions.items():
         assert [v.is_final for v in vs] == [False] * (len(vs) - 1) + [True], uid
         counts = [len(v.best.words) for v in vs]
         final_words = [w.word for w in vs[-1].best.words]
         for v, n in zip(vs[:-1], counts, strict=False):
-            assert [w.word for w in v.best.words] == final_words[:n]  # prefix of the final
+            words = [w.word for w in v.best.words]
+            assert words[:-1] == final_words[: n - 1]  # a prefix of the final ...
+            assert final_words[n - 1].startswith(words[-1])  # ... the newest word maybe cut
+            assert v.best.transcript == " ".join(words)
+            cut += words[-1] != final_words[n - 1]
         if len(vs) > 1:
             assert counts == [*list(range(1, len(vs))), len(final_words)]
             grew += 1
         assert len({v.channel for v in vs}) == 1
-    assert grew > 400
+    assert grew > 400 and cut > 100
 
 
 def test_calls_are_realistic(scenario) -> None:
