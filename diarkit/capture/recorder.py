@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import RecorderError
-from .spool import SUFFIX, SpoolFormatError, SpoolWriter, is_locked, read_spool, spool_name
+from .spool import (
+    SUFFIX,
+    SpoolContents,
+    SpoolFormatError,
+    SpoolWriter,
+    is_locked,
+    read_spool,
+    spool_name,
+)
 
 SPOOL_DIR = "_spool"
 NOT_STORED_KINDS = frozenset({"heartbeat", "pong"})
@@ -93,11 +101,18 @@ def _existing_part(dataset: Path, session_id: str, seq: int) -> Path | None:
     return None
 
 
-def spool_to_part(dataset: Path, spool: Path, *, keep_heartbeats: bool = False) -> PartResult:
+def spool_to_part(
+    dataset: Path,
+    spool: Path,
+    *,
+    keep_heartbeats: bool = False,
+    contents: SpoolContents | None = None,
+) -> PartResult:
     """Turn one closed spool into a durable raw Parquet part, then delete the spool.
 
     Idempotent: when the part of this spool (same session and first sequence number)
-    already exists, it is kept and only the spool is deleted.
+    already exists, it is kept and only the spool is deleted. ``contents`` is what the
+    recorder wrote to the (closed) spool, to skip reading it back; recovery reads it.
 
     Raises:
         SpoolFormatError: the file is not a spool.
@@ -110,7 +125,8 @@ def spool_to_part(dataset: Path, spool: Path, *, keep_heartbeats: bool = False) 
     from diarkit.io.raw import build_raw_table
     from diarkit.io.segments import raw_to_segments
 
-    contents = read_spool(spool)
+    if contents is None:
+        contents = read_spool(spool)
     part: Path | None = None
     stored = invalid = utterances = finals = 0
     reused = False
@@ -382,6 +398,8 @@ class RawRecorder:
         # the receiving thread never waits for the disk.
         spool = self._spool
         assert spool is not None
+        if self._queue.qsize() >= 2:
+            spool.forget()  # conversion is behind: it reads this one back from disk
         try:
             self._open_spool()
         except OSError as exc:
@@ -398,7 +416,12 @@ class RawRecorder:
             path = spool.path
             try:
                 spool.close()  # fsync + close: durable against an OS crash too
-                result = spool_to_part(self.dataset, path, keep_heartbeats=self.keep_heartbeats)
+                result = spool_to_part(
+                    self.dataset,
+                    path,
+                    keep_heartbeats=self.keep_heartbeats,
+                    contents=spool.memory,
+                )
             except OSError as exc:
                 with self._lock:
                     if self.error is None:

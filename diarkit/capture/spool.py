@@ -58,6 +58,9 @@ class SpoolWriter:
         self._fd: int | None = fd
         self._close_lock = threading.Lock()
         self.bytes = len(header)
+        #: What was written, kept in memory so the converter need not read it back
+        #: (``None`` once dropped by ``forget``; the file stays the source of truth).
+        self.memory: SpoolContents | None = SpoolContents(path, session_id, start_seq)
 
     @staticmethod
     def _write_all(fd: int, data: bytes) -> None:
@@ -79,10 +82,20 @@ class SpoolWriter:
         )
         record = head + frame + b"\n"
         self._write_all(self._fd, record)
+        mem = self.memory
+        if mem is not None:
+            mem.seqs.append(seq)
+            mem.received_us.append(received_us)
+            mem.sources.append(source)
+            mem.frames.append(frame)
         self.frames += 1
         self.bytes += len(record)
         self.last_seq = seq
         return len(record)
+
+    def forget(self) -> None:
+        """Drop the in-memory copy (bounded memory when conversion falls behind)."""
+        self.memory = None
 
     def sync(self) -> None:
         """fsync the spool: survive an OS crash or power loss, not just a process kill.
