@@ -82,3 +82,20 @@ def test_cli_bad_fault_is_a_clean_error() -> None:
     result = CliRunner().invoke(cli, ["simulate", "--duration", "0.1", "--fault", "boom@1"])
     assert result.exit_code == 1
     assert "bad fault 'boom@1'" in result.output
+
+
+def test_readme_documents_every_simulate_option() -> None:
+    import re
+
+    help_text = CliRunner().invoke(cli, ["simulate", "--help"]).output
+    options = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help"}
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Simulator", 1)[1].split("\n## ", 1)[0]
+    assert len(options) >= 12
+    assert sorted(o for o in options if o not in section) == []
+
+
+def test_cli_bad_call_duration_is_a_clean_error() -> None:
+    result = CliRunner().invoke(cli, ["simulate", "--duration", "0.1", "--call-duration",
+                                      "50", "10"])
+    assert result.exit_code == 1 and "call_duration_s" in result.output
