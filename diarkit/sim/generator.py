@@ -455,7 +455,14 @@ class _CallText:
 
     def utterance(self, at: int, ut: _UtteranceText, k: int, conf: float, corr: str,
                   cut: int = 0) -> str:
-        return self.frame(at, "SESSION_ONGOING", ut.item(k, conf, cut), corr)
+        # frame() inlined: this runs once per transcription frame
+        seconds, ms = divmod(self.e0 + at, 1000)
+        prefix = _ISO_CACHE.get(seconds) or _iso_cached(seconds * 1000)[:-5]
+        return (
+            f'{self.prefix}{prefix}.{ms:03d}Z",{self.head},"status":{{"offsetMs":{at},'
+            f'"status":"SESSION_ONGOING"}},"transcripts":[{ut.item(k, conf, cut)}]}},'
+            f'"metadata":{{"CorrelationId":"{corr}"}}}}'
+        )
 
 
 class _UtteranceText:
