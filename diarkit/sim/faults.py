@@ -64,6 +64,11 @@ class Faults:
         self._run = run
         self.rng = random.Random(f"faults-{seed}")
 
+    async def _channel_lists(self) -> tuple[list[str], list[str]]:
+        """All channel ids and those with a socket, read on the server loop (sorted)."""
+        chans = self._server.channels
+        return sorted(chans), sorted(c.id for c in chans.values() if c.ws is not None)
+
     def drop_socket(self, channel_id: str | None = None) -> int:
         """Abort sockets abruptly (no close frame); returns how many."""
         return int(self._run(self._server.drop(channel_id)))
@@ -139,8 +144,7 @@ class Faults:
         Channel-level faults pick one connected channel at random (seeded).
         """
         self._server.fault("trigger", f"{kind} x{count}")
-        channels = sorted(self._server.channels)
-        connected = sorted(c.id for c in self._server.channels.values() if c.ws is not None)
+        channels, connected = self._run(self._channel_lists())
         pick = self.rng.choice(connected) if connected else None
         if kind in ("drop", "socket_closing", "truncated", "malformed", "garbage", "expire",
                     "evict", "stop_heartbeats") and pick is None:

@@ -658,11 +658,12 @@ class SimServer:
 
     async def socket_closing(self, channel_id: str | None, close_after_s: float) -> int:
         """Send ``v2.system.socket_closing`` then close with 1000 after ``close_after_s``."""
-        chans = self.targets(channel_id)
-        for ch in chans:
+        sent = 0
+        for ch in self.targets(channel_id):
             ws = ch.ws
             if ws is None:
                 continue
+            sent += 1
             corr = new_uuid(self.rng)
             text = orjson.dumps({
                 "topicName": SOCKET_CLOSING_TOPIC, "version": "2",
@@ -672,7 +673,7 @@ class SimServer:
             self.fault("socket_closing", f"channel {ch.id}: closing in {close_after_s} s")
             await self.send(ch, SOCKET_CLOSING_TOPIC, corr, text, ws=ws)
             self.spawn(self._close_later(ws, close_after_s))
-        return len(chans)
+        return sent
 
     async def _close_later(self, ws: web.WebSocketResponse, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -334,7 +334,10 @@ class Simulator:
                     next_chaos = None
             if at > now:
                 await asyncio.sleep(at - now)
-            await loop.run_in_executor(None, self.faults.trigger, kind, count)
+            try:
+                await loop.run_in_executor(None, self.faults.trigger, kind, count)
+            except Exception as exc:  # one failed fault must not stop the plan
+                self._server.fault("error", f"{kind} x{count} failed: {exc!r}")
 
     @property
     def frames(self) -> list[ScheduledFrame]:
