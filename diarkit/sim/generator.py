@@ -616,14 +616,38 @@ def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
     return [_materialize(spec) for spec in specs]
 
 
+#: A scheduled frame whose text is built on demand: ``(at_ms, seq, kind, topic,
+#: correlation_id, builder, args, conversation_id)``; ``frame_text(lazy)`` builds it.
+LazyFrame = _Spec
+
+
+def lazy_schedule(scenario: Scenario) -> list[LazyFrame]:
+    """All frames of a scenario in send order, texts not built yet (ms from scenario start).
+
+    Much lighter than ``schedule`` (a 500-call scenario holds ~350k frames of ~1.9 KB);
+    ``frame_text`` builds a text when it is needed, identical to ``schedule``'s.
+    """
+    rng = random.Random(f"frames-{scenario.seed}")
+    specs: list[_Spec] = []
+    for plan in scenario.plans:
+        specs.extend(_frame_specs(plan, rng, len(specs)))
+    specs.sort()  # by (at, seq); seq follows call order, then creation order
+    return specs
+
+
+def frame_text(frame: LazyFrame) -> str:
+    """The JSON text of a ``LazyFrame``."""
+    return frame[5](*frame[6])
+
+
+def materialize(frame: LazyFrame) -> ScheduledFrame:
+    """A ``LazyFrame`` as a ``ScheduledFrame`` (its text built)."""
+    return _materialize(frame)
+
+
 def schedule(scenario: Scenario) -> list[ScheduledFrame]:
     """All frames of a scenario merged in send order (ms from the scenario start)."""
-    rng = random.Random(f"frames-{scenario.seed}")
-    frames: list[ScheduledFrame] = []
-    for plan in scenario.plans:
-        frames.extend(render_call(plan, rng))
-    frames.sort(key=lambda f: f.at_ms)  # stable: per-call order kept on ties
-    return frames
+    return [_materialize(spec) for spec in lazy_schedule(scenario)]
 
 
 def iter_scheduled(

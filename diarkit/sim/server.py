@@ -34,7 +34,7 @@ from diarkit.genesys import (
     token_revoked_topic,
 )
 
-from .generator import CallPlan, ScheduledFrame, iso_ms, new_uuid
+from .generator import CallPlan, LazyFrame, iso_ms, new_uuid
 from .ledger import FaultLog, FaultRecord, Ledger, LedgerEntry
 
 TRANSCRIPTION_PERMISSION = "conversation:transcription:view"
@@ -124,7 +124,8 @@ class SimServer:
     """State and handlers of one simulated Genesys Cloud org (runs on one event loop).
 
     Args:
-        frames: every scheduled frame of the scenario, in send order.
+        frames: every scheduled frame of the scenario, in send order (texts built when
+            sent, and only for frames somebody is subscribed to).
         plans: the scenario's calls (for post-call transcripts).
         post_call: conversation id -> post-call transcript JSON document.
         speed: call-time seconds per wall second (20.0 runs calls 20x faster).
@@ -138,7 +139,7 @@ class SimServer:
     def __init__(
         self,
         *,
-        frames: list[ScheduledFrame],
+        frames: list[LazyFrame],
         plans: Iterable[CallPlan],
         post_call: dict[str, Json],
         speed: float = 1.0,
@@ -177,7 +178,7 @@ class SimServer:
         self.base_url = ""
         self.requests: dict[str, deque[float]] = {}
         self._channel_seq = 0
-        self._last_index = {f.conversation_id: i for i, f in enumerate(frames)}
+        self._last_index = {f[7]: i for i, f in enumerate(frames)}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ app
@@ -598,13 +599,16 @@ class SimServer:
 
     # ------------------------------------------------------------------ streaming
 
-    async def dispatch(self, frame: ScheduledFrame) -> int:
+    async def dispatch(self, frame: LazyFrame) -> int:
         """Send one scheduled frame to every connected channel subscribed to its topic."""
+        ids = self.topic_index.get(frame[3])
+        if not ids:
+            return 0
+        text = frame[5](*frame[6])
         sent = 0
-        for cid in tuple(self.topic_index.get(frame.topic, ())):
+        for cid in tuple(ids):
             ch = self.channels.get(cid)
-            if ch is not None and await self.send(ch, frame.topic, frame.correlation_id,
-                                                  frame.text):
+            if ch is not None and await self.send(ch, frame[3], frame[4], text):
                 sent += 1
         return sent
 
@@ -614,13 +618,13 @@ class SimServer:
         t0 = loop.time()
         try:
             for i, frame in enumerate(self.frames):
-                due = t0 + frame.at_ms / 1000.0 / self.speed
+                due = t0 + frame[0] / 1000.0 / self.speed
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 await self.dispatch(frame)
-                if self._last_index.get(frame.conversation_id) == i:
-                    self.finished.add(frame.conversation_id)
+                if self._last_index.get(frame[7]) == i:
+                    self.finished.add(frame[7])
         finally:
             self.done.set()
 

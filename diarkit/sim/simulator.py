@@ -25,7 +25,15 @@ import orjson
 from aiohttp import web
 
 from .faults import Faults, PlannedFault
-from .generator import Scenario, ScheduledFrame, build_scenario, iter_scheduled, schedule
+from .generator import (
+    LazyFrame,
+    Scenario,
+    ScheduledFrame,
+    build_scenario,
+    iter_scheduled,
+    lazy_schedule,
+    materialize,
+)
 from .ground_truth import CHANNEL_SPEAKER, post_call_transcript, truth_utterances, write_rttm
 from .ledger import FaultLog, Ledger
 from .server import DEFAULT_PERMISSIONS, Client, SimServer
@@ -281,7 +289,7 @@ class Simulator:
     def start_conversations(self, timeout: float = 120.0) -> None:
         """Start the calls now (with ``autostart=False``; a no-op once they started).
 
-        The frames are rendered in a worker thread first (seconds for hundreds of calls),
+        The frames are planned in a worker thread first (texts are built as they are sent),
         so the server keeps answering meanwhile; the call clock starts after that.
         """
         self._run(self._begin_async(), timeout)
@@ -296,20 +304,20 @@ class Simulator:
         s.frames = frames
         s.post_call = post_call
         s.plans = {p.conversation_id: p for p in self.scenario.plans}
-        s._last_index = {f.conversation_id: i for i, f in enumerate(frames)}
+        s._last_index = {f[7]: i for i, f in enumerate(frames)}
         task = s.spawn(s.run_schedule())
         task.add_done_callback(lambda _t: self._done.set())
         if self.fault_plan or self.chaos_every_s:
             s.spawn(self._run_faults())
 
-    def _render(self) -> tuple[list[ScheduledFrame], dict[str, dict[str, Any]]]:
-        """Shift the call clock to now (unless ``epoch_ms`` was given) and render frames."""
+    def _render(self) -> tuple[list[LazyFrame], dict[str, dict[str, Any]]]:
+        """Shift the call clock to now (unless ``epoch_ms`` was given) and plan frames."""
         if self._fixed_epoch is None:  # same ids and words: only the clock moves
             epoch = int(time.time() * 1000)
             plans = tuple(dataclasses.replace(p, session_start_epoch_ms=epoch + p.start_ms)
                           for p in self.scenario.plans)
             self.scenario = dataclasses.replace(self.scenario, plans=plans)
-        frames = schedule(self.scenario)
+        frames = lazy_schedule(self.scenario)
         post_call = {p.conversation_id: post_call_transcript(p) for p in self.scenario.plans}
         return frames, post_call
 
@@ -341,8 +349,8 @@ class Simulator:
 
     @property
     def frames(self) -> list[ScheduledFrame]:
-        """Every scheduled frame (empty until the calls start)."""
-        return list(self._server.frames)
+        """Every scheduled frame, texts built (empty until the calls start)."""
+        return [materialize(f) for f in self._server.frames]
 
     def wait_for_conversations_done(self, timeout: float | None = None) -> bool:
         """Block until every scheduled frame was sent; False on timeout (seconds)."""
