@@ -35,6 +35,7 @@ from diarkit.genesys import (
 )
 
 from .generator import CallPlan, LazyFrame, iso_ms, new_uuid
+from .ground_truth import post_call_transcript
 from .ledger import FaultLog, FaultRecord, Ledger, LedgerEntry
 
 TRANSCRIPTION_PERMISSION = "conversation:transcription:view"
@@ -127,7 +128,6 @@ class SimServer:
         frames: every scheduled frame of the scenario, in send order (texts built when
             sent, and only for frames somebody is subscribed to).
         plans: the scenario's calls (for post-call transcripts).
-        post_call: conversation id -> post-call transcript JSON document.
         speed: call-time seconds per wall second (20.0 runs calls 20x faster).
         heartbeat_s: wall seconds between heartbeats on each socket.
         token_lifetime_s, channel_lifetime_s: wall-second lifetimes of tokens and channels.
@@ -141,7 +141,6 @@ class SimServer:
         *,
         frames: list[LazyFrame],
         plans: Iterable[CallPlan],
-        post_call: dict[str, Json],
         speed: float = 1.0,
         heartbeat_s: float = 30.0,
         token_lifetime_s: float = 86_400.0,
@@ -155,7 +154,6 @@ class SimServer:
             raise ValueError("speed and heartbeat_s must be positive")
         self.frames = frames
         self.plans = {p.conversation_id: p for p in plans}
-        self.post_call = post_call
         self.speed = speed
         self.heartbeat_s = heartbeat_s
         self.token_lifetime_s = token_lifetime_s
@@ -505,9 +503,10 @@ class SimServer:
     async def transcript_document(self, request: web.Request) -> web.Response:
         """The post-call transcript JSON a ``transcripturl`` points at (pre-signed: no auth)."""
         conv = request.match_info["conv"]
-        if conv not in self.finished or conv not in self.post_call:
+        plan = self.plans.get(conv)
+        if conv not in self.finished or plan is None:
             return web.Response(status=404, text="NoSuchKey")
-        return _json(self.post_call[conv])
+        return _json(post_call_transcript(plan))  # built on request: cheap, saves memory
 
     # ------------------------------------------------------------------ sockets
 

@@ -127,7 +127,7 @@ class Simulator:
         self.fault_plan = tuple(fault_plan)
         self.chaos_every_s = chaos_every_s
         self._server = SimServer(
-            frames=[], plans=self.scenario.plans, post_call={}, speed=speed,
+            frames=[], plans=self.scenario.plans, speed=speed,
             heartbeat_s=heartbeat_s,
             token_lifetime_s=token_lifetime_s, channel_lifetime_s=channel_lifetime_s,
             max_channels=max_channels, max_topics=max_topics, rate_limit=rate_limit, seed=seed,
@@ -299,10 +299,9 @@ class Simulator:
             return
         self._schedule_started = True
         loop = asyncio.get_running_loop()
-        frames, post_call = await loop.run_in_executor(None, self._render)
+        frames = await loop.run_in_executor(None, self._render)
         s = self._server
         s.frames = frames
-        s.post_call = post_call
         s.plans = {p.conversation_id: p for p in self.scenario.plans}
         s._last_index = {f[7]: i for i, f in enumerate(frames)}
         task = s.spawn(s.run_schedule())
@@ -310,16 +309,14 @@ class Simulator:
         if self.fault_plan or self.chaos_every_s:
             s.spawn(self._run_faults())
 
-    def _render(self) -> tuple[list[LazyFrame], dict[str, dict[str, Any]]]:
+    def _render(self) -> list[LazyFrame]:
         """Shift the call clock to now (unless ``epoch_ms`` was given) and plan frames."""
         if self._fixed_epoch is None:  # same ids and words: only the clock moves
             epoch = int(time.time() * 1000)
             plans = tuple(dataclasses.replace(p, session_start_epoch_ms=epoch + p.start_ms)
                           for p in self.scenario.plans)
             self.scenario = dataclasses.replace(self.scenario, plans=plans)
-        frames = lazy_schedule(self.scenario)
-        post_call = {p.conversation_id: post_call_transcript(p) for p in self.scenario.plans}
-        return frames, post_call
+        return lazy_schedule(self.scenario)
 
     async def _run_faults(self) -> None:
         loop = asyncio.get_running_loop()
