@@ -73,3 +73,43 @@ def test_real_protocol_client_receives_exactly_the_ledger() -> None:
         and m.status.status == "SESSION_ENDED"
     }
     assert ended == set(sim.conversation_ids)
+
+
+def test_many_concurrent_calls_over_two_channels() -> None:
+    import threading
+
+    from .conftest import close, connect, new_channel, recv_close, subscribe, token
+
+    with Simulator(seed=21, conversations=30, queues=3, agents=8, autostart=False,
+                   **FAST) as sim:
+        headers = {"Authorization": f"Bearer {token(sim)}"}
+        with httpx.Client(base_url=sim.api_base, headers=headers) as api:
+            channels = [new_channel(api), new_channel(api)]
+            halves = [sim.conversation_ids[::2], sim.conversation_ids[1::2]]
+            for ch, convs in zip(channels, halves, strict=True):
+                r = subscribe(api, ch["id"], [transcription_topic(c) for c in convs])
+                assert r.status_code == 200
+        sockets = [connect(sim, ch) for ch in channels]
+        results: list[tuple[list[str], int | None]] = [([], None), ([], None)]
+
+        def read(i: int) -> None:
+            results[i] = recv_close(sockets[i], limit=200_000)
+
+        readers = [threading.Thread(target=read, args=(i,)) for i in range(2)]
+        for t in readers:
+            t.start()
+        try:
+            sim.start_conversations()
+            assert sim.wait_for_conversations_done(60)
+            sim.faults.socket_closing(close_after_s=0.1)
+            for t in readers:
+                t.join(30)
+        finally:
+            for ws in sockets:
+                close(ws)
+    for (texts, code), ch, convs in zip(results, channels, halves, strict=True):
+        assert code == 1000
+        assert texts == sim.ledger.texts(ch["id"])
+        got = {m.conversation_id for m in map(parse_frame, texts) if m.kind == "transcription"}
+        assert got == set(convs)
+    assert sum(len(t) for t, _ in results) > 2000
