@@ -200,7 +200,6 @@ def test_os_errors_are_described_by_cause():
     assert describe_os_error(denied, "cannot record") == "cannot record (/data): permission denied"
 
 
-
 def test_many_small_rolls_keep_every_frame_once(tmp_path):
     # Conversion falls behind a roll per frame: queued spools beyond two are converted
     # from disk instead of memory; either way every frame lands once, in order.
