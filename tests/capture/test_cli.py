@@ -115,3 +115,21 @@ def test_capture_has_no_secret_argument_and_reports_auth_failure_without_it(tmp_
     assert seen and seen[0].startswith("Basic ")
     assert "error:" in text and "wrong client id or secret" in text and "invalid_client" in text
     assert SECRET not in text
+
+
+def test_capture_rejects_bad_region_and_ids_before_connecting(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "cid")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", SECRET)
+    out = str(tmp_path / "ds")
+    bad_region = CliRunner().invoke(
+        cli, ["capture", "--region", "mars-north-1", "--conversation", "c1", "--out", out]
+    )
+    assert bad_region.exit_code == 1
+    assert "unknown Genesys Cloud environment 'mars-north-1'" in bad_region.output
+    bad_id = CliRunner().invoke(
+        cli, ["capture", "--region", "eu-central-1", "--conversation", "a.b*", "--out", out]
+    )
+    assert bad_id.exit_code == 1 and "malformed conversation id 'a.b*'" in bad_id.output
+    nothing = CliRunner().invoke(cli, ["capture", "--region", "eu-central-1", "--out", out])
+    assert nothing.exit_code == 1 and "nothing to capture" in nothing.output
+    assert SECRET not in bad_region.output + bad_id.output + nothing.output
