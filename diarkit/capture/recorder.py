@@ -248,7 +248,7 @@ class RawRecorder:
         session_id: str,
         *,
         roll_frames: int = 10_000,
-        roll_bytes: int = 64 << 20,
+        roll_bytes: int = 32 << 20,
         roll_seconds: float = 5.0,
         sync_seconds: float = 1.0,
         keep_heartbeats: bool = False,

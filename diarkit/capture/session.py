@@ -509,7 +509,7 @@ class Capture:
         grace_s: float = 10.0,
         roll_frames: int = 10_000,
         roll_seconds: float = 5.0,
-        roll_bytes: int = 64 << 20,
+        roll_bytes: int = 32 << 20,
         keep_heartbeats: bool = False,
         max_topics_per_channel: int = MAX_TOPICS_PER_CHANNEL,
         renew_fraction: float = 0.8,
