@@ -225,12 +225,103 @@ def convert_only(n: int, out: Path) -> float:
     return best
 
 
+SIM_SCRIPT = """
+import sys
+from diarkit.sim import Simulator
+with Simulator(seed=5, conversations=1, heartbeat_s=30.0, autostart=False,
+               rate_limit=None) as sim:
+    print(sim.login_base, sim.client_id, sim.client_secret, sim.conversation_ids[0],
+          flush=True)
+    for line in sys.stdin:
+        r = sim.firehose(int(line), conversation_id=sim.conversation_ids[0])
+        print(r.frames, r.seconds, flush=True)
+"""
+
+
+def simulator_runs(n: int, out: Path) -> None:
+    """The same comparison with the simulator's firehose (its own process) as the source."""
+    import subprocess
+
+    import websocket
+
+    from diarkit.capture import Capture, NotificationsClient, TokenSource
+    from diarkit.genesys import transcription_topic
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIM_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    base, client_id, secret, conv = proc.stdout.readline().split()
+
+    def fire() -> float:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(f"{n}\n")
+        proc.stdin.flush()
+        sent, seconds = proc.stdout.readline().split()
+        return int(sent) / float(seconds)
+
+    tokens = TokenSource(base, client_id, secret)
+    nc = NotificationsClient(base, tokens)
+    channel = nc.create_channel()
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    ws.connect(channel.connect_uri)
+    nc.replace_subscriptions(channel.id, [transcription_topic(conv)])
+    result: list[float] = []
+    reader_done = threading.Event()
+
+    def read() -> None:
+        ws.recv_data()
+        t0 = time.perf_counter()
+        for _ in range(n - 1):
+            ws.recv_data()
+        result.append((n - 1) / (time.perf_counter() - t0))
+        reader_done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    sim_rate = fire()
+    reader_done.wait(600)
+    ws.close()
+    bare = result[0]
+    cap = Capture(
+        out,
+        login_base=base,
+        api_base=base,
+        client_id=client_id,
+        client_secret=secret,
+        conversations=[conv],
+        recover=False,
+    )
+    cap.start()
+    while cap.status != "live":
+        time.sleep(0.01)
+    t0 = time.perf_counter()
+    fire()
+    while cap.stats().transcription_events < n:
+        time.sleep(0.02)
+    spooled = n / (time.perf_counter() - t0)
+    stats = cap.stop()
+    durable = n / (time.perf_counter() - t0)
+    proc.stdin.close()
+    proc.wait(30)
+    if stats.rows != n:
+        raise SystemExit(f"capture stored {stats.rows} rows, expected {n}")
+    print(f"simulator firehose ({n:,} frames): the simulator sent {sim_rate:,.0f} frames/s;")
+    print(
+        f"  bare receive loop {bare:,.0f}, capture spooled {spooled:,.0f} "
+        f"({spooled / bare:.2f}), durable in Parquet {durable:,.0f} ({durable / bare:.2f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--long", type=int, default=10, help="x frames for the RSS run")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sim", type=int, default=50_000, help="frames of the sim run (0: skip)")
     args = parser.parse_args()
     if args.quick:
         args.frames, args.rounds, args.long = 20_000, 1, 2
@@ -273,6 +364,8 @@ def main() -> None:
             + ", ".join(f"{x:.0f}" for x in rss)
             + ")"
         )
+        if args.sim:
+            simulator_runs(args.sim, Path(tmp) / "sim")
     server.terminate()
     sys.exit(0)
 
