@@ -477,12 +477,12 @@ class _UtteranceText:
     def __init__(self, u: SpokenUtterance, engine: str) -> None:
         self.u = u
         self.engine = engine
-        self._parts: tuple[str, str] | None = None
+        self._parts: tuple[str, str, str] | None = None
         self.words: list[str] = []
         self.dwords: list[str] = []
         self.dtexts: list[str] = []
 
-    def _prepare(self) -> tuple[str, str]:
+    def _prepare(self) -> tuple[str, str, str]:
         u = self.u
         dtexts = [("I" if w == "i" else w) for w in u.words]
         if dtexts:
@@ -498,7 +498,7 @@ class _UtteranceText:
         self.words, self.dwords = words, dwords
         base = (f'{{"utteranceId":"{u.utterance_id}","isFinal":%s,"channel":"{u.channel}",'
                 f'{self.engine},"alternatives":[{{"confidence":')
-        self._parts = (base, f',"offsetMs":{u.start_ms},"durationMs":')
+        self._parts = (base % "false", base % "true", f',"offsetMs":{u.start_ms},"durationMs":')
         return self._parts
 
     def item(self, k: int, conf: float, cut: int = 0) -> str:
@@ -507,7 +507,7 @@ class _UtteranceText:
         ``cut`` > 0 shows the k-th word of a partial with only its first ``cut`` letters,
         as a recogniser does while the word is still being spoken.
         """
-        base, head_alt = self._parts or self._prepare()
+        partial, final, head_alt = self._parts or self._prepare()
         u = self.u
         n = len(u.words)
         if k < n:
@@ -523,12 +523,12 @@ class _UtteranceText:
                 wj = [*wj[:i], f'{{"word":"{w}{tail}']
                 dj = [*dj[:i], f'{{"word":"{dw}{tail}']
             return (
-                f'{base % "false"}{conf!r}{head_alt}{end - u.start_ms},"transcript":'
+                f'{partial}{conf!r}{head_alt}{end - u.start_ms},"transcript":'
                 f'"{" ".join(words)}","decoratedTranscript":"{" ".join(dwords)}"'
                 f',"words":[{",".join(wj)}],"decoratedWords":[{",".join(dj)}]}}]}}'
             )
         return (
-            f'{base % "true"}{conf!r}{head_alt}{u.end_ms - u.start_ms},"transcript":'
+            f'{final}{conf!r}{head_alt}{u.end_ms - u.start_ms},"transcript":'
             f'"{u.text}","decoratedTranscript":"{u.decorated}","words":[{",".join(self.words)}]'
             f',"decoratedWords":[{",".join(self.dwords)}]}}]}}'
         )
@@ -691,10 +691,20 @@ def _iter_specs(
     start = 0.0
     i = 0
     replace, pop, push = heapq.heapreplace, heapq.heappop, heapq.heappush
-
-    def drain(until: float) -> Iterator[_Spec]:
-        while heap and heap[0][0] <= until:
-            _, _, pos, specs = heap[0]
+    done = False
+    while not done:
+        if conversations is None or i < conversations:
+            plan = plan_call(
+                rng, organization_id=org, queue_id=queue_ids[i % queues],
+                user_id=user_ids[i % agents], start_ms=int(start), epoch_ms=epoch_ms,
+                call_duration_s=call_duration_s, conversation_id=conversation_id,
+            )
+            until: float = plan.start_ms
+        else:
+            done, until = True, float("inf")
+        while heap and heap[0][0] <= until:  # every frame due before the next call starts
+            top = heap[0]
+            specs, pos = top[3], top[2]
             yield specs[pos]
             pos += 1
             if pos < len(specs):
@@ -702,14 +712,8 @@ def _iter_specs(
                 replace(heap, (nxt[0], nxt[1], pos, specs))
             else:
                 pop(heap)
-
-    while conversations is None or i < conversations:
-        plan = plan_call(
-            rng, organization_id=org, queue_id=queue_ids[i % queues],
-            user_id=user_ids[i % agents], start_ms=int(start), epoch_ms=epoch_ms,
-            call_duration_s=call_duration_s, conversation_id=conversation_id,
-        )
-        yield from drain(plan.start_ms)
+        if done:
+            break
         specs = _frame_specs(plan, frame_rng, seq)
         specs.sort()  # (at, seq) is unique
         if specs:
@@ -718,7 +722,6 @@ def _iter_specs(
         if stagger_s > 0:
             start += rng.expovariate(1.0 / (stagger_s * 1000))
         i += 1
-    yield from drain(float("inf"))
 
 
 def iter_frames(
