@@ -173,7 +173,7 @@ def spool_to_part(
                     seq=contents.start_seq,
                     segments=segments,
                 )
-    spool.unlink()
+    spool.unlink(missing_ok=True)
     _fsync_dir(spool.parent)
     return PartResult(
         spool,
@@ -210,6 +210,8 @@ def recover_spools(
             continue
         try:
             report.results.append(spool_to_part(dataset, path, keep_heartbeats=keep_heartbeats))
+        except FileNotFoundError:
+            continue  # converted meanwhile by the capture that wrote it
         except SpoolFormatError as exc:
             report.failed.append(str(exc))
     return report
@@ -413,41 +415,51 @@ class RawRecorder:
             spool = self._queue.get()
             if spool is None:
                 return
-            path = spool.path
             try:
-                spool.close()  # fsync + close: durable against an OS crash too
-                result = spool_to_part(
-                    self.dataset,
-                    path,
-                    keep_heartbeats=self.keep_heartbeats,
-                    contents=spool.memory,
-                )
-            except OSError as exc:
-                with self._lock:
-                    if self.error is None:
-                        msg = describe_os_error(exc, f"cannot write the raw part of {path.name}")
-                        self.error = RecorderError(
-                            msg + f"; spool {path} is kept for `diarkit recover`"
-                        )
-                continue
-            except Exception as exc:  # a bug must not lose the spool: it stays for recovery
-                with self._lock:
-                    if self.error is None:
-                        self.error = RecorderError(
-                            f"converting {path} failed: {type(exc).__name__}: {exc}; "
-                            "the spool is kept for `diarkit recover`"
-                        )
-                continue
-            self.parts += result.part is not None and not result.reused
-            self.rows += result.stored
-            self.invalid += result.invalid
-            self.utterances += result.utterances
-            self.finals += result.finals
-            if result.part is not None and not result.reused:
+                self._convert(spool)
+            finally:
                 with contextlib.suppress(OSError):
-                    self.part_bytes += result.part.stat().st_size
-            if self.on_part is not None:
-                self.on_part(result)
+                    spool.close()
+
+    def _convert(self, spool: SpoolWriter) -> None:
+        """Convert one rolled spool into a part; failures set ``error``, never raise."""
+        path = spool.path
+        try:
+            # fsync (durable against an OS crash too) but keep the file open, and so
+            # its lock, until converted: no other process's recovery can race us.
+            spool.sync()
+            result = spool_to_part(
+                self.dataset,
+                path,
+                keep_heartbeats=self.keep_heartbeats,
+                contents=spool.memory,
+            )
+        except OSError as exc:
+            with self._lock:
+                if self.error is None:
+                    msg = describe_os_error(exc, f"cannot write the raw part of {path.name}")
+                    self.error = RecorderError(
+                        msg + f"; spool {path} is kept for `diarkit recover`"
+                    )
+            return
+        except Exception as exc:  # a bug must not lose the spool: it stays for recovery
+            with self._lock:
+                if self.error is None:
+                    self.error = RecorderError(
+                        f"converting {path} failed: {type(exc).__name__}: {exc}; "
+                        "the spool is kept for `diarkit recover`"
+                    )
+            return
+        self.parts += result.part is not None and not result.reused
+        self.rows += result.stored
+        self.invalid += result.invalid
+        self.utterances += result.utterances
+        self.finals += result.finals
+        if result.part is not None and not result.reused:
+            with contextlib.suppress(OSError):
+                self.part_bytes += result.part.stat().st_size
+        if self.on_part is not None:
+            self.on_part(result)
 
     def close(self) -> None:
         """Roll the last spool, wait until every spool is a durable part, stop the thread.
