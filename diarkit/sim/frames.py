@@ -238,12 +238,18 @@ class _UtteranceText:
 _Spec = tuple[int, int, str, str, str, Callable[..., str], tuple[Any, ...], str]
 
 
+#: An odd multiplier: n -> n * _GOLDEN mod 2**48 is a bijection, so correlation ids of one
+#: call stay unique while looking random.
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK48 = (1 << 48) - 1
+
+
 def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spec]:
     """Specs of every frame of one call, unsorted; ``seq`` counts up from ``seq0``.
 
     All random draws happen here, in a fixed order, so rendering texts later (or never)
-    changes nothing. Correlation ids share a random per-call prefix and end in a counter
-    (still UUID-shaped and unique), which saves a random draw per frame.
+    changes nothing. Correlation ids share a random per-call prefix and end in a scrambled
+    counter (UUID-shaped, unique), which saves a random draw per frame.
     """
     cid = plan.conversation_id
     topic = transcription_topic(cid)
@@ -252,18 +258,19 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
     specs: list[_Spec] = []
     append = specs.append
     seq = seq0
-    corr_prefix = new_uuid(rng)[:24]
+    first = new_uuid(rng)
+    corr_prefix, corr_base = first[:24], int(first[24:], 16)
     utter, status = ct.utterance, ct.status
     qt, ut = queue_calls_topic(plan.queue_id), user_calls_topic(plan.user_id)
     for at, on_user, body in _conversation_bodies(plan):
         for topic_name in (qt, ut) if on_user else (qt,):
-            corr = f"{corr_prefix}{seq - seq0:012x}"
+            corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
             append((t0 + at, seq, "conversation", topic_name, corr, _envelope,
                     (topic_name, corr, body), cid))
             seq += 1
     ends = [*range(250, plan.duration_ms, STATUS_PERIOD_MS), plan.duration_ms + 100]
     for j, at in enumerate(ends):
-        corr = f"{corr_prefix}{seq - seq0:012x}"
+        corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
         state = "SESSION_ENDED" if j == len(ends) - 1 else "SESSION_ONGOING"
         append((t0 + at, seq, "status", topic, corr, status, (at, state, corr), cid))
         seq += 1
@@ -279,7 +286,7 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
             end_k = starts[i] + durs[i]
             # 150 + 250 * rand() is exactly rng.uniform(150, 400), inlined
             at = last_at = max(end_k + int(150 + (400 - 150) * rand()), last_at + 20)
-            corr = f"{corr_prefix}{seq - seq0:012x}"
+            corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
             word = u.words[i]
             # now and then the newest word of a partial is still incomplete ("calli")
             cut = len(word) - 2 if len(word) >= 5 and rand() < 0.15 else 0
@@ -287,7 +294,7 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
                     (at, ut_text, k, round(csum / k * 0.9, 3), corr, cut), cid))
             seq += 1
         at = max(u.end_ms + int(300 + (700 - 300) * rand()), last_at + 20)
-        corr = f"{corr_prefix}{seq - seq0:012x}"
+        corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
         append((t0 + at, seq, "transcription", topic, corr, utter,
                 (at, ut_text, len(u.words), u.confidence, corr), cid))
         seq += 1

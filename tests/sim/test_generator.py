@@ -45,6 +45,8 @@ def test_every_frame_parses_and_is_real_wire_shape(frames) -> None:
     assert kinds["transcription"] > 1000 and kinds["conversation"] >= 30 * 6
     assert set(kinds) == {"transcription", "conversation"}
     assert [f.at_ms for f in frames] == sorted(f.at_ms for f in frames)
+    assert len({f.correlation_id for f in frames}) == len(frames)
+    assert all(len(f.correlation_id) == 36 and f.correlation_id[14] == "4" for f in frames)
 
 
 def test_same_seed_same_bytes_other_seed_differs(frames) -> None:
