@@ -25,7 +25,11 @@ _LAZY = {
     "TokenSource": "diarkit.capture",
     "NotificationsClient": "diarkit.capture",
     "recover_spools": "diarkit.capture",
+    "convert": "diarkit.io",
+    "Simulator": "diarkit.sim",
 }
+
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> object:
@@ -36,3 +40,8 @@ def __getattr__(name: str) -> object:
     import importlib
 
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    """List the public names, including the lazily imported ones."""
+    return sorted(__all__)
