@@ -285,7 +285,8 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
             csum = 0 + confs[0] if k == 1 else csum + confs[i]
             end_k = starts[i] + durs[i]
             # 150 + 250 * rand() is exactly rng.uniform(150, 400), inlined
-            at = last_at = max(end_k + int(150 + (400 - 150) * rand()), last_at + 20)
+            at = end_k + int(150 + (400 - 150) * rand())
+            at = last_at = at if at > last_at + 20 else last_at + 20  # max(), inlined
             corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
             word = u.words[i]
             # now and then the newest word of a partial is still incomplete ("calli")
@@ -293,7 +294,8 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
             append((t0 + at, seq, "transcription", topic, corr, utter,
                     (at, ut_text, k, round(csum / k * 0.9, 3), corr, cut), cid))
             seq += 1
-        at = max(u.end_ms + int(300 + (700 - 300) * rand()), last_at + 20)
+        at = u.end_ms + int(300 + (700 - 300) * rand())
+        at = at if at > last_at + 20 else last_at + 20
         corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
         append((t0 + at, seq, "transcription", topic, corr, utter,
                 (at, ut_text, len(u.words), u.confidence, corr), cid))
