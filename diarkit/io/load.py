@@ -201,6 +201,10 @@ def load_segments(
         if expr is not None:
             seg = _filter_in_memory(seg, expr)
         table = seg.select(cols)
+    # Parts number ``order`` from 0 each; renumber so it is unique across the dataset
+    # (storage order: date, part, row, i.e. order received within each session).
+    i = table.schema.get_field_index("order")
+    table = table.set_column(i, "order", pa.array(range(table.num_rows), pa.int64()))
     df = _to_pandas(table)
     return validate(df, SEGMENTS, where=f"load_segments({root})")
 

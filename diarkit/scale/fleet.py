@@ -119,7 +119,9 @@ def _apply(
 ) -> pd.DataFrame | None:
     if len(partition) == 0:
         return None
-    ordered = partition.sort_values(POSITION, kind="stable").drop(columns=[POSITION])
+    ordered = partition.sort_values(POSITION, kind="stable")
+    # ``order`` is the position in the whole dataset, as load_segments numbers it.
+    ordered = ordered.assign(order=ordered[POSITION].astype("int64")).drop(columns=[POSITION])
     return pipeline(as_contract_dtypes(ordered.reset_index(drop=True)), **kwargs)
 
 
