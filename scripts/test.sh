@@ -12,5 +12,6 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium chromium-driver
 fi
 .venv/bin/ruff check diarkit tests benchmarks
-.venv/bin/mypy diarkit/genesys diarkit/schema.py
+.venv/bin/mypy diarkit
+.venv/bin/mypy --strict diarkit/genesys diarkit/schema.py diarkit/analysis
 .venv/bin/python -m pytest "$@"
