@@ -99,3 +99,11 @@ def test_cli_bad_call_duration_is_a_clean_error() -> None:
     result = CliRunner().invoke(cli, ["simulate", "--duration", "0.1", "--call-duration",
                                       "50", "10"])
     assert result.exit_code == 1 and "call_duration_s" in result.output
+
+
+def test_cli_chaos_injects_logged_faults() -> None:
+    result = CliRunner().invoke(cli, ["simulate", "--duration", "1.6", "--conversations", "1",
+                                      "--chaos", "0.1", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    faults = int(result.output.rsplit("faults: ", 1)[1].split()[0])
+    assert faults >= 2  # the calls (and the chaos) start 1 s in
