@@ -122,8 +122,8 @@ def spool_to_part(
     import pyarrow.compute as pc
 
     from diarkit.io.dataset import write_raw_part
-    from diarkit.io.raw import build_raw_table
-    from diarkit.io.segments import raw_to_segments
+    from diarkit.io.raw import build_raw_parsed
+    from diarkit.io.segments import segments_from_parsed
 
     if contents is None:
         contents = read_spool(spool)
@@ -137,7 +137,8 @@ def spool_to_part(
         else:
             from diarkit.schema import UTC_TS
 
-            table = build_raw_table(
+            # One pyarrow.json parse serves the envelope columns and the segments.
+            table, parsed, ok = build_raw_parsed(
                 contents.frames,
                 session_id=contents.session_id,
                 start_seq=contents.start_seq,
@@ -160,10 +161,15 @@ def spool_to_part(
             invalid = int(pc.sum(pc.is_valid(table["error"])).as_py() or 0)
             if not keep_heartbeats:
                 keep = pc.invert(pc.is_in(table["kind"], pa.array(sorted(NOT_STORED_KINDS))))
-                table = table.filter(pc.fill_null(keep, True))
+                keep = pc.fill_null(keep, True)
+                if not pc.all(keep).as_py():
+                    table = table.filter(keep)
+                    ok = ok.filter(keep)
+                    if parsed is not None:
+                        parsed = parsed.filter(keep)
             stored = table.num_rows
             if stored:
-                segments = raw_to_segments(table)
+                segments = segments_from_parsed(table, parsed, ok if parsed is not None else None)
                 utterances = segments.num_rows
                 finals = int(pc.sum(segments["is_final"]).as_py() or 0)
                 part = write_raw_part(

@@ -146,9 +146,9 @@ def _blobs(frames: Sequence[str | bytes]) -> list[bytes]:
 
 
 def _frame_texts(blobs: list[bytes]) -> pa.Array:
-    try:
-        return pa.array([b.decode("utf-8") for b in blobs], pa.string())
-    except UnicodeDecodeError:
+    try:  # one C pass: binary -> string validates UTF-8
+        return pa.array(blobs, pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
         return pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
 
 
@@ -264,12 +264,39 @@ def build_raw_table(
         A ``pyarrow.Table`` with ``diarkit.schema.RAW``'s columns; frames that fail to
         parse have ``kind="invalid"`` and ``error`` set to ``"<json path>: <reason>"``.
     """
+    return build_raw_parsed(
+        frames,
+        session_id=session_id,
+        start_seq=start_seq,
+        received_at=received_at,
+        source=source,
+        lines=lines,
+    )[0]
+
+
+def build_raw_parsed(
+    frames: Sequence[str | bytes],
+    *,
+    session_id: str,
+    start_seq: int,
+    received_at: Any,
+    source: str | None,
+    lines: Sequence[int] | None = None,
+) -> tuple[pa.Table, pa.Table | None, pa.Array]:
+    """``build_raw_table``, also returning the parsed block so segments need no second parse.
+
+    Returns:
+        The ``RAW`` table; ``parse_block`` of the frames (row-aligned with the table) or
+        ``None`` when the block could not be parsed in one go; and the bool array of rows
+        the fast path vouched for. Pass the last two, filtered like the table, to
+        ``diarkit.io.segments.segments_from_parsed``.
+    """
     blobs = _blobs(frames)
     parsed = None
     if blobs and not any(b"\n" in b or b"\r" in b or not b.strip() for b in blobs):
         parsed = parse_block(b"\n".join(blobs), len(blobs))
-    envelope, _ = envelope_columns(blobs, parsed)
-    return assemble_raw(
+    envelope, ok = envelope_columns(blobs, parsed)
+    table = assemble_raw(
         _frame_texts(blobs),
         hash_frames(blobs),
         envelope,
@@ -279,3 +306,4 @@ def build_raw_table(
         source=source,
         lines=lines,
     )
+    return table, parsed, ok
