@@ -311,8 +311,8 @@ def export_command(
     """Export final segments of DATASET as RTTM, WebVTT, SRT, TextGrid, CTM or JSON."""
     from pathlib import Path
 
-    from diarkit.io.load import load_segments
     from diarkit.analysis import export_segments
+    from diarkit.io.load import load_segments
 
     try:
         text = export_segments(

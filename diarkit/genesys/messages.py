@@ -14,9 +14,8 @@ from typing import Any
 import orjson
 
 from .errors import ProtocolError
+from .fields import JSON, array, boolean, integer, number, obj, required_string, string, type_name
 from .topics import Topic, TopicKind, parse_topic
-
-JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,153 +232,83 @@ MESSAGE_KINDS = (
 )
 
 
-# --------------------------------------------------------------------------- field access
-
-
-def _obj(value: Any, path: str) -> JSON:
-    if not isinstance(value, dict):
-        raise ProtocolError(f"expected an object, got {_type(value)}", path)
-    return value
-
-
-def _list(obj: JSON, key: str, path: str) -> list[Any]:
-    value = obj.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ProtocolError(f"expected an array, got {_type(value)}", f"{path}.{key}")
-    return value
-
-
-def _str(obj: JSON, key: str, path: str, *, required: bool = False) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise ProtocolError("required field is missing", f"{path}.{key}")
-        return None
-    if not isinstance(value, str):
-        raise ProtocolError(f"expected a string, got {_type(value)}", f"{path}.{key}")
-    return value
-
-
-def _req_str(obj: JSON, key: str, path: str) -> str:
-    value = _str(obj, key, path, required=True)
-    assert value is not None
-    return value
-
-
-def _int(obj: JSON, key: str, path: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProtocolError(f"expected a number, got {_type(value)}", f"{path}.{key}")
-    return int(value)
-
-
-def _float(obj: JSON, key: str, path: str) -> float | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProtocolError(f"expected a number, got {_type(value)}", f"{path}.{key}")
-    return float(value)
-
-
-def _bool(obj: JSON, key: str, path: str) -> bool | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise ProtocolError(f"expected true or false, got {_type(value)}", f"{path}.{key}")
-    return value
-
-
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), "number" if isinstance(value, int | float) else type(value).__name__
-    )
-
-
 # --------------------------------------------------------------------------- parsers
 
 
 def _words(alt: JSON, key: str, path: str) -> tuple[Word, ...]:
     out = []
-    for i, raw in enumerate(_list(alt, key, path)):
+    for i, raw in enumerate(array(alt, key, path)):
         p = f"{path}.{key}[{i}]"
-        w = _obj(raw, p)
+        w = obj(raw, p)
         out.append(
             Word(
-                word=_str(w, "word", p) or "",
-                confidence=_float(w, "confidence", p),
-                offset_ms=_int(w, "offsetMs", p),
-                duration_ms=_int(w, "durationMs", p),
-                start_time_ms=_int(w, "startTimeMs", p),
+                word=string(w, "word", p) or "",
+                confidence=number(w, "confidence", p),
+                offset_ms=integer(w, "offsetMs", p),
+                duration_ms=integer(w, "durationMs", p),
+                start_time_ms=integer(w, "startTimeMs", p),
             )
         )
     return tuple(out)
 
 
 def _alternative(raw: Any, path: str) -> Alternative:
-    alt = _obj(raw, path)
+    alt = obj(raw, path)
     return Alternative(
-        transcript=_str(alt, "transcript", path) or "",
-        confidence=_float(alt, "confidence", path),
-        offset_ms=_int(alt, "offsetMs", path),
-        duration_ms=_int(alt, "durationMs", path),
-        decorated_transcript=_str(alt, "decoratedTranscript", path),
+        transcript=string(alt, "transcript", path) or "",
+        confidence=number(alt, "confidence", path),
+        offset_ms=integer(alt, "offsetMs", path),
+        duration_ms=integer(alt, "durationMs", path),
+        decorated_transcript=string(alt, "decoratedTranscript", path),
         words=_words(alt, "words", path),
         decorated_words=_words(alt, "decoratedWords", path),
     )
 
 
 def _utterance(raw: Any, path: str) -> Utterance:
-    u = _obj(raw, path)
+    u = obj(raw, path)
     alts = tuple(
         _alternative(a, f"{path}.alternatives[{i}]")
-        for i, a in enumerate(_list(u, "alternatives", path))
+        for i, a in enumerate(array(u, "alternatives", path))
     )
     return Utterance(
-        utterance_id=_req_str(u, "utteranceId", path),
-        is_final=bool(_bool(u, "isFinal", path)),
-        channel=_str(u, "channel", path) or "UNKNOWN",
+        utterance_id=required_string(u, "utteranceId", path),
+        is_final=bool(boolean(u, "isFinal", path)),
+        channel=string(u, "channel", path) or "UNKNOWN",
         alternatives=alts,
-        engine_provider=_str(u, "engineProvider", path),
-        engine_id=_str(u, "engineId", path),
-        engine_name=_str(u, "engineName", path),
-        dialect=_str(u, "dialect", path),
-        agent_assist_enabled=_bool(u, "agentAssistEnabled", path),
-        voice_transcription_enabled=_bool(u, "voiceTranscriptionEnabled", path),
+        engine_provider=string(u, "engineProvider", path),
+        engine_id=string(u, "engineId", path),
+        engine_name=string(u, "engineName", path),
+        dialect=string(u, "dialect", path),
+        agent_assist_enabled=boolean(u, "agentAssistEnabled", path),
+        voice_transcription_enabled=boolean(u, "voiceTranscriptionEnabled", path),
     )
 
 
 def _transcription(env: Envelope, topic: Topic, body: JSON) -> TranscriptionEvent:
     p = "$.eventBody"
-    conversation_id = _str(body, "conversationId", p) or topic.id
+    conversation_id = string(body, "conversationId", p) or topic.id
     if not conversation_id:
         raise ProtocolError("required field is missing", f"{p}.conversationId")
     status = None
     if body.get("status") is not None:
-        s = _obj(body["status"], f"{p}.status")
+        s = obj(body["status"], f"{p}.status")
         status = SessionStatus(
-            status=_str(s, "status", f"{p}.status") or "UNKNOWN",
-            offset_ms=_int(s, "offsetMs", f"{p}.status"),
+            status=string(s, "status", f"{p}.status") or "UNKNOWN",
+            offset_ms=integer(s, "offsetMs", f"{p}.status"),
         )
     utterances = tuple(
-        _utterance(u, f"{p}.transcripts[{i}]") for i, u in enumerate(_list(body, "transcripts", p))
+        _utterance(u, f"{p}.transcripts[{i}]") for i, u in enumerate(array(body, "transcripts", p))
     )
     return TranscriptionEvent(
         envelope=env,
         conversation_id=conversation_id,
-        communication_id=_str(body, "communicationId", p),
-        event_time=_str(body, "eventTime", p),
-        organization_id=_str(body, "organizationId", p),
-        session_start_time_ms=_int(body, "sessionStartTimeMs", p),
-        transcription_start_time_ms=_int(body, "transcriptionStartTimeMs", p),
-        program_id=_str(body, "speechTextAnalyticsProgramId", p),
+        communication_id=string(body, "communicationId", p),
+        event_time=string(body, "eventTime", p),
+        organization_id=string(body, "organizationId", p),
+        session_start_time_ms=integer(body, "sessionStartTimeMs", p),
+        transcription_start_time_ms=integer(body, "transcriptionStartTimeMs", p),
+        program_id=string(body, "speechTextAnalyticsProgramId", p),
         status=status,
         utterances=utterances,
     )
@@ -391,20 +320,20 @@ LEGACY_SPEAKER_CHANNELS = {"agent": "INTERNAL", "ivr": "INTERNAL", "customer": "
 
 def _legacy(doc: JSON) -> TranscriptionEvent:
     """The tutorial's ``{eventType, conversationId, transcripts[{speaker, text, ...}]}``."""
-    conversation_id = _req_str(doc, "conversationId", "$")
-    event_type = _str(doc, "eventType", "$") or ""
+    conversation_id = required_string(doc, "conversationId", "$")
+    event_type = string(doc, "eventType", "$") or ""
     utterances = []
-    for i, raw in enumerate(_list(doc, "transcripts", "$")):
+    for i, raw in enumerate(array(doc, "transcripts", "$")):
         p = f"$.transcripts[{i}]"
-        t = _obj(raw, p)
-        start = _float(t, "start", p)
-        end = _float(t, "end", p)
+        t = obj(raw, p)
+        start = number(t, "start", p)
+        end = number(t, "end", p)
         if start is not None and end is not None and end < start:
             raise ProtocolError(f"end {end} is before start {start}", f"{p}.end")
-        speaker = _str(t, "speaker", p)
+        speaker = string(t, "speaker", p)
         offset_ms = None if start is None else round(start * 1000)
         duration_ms = None if start is None or end is None else round((end - start) * 1000)
-        final = _bool(t, "isFinal", p)
+        final = boolean(t, "isFinal", p)
         utterances.append(
             Utterance(
                 utterance_id=None,
@@ -412,8 +341,8 @@ def _legacy(doc: JSON) -> TranscriptionEvent:
                 channel=LEGACY_SPEAKER_CHANNELS.get((speaker or "").lower(), "UNKNOWN"),
                 alternatives=(
                     Alternative(
-                        transcript=_str(t, "text", p) or "",
-                        confidence=_float(t, "confidence", p),
+                        transcript=string(t, "text", p) or "",
+                        confidence=number(t, "confidence", p),
                         offset_ms=offset_ms,
                         duration_ms=duration_ms,
                     ),
@@ -425,7 +354,7 @@ def _legacy(doc: JSON) -> TranscriptionEvent:
         envelope=Envelope(topic=event_type, version=None, correlation_id=None),
         conversation_id=conversation_id,
         communication_id=None,
-        event_time=_str(doc, "timestamp", "$"),
+        event_time=string(doc, "timestamp", "$"),
         organization_id=None,
         session_start_time_ms=None,
         transcription_start_time_ms=None,
@@ -438,24 +367,24 @@ def _legacy(doc: JSON) -> TranscriptionEvent:
 
 def _participants(body: JSON, path: str) -> tuple[Participant, ...]:
     out = []
-    for i, raw in enumerate(_list(body, "participants", path)):
+    for i, raw in enumerate(array(body, "participants", path)):
         p = f"{path}.participants[{i}]"
-        part = _obj(raw, p)
-        state = _str(part, "state", p)
+        part = obj(raw, p)
+        state = string(part, "state", p)
         if state is None:  # real call events carry state per call leg
-            calls = _list(part, "calls", p)
+            calls = array(part, "calls", p)
             if calls:
-                last = _obj(calls[-1], f"{p}.calls[{len(calls) - 1}]")
-                state = _str(last, "state", f"{p}.calls[{len(calls) - 1}]")
+                last = obj(calls[-1], f"{p}.calls[{len(calls) - 1}]")
+                state = string(last, "state", f"{p}.calls[{len(calls) - 1}]")
         out.append(
             Participant(
-                id=_str(part, "id", p),
-                purpose=_str(part, "purpose", p),
+                id=string(part, "id", p),
+                purpose=string(part, "purpose", p),
                 state=state,
-                connected_time=_str(part, "connectedTime", p),
-                end_time=_str(part, "endTime", p),
-                user_id=_str(part, "userId", p),
-                queue_id=_str(part, "queueId", p),
+                connected_time=string(part, "connectedTime", p),
+                end_time=string(part, "endTime", p),
+                user_id=string(part, "userId", p),
+                queue_id=string(part, "queueId", p),
             )
         )
     return tuple(out)
@@ -467,7 +396,7 @@ def parse_document(doc: Any) -> Message:
     Raises:
         ProtocolError: wrong types or missing required fields, with the JSON path.
     """
-    doc = _obj(doc, "$")
+    doc = obj(doc, "$")
     if "topicName" not in doc:
         if "result" in doc:
             result = doc["result"]
@@ -479,8 +408,8 @@ def parse_document(doc: Any) -> Message:
                 raise ProtocolError("expected an HTTP-like status", "$.result") from None
             return SubscribeReply(
                 result=result,
-                correlation_id=_str(doc, "correlationId", "$"),
-                message=_str(doc, "message", "$") or _str(doc, "status", "$"),
+                correlation_id=string(doc, "correlationId", "$"),
+                message=string(doc, "message", "$") or string(doc, "status", "$"),
                 body=doc,
             )
         if "eventType" in doc or ("conversationId" in doc and "transcripts" in doc):
@@ -490,20 +419,20 @@ def parse_document(doc: Any) -> Message:
     metadata = doc.get("metadata")
     correlation_id = None
     if metadata is not None:
-        correlation_id = _str(_obj(metadata, "$.metadata"), "CorrelationId", "$.metadata")
+        correlation_id = string(obj(metadata, "$.metadata"), "CorrelationId", "$.metadata")
     version = doc.get("version")
     if version is not None and not isinstance(version, str | int):
-        raise ProtocolError(f"expected a string, got {_type(version)}", "$.version")
+        raise ProtocolError(f"expected a string, got {type_name(version)}", "$.version")
     env = Envelope(topic.name, None if version is None else str(version), correlation_id)
     body_raw = doc.get("eventBody")
     kind = topic.kind
     if kind is TopicKind.OTHER:
         return UnknownMessage(env, body_raw)
-    body = _obj(body_raw, "$.eventBody")
+    body = obj(body_raw, "$.eventBody")
     if kind is TopicKind.TRANSCRIPTION:
         return _transcription(env, topic, body)
     if kind is TopicKind.CHANNEL_METADATA:
-        text = _str(body, "message", "$.eventBody")
+        text = string(body, "message", "$.eventBody")
         if text == "pong":
             return Pong(env)
         if text is not None and "heartbeat" in text.lower():
@@ -514,7 +443,7 @@ def parse_document(doc: Any) -> Message:
     if kind in (TopicKind.QUEUE_CALLS, TopicKind.USER_CALLS):
         return ConversationEvent(
             envelope=env,
-            conversation_id=_req_str(body, "id", "$.eventBody"),
+            conversation_id=required_string(body, "id", "$.eventBody"),
             participants=_participants(body, "$.eventBody"),
             topic_kind=kind,
             topic_id=topic.id,
@@ -522,10 +451,10 @@ def parse_document(doc: Any) -> Message:
     # token_revoked, no_longer_subscribed and any other v2.system.* topic
     return SystemMessage(
         envelope=env,
-        system_topic_type=_str(body, "systemTopicType", "$.eventBody"),
-        channel_id=_str(body, "channelId", "$.eventBody"),
-        reason=_str(body, "reason", "$.eventBody"),
-        message=_str(body, "message", "$.eventBody"),
+        system_topic_type=string(body, "systemTopicType", "$.eventBody"),
+        channel_id=string(body, "channelId", "$.eventBody"),
+        reason=string(body, "reason", "$.eventBody"),
+        message=string(body, "message", "$.eventBody"),
         topic_kind=kind,
         body=body,
     )

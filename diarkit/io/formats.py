@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from diarkit.genesys import ProtocolError
+from diarkit.genesys.fields import boolean, number, string
 from diarkit.genesys.messages import LEGACY_SPEAKER_CHANNELS
 from diarkit.schema import SPEAKER_BY_CHANNEL
 
@@ -48,33 +49,6 @@ def is_sta_transcript(doc: Any) -> bool:
     return isinstance(tr, list) and any(isinstance(t, dict) and "phrases" in t for t in tr)
 
 
-def _num(obj: dict[str, Any], key: str, path: str) -> float | None:
-    v = obj.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ProtocolError(f"expected a number, got {type(v).__name__}", f"{path}.{key}")
-    return float(v)
-
-
-def _text(obj: dict[str, Any], key: str, path: str) -> str | None:
-    v = obj.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise ProtocolError(f"expected a string, got {type(v).__name__}", f"{path}.{key}")
-    return v
-
-
-def _flag(obj: dict[str, Any], key: str, path: str) -> bool | None:
-    v = obj.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, bool):
-        raise ProtocolError(f"expected true or false, got {type(v).__name__}", f"{path}.{key}")
-    return v
-
-
 def tutorial_export_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
     """Utterance rows of a tutorial export, and ``(error, element)`` for bad segments.
 
@@ -87,17 +61,17 @@ def tutorial_export_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
         try:
             if not isinstance(seg, dict):
                 raise ProtocolError("expected an object", p)
-            start = _num(seg, "start_seconds", p)
-            end = _num(seg, "end_seconds", p)
+            start = number(seg, "start_seconds", p)
+            end = number(seg, "end_seconds", p)
             if start is not None and end is not None and end < start:
                 raise ProtocolError(f"end {end} is before start {start}", f"{p}.end_seconds")
-            cid = _text(seg, "conversation_id", p)
+            cid = string(seg, "conversation_id", p)
             if not cid:
                 raise ProtocolError("required field is missing", f"{p}.conversation_id")
-            speaker = _text(seg, "speaker", p)
-            final = _flag(seg, "is_final", p)
+            speaker = string(seg, "speaker", p)
+            final = boolean(seg, "is_final", p)
             channel = LEGACY_SPEAKER_CHANNELS.get((speaker or "").lower(), "UNKNOWN")
-            text = _text(seg, "text", p) or ""
+            text = string(seg, "text", p) or ""
             rows.append(
                 {
                     "conversation_id": cid,
@@ -106,7 +80,7 @@ def tutorial_export_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
                     "channel": channel,
                     "speaker": speaker or SPEAKER_BY_CHANNEL[channel],
                     "is_final": True if final is None else final,
-                    "confidence": _num(seg, "confidence", p),
+                    "confidence": number(seg, "confidence", p),
                     "start_s": start,
                     "end_s": end,
                     "start_at_ms": None,
@@ -122,9 +96,9 @@ def tutorial_export_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
 def _duration_ms(obj: dict[str, Any], path: str) -> float | None:
     d = obj.get("duration")
     if d is None:
-        return _num(obj, "durationMs", path)
+        return number(obj, "durationMs", path)
     if isinstance(d, dict):
-        return _num(d, "milliseconds", f"{path}.duration")
+        return number(d, "milliseconds", f"{path}.duration")
     if isinstance(d, int | float) and not isinstance(d, bool):
         return float(d)
     raise ProtocolError("expected an object", f"{path}.duration")
@@ -164,25 +138,25 @@ def sta_transcript_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
             try:
                 if not isinstance(ph, dict):
                     raise ProtocolError("expected an object", p)
-                start_ms = _num(ph, "startTimeMs", p)
+                start_ms = number(ph, "startTimeMs", p)
                 dur = _duration_ms(ph, p)
-                purpose = (_text(ph, "participantPurpose", p) or "").lower()
+                purpose = (string(ph, "participantPurpose", p) or "").lower()
                 channel = _PURPOSE_CHANNEL.get(purpose, "UNKNOWN")
-                text = _text(ph, "text", p) or ""
+                text = string(ph, "text", p) or ""
                 index = ph.get("phraseIndex", pi)
                 words = []
                 for wi, w in enumerate(ph.get("words") or []):
                     wp = f"{p}.words[{wi}]"
                     if not isinstance(w, dict):
                         raise ProtocolError("expected an object", wp)
-                    ws = _num(w, "startTimeMs", wp)
+                    ws = number(w, "startTimeMs", wp)
                     wd = _duration_ms(w, wp)
                     words.append(
                         {
-                            "word": _text(w, "word", wp) or "",
+                            "word": string(w, "word", wp) or "",
                             "start_s": None if ws is None else (ws - base) / 1000.0,
                             "end_s": None if ws is None or wd is None else (ws + wd - base) / 1000,
-                            "confidence": _num(w, "confidence", wp),
+                            "confidence": number(w, "confidence", wp),
                         }
                     )
                 rows.append(
@@ -193,7 +167,7 @@ def sta_transcript_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
                         "channel": channel,
                         "speaker": SPEAKER_BY_CHANNEL[channel],
                         "is_final": True,
-                        "confidence": _num(ph, "confidence", p),
+                        "confidence": number(ph, "confidence", p),
                         "start_s": None if start_ms is None else (start_ms - base) / 1000.0,
                         "end_s": None
                         if start_ms is None or dur is None

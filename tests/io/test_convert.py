@@ -74,7 +74,7 @@ def test_convert_mixed_folder(inputs, tmp_path):
     assert q["reason"].iloc[1] == (
         "$.eventBody.transcripts[0].isFinal: expected true or false, got string"
     )
-    assert q["reason"].iloc[2] == "$.segments[2].start_seconds: expected a number, got str"
+    assert q["reason"].iloc[2] == "$.segments[2].start_seconds: expected a number, got string"
     assert q["source"].iloc[2] == str(inputs / "export.json")
 
 

@@ -164,7 +164,7 @@ def test_tutorial_export_rows_and_bad_segment():
     ]
     assert rows[1]["is_final"] is False
     assert len(errors) == 1
-    assert errors[0][0] == "$.segments[2].start_seconds: expected a number, got str"
+    assert errors[0][0] == "$.segments[2].start_seconds: expected a number, got string"
 
 
 def test_sta_transcript_rows_times_relative_to_conversation_start():
