@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import re
 import threading
 import time
 import uuid
@@ -79,35 +78,55 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-#: The envelope's topic name, looked for near the start of a frame (``peek_topic``).
-_TOPIC_PEEK = re.compile(rb'"topicName"\s*:\s*"([^"\\]{1,512})"')
 #: Frames that may end a transcription session (then parsed in full for follow mode).
-_ENDED_MARK = re.compile(b"|".join(re.escape(s.encode()) for s in sorted(ENDED_STATUSES)))
+_ENDED_MARKS = tuple(sorted(s.encode() for s in ENDED_STATUSES))
 _TOPIC_KINDS: dict[bytes, TopicKind | None] = {}
+_TOPIC_KEY = b'"topicName"'
 
 
 def peek_topic(frame: bytes) -> TopicKind | None:
     """The kind of a frame's topic without decoding the frame (None: not found or bad).
 
-    Reads the first ``"topicName": "..."`` in the first 1 KB and classifies it with
-    ``diarkit.genesys.parse_topic`` (cached per topic name). A frame whose topic cannot
-    be peeked is decoded in full by the caller; the stored frame is never affected.
+    Reads the first ``"topicName": "..."`` in the first 1 KB with plain byte searches and
+    classifies it with ``diarkit.genesys.parse_topic`` (cached per topic name). A frame
+    whose topic cannot be peeked is decoded in full by the caller; the stored frame is
+    never affected.
     """
-    match = _TOPIC_PEEK.search(frame, 0, 1024)
-    if match is None:
+    i = frame.find(_TOPIC_KEY, 0, 1024)
+    if i < 0:
         return None
-    name = match.group(1)
-    if name in _TOPIC_KINDS:
-        return _TOPIC_KINDS[name]
-    kind: TopicKind | None
+    i += 11
+    j = frame.find(b'"', i, i + 64)
+    if j < 0:
+        return None
+    k = frame.find(b'"', j + 1, j + 514)
+    if k < 0:
+        return None
+    if frame[i:j].strip() != b":":
+        return None  # not ``"topicName": "..."``: the caller parses the frame
+    name = frame[j + 1 : k]
     try:
-        kind = parse_topic(name.decode("utf-8")).kind
-    except (ProtocolError, UnicodeDecodeError):
-        kind = None
+        return _TOPIC_KINDS[name]
+    except KeyError:
+        pass
+    kind: TopicKind | None
+    if b"\\" in name or not name:
+        kind = None  # not a plain string value: the caller parses the frame
+    else:
+        try:
+            kind = parse_topic(name.decode("utf-8")).kind
+        except (ProtocolError, UnicodeDecodeError):
+            kind = None
     if len(_TOPIC_KINDS) > 100_000:
         _TOPIC_KINDS.clear()
     _TOPIC_KINDS[name] = kind
     return kind
+
+
+def _may_end(frame: bytes) -> bool:
+    if len(_ENDED_MARKS) == 1:
+        return _ENDED_MARKS[0] in frame
+    return any(mark in frame for mark in _ENDED_MARKS)
 
 
 def _close_ws(ws: websocket.WebSocket) -> None:
@@ -308,7 +327,7 @@ class _Worker:
         if kind is TopicKind.TRANSCRIPTION:
             c.transcription_events += 1
             c.last_event_us = received
-            if _ENDED_MARK.search(data) is None:
+            if not _may_end(data):
                 return
         try:
             doc = decode_frame(data)

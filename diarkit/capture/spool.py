@@ -40,7 +40,9 @@ class SpoolWriter:
             into a ``RecorderError``.
     """
 
-    def __init__(self, path: Path, session_id: str, start_seq: int) -> None:
+    def __init__(
+        self, path: Path, session_id: str, start_seq: int, *, keep_memory: bool = True
+    ) -> None:
         self.path = path
         self.session_id = session_id
         self.start_seq = start_seq
@@ -60,7 +62,10 @@ class SpoolWriter:
         self.bytes = len(header)
         #: What was written, kept in memory so the converter need not read it back
         #: (``None`` once dropped by ``forget``; the file stays the source of truth).
-        self.memory: SpoolContents | None = SpoolContents(path, session_id, start_seq)
+        self.memory: SpoolContents | None = (
+            SpoolContents(path, session_id, start_seq) if keep_memory else None
+        )
+        self._sources: dict[str, bytes] = {}
 
     @staticmethod
     def _write_all(fd: int, data: bytes) -> None:
@@ -71,17 +76,23 @@ class SpoolWriter:
 
     def append(self, seq: int, received_us: int, source: str, frame: bytes) -> int:
         """Write one frame record (one syscall, no fsync); return the bytes written."""
-        if self._fd is None:
+        fd = self._fd
+        if fd is None:
             raise ValueError(f"spool {self.path} is closed")
-        head = b"%d %d %d %08x %s\n" % (
+        src = self._sources.get(source)
+        if src is None:
+            src = self._sources[source] = (source or "-").encode()
+        record = b"%d %d %d %08x %b\n%b\n" % (
             seq,
             received_us,
             len(frame),
             zlib.crc32(frame),
-            (source or "-").encode(),
+            src,
+            frame,
         )
-        record = head + frame + b"\n"
-        self._write_all(self._fd, record)
+        written = os.write(fd, record)  # one syscall: in the OS before the next recv
+        if written != len(record):  # short write: rare (signals, quotas)
+            self._write_all(fd, record[written:])
         mem = self.memory
         if mem is not None:
             mem.seqs.append(seq)
