@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import RecorderError
+from .roller import Roller, RollerDied
 from .spool import (
     SUFFIX,
     SpoolContents,
@@ -248,6 +249,9 @@ class RawRecorder:
         keep_heartbeats: store heartbeat and pong frames too (default: count only).
         recover: recover leftover spools of earlier sessions when opening.
         clock: monotonic clock in seconds.
+        roller: ``"process"`` converts spools in a child process (``roller.Roller``), off
+            the receiving process's GIL, falling back to this process if the child dies;
+            ``"thread"`` converts them in a thread of this process.
     """
 
     def __init__(
@@ -262,7 +266,13 @@ class RawRecorder:
         keep_heartbeats: bool = False,
         recover: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        roller: str = "process",
     ) -> None:
+        if roller not in ("process", "thread"):
+            raise ValueError(f"roller must be 'process' or 'thread', not {roller!r}")
+        self.roller = roller
+        self._roller: Roller | None = None
+        self._roller_failures = 0
         self.dataset = Path(dataset)
         self.session_id = session_id
         self.roll_frames = roll_frames
@@ -330,7 +340,9 @@ class RawRecorder:
 
     def _open_spool(self) -> None:
         path = self.spool_dir / spool_name(self.session_id, self._next_seq)
-        self._spool = SpoolWriter(path, self.session_id, self._next_seq)
+        self._spool = SpoolWriter(
+            path, self.session_id, self._next_seq, keep_memory=self.roller == "thread"
+        )
         self._spool_opened = self._last_sync = self._clock()
 
     def append(self, frame: bytes, source: str = "", received_us: int | None = None) -> int:
@@ -420,6 +432,9 @@ class RawRecorder:
         while True:
             spool = self._queue.get()
             if spool is None:
+                if self._roller is not None:
+                    self._roller.close()
+                    self._roller = None
                 return
             try:
                 self._convert(spool)
@@ -434,12 +449,7 @@ class RawRecorder:
             # fsync (durable against an OS crash too) but keep the file open, and so
             # its lock, until converted: no other process's recovery can race us.
             spool.sync()
-            result = spool_to_part(
-                self.dataset,
-                path,
-                keep_heartbeats=self.keep_heartbeats,
-                contents=spool.memory,
-            )
+            result = self._convert_spool(spool)
         except OSError as exc:
             with self._lock:
                 if self.error is None:
@@ -466,6 +476,24 @@ class RawRecorder:
                 self.part_bytes += result.part.stat().st_size
         if self.on_part is not None:
             self.on_part(result)
+
+    def _convert_spool(self, spool: SpoolWriter) -> PartResult:
+        """``spool_to_part`` in the roller process, or here (thread mode, or roller died)."""
+        if self.roller == "process" and self._roller_failures < 2:
+            try:
+                if self._roller is None:
+                    self._roller = Roller(self.dataset, keep_heartbeats=self.keep_heartbeats)
+                result: PartResult = self._roller.convert(spool.path)
+                return result
+            except RollerDied:
+                self._roller_failures += 1
+                self._roller = None  # spool_to_part is idempotent: finish it here
+        return spool_to_part(
+            self.dataset,
+            spool.path,
+            keep_heartbeats=self.keep_heartbeats,
+            contents=spool.memory,
+        )
 
     def close(self) -> None:
         """Roll the last spool, wait until every spool is a durable part, stop the thread.

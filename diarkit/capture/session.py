@@ -129,6 +129,39 @@ def _may_end(frame: bytes) -> bool:
     return any(mark in frame for mark in _ENDED_MARKS)
 
 
+class ReadAheadWebSocket(websocket.WebSocket):
+    """A websocket-client socket that reads up to 256 KB per ``recv`` syscall.
+
+    websocket-client asks its socket for each frame header and payload separately (two to
+    four ``recv`` calls per frame, each preceded by a ``poll`` when a timeout is set);
+    this subclass serves those reads from one large read-ahead buffer. Frames, timeouts
+    and errors are otherwise websocket-client's own.
+    """
+
+    READ_AHEAD = 1 << 18
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._ahead = b""
+        self._ahead_pos = 0
+        super().__init__(*args, **kwargs)
+
+    def _recv(self, bufsize: int) -> bytes:
+        buf = self._ahead
+        pos = self._ahead_pos
+        if pos >= len(buf):
+            buf = super()._recv(max(bufsize, self.READ_AHEAD))
+            if len(buf) <= bufsize:
+                self._ahead = b""
+                self._ahead_pos = 0
+                return buf
+            pos = 0
+        end = pos + bufsize
+        out = buf[pos:end]
+        self._ahead = buf
+        self._ahead_pos = end
+        return out
+
+
 def _close_ws(ws: websocket.WebSocket) -> None:
     """Close a socket: a close frame when still open, and always release the OS socket."""
     with contextlib.suppress(Exception):
@@ -168,7 +201,7 @@ class _Worker:
     # ------------------------------------------------------------------ connections
 
     def connect(self, uri: str) -> websocket.WebSocket:
-        ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
+        ws = ReadAheadWebSocket(skip_utf8_validation=True, enable_multithread=True)
         try:
             ws.connect(uri, timeout=self.cap.connect_timeout_s)
             ws.settimeout(self.cap.poll_s)

@@ -1,0 +1,175 @@
+"""The roller process: turns closed spools into Parquet parts off the receiving process.
+
+Converting a spool (pyarrow.json parse, hashing, Parquet writes) costs tens of
+microseconds per frame; in the receiving process it competes with the receive loop for
+the GIL. ``Roller`` runs ``recorder.spool_to_part`` in a child process (``forkserver``
+with ``diarkit.capture.recorder`` preloaded, so a roller starts in milliseconds) and the
+recorder's converter thread waits for each result. The recorder keeps each spool open,
+and so its ``flock``, until the roller answered: exactly-once recovery is unchanged.
+
+Robustness: the child dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and EOF on
+its pipe); a child that dies, hangs past ``timeout_s`` or cannot start is killed and the
+caller converts the spool itself (``spool_to_part`` is idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing as mp
+import signal
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+
+
+class RollerDied(RuntimeError):
+    """The roller process died, hung or could not start; convert in the caller instead."""
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent (the fork server) exits."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _main(conn: Connection, dataset: str, keep_heartbeats: bool) -> None:
+    """Child: convert each spool path received; answer ("ok", result) or an error tuple."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from .recorder import spool_to_part
+
+    root = Path(dataset)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        try:
+            result = spool_to_part(root, Path(msg), keep_heartbeats=keep_heartbeats)
+        except FileNotFoundError as exc:
+            reply: tuple[Any, ...] = ("missing", exc.errno, exc.strerror, exc.filename)
+        except OSError as exc:
+            reply = ("oserror", exc.errno, exc.strerror, exc.filename)
+        except Exception as exc:
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        else:
+            reply = ("ok", result)
+        try:
+            conn.send(reply)
+        except (OSError, EOFError):
+            return
+
+
+def _context() -> Any:
+    ctx = mp.get_context("forkserver")
+    with contextlib.suppress(Exception):
+        ctx.set_forkserver_preload(
+            [
+                "diarkit.capture.recorder",
+                "diarkit.io.dataset",
+                "diarkit.io.raw",
+                "diarkit.io.segments",
+            ]
+        )
+    return ctx
+
+
+class Roller:
+    """A child process converting spools into parts, one at a time (used by ``RawRecorder``).
+
+    Args:
+        dataset: the dataset directory.
+        keep_heartbeats: as ``RawRecorder``.
+        timeout_s: seconds one conversion may take before the child is killed.
+    """
+
+    def __init__(self, dataset: Path, *, keep_heartbeats: bool, timeout_s: float = 300.0) -> None:
+        ctx = _context()
+        self.timeout_s = timeout_s
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_main,
+            args=(child, str(dataset), keep_heartbeats),
+            name="diarkit-roller",
+            daemon=True,
+        )
+        try:
+            self._proc.start()
+        except Exception as exc:
+            self._conn.close()
+            raise RollerDied(f"cannot start the roller process: {exc}") from None
+        finally:
+            child.close()
+
+    @property
+    def alive(self) -> bool:
+        """True while the child runs."""
+        try:
+            return self._proc.is_alive()
+        except ValueError:  # closed
+            return False
+
+    def convert(self, spool: Path) -> Any:
+        """Convert ``spool`` in the child; return its ``PartResult``.
+
+        Raises:
+            OSError: the child could not write the part (the spool stays).
+            RuntimeError: a bug in the conversion (the spool stays).
+            RollerDied: the child died or hung (killed now): convert in the caller.
+        """
+        try:
+            self._conn.send(str(spool))
+        except (OSError, ValueError) as exc:
+            self.kill()
+            raise RollerDied(f"roller pipe broken: {exc}") from None
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                if self._conn.poll(0.5):
+                    reply = self._conn.recv()
+                    break
+            except (EOFError, OSError) as exc:
+                self.kill()
+                raise RollerDied(f"roller process died: {exc or 'EOF'}") from None
+            if not self.alive:
+                code = self._proc.exitcode
+                self.kill()
+                raise RollerDied(f"roller process died (exit code {code})")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RollerDied(f"roller process hung converting {spool.name}")
+        tag = reply[0]
+        if tag == "ok":
+            return reply[1]
+        if tag == "missing":
+            raise FileNotFoundError(reply[1], reply[2], reply[3])
+        if tag == "oserror":
+            raise OSError(reply[1], reply[2], reply[3])
+        raise RuntimeError(reply[1])
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Ask the child to exit; kill it when it does not within ``timeout`` seconds."""
+        with contextlib.suppress(OSError, ValueError):
+            self._conn.send(None)
+        with contextlib.suppress(Exception):
+            self._proc.join(timeout)
+        self.kill()
+
+    def kill(self) -> None:
+        """Kill the child (if alive) and release the pipe; never raises."""
+        if self.alive:
+            with contextlib.suppress(Exception):
+                self._proc.kill()
+            with contextlib.suppress(Exception):
+                self._proc.join(5)
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        with contextlib.suppress(Exception):
+            self._proc.close()
