@@ -1,0 +1,107 @@
+"""The roller process and the read-ahead socket: real child processes, real loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from diarkit.capture import RawRecorder
+from diarkit.capture.session import ReadAheadWebSocket
+
+from .test_recorder import MALFORMED, frames, read_raw
+
+
+def _wait(cond, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_killed_roller_falls_back_and_keeps_every_frame_once(tmp_path):
+    sent = frames(10) + [MALFORMED]
+    rec = RawRecorder(tmp_path, "rk", roll_frames=5, roll_seconds=60)
+    rec.open()
+    for f in sent[:5]:
+        rec.append(f, "ch")
+    _wait(lambda: rec.parts == 1)
+    roller = rec._roller
+    assert roller is not None and roller.alive
+    os.kill(roller._proc.pid, signal.SIGKILL)
+    _wait(lambda: not roller.alive)
+    for f in sent[5:]:
+        rec.append(f, "ch")
+    rec.close()
+    assert [r["frame"].encode() for r in read_raw(tmp_path)] == sent
+    assert rec.parts == 3 and rec.rows == 11 and rec.invalid == 1
+    assert rec._roller_failures == 1  # the dead child was noticed and replaced
+    assert list((tmp_path / "_spool").iterdir()) == []
+
+
+def test_thread_roller_gives_the_same_parts(tmp_path):
+    sent = frames(7)
+    out = {}
+    for mode in ("thread", "process"):
+        rec = RawRecorder(tmp_path / mode, "same", roll_frames=3, roller=mode)
+        rec.open()
+        for f in sent:
+            rec.append(f, "ch", received_us=1_795_513_500_000_000)
+        rec.close()
+        rows = read_raw(tmp_path / mode)
+        out[mode] = [(r["seq"], r["frame"], r["kind"], r["conversation_id"]) for r in rows]
+        assert rec.parts == 3 and rec.utterances == 14
+    assert out["thread"] == out["process"] and len(out["thread"]) == 7
+    with pytest.raises(ValueError, match="roller"):
+        RawRecorder(tmp_path, "bad", roller="fork")
+
+
+def test_read_ahead_socket_returns_each_frame_split_or_batched():
+    # A server sending 300 frames in odd-sized chunks: every frame comes back whole, in order.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    payloads = [b"x" * (i * 37 % 70_000) + b"%d" % i for i in range(300)]
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n"
+            )
+            blob = b""
+            for p in payloads:
+                n = len(p)
+                if n < 126:
+                    head = bytes([0x81, n])
+                elif n < 65536:
+                    head = bytes([0x81, 126]) + n.to_bytes(2, "big")
+                else:
+                    head = bytes([0x81, 127]) + n.to_bytes(8, "big")
+                blob += head + p
+            for i in range(0, len(blob), 9_973):
+                conn.sendall(blob[i : i + 9_973])
+            conn.recv(16)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    ws = ReadAheadWebSocket(skip_utf8_validation=True)
+    ws.handshake = lambda *a, **k: None  # the test server speaks no real handshake
+    sock = socket.create_connection(srv.getsockname(), timeout=10)
+    sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += sock.recv(1)
+    ws.sock = sock
+    ws.connected = True
+    got = [ws.recv_data()[1] for _ in payloads]
+    assert got == payloads
+    sock.close()
+    srv.close()
+    t.join(5)
