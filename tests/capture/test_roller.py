@@ -24,7 +24,7 @@ def _wait(cond, timeout: float = 60.0) -> None:
 
 
 def test_killed_roller_falls_back_and_keeps_every_frame_once(tmp_path):
-    sent = frames(10) + [MALFORMED]
+    sent = [*frames(10), MALFORMED]
     rec = RawRecorder(tmp_path, "rk", roll_frames=5, roll_seconds=60)
     rec.open()
     for f in sent[:5]:
