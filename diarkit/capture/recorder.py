@@ -24,6 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def spool_to_part(
     import pyarrow.compute as pc
 
     from diarkit.io.dataset import write_raw_part
-    from diarkit.io.raw import build_raw_parsed
+    from diarkit.io.raw import build_raw_parsed, hash_frames
     from diarkit.io.segments import segments_from_parsed
 
     if contents is None:
@@ -138,14 +139,18 @@ def spool_to_part(
         else:
             from diarkit.schema import UTC_TS
 
-            # One pyarrow.json parse serves the envelope columns and the segments.
-            table, parsed, ok = build_raw_parsed(
-                contents.frames,
-                session_id=contents.session_id,
-                start_seq=contents.start_seq,
-                received_at=pa.array(contents.received_us, UTC_TS),
-                source=None,
-            )
+            # One pyarrow.json parse serves the envelope columns and the segments; the
+            # frame hashes are computed meanwhile on another thread (both release the GIL).
+            with ThreadPoolExecutor(1, thread_name_prefix="diarkit-hash") as pool:
+                hashes = pool.submit(hash_frames, contents.frames)
+                table, parsed, ok = build_raw_parsed(
+                    contents.frames,
+                    session_id=contents.session_id,
+                    start_seq=contents.start_seq,
+                    received_at=pa.array(contents.received_us, UTC_TS),
+                    source=None,
+                    hashes=hashes.result,
+                )
             # Sources differ per frame (several channels, reconnects): set them per row.
             table = table.set_column(
                 table.schema.get_field_index("source"),

@@ -9,7 +9,7 @@ vouch for are classified by ``diarkit.genesys.parse_frame``, the single authorit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -282,6 +282,7 @@ def build_raw_parsed(
     received_at: Any,
     source: str | None,
     lines: Sequence[int] | None = None,
+    hashes: Callable[[], pa.Array] | None = None,
 ) -> tuple[pa.Table, pa.Table | None, pa.Array]:
     """``build_raw_table``, also returning the parsed block so segments need no second parse.
 
@@ -290,6 +291,9 @@ def build_raw_parsed(
         ``None`` when the block could not be parsed in one go; and the bool array of rows
         the fast path vouched for. Pass the last two, filtered like the table, to
         ``diarkit.io.segments.segments_from_parsed``.
+
+    ``hashes``, if given, returns the frames' ``hash_frames`` (e.g. the ``result`` of a
+    future computing them on another thread while the block is parsed).
     """
     blobs = _blobs(frames)
     parsed = None
@@ -298,7 +302,7 @@ def build_raw_parsed(
     envelope, ok = envelope_columns(blobs, parsed)
     table = assemble_raw(
         _frame_texts(blobs),
-        hash_frames(blobs),
+        hash_frames(blobs) if hashes is None else hashes(),
         envelope,
         session_id=session_id,
         start_seq=start_seq,
