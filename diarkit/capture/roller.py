@@ -2,45 +2,58 @@
 
 Converting a spool (pyarrow.json parse, hashing, Parquet writes) costs tens of
 microseconds per frame; in the receiving process it competes with the receive loop for
-the GIL. ``Roller`` runs ``recorder.spool_to_part`` in a child process (``forkserver``
-with ``diarkit.capture.recorder`` preloaded, so a roller starts in milliseconds) and the
-recorder's converter thread waits for each result. The recorder keeps each spool open,
-and so its ``flock``, until the roller answered: exactly-once recovery is unchanged.
+the GIL. ``Roller`` runs ``recorder.spool_to_part`` in a child Python process (a plain
+``subprocess`` talking over a socket pair: it never re-imports the caller's ``__main__``
+and never forks a threaded process) and the recorder's converter thread waits for each
+result. The recorder keeps each spool open, and so its ``flock``, until the roller
+answered: exactly-once recovery is unchanged.
 
 Robustness: the child dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and EOF on
-its pipe); a child that dies, hangs past ``timeout_s`` or cannot start is killed and the
-caller converts the spool itself (``spool_to_part`` is idempotent).
+its socket); a child that dies, hangs past ``timeout_s`` or cannot start is killed and
+the caller converts the spool itself (``spool_to_part`` is idempotent).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing as mp
+import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
+_CHILD = "from diarkit.capture.roller import _child_main; _child_main()"
 
 
 class RollerDied(RuntimeError):
     """The roller process died, hung or could not start; convert in the caller instead."""
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent (the fork server) exits."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent exits; exit if it already has."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(0)
 
 
-def _main(conn: Connection, dataset: str, keep_heartbeats: bool) -> None:
-    """Child: convert each spool path received; answer ("ok", result) or an error tuple."""
-    _die_with_parent()
+def _child_main() -> None:
+    """Child entry point: ``argv`` = socket fd, parent pid, dataset, keep_heartbeats."""
+    fd, parent_pid, dataset, keep = sys.argv[1:5]
+    _die_with_parent(int(parent_pid))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _serve(Connection(int(fd)), dataset, keep == "1")
+
+
+def _serve(conn: Connection, dataset: str, keep_heartbeats: bool) -> None:
+    """Convert each spool path received; answer ("ok", result) or an error tuple."""
     from .recorder import spool_to_part
 
     root = Path(dataset)
@@ -67,20 +80,6 @@ def _main(conn: Connection, dataset: str, keep_heartbeats: bool) -> None:
             return
 
 
-def _context() -> Any:
-    ctx = mp.get_context("forkserver")
-    with contextlib.suppress(Exception):
-        ctx.set_forkserver_preload(
-            [
-                "diarkit.capture.recorder",
-                "diarkit.io.dataset",
-                "diarkit.io.raw",
-                "diarkit.io.segments",
-            ]
-        )
-    return ctx
-
-
 class Roller:
     """A child process converting spools into parts, one at a time (used by ``RawRecorder``).
 
@@ -91,30 +90,34 @@ class Roller:
     """
 
     def __init__(self, dataset: Path, *, keep_heartbeats: bool, timeout_s: float = 300.0) -> None:
-        ctx = _context()
         self.timeout_s = timeout_s
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=_main,
-            args=(child, str(dataset), keep_heartbeats),
-            name="diarkit-roller",
-            daemon=True,
-        )
+        mine, theirs = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        args = [
+            str(theirs.fileno()),
+            str(os.getpid()),
+            str(dataset),
+            "1" if keep_heartbeats else "0",
+        ]
         try:
-            self._proc.start()
-        except Exception as exc:
-            self._conn.close()
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, *args],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        except OSError as exc:
+            mine.close()
             raise RollerDied(f"cannot start the roller process: {exc}") from None
         finally:
-            child.close()
+            theirs.close()
+        self._conn = Connection(mine.detach())
 
     @property
     def alive(self) -> bool:
         """True while the child runs."""
-        try:
-            return self._proc.is_alive()
-        except ValueError:  # closed
-            return False
+        return self._proc.poll() is None
 
     def convert(self, spool: Path) -> Any:
         """Convert ``spool`` in the child; return its ``PartResult``.
@@ -139,7 +142,7 @@ class Roller:
                 self.kill()
                 raise RollerDied(f"roller process died: {exc or 'EOF'}") from None
             if not self.alive:
-                code = self._proc.exitcode
+                code = self._proc.returncode
                 self.kill()
                 raise RollerDied(f"roller process died (exit code {code})")
             if time.monotonic() > deadline:
@@ -159,7 +162,7 @@ class Roller:
         with contextlib.suppress(OSError, ValueError):
             self._conn.send(None)
         with contextlib.suppress(Exception):
-            self._proc.join(timeout)
+            self._proc.wait(timeout)
         self.kill()
 
     def kill(self) -> None:
@@ -168,8 +171,6 @@ class Roller:
             with contextlib.suppress(Exception):
                 self._proc.kill()
             with contextlib.suppress(Exception):
-                self._proc.join(5)
+                self._proc.wait(5)
         with contextlib.suppress(Exception):
             self._conn.close()
-        with contextlib.suppress(Exception):
-            self._proc.close()

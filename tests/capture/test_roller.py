@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -25,7 +27,7 @@ def _wait(cond, timeout: float = 60.0) -> None:
 
 def test_killed_roller_falls_back_and_keeps_every_frame_once(tmp_path):
     sent = [*frames(10), MALFORMED]
-    rec = RawRecorder(tmp_path, "rk", roll_frames=5, roll_seconds=60)
+    rec = RawRecorder(tmp_path, "rk", roll_frames=5, roll_seconds=60, roller_min_frames=1)
     rec.open()
     for f in sent[:5]:
         rec.append(f, "ch")
@@ -47,7 +49,7 @@ def test_thread_roller_gives_the_same_parts(tmp_path):
     sent = frames(7)
     out = {}
     for mode in ("thread", "process"):
-        rec = RawRecorder(tmp_path / mode, "same", roll_frames=3, roller=mode)
+        rec = RawRecorder(tmp_path / mode, "same", roll_frames=3, roller=mode, roller_min_frames=1)
         rec.open()
         for f in sent:
             rec.append(f, "ch", received_us=1_795_513_500_000_000)
@@ -105,3 +107,20 @@ def test_read_ahead_socket_returns_each_frame_split_or_batched():
     sock.close()
     srv.close()
     t.join(5)
+
+
+def test_roller_never_reruns_an_unguarded_script(tmp_path):
+    # A user script without ``if __name__ == "__main__"``: the roller must not import it.
+    script = tmp_path / "capture_script.py"
+    script.write_text(
+        "from diarkit.capture import RawRecorder\n"
+        f"rec = RawRecorder({str(tmp_path / 'ds')!r}, 's', roll_frames=2, roller_min_frames=1)\n"
+        "rec.open()\n"
+        "for i in range(5):\n"
+        '    rec.append(b\'{"topicName": "channel.metadata", "eventBody": {}}\', \'ch\')\n'
+        "rec.close()\n"
+        "print('ran', rec.frames, rec._roller_failures)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["ran 5 0"]
