@@ -146,8 +146,18 @@ def _blobs(frames: Sequence[str | bytes]) -> list[bytes]:
 
 
 def _frame_texts(blobs: list[bytes]) -> pa.Array:
+    n = len(blobs)
+    lens = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
+    total = int(lens.sum())
+    if 0 < total < 2**31 - 1:  # one joined buffer + offsets: no per-frame Python objects
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        offsets[1:] = np.cumsum(lens)
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(blobs))]
+        binary = pa.Array.from_buffers(pa.binary(), n, buffers)
+    else:
+        binary = pa.array(blobs, pa.binary())
     try:  # one C pass: binary -> string validates UTF-8
-        return pa.array(blobs, pa.binary()).cast(pa.string())
+        return binary.cast(pa.string())
     except pa.ArrowInvalid:
         return pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
 
