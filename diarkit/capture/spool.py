@@ -158,37 +158,40 @@ def read_spool(path: Path) -> SpoolContents:
     if len(header) != 3 or header[0] != MAGIC or not header[2].isdigit():
         raise SpoolFormatError(f"{path}: not a diarkit spool (bad header {data[:60]!r})")
     out = SpoolContents(path, header[1].decode(), int(header[2]))
+    seqs, received, sources, frames = out.seqs, out.received_us, out.sources, out.frames
+    find = data.find
+    crc32 = zlib.crc32
+    names: dict[bytes, str] = {b"-": ""}
     pos = nl + 1
     end = len(data)
     record = 0
     while pos < end:
         record += 1
-        nl = data.find(b"\n", pos)
-        fields = data[pos:nl].split(b" ", 4) if nl >= 0 else []
+        nl = find(b"\n", pos)
         try:
-            seq, rec_us, length, crc = (
-                int(fields[0]),
-                int(fields[1]),
-                int(fields[2]),
-                int(fields[3], 16),
-            )
-            source = fields[4].decode()
-        except (IndexError, ValueError, UnicodeDecodeError):
+            if nl < 0:
+                raise ValueError
+            f_seq, f_us, f_len, f_crc, f_src = data[pos:nl].split(b" ", 4)
+            seq, rec_us, length, crc = int(f_seq), int(f_us), int(f_len), int(f_crc, 16)
+            source = names.get(f_src)
+            if source is None:
+                source = names[f_src] = f_src.decode()
+        except (ValueError, UnicodeDecodeError):
             out.problem = f"{path}: record {record} at byte {pos}: torn or corrupt header"
             break
         start = nl + 1
         stop = start + length
-        if stop + 1 > end or data[stop : stop + 1] != b"\n":
+        if stop >= end or data[stop] != 10:  # the record's closing newline
             out.problem = f"{path}: record {record} (seq {seq}) at byte {pos}: torn frame"
             break
         frame = data[start:stop]
-        if zlib.crc32(frame) != crc:
+        if crc32(frame) != crc:
             out.problem = f"{path}: record {record} (seq {seq}) at byte {pos}: CRC mismatch"
             break
-        out.seqs.append(seq)
-        out.received_us.append(rec_us)
-        out.sources.append("" if source == "-" else source)
-        out.frames.append(frame)
+        seqs.append(seq)
+        received.append(rec_us)
+        sources.append(source)
+        frames.append(frame)
         pos = stop + 1
     return out
 
