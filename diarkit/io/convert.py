@@ -48,6 +48,7 @@ from .dataset import (
     QUARANTINE_DIR,
     RAW_DIR,
     SEGMENTS_DIR,
+    atomic_path,
     list_files,
     list_parts,
     part_name,
@@ -1011,23 +1012,15 @@ def _merge(root: Path, date_dir: str, group: list[Path], name: str) -> int:
 
 def _stream_concat(sources: list[Path], dest: Path) -> int:
     """Concatenate Parquet files into ``dest`` atomically, one source in memory at a time."""
-    tmp = dest.parent / f".tmp-{os.getpid()}-{dest.name}"
     schema = pq.read_schema(sources[0])
     rows = 0
     use_dict = [n for n in schema.names if n not in _NO_DICT]
-    try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=use_dict) as w:
-            for src in sources:
-                t = pq.read_table(src, schema=schema)
-                w.write_table(t)
-                rows += t.num_rows
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with (
+        atomic_path(dest) as tmp,
+        pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=use_dict) as w,
+    ):
+        for src in sources:
+            t = pq.read_table(src, schema=schema)
+            w.write_table(t)
+            rows += t.num_rows
     return rows

@@ -27,6 +27,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,8 @@ def is_visible(name: str) -> bool:
     return not name.startswith((".", "_")) and name.endswith(".parquet")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a directory's data to disk (a directory's makes renames durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -77,13 +80,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary name beside ``path`` to write; then fsync, rename, fsync the dir.
+
+    Readers ignore the temporary name (``TMP_PREFIX``), so ``path`` appears complete or
+    not at all; on an error the temporary file is removed and the error re-raised.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TMP_PREFIX}{os.getpid()}-{path.name}"
+    try:
+        yield tmp
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_path(path.parent)
+
+
 def write_table_atomic(table: pa.Table, path: Path, *, row_group_size: int | None = None) -> Path:
     """Write ``table`` to ``path`` as zstd Parquet: temporary name, fsync, rename, fsync dir."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{os.getpid()}-{path.name}"
     use_dict = [n for n in table.column_names if n not in _NO_DICT]
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(
             table,
             tmp,
@@ -92,16 +112,6 @@ def write_table_atomic(table: pa.Table, path: Path, *, row_group_size: int | Non
             write_statistics=use_dict,  # min/max of long text only costs time
             row_group_size=row_group_size,
         )
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
     return path
 
 
