@@ -129,6 +129,9 @@ def _may_end(frame: bytes) -> bool:
     return any(mark in frame for mark in _ENDED_MARKS)
 
 
+_FAST_FIRST = frozenset({0x80 | websocket.ABNF.OPCODE_TEXT, 0x80 | websocket.ABNF.OPCODE_BINARY})
+
+
 class ReadAheadWebSocket(websocket.WebSocket):
     """A websocket-client socket that reads up to 256 KB per ``recv`` syscall.
 
@@ -144,6 +147,46 @@ class ReadAheadWebSocket(websocket.WebSocket):
         self._ahead = b""
         self._ahead_pos = 0
         super().__init__(*args, **kwargs)
+
+    def recv_data_fast(self) -> tuple[int, bytes]:
+        """``recv_data()``, but a whole unfragmented text or binary frame in the buffer is
+        sliced out directly; anything else (control frames, fragments, a frame split across
+        reads) goes through websocket-client's own ``recv_data``.
+
+        Raises:
+            websocket.WebSocketTimeoutException: no data within the socket's timeout.
+            websocket.WebSocketConnectionClosedException: as ``recv_data``.
+        """
+        buf = self._ahead
+        pos = self._ahead_pos
+        if pos >= len(buf):
+            buf = super()._recv(self.READ_AHEAD)
+            pos = 0
+            self._ahead = buf
+            self._ahead_pos = 0
+        avail = len(buf) - pos
+        fb = self.frame_buffer
+        if (
+            avail >= 2
+            and buf[pos] in _FAST_FIRST  # FIN, no RSV, text or binary
+            and buf[pos + 1] < 0x80  # unmasked (server to client)
+            and fb.header is None
+            and not fb.recv_buffer
+            and not self.cont_frame.recving_frames
+        ):
+            length = buf[pos + 1]
+            head = 2
+            if length == 126:
+                head = 4
+                length = int.from_bytes(buf[pos + 2 : pos + 4], "big") if avail >= 4 else -1
+            elif length == 127:
+                head = 10
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big") if avail >= 10 else -1
+            end = pos + head + length
+            if length >= 0 and end <= len(buf):
+                self._ahead_pos = end
+                return buf[pos] & 0x0F, buf[pos + head : end]
+        return self.recv_data()
 
     def _recv(self, bufsize: int) -> bytes:
         buf = self._ahead
@@ -306,7 +349,10 @@ class _Worker:
         ws = self.ws
         assert ws is not None
         try:
-            opcode, data = ws.recv_data()
+            if isinstance(ws, ReadAheadWebSocket):
+                opcode, data = ws.recv_data_fast()
+            else:
+                opcode, data = ws.recv_data()
         except websocket.WebSocketTimeoutException:
             self.idle()
             return

@@ -63,11 +63,14 @@ def test_thread_roller_gives_the_same_parts(tmp_path):
 
 
 def test_read_ahead_socket_returns_each_frame_split_or_batched():
-    # A server sending 300 frames in odd-sized chunks: every frame comes back whole, in order.
+    # 300 messages (some fragmented, after a ping) in odd-sized chunks: each comes back
+    # whole and in order, through recv_data and through the fast path alike.
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
     payloads = [b"x" * (i * 37 % 70_000) + b"%d" % i for i in range(300)]
+
+    done = threading.Event()
 
     def serve() -> None:
         conn, _ = srv.accept()
@@ -77,19 +80,24 @@ def test_read_ahead_socket_returns_each_frame_split_or_batched():
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n"
             )
-            blob = b""
-            for p in payloads:
+
+            def frame(first: int, p: bytes) -> bytes:
                 n = len(p)
                 if n < 126:
-                    head = bytes([0x81, n])
-                elif n < 65536:
-                    head = bytes([0x81, 126]) + n.to_bytes(2, "big")
+                    return bytes([first, n]) + p
+                if n < 65536:
+                    return bytes([first, 126]) + n.to_bytes(2, "big") + p
+                return bytes([first, 127]) + n.to_bytes(8, "big") + p
+
+            blob = b""
+            for i, p in enumerate(payloads):
+                if i % 50 == 7:  # a ping, then the message in two fragments
+                    blob += frame(0x89, b"hb") + frame(0x01, p[:5]) + frame(0x80, p[5:])
                 else:
-                    head = bytes([0x81, 127]) + n.to_bytes(8, "big")
-                blob += head + p
+                    blob += frame(0x81, p)
             for i in range(0, len(blob), 9_973):
                 conn.sendall(blob[i : i + 9_973])
-            conn.recv(16)
+            done.wait(60)  # the client's pongs may arrive: close only after the reads
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
@@ -102,7 +110,9 @@ def test_read_ahead_socket_returns_each_frame_split_or_batched():
         buf += sock.recv(1)
     ws.sock = sock
     ws.connected = True
-    got = [ws.recv_data()[1] for _ in payloads]
+    got = [ws.recv_data()[1] for _ in payloads[:150]]
+    got += [ws.recv_data_fast()[1] for _ in payloads[150:]]
+    done.set()
     assert got == payloads
     sock.close()
     srv.close()
