@@ -260,6 +260,7 @@ class RawRecorder:
         roller_min_frames: in process mode, spools smaller than this are converted in
             this process until the roller has started (a slow capture never pays for
             starting a Python process, ~0.6 s of CPU).
+        rollers: roller processes converting spools in parallel (process mode).
     """
 
     def __init__(
@@ -276,12 +277,16 @@ class RawRecorder:
         clock: Callable[[], float] = time.monotonic,
         roller: str = "process",
         roller_min_frames: int = 2_000,
+        rollers: int = 2,
     ) -> None:
         if roller not in ("process", "thread"):
             raise ValueError(f"roller must be 'process' or 'thread', not {roller!r}")
         self.roller = roller
         self.roller_min_frames = roller_min_frames
-        self._roller: Roller | None = None
+        #: Converter threads, each with its own roller process (one in thread mode).
+        self._rollers: list[Roller | None] = [None] * (
+            max(1, rollers) if roller == "process" else 1
+        )
         self._roller_failures = 0
         self.dataset = Path(dataset)
         self.session_id = session_id
@@ -300,7 +305,7 @@ class RawRecorder:
         self._queue: queue.Queue[SpoolWriter | None] = queue.Queue()
         #: Rolled spools after their fsync (and its error, if any), for the converter.
         self._synced: queue.Queue[tuple[SpoolWriter, OSError | None] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._sync_thread: threading.Thread | None = None
         self.error: RecorderError | None = None
         self.recovery = RecoveryReport()
@@ -349,10 +354,17 @@ class RawRecorder:
             target=self._sync_loop, name=f"diarkit-spool-sync-{self.session_id}", daemon=True
         )
         self._sync_thread.start()
-        self._thread = threading.Thread(
-            target=self._convert_loop, name=f"diarkit-recorder-{self.session_id}", daemon=True
-        )
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._convert_loop,
+                args=(slot,),
+                name=f"diarkit-recorder-{self.session_id}-{slot}",
+                daemon=True,
+            )
+            for slot in range(len(self._rollers))
+        ]
+        for t in self._threads:
+            t.start()
         return self.recovery
 
     def _open_spool(self) -> None:
@@ -460,22 +472,23 @@ class RawRecorder:
                 error = exc
             self._synced.put((spool, error))
 
-    def _convert_loop(self) -> None:
+    def _convert_loop(self, slot: int) -> None:
         while True:
             item = self._synced.get()
             if item is None:
-                if self._roller is not None:
-                    self._roller.close()
-                    self._roller = None
+                roller = self._rollers[slot]
+                if roller is not None:
+                    roller.close()
+                    self._rollers[slot] = None
                 return
             spool, sync_error = item
             try:
-                self._convert(spool, sync_error)
+                self._convert(spool, sync_error, slot)
             finally:
                 with contextlib.suppress(OSError):
                     spool.close()
 
-    def _convert(self, spool: SpoolWriter, sync_error: OSError | None = None) -> None:
+    def _convert(self, spool: SpoolWriter, sync_error: OSError | None, slot: int) -> None:
         """Convert one rolled spool into a part; failures set ``error``, never raise."""
         path = spool.path
         try:
@@ -483,7 +496,7 @@ class RawRecorder:
             # recovery can race us.
             if sync_error is not None:
                 raise sync_error
-            result = self._convert_spool(spool)
+            result = self._convert_spool(spool, slot)
         except OSError as exc:
             with self._lock:
                 if self.error is None:
@@ -500,29 +513,35 @@ class RawRecorder:
                         "the spool is kept for `diarkit recover`"
                     )
             return
-        self.parts += result.part is not None and not result.reused
-        self.rows += result.stored
-        self.invalid += result.invalid
-        self.utterances += result.utterances
-        self.finals += result.finals
+        size = 0
         if result.part is not None and not result.reused:
             with contextlib.suppress(OSError):
-                self.part_bytes += result.part.stat().st_size
+                size = result.part.stat().st_size
+        with self._lock:  # several converter threads
+            self.parts += result.part is not None and not result.reused
+            self.rows += result.stored
+            self.invalid += result.invalid
+            self.utterances += result.utterances
+            self.finals += result.finals
+            self.part_bytes += size
         if self.on_part is not None:
             self.on_part(result)
 
-    def _convert_spool(self, spool: SpoolWriter) -> PartResult:
-        """``spool_to_part`` in the roller process, or here (thread mode, or roller died)."""
-        use_roller = self._roller is not None or spool.frames >= self.roller_min_frames
+    def _convert_spool(self, spool: SpoolWriter, slot: int) -> PartResult:
+        """``spool_to_part`` in this slot's roller process, or here (thread mode, roller died)."""
+        roller = self._rollers[slot]
+        use_roller = roller is not None or spool.frames >= self.roller_min_frames
         if self.roller == "process" and use_roller and self._roller_failures < 2:
             try:
-                if self._roller is None:
-                    self._roller = Roller(self.dataset, keep_heartbeats=self.keep_heartbeats)
-                result: PartResult = self._roller.convert(spool.path)
+                if roller is None:
+                    roller = Roller(self.dataset, keep_heartbeats=self.keep_heartbeats)
+                    self._rollers[slot] = roller
+                result: PartResult = roller.convert(spool.path)
                 return result
             except RollerDied:
-                self._roller_failures += 1
-                self._roller = None  # spool_to_part is idempotent: finish it here
+                with self._lock:
+                    self._roller_failures += 1
+                self._rollers[slot] = None  # spool_to_part is idempotent: finish it here
         return spool_to_part(
             self.dataset,
             spool.path,
@@ -550,12 +569,14 @@ class RawRecorder:
                     except OSError:
                         pass
                 self._spool = None
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
         if self._sync_thread is not None:
+            self._queue.put(None)  # the sync thread passes it on and stops
             self._sync_thread.join()
             self._sync_thread = None
+            for _ in self._threads[1:]:
+                self._synced.put(None)  # one stop per converter thread
+        for t in self._threads:
+            t.join()
+        self._threads = []
         if self.error is not None:
             raise self.error

@@ -27,12 +27,14 @@ def _wait(cond, timeout: float = 60.0) -> None:
 
 def test_killed_roller_falls_back_and_keeps_every_frame_once(tmp_path):
     sent = [*frames(10), MALFORMED]
-    rec = RawRecorder(tmp_path, "rk", roll_frames=5, roll_seconds=60, roller_min_frames=1)
+    rec = RawRecorder(
+        tmp_path, "rk", roll_frames=5, roll_seconds=60, roller_min_frames=1, rollers=1
+    )
     rec.open()
     for f in sent[:5]:
         rec.append(f, "ch")
     _wait(lambda: rec.parts == 1)
-    roller = rec._roller
+    roller = rec._rollers[0]
     assert roller is not None and roller.alive
     os.kill(roller._proc.pid, signal.SIGKILL)
     _wait(lambda: not roller.alive)
@@ -55,6 +57,7 @@ def test_thread_roller_gives_the_same_parts(tmp_path):
             rec.append(f, "ch", received_us=1_795_513_500_000_000)
         rec.close()
         rows = read_raw(tmp_path / mode)
+        assert len(rec._rollers) == (2 if mode == "process" else 1)
         out[mode] = [(r["seq"], r["frame"], r["kind"], r["conversation_id"]) for r in rows]
         assert rec.parts == 3 and rec.utterances == 14
     assert out["thread"] == out["process"] and len(out["thread"]) == 7
