@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import queue
 import threading
 import time
@@ -86,14 +85,6 @@ class RecoveryReport:
         return text
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _existing_part(dataset: Path, session_id: str, seq: int) -> Path | None:
     from diarkit.io.dataset import part_name
 
@@ -123,7 +114,7 @@ def spool_to_part(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from diarkit.io.dataset import write_raw_part
+    from diarkit.io.dataset import fsync_path, write_raw_part
     from diarkit.io.raw import build_raw_parsed, hash_frames
     from diarkit.io.segments import segments_from_parsed
 
@@ -186,7 +177,7 @@ def spool_to_part(
                     segments=segments,
                 )
     spool.unlink(missing_ok=True)
-    _fsync_dir(spool.parent)
+    fsync_path(spool.parent)
     return PartResult(
         spool,
         part,
