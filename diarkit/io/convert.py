@@ -53,6 +53,7 @@ from .dataset import (
     list_parts,
     part_name,
     part_paths,
+    pid_alive,
     stale_temporaries,
     write_quarantine,
     write_table_atomic,
@@ -597,15 +598,8 @@ def _finish_journal(root: Path, journal: Path) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """True if another live process has this pid (our own pid counts as gone)."""
+    return pid != os.getpid() and pid_alive(pid)
 
 
 # --------------------------------------------------------------------------- convert

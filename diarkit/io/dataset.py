@@ -242,12 +242,13 @@ def stale_temporaries(dataset: Path) -> list[Path]:
         return out
     for p in root.rglob(f"{TMP_PREFIX}*"):
         m = re.match(rf"{re.escape(TMP_PREFIX)}(\d+)-", p.name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             out.append(p)
     return out
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists (it may belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
