@@ -255,7 +255,7 @@ GAPS = Contract(
     (
         Column("session_id", _STR, "string", "capture session", nullable=False),
         Column("start_at", UTC_TS, "datetime", "last frame before the disconnection (UTC)"),
-        Column("end_at", UTC_TS, "datetime", "first frame after reconnecting (UTC)"),
+        Column("end_at", UTC_TS, "datetime", "socket back and subscribed again (UTC)"),
         Column("duration_s", pa.float64(), "float", "end_at - start_at, seconds"),
         Column("cause", _STR, "string", "why the socket was lost"),
         Column("channel_id", _STR, "string", "channel whose socket was lost"),
