@@ -164,6 +164,27 @@ def rows_of_frame(topic: str | None, frame: str) -> list[dict[str, Any]]:
     return []
 
 
+#: One segment row per utterance before ids become dictionaries and ``speaker`` is added:
+#: ``_row``/``_sub`` locate it in the raw table; times in seconds, ``start_at_ms`` epoch ms.
+_PLAIN = pa.schema(
+    [
+        ("_row", pa.int64()),
+        ("_sub", pa.int64()),
+        ("conversation_id", pa.string()),
+        ("communication_id", pa.string()),
+        ("utterance_id", pa.string()),
+        ("channel", pa.string()),
+        ("is_final", pa.bool_()),
+        ("confidence", pa.float64()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+        ("start_at_ms", pa.float64()),
+        ("text", pa.string()),
+        ("words", WORD_TYPE),
+    ]
+)
+
+
 def _slow_columns(raw: pa.Table, rows: np.ndarray) -> dict[str, Any]:
     frames = raw.column("frame").take(pa.array(rows, pa.int64())).to_pylist()
     topics = raw.column("topic").take(pa.array(rows, pa.int64())).to_pylist()
@@ -176,21 +197,9 @@ def _slow_columns(raw: pa.Table, rows: np.ndarray) -> dict[str, Any]:
         idx.extend([r] * len(got))
         sub.extend(range(len(got)))
     cols: dict[str, Any] = {"_row": pa.array(idx, pa.int64()), "_sub": pa.array(sub, pa.int64())}
-    for name, typ in (
-        ("conversation_id", pa.string()),
-        ("communication_id", pa.string()),
-        ("utterance_id", pa.string()),
-        ("channel", pa.string()),
-        ("speaker", pa.string()),
-        ("is_final", pa.bool_()),
-        ("confidence", pa.float64()),
-        ("start_s", pa.float64()),
-        ("end_s", pa.float64()),
-        ("start_at_ms", pa.float64()),
-        ("text", pa.string()),
-        ("words", WORD_TYPE),
-    ):
-        cols[name] = pa.array([o[name] for o in out], typ)
+    for field in [*_PLAIN, pa.field("speaker", pa.string())]:
+        if field.name not in cols:  # _row and _sub are set above
+            cols[field.name] = pa.array([o[field.name] for o in out], field.type)
     return cols
 
 
@@ -206,42 +215,10 @@ def _dict(arr: pa.Array) -> pa.Array:
 
 
 def _finish(raw: pa.Table, parts: list[dict[str, Any]], words: bool) -> pa.Table:
-    names = [
-        "_row",
-        "_sub",
-        "conversation_id",
-        "communication_id",
-        "utterance_id",
-        "channel",
-        "is_final",
-        "confidence",
-        "start_s",
-        "end_s",
-        "start_at_ms",
-        "text",
-        "words",
-    ]
-    plain = pa.schema(
-        [
-            ("_row", pa.int64()),
-            ("_sub", pa.int64()),
-            ("conversation_id", pa.string()),
-            ("communication_id", pa.string()),
-            ("utterance_id", pa.string()),
-            ("channel", pa.string()),
-            ("is_final", pa.bool_()),
-            ("confidence", pa.float64()),
-            ("start_s", pa.float64()),
-            ("end_s", pa.float64()),
-            ("start_at_ms", pa.float64()),
-            ("text", pa.string()),
-            ("words", WORD_TYPE),
-        ]
-    )
     tables = []
     speakers = []
     for part in parts:
-        t = pa.Table.from_arrays([part[n] for n in names], schema=plain)
+        t = pa.Table.from_arrays([part[n] for n in _PLAIN.names], schema=_PLAIN)
         tables.append(t)
         sp = part["speaker"]
         if sp is None:  # map channel -> speaker through the (small) dictionary
@@ -249,7 +226,7 @@ def _finish(raw: pa.Table, parts: list[dict[str, Any]], words: bool) -> pa.Table
             mapped = pa.array([_speaker(c) for c in enc.dictionary.to_pylist()], pa.string())
             sp = pc.take(mapped, enc.indices)
         speakers.append(sp)
-    t = pa.concat_tables(tables) if tables else plain.empty_table()
+    t = pa.concat_tables(tables) if tables else _PLAIN.empty_table()
     sp_all = pa.concat_arrays(speakers) if speakers else pa.array([], pa.string())
     t = t.append_column("speaker", sp_all.cast(pa.string()))
     if len(parts) > 1:
