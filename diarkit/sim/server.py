@@ -78,7 +78,11 @@ class Token:
 
 @dataclass
 class Channel:
-    """A notification channel; ``expires_at`` is ``time.monotonic()`` seconds."""
+    """A notification channel; ``expires_at`` and ``last_used`` are ``time.monotonic()`` s.
+
+    ``last_used`` moves on creation, every subscription change and every socket connect
+    or disconnect; the channel limit evicts by it (unconnected channels first).
+    """
 
     id: str
     client_id: str
@@ -86,6 +90,7 @@ class Channel:
     created: int
     expires_at: float
     expires_wall: float
+    last_used: float = field(default_factory=time.monotonic)
     topics: dict[str, None] = field(default_factory=dict)
     ws: web.WebSocketResponse | None = None
     transport: asyncio.Transport | None = None
@@ -101,6 +106,7 @@ class HttpFaults:
     retry_after_s: int = 2
     server_errors: int = 0
     server_error_status: int = 503
+    server_error_method: str | None = None
     slow: int = 0
     slow_s: float = 0.0
 
@@ -232,7 +238,7 @@ class SimServer:
             self.fault("http_429",
                        f"{request.method} {path} -> 429, Retry-After {hf.retry_after_s}")
             return self._too_many(hf.retry_after_s)
-        if hf.server_errors > 0:
+        if hf.server_errors > 0 and hf.server_error_method in (None, request.method):
             hf.server_errors -= 1
             status = hf.server_error_status
             self.fault("http_5xx", f"{request.method} {path} -> {status}")
@@ -328,12 +334,16 @@ class SimServer:
         return ch
 
     async def create_channel(self, request: web.Request) -> web.Response:
-        """``POST .../channels``: a new channel; the 21st of a client evicts its oldest."""
+        """``POST .../channels``: a new channel; the 21st of a client evicts one.
+
+        As documented for Genesys Cloud: the channel with the oldest last-used date goes,
+        channels without an active connection first.
+        """
         token = self._authorize(request)
         if isinstance(token, web.Response):
             return token
         mine = sorted((c for c in self.channels.values() if c.client_id == token.client_id),
-                      key=lambda c: c.created)
+                      key=lambda c: (c.ws is not None and not c.ws.closed, c.last_used))
         while len(mine) >= self.max_channels:
             oldest = mine.pop(0)
             self.fault("evict_channel", f"channel {oldest.id} evicted by channel limit")
@@ -432,6 +442,7 @@ class SimServer:
         for t in new:
             self._index(t, ch.id)
         ch.topics = new
+        ch.last_used = time.monotonic()
         ch.expires_at = time.monotonic() + self.channel_lifetime_s
         ch.expires_wall = time.time() + self.channel_lifetime_s
         return self._entities(ch, rejected)
@@ -472,7 +483,11 @@ class SimServer:
         return ch if isinstance(ch, web.Response) else _json(self._entities(ch, []))
 
     async def delete_subscriptions(self, request: web.Request) -> web.Response:
-        """``DELETE .../subscriptions``: remove every topic (204)."""
+        """``DELETE .../subscriptions``: remove every topic (204); the channel stays.
+
+        The real API has no call that deletes a channel: it lives on, delivering nothing,
+        until it expires or the channel limit evicts it.
+        """
         token = self._authorize(request)
         if isinstance(token, web.Response):
             return token
@@ -482,6 +497,7 @@ class SimServer:
         for t in ch.topics:
             self._unindex(t, ch.id)
         ch.topics = {}
+        ch.last_used = time.monotonic()
         return web.Response(status=204)
 
     # ------------------------------------------------------------------ post-call
@@ -521,6 +537,7 @@ class SimServer:
         await ws.prepare(request)
         old = ch.ws
         ch.ws, ch.transport = ws, request.transport
+        ch.last_used = time.monotonic()
         if old is not None and not old.closed:
             await old.close(code=CLOSE_NORMAL, message=b"replaced by a new connection")
         beat = self.spawn(self._heartbeat(ch, ws))
@@ -532,6 +549,7 @@ class SimServer:
             beat.cancel()
             if ch.ws is ws:
                 ch.ws = ch.transport = None
+                ch.last_used = time.monotonic()
         return ws
 
     async def _heartbeat(self, ch: Channel, ws: web.WebSocketResponse) -> None:

@@ -369,6 +369,18 @@ class Simulator:
         """Topics a channel is subscribed to."""
         return list(self._server.channels[channel_id].topics)
 
+    def channel_subscriptions(self, client_id: str | None = None) -> dict[str, list[str]]:
+        """Every existing channel (of one client, or all) and its topics, read on the loop.
+
+        A channel missing here is gone (expired or evicted: HEAD says 404); one with an
+        empty list exists but delivers nothing.
+        """
+        return dict(self._run(self._channel_subscriptions(client_id)))
+
+    async def _channel_subscriptions(self, client_id: str | None) -> dict[str, list[str]]:
+        return {c.id: list(c.topics) for c in self._server.channels.values()
+                if client_id is None or c.client_id == client_id}
+
     def wait_connected(self, channel_id: str, timeout: float = 5.0) -> bool:
         """Block until ``channel_id`` has a connected socket; False on timeout (seconds)."""
         deadline = time.monotonic() + timeout

@@ -140,6 +140,18 @@ def test_429_then_5xx_then_ok(sim: Simulator, api: httpx.Client) -> None:
         sim.faults.server_error_next(1, status=404)
 
 
+def test_5xx_for_one_method_only(sim: Simulator, api: httpx.Client) -> None:
+    ch = new_channel(api)
+    sim.faults.server_error_next(2, status=503, method="delete")
+    url = f"/api/v2/notifications/channels/{ch['id']}/subscriptions"
+    assert api.get(url).status_code == 200  # other methods are untouched
+    assert api.delete(url).status_code == 503
+    assert api.get(url).status_code == 200
+    assert api.delete(url).status_code == 503
+    assert api.delete(url).status_code == 204
+    assert sim.fault_log.kinds() == ["http_5xx", "http_5xx"]
+
+
 def test_slow_responses(sim: Simulator, api: httpx.Client) -> None:
     sim.faults.slow_responses(1, delay_s=0.5)
     t0 = time.monotonic()

@@ -86,22 +86,34 @@ def test_channel_create_list_head(sim: Simulator, api: httpx.Client) -> None:
     assert api.head("/api/v2/notifications/channels/streaming-0-nope").status_code == 404
 
 
-def test_21st_channel_evicts_the_oldest(sim: Simulator, api: httpx.Client) -> None:
+def test_21st_channel_evicts_an_unconnected_channel_first(sim: Simulator, api: httpx.Client
+                                                         ) -> None:
+    # Genesys Cloud: "Creating a 21st channel will remove the channel with oldest last used
+    # date. Channels without an active connection will be removed first."
     first = new_channel(api)
     ws = connect(sim, first)
     try:
         others = [new_channel(api) for _ in range(19)]
         assert len(api.get("/api/v2/notifications/channels").json()["entities"]) == 20
+        new_channel(api)  # the 21st: the oldest unconnected channel goes, not the live one
+        assert api.head(f"/api/v2/notifications/channels/{others[0]['id']}").status_code == 404
         assert api.head(f"/api/v2/notifications/channels/{first['id']}").status_code == 200
-        new_channel(api)  # the 21st
-        _, code = recv_close(ws)
+        assert first["id"] in sim.channel_ids(connected=True)
     finally:
         close(ws)
-    assert code == 1000
-    assert api.head(f"/api/v2/notifications/channels/{first['id']}").status_code == 404
     ids = {c["id"] for c in api.get("/api/v2/notifications/channels").json()["entities"]}
-    assert len(ids) == 20 and first["id"] not in ids and others[0]["id"] in ids
+    assert len(ids) == 20 and others[0]["id"] not in ids and others[1]["id"] in ids
     assert "evict_channel" in sim.fault_log.kinds()
+
+
+def test_21st_channel_evicts_the_least_recently_used(sim: Simulator, api: httpx.Client
+                                                    ) -> None:
+    chans = [new_channel(api) for _ in range(20)]
+    topic = transcription_topic(sim.conversation_ids[0])
+    assert subscribe(api, chans[0]["id"], [topic]).status_code == 200  # uses the first
+    new_channel(api)
+    assert api.head(f"/api/v2/notifications/channels/{chans[0]['id']}").status_code == 200
+    assert api.head(f"/api/v2/notifications/channels/{chans[1]['id']}").status_code == 404
 
 
 def test_channels_of_another_client_are_invisible(sim: Simulator, api: httpx.Client) -> None:
@@ -138,7 +150,27 @@ def test_subscriptions_post_put_get_delete(sim: Simulator, api: httpx.Client) ->
     assert r.status_code == 204
     assert api.get(f"/api/v2/notifications/channels/{ch['id']}/subscriptions").json() == {
         "entities": []}
+    # the channel itself stays (the real API cannot delete one), with nothing subscribed
+    assert api.head(f"/api/v2/notifications/channels/{ch['id']}").status_code == 200
+    assert sim.channel_subscriptions() == {ch["id"]: []}
     assert subscribe(api, "streaming-0-missing", [t1]).status_code == 404
+    assert api.delete("/api/v2/notifications/channels/streaming-0-missing/subscriptions"
+                      ).status_code == 404
+
+
+def test_channel_subscriptions_lists_each_clients_channels(sim: Simulator, api: httpx.Client
+                                                           ) -> None:
+    a, b = new_channel(api), new_channel(api)
+    t1 = transcription_topic(sim.conversation_ids[0])
+    assert subscribe(api, a["id"], [t1]).status_code == 200
+    sim.add_client("other", "other-secret")
+    headers = {"Authorization": f"Bearer {token(sim, 'other', 'other-secret')}"}
+    c = httpx.post(f"{sim.api_base}/api/v2/notifications/channels", headers=headers).json()
+    assert sim.channel_subscriptions(sim.client_id) == {a["id"]: [t1], b["id"]: []}
+    assert sim.channel_subscriptions("other") == {c["id"]: []}
+    assert set(sim.channel_subscriptions()) == {a["id"], b["id"], c["id"]}
+    sim.faults.expire_channel(a["id"])
+    assert a["id"] not in sim.channel_subscriptions()
 
 
 @pytest.mark.parametrize(

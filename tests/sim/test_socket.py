@@ -61,6 +61,28 @@ def test_events_only_for_subscribed_topics(sim: Simulator, api: httpx.Client) ->
     assert [t for t, m in zip(texts, events, strict=True) if m.kind == "transcription"] == expected
 
 
+def test_channel_without_subscriptions_delivers_nothing(sim: Simulator, api: httpx.Client
+                                                        ) -> None:
+    topics = [transcription_topic(c) for c in sim.conversation_ids]
+    kept, emptied = new_channel(api), new_channel(api)
+    for ch in (kept, emptied):
+        assert subscribe(api, ch["id"], topics).status_code == 200
+    url = f"/api/v2/notifications/channels/{emptied['id']}/subscriptions"
+    assert api.delete(url).status_code == 204
+    ws = connect(sim, emptied)
+    try:
+        sim.start_conversations()
+        assert sim.wait_for_conversations_done(30)
+        sim.faults.socket_closing(emptied["id"], close_after_s=0.1)
+        texts, code = recv_close(ws)
+    finally:
+        close(ws)
+    assert code == 1000
+    assert {parse_frame(t).kind for t in texts} <= {"heartbeat", "socket_closing"}
+    assert not [e for e in sim.ledger.entries(emptied["id"]) if e.topic in topics]
+    assert sim.channel_subscriptions() == {kept["id"]: topics, emptied["id"]: []}
+
+
 def test_subscribe_and_unsubscribe_over_the_socket(sim: Simulator, api: httpx.Client) -> None:
     sim.faults.stop_heartbeats()
     ch = new_channel(api)
