@@ -37,14 +37,30 @@ def _speaker(channel: str) -> str:
     return SPEAKER_BY_CHANNEL.get(channel, channel.lower())
 
 
-def _fast_columns(raw: pa.Table, parsed: pa.Table, rows: np.ndarray) -> dict[str, Any]:
-    """Segment columns (plain types) of the raw rows ``rows``, from their parsed frames."""
-    p = parsed.take(pa.array(rows, pa.int64())) if len(rows) != parsed.num_rows else parsed
-    body = p.column("eventBody").combine_chunks()
+def _fast_columns(
+    raw: pa.Table, parsed: pa.Table, rows: np.ndarray, parsed_rows: np.ndarray | None
+) -> dict[str, Any]:
+    """Segment columns (plain types) of the raw rows ``rows``, from their parsed frames.
+
+    ``parsed_rows[i]`` is the row of ``parsed`` holding raw row ``i`` (None: aligned).
+    The parsed block is never copied: transcripts of other rows are dropped after
+    flattening, which costs nothing when those rows have none (heartbeats, status).
+    """
+    prow = rows if parsed_rows is None else parsed_rows[rows]
+    body = parsed.column("eventBody").combine_chunks()
     tr = pc.struct_field(body, "transcripts")
-    local = pc.list_parent_indices(tr)
+    local = pc.list_parent_indices(tr).to_numpy().astype(np.int64, copy=False)
     flat = pc.list_flatten(tr)
-    raw_idx = pa.array(rows[local.to_numpy()], pa.int64())
+    to_raw = np.full(parsed.num_rows, -1, dtype=np.int64)
+    to_raw[prow] = rows
+    child_raw = to_raw[local]
+    if len(child_raw) and child_raw.min() < 0:
+        sel = np.flatnonzero(child_raw >= 0)
+        flat = flat.take(pa.array(sel))
+        local = local[sel]
+        child_raw = child_raw[sel]
+    local_arr = pa.array(local)
+    raw_idx = pa.array(child_raw, pa.int64())
     alts = pc.struct_field(flat, "alternatives")
     lens = pc.fill_null(pc.list_value_length(alts), 0)
     if len(alts) and pc.min(lens).as_py() == 0:
@@ -54,7 +70,7 @@ def _fast_columns(raw: pa.Table, parsed: pa.Table, rows: np.ndarray) -> dict[str
     duration = pc.struct_field(best, "durationMs")
     start_s = pc.divide(offset, 1000.0)
     end_s = pc.divide(pc.add(offset, duration), 1000.0)
-    session_start = pc.take(pc.struct_field(body, "sessionStartTimeMs"), local)
+    session_start = pc.take(pc.struct_field(body, "sessionStartTimeMs"), local_arr)
     start_ms = pc.add(session_start, offset)
     channel = pc.fill_null(pc.struct_field(flat, "channel"), "UNKNOWN")
     text = pc.fill_null(pc.struct_field(best, "transcript"), "")
@@ -77,9 +93,9 @@ def _fast_columns(raw: pa.Table, parsed: pa.Table, rows: np.ndarray) -> dict[str
     words = pa.ListArray.from_arrays(pa.array(offsets), values, type=WORD_TYPE)
     return {
         "_row": raw_idx,
-        "_sub": _sub_index(local.to_numpy()),
+        "_sub": _sub_index(local),
         "conversation_id": pc.take(raw.column("conversation_id"), raw_idx),
-        "communication_id": pc.take(pc.struct_field(body, "communicationId"), local),
+        "communication_id": pc.take(pc.struct_field(body, "communicationId"), local_arr),
         "utterance_id": pc.struct_field(flat, "utteranceId"),
         "channel": channel,
         "speaker": None,  # mapped from channel after concatenation
@@ -261,15 +277,23 @@ def _finish(raw: pa.Table, parts: list[dict[str, Any]], words: bool) -> pa.Table
 
 
 def segments_from_parsed(
-    raw: pa.Table, parsed: pa.Table | None, ok: pa.Array | None, *, words: bool = True
+    raw: pa.Table,
+    parsed: pa.Table | None,
+    ok: pa.Array | None,
+    *,
+    words: bool = True,
+    parsed_rows: np.ndarray | None = None,
 ) -> pa.Table:
     """Segments of ``raw`` reusing an already parsed block (see ``_frames.parse_block``).
 
     Args:
         raw: a ``RAW`` table.
         parsed: ``parse_block`` of ``raw``'s frames (row-aligned), or ``None``.
-        ok: rows the fast path vouched for (``raw.envelope_columns``), or ``None``.
+        ok: rows the fast path vouched for (``raw.envelope_columns``, row-aligned with
+            ``raw``), or ``None``.
         words: include the optional ``words`` column.
+        parsed_rows: the row of ``parsed`` of each raw row (ascending), when ``raw`` kept
+            only some of the parsed frames; ``None`` when they are row-aligned.
     """
     kind = raw.column("kind").combine_chunks()
     is_tr = pc.fill_null(pc.equal(kind, "transcription"), False).to_numpy(zero_copy_only=False)
@@ -279,7 +303,7 @@ def segments_from_parsed(
         fast_rows = np.flatnonzero(okn)
         slow_rows = np.flatnonzero(is_tr & ~okn)
         if len(fast_rows):
-            parts.append(_fast_columns(raw, parsed, fast_rows))
+            parts.append(_fast_columns(raw, parsed, fast_rows, parsed_rows))
     else:
         slow_rows = np.flatnonzero(is_tr)
     if len(slow_rows):
@@ -305,7 +329,7 @@ def raw_to_segments(raw: pa.Table, *, words: bool = True) -> pa.Table:
     is_tr = pc.fill_null(pc.equal(kind, "transcription"), False)
     is_wire = pc.fill_null(pc.starts_with(topic, "v2."), False)
     wire = np.flatnonzero(pc.and_(is_tr, is_wire).to_numpy(zero_copy_only=False))
-    parsed = ok = None
+    parsed = ok = pos = None
     if len(wire):
         frames = raw.column("frame").take(pa.array(wire, pa.int64())).combine_chunks()
         buf = _joined(frames)
@@ -313,14 +337,14 @@ def raw_to_segments(raw: pa.Table, *, words: bool = True) -> pa.Table:
             block = parse_block(buf, len(wire))
             if block is not None:
                 okw = fast_envelope(block)["ok"].to_numpy(zero_copy_only=False)
-                # expand to raw-aligned parsed table and mask
+                # a raw-aligned mask; each raw row's row in the block (wire rows only)
                 full_ok = np.zeros(raw.num_rows, dtype=bool)
                 full_ok[wire] = okw
                 pos = np.zeros(raw.num_rows, dtype=np.int64)
                 pos[wire] = np.arange(len(wire))
-                parsed = block.take(pa.array(pos))
+                parsed = block
                 ok = pa.array(full_ok)
-    return segments_from_parsed(raw, parsed, ok, words=words)
+    return segments_from_parsed(raw, parsed, ok, words=words, parsed_rows=pos)
 
 
 def _joined(frames: pa.Array) -> pa.Buffer | None:
