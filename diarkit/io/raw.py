@@ -163,7 +163,7 @@ def _frame_texts(blobs: list[bytes]) -> pa.Array:
 
 
 def envelope_columns(
-    blobs: list[bytes], parsed: pa.Table | None, *, documents: bool = False
+    blobs: Sequence[bytes], parsed: pa.Table | None, *, documents: bool = False
 ) -> tuple[dict[str, pa.Array], pa.Array]:
     """Envelope columns (topic, kind, conversation_id, event_time, error) of frames.
 
