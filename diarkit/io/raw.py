@@ -191,7 +191,7 @@ def envelope_columns(
         slow = np.arange(n)
     if len(slow):
         classify = classify_record if documents else classify_frame
-        infos = [classify(blobs[i]) for i in slow]
+        infos = [classify(blobs[i]) for i in slow.tolist()]
         mask = np.zeros(n, dtype=bool)
         mask[slow] = True
         m = pa.array(mask)
