@@ -45,7 +45,9 @@ class CaptureStats:
     From the authoritative parse when a spool is rolled into Parquet, so at most
     ``roll_seconds`` behind: ``utterances`` and ``finals`` (utterance versions, final
     ones), ``invalid`` (stored frames that failed to parse), ``rows``, ``parts``,
-    ``part_bytes``. ``elapsed_s`` is seconds since ``start()``.
+    ``part_bytes``. ``elapsed_s`` is seconds since ``start()``. ``channels_released``:
+    channels whose subscriptions were removed after the capture gave them up (or at stop);
+    ``release_failures``: removals that failed (logged; never fatal).
     """
 
     session_id: str
@@ -70,6 +72,8 @@ class CaptureStats:
     part_bytes: int
     last_event_at: datetime | None
     elapsed_s: float
+    channels_released: int = 0
+    release_failures: int = 0
 
     def line(self) -> str:
         """A one-line human summary."""
@@ -84,6 +88,8 @@ class CaptureStats:
             text += f", {max(self.invalid, self.undecodable)} invalid"
         if self.rejected:
             text += f", {self.rejected} rejected topics"
+        if self.release_failures:
+            text += f", {self.release_failures} failed channel releases"
         if self.message:
             text += f" [{self.message}]"
         return text
