@@ -58,7 +58,7 @@ from .dataset import (
     write_quarantine,
     write_table_atomic,
 )
-from .formats import sta_transcript_rows, tutorial_export_rows
+from .formats import import_rows
 from .raw import (
     RAW_SCHEMA,
     STA_TRANSCRIPT_TOPIC,
@@ -67,7 +67,7 @@ from .raw import (
     envelope_columns,
 )
 from .readers import CHUNK_BYTES, Batch, Rejected, UnknownFormatError, detect_format, iter_batches
-from .segments import raw_to_segments, segments_from_parsed
+from .segments import raw_to_segments, segments_from_parsed, segments_from_rows
 
 _HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
 #: Inputs smaller than this in total are converted in-process (no worker start-up cost).
@@ -247,9 +247,8 @@ def _import_rejections(raw: pa.Table, source: str) -> list[Rejected]:
         if topic not in (TUTORIAL_EXPORT_TOPIC, STA_TRANSCRIPT_TOPIC):
             continue
         doc = orjson.loads(raw.column("frame")[i].as_py())
-        fn = tutorial_export_rows if topic == TUTORIAL_EXPORT_TOPIC else sta_transcript_rows
         line = raw.column("line")[i].as_py()
-        for reason, element in fn(doc)[1]:
+        for reason, element in import_rows(doc)[1]:
             out.append(Rejected(source, line, reason, orjson.dumps(element).decode()))
     return out
 
@@ -274,6 +273,8 @@ def process_batch(
     empty = RAW_SCHEMA.empty_table()
     if n == 0:
         return empty, raw_to_segments(empty), rejected, 0
+    if batch.imports is not None:
+        return _process_imports(batch, ctx)
     # Dedupe first: a rerun over converted input hashes it and parses nothing.
     digests = _digests(blobs)
     new = _dedupe(digests, np.ones(n, dtype=bool), ctx.seen)
@@ -334,6 +335,69 @@ def process_batch(
     ).as_py():
         rejected.extend(_import_rejections(raw, ctx.source))
     return raw, segments, rejected, dup
+
+
+def _process_imports(
+    batch: Batch, ctx: _FileContext
+) -> tuple[pa.Table, pa.Table, list[Rejected], int]:
+    """``process_batch`` of import rows (``diarkit.io.documents``), already parsed.
+
+    An element row whose element is bad is quarantined (its verbatim text) and not
+    stored; a document row is stored and its bad parts quarantined.
+    """
+    assert batch.imports is not None and batch.topics is not None
+    rejected = list(batch.rejected)
+    blobs = batch.blobs
+    n = len(blobs)
+    digests = _digests(blobs)
+    new = _dedupe(digests, np.ones(n, dtype=bool), ctx.seen)
+    dup = int(n - new.sum())
+    lines = batch.lines if batch.lines is not None else np.zeros(n, np.int64)
+    element_at = batch.element_at or [-1] * n
+    keep: list[int] = []
+    derived: list[list[dict[str, Any]]] = []
+    cids: list[str | None] = []
+    for i in np.flatnonzero(new).tolist():
+        doc = batch.imports[i]
+        rows, errors = import_rows(doc)
+        line = int(lines[i])
+        at = element_at[i]
+        if errors and at >= 0:
+            text = blobs[i][at:-1].decode("utf-8", errors="replace")
+            rejected.extend(Rejected(ctx.source, line, reason, text) for reason, _ in errors)
+            continue
+        for reason, element in errors:
+            rejected.append(Rejected(ctx.source, line, reason, orjson.dumps(element).decode()))
+        keep.append(i)
+        derived.append(rows)
+        cid = rows[0]["conversation_id"] if rows else doc.get("conversationId")
+        cids.append(cid if isinstance(cid, str) else None)
+    m = len(keep)
+    kept = [blobs[i] for i in keep]
+    try:
+        frames = pa.array(kept, pa.binary()).cast(pa.string())
+    except (pa.ArrowInvalid, UnicodeDecodeError):  # never expected: the JSON was parsed
+        frames = pa.array([b.decode("utf-8", errors="replace") for b in kept], pa.string())
+    env = {
+        "topic": pa.array([batch.topics[i] for i in keep], pa.string()),
+        "kind": pa.array(["transcription"] * m, pa.string()),
+        "conversation_id": pa.array(cids, pa.string()),
+        "event_time": pa.nulls(m, UTC_TS),
+        "error": pa.nulls(m, pa.string()),
+    }
+    raw = assemble_raw(
+        frames,
+        _hex_array([digests[i] for i in keep]),
+        env,
+        session_id=ctx.session_id,
+        start_seq=0,
+        received_at=ctx.mtime,
+        source=ctx.source,
+        lines=lines[keep],
+    )
+    seqs = np.asarray(keep, dtype=np.int64) + batch.start_seq
+    raw = raw.set_column(raw.schema.get_field_index("seq"), "seq", pa.array(seqs))
+    return raw, segments_from_rows(raw, derived), rejected, dup
 
 
 def _dedupe(digests: list[bytes], valid: np.ndarray, seen: SeenHashes) -> np.ndarray:

@@ -8,12 +8,17 @@ Two document formats carry transcripts but are not notification frames:
   transcripts: [{phrases: [{text, decoratedText, confidence, stability, startTimeMs,
   duration: {milliseconds}, participantPurpose, phraseIndex, words[]}]}]}`` (epoch ms).
 
-Each document is stored as one raw row (verbatim); these functions turn it into segment
-rows. A bad element is reported with its JSON path and skipped; good ones are kept.
+Converting streams these documents element by element (``diarkit.io.documents``): each
+segment or phrase is one raw row holding an *import element* ``{"path", "context",
+"element"}`` (the element verbatim, with the scalar members of its enclosing objects as
+context), and the document minus its elements is one more row. Raw rows written by
+earlier versions hold whole documents. These functions turn either into segment rows; a
+bad element is reported with its JSON path and skipped, good ones are kept.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from diarkit.genesys import ProtocolError
@@ -49,45 +54,65 @@ def is_sta_transcript(doc: Any) -> bool:
     return isinstance(tr, list) and any(isinstance(t, dict) and "phrases" in t for t in tr)
 
 
+def is_import_element(doc: Any) -> bool:
+    """True for an import element row ``{"path": "$...", "context": [...], "element"}``."""
+    return (
+        isinstance(doc, dict)
+        and len(doc) == 3
+        and isinstance(doc.get("path"), str)
+        and doc["path"].startswith("$.")
+        and isinstance(doc.get("context"), list)
+        and "element" in doc
+    )
+
+
+def export_segment_row(seg: Any, p: str) -> Row:
+    """The utterance row of one tutorial export segment at JSON path ``p``.
+
+    Times are seconds (``start_s``/``end_s``) as in the export.
+
+    Raises:
+        ProtocolError: a field has the wrong type or is missing (the message names it).
+    """
+    if not isinstance(seg, dict):
+        raise ProtocolError("expected an object", p)
+    start = number(seg, "start_seconds", p)
+    end = number(seg, "end_seconds", p)
+    if start is not None and end is not None and end < start:
+        raise ProtocolError(f"end {end} is before start {start}", f"{p}.end_seconds")
+    cid = string(seg, "conversation_id", p)
+    if not cid:
+        raise ProtocolError("required field is missing", f"{p}.conversation_id")
+    speaker = string(seg, "speaker", p)
+    final = boolean(seg, "is_final", p)
+    channel = LEGACY_SPEAKER_CHANNELS.get((speaker or "").lower(), "UNKNOWN")
+    text = string(seg, "text", p) or ""
+    return {
+        "conversation_id": cid,
+        "communication_id": None,
+        "utterance_id": None,
+        "channel": channel,
+        "speaker": speaker or SPEAKER_BY_CHANNEL[channel],
+        "is_final": True if final is None else final,
+        "confidence": number(seg, "confidence", p),
+        "start_s": start,
+        "end_s": end,
+        "start_at_ms": None,
+        "text": text,
+        "words": [],
+    }
+
+
 def tutorial_export_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
-    """Utterance rows of a tutorial export, and ``(error, element)`` for bad segments.
+    """Utterance rows of a whole tutorial export, and ``(error, element)`` for bad segments.
 
     Row times are seconds (``start_s``/``end_s``) as in the export.
     """
     rows: list[Row] = []
     errors: list[tuple[str, Any]] = []
     for i, seg in enumerate(doc.get("segments") or []):
-        p = f"$.segments[{i}]"
         try:
-            if not isinstance(seg, dict):
-                raise ProtocolError("expected an object", p)
-            start = number(seg, "start_seconds", p)
-            end = number(seg, "end_seconds", p)
-            if start is not None and end is not None and end < start:
-                raise ProtocolError(f"end {end} is before start {start}", f"{p}.end_seconds")
-            cid = string(seg, "conversation_id", p)
-            if not cid:
-                raise ProtocolError("required field is missing", f"{p}.conversation_id")
-            speaker = string(seg, "speaker", p)
-            final = boolean(seg, "is_final", p)
-            channel = LEGACY_SPEAKER_CHANNELS.get((speaker or "").lower(), "UNKNOWN")
-            text = string(seg, "text", p) or ""
-            rows.append(
-                {
-                    "conversation_id": cid,
-                    "communication_id": None,
-                    "utterance_id": None,
-                    "channel": channel,
-                    "speaker": speaker or SPEAKER_BY_CHANNEL[channel],
-                    "is_final": True if final is None else final,
-                    "confidence": number(seg, "confidence", p),
-                    "start_s": start,
-                    "end_s": end,
-                    "start_at_ms": None,
-                    "text": text,
-                    "words": [],
-                }
-            )
+            rows.append(export_segment_row(seg, f"$.segments[{i}]"))
         except ProtocolError as exc:
             errors.append((str(exc), seg))
     return rows, errors
@@ -104,8 +129,82 @@ def _duration_ms(obj: dict[str, Any], path: str) -> float | None:
     raise ProtocolError("expected an object", f"{path}.duration")
 
 
+def _epoch_ms(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def sta_phrase_row(
+    ph: Any,
+    p: str,
+    *,
+    conversation_id: str | None,
+    communication_id: str | None,
+    transcript_id: Any,
+    index: int,
+    base_ms: float,
+) -> Row:
+    """The utterance row of one post-call transcript phrase at JSON path ``p``.
+
+    Args:
+        ph: the phrase (decoded JSON).
+        p: its JSON path, for error messages.
+        conversation_id: the document's ``conversationId``.
+        communication_id: the document's ``communicationId``.
+        transcript_id: the enclosing transcript's ``transcriptId`` (or ``None``).
+        index: the phrase's position in its transcript (used without ``phraseIndex``).
+        base_ms: epoch ms that ``start_s``/``end_s`` (seconds) are measured from.
+
+    Raises:
+        ProtocolError: a field has the wrong type (the message names it).
+    """
+    if not isinstance(ph, dict):
+        raise ProtocolError("expected an object", p)
+    start_ms = number(ph, "startTimeMs", p)
+    dur = _duration_ms(ph, p)
+    purpose = (string(ph, "participantPurpose", p) or "").lower()
+    channel = _PURPOSE_CHANNEL.get(purpose, "UNKNOWN")
+    text = string(ph, "text", p) or ""
+    utterance = ph.get("phraseIndex", index)
+    words = []
+    for wi, w in enumerate(ph.get("words") or []):
+        wp = f"{p}.words[{wi}]"
+        if not isinstance(w, dict):
+            raise ProtocolError("expected an object", wp)
+        ws = number(w, "startTimeMs", wp)
+        wd = _duration_ms(w, wp)
+        words.append(
+            {
+                "word": string(w, "word", wp) or "",
+                "start_s": None if ws is None else (ws - base_ms) / 1000.0,
+                "end_s": None if ws is None or wd is None else (ws + wd - base_ms) / 1000,
+                "confidence": number(w, "confidence", wp),
+            }
+        )
+    return {
+        "conversation_id": conversation_id,
+        "communication_id": communication_id,
+        "utterance_id": f"{transcript_id}:{utterance}" if transcript_id else str(utterance),
+        "channel": channel,
+        "speaker": SPEAKER_BY_CHANNEL[channel],
+        "is_final": True,
+        "confidence": number(ph, "confidence", p),
+        "start_s": None if start_ms is None else (start_ms - base_ms) / 1000.0,
+        "end_s": None if start_ms is None or dur is None else (start_ms + dur - base_ms) / 1000.0,
+        "start_at_ms": start_ms,
+        "text": text,
+        "words": words,
+    }
+
+
+def _str(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    return value if isinstance(value, str) else None
+
+
 def sta_transcript_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
-    """Utterance rows of a post-call transcript, and ``(error, element)`` for bad phrases.
+    """Utterance rows of a whole post-call transcript, and ``(error, element)`` for bad phrases.
 
     ``start_s`` is seconds from ``conversationStartTime`` (epoch ms) when the document has
     it, else from the transcript's ``startTime``, else from its earliest phrase;
@@ -113,70 +212,85 @@ def sta_transcript_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
     """
     rows: list[Row] = []
     errors: list[tuple[str, Any]] = []
-    cid = doc.get("conversationId") if isinstance(doc.get("conversationId"), str) else None
-    comm = doc.get("communicationId") if isinstance(doc.get("communicationId"), str) else None
-    base_doc = doc.get("conversationStartTime")
+    cid, comm = _str(doc, "conversationId"), _str(doc, "communicationId")
+    base_doc = _epoch_ms(doc.get("conversationStartTime"))
     for ti, tr in enumerate(doc.get("transcripts") or []):
         tp = f"$.transcripts[{ti}]"
         if not isinstance(tr, dict):
             errors.append((f"{tp}: expected an object", tr))
             continue
         phrases = tr.get("phrases") or []
-        base_any = base_doc if isinstance(base_doc, int | float) else tr.get("startTime")
-        if isinstance(base_any, int | float) and not isinstance(base_any, bool):
-            base = float(base_any)
-        else:
+        base = base_doc if base_doc is not None else _epoch_ms(tr.get("startTime"))
+        if base is None:
             starts = [
                 float(p["startTimeMs"])
                 for p in phrases
                 if isinstance(p, dict) and isinstance(p.get("startTimeMs"), int | float)
             ]
             base = min(starts) if starts else 0.0
-        tid = tr.get("transcriptId")
         for pi, ph in enumerate(phrases):
-            p = f"{tp}.phrases[{pi}]"
             try:
-                if not isinstance(ph, dict):
-                    raise ProtocolError("expected an object", p)
-                start_ms = number(ph, "startTimeMs", p)
-                dur = _duration_ms(ph, p)
-                purpose = (string(ph, "participantPurpose", p) or "").lower()
-                channel = _PURPOSE_CHANNEL.get(purpose, "UNKNOWN")
-                text = string(ph, "text", p) or ""
-                index = ph.get("phraseIndex", pi)
-                words = []
-                for wi, w in enumerate(ph.get("words") or []):
-                    wp = f"{p}.words[{wi}]"
-                    if not isinstance(w, dict):
-                        raise ProtocolError("expected an object", wp)
-                    ws = number(w, "startTimeMs", wp)
-                    wd = _duration_ms(w, wp)
-                    words.append(
-                        {
-                            "word": string(w, "word", wp) or "",
-                            "start_s": None if ws is None else (ws - base) / 1000.0,
-                            "end_s": None if ws is None or wd is None else (ws + wd - base) / 1000,
-                            "confidence": number(w, "confidence", wp),
-                        }
-                    )
                 rows.append(
-                    {
-                        "conversation_id": cid,
-                        "communication_id": comm,
-                        "utterance_id": f"{tid}:{index}" if tid else str(index),
-                        "channel": channel,
-                        "speaker": SPEAKER_BY_CHANNEL[channel],
-                        "is_final": True,
-                        "confidence": number(ph, "confidence", p),
-                        "start_s": None if start_ms is None else (start_ms - base) / 1000.0,
-                        "end_s": None
-                        if start_ms is None or dur is None
-                        else (start_ms + dur - base) / 1000.0,
-                        "start_at_ms": start_ms,
-                        "text": text,
-                        "words": words,
-                    }
+                    sta_phrase_row(
+                        ph,
+                        f"{tp}.phrases[{pi}]",
+                        conversation_id=cid,
+                        communication_id=comm,
+                        transcript_id=tr.get("transcriptId"),
+                        index=pi,
+                        base_ms=base,
+                    )
                 )
             except ProtocolError as exc:
                 errors.append((str(exc), ph))
     return rows, errors
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def import_element_rows(doc: Any) -> tuple[list[Row], list[str]]:
+    """Utterance rows of one import element row (``is_import_element``), and errors.
+
+    An export segment's row is as in ``tutorial_export_rows``. A phrase's ``start_s`` is
+    seconds from the context's ``conversationStartTime``, else the transcript's
+    ``startTime`` (epoch ms); a phrase without either is measured from the epoch (a
+    streamed phrase cannot see its transcript's earliest phrase). Errors name the
+    element's path in its document.
+    """
+    path: str = doc["path"]
+    context = [c if isinstance(c, dict) else {} for c in doc["context"]]
+    element = doc["element"]
+    try:
+        if path.startswith("$.segments["):
+            return [export_segment_row(element, path)], []
+        if path.startswith("$.transcripts[") and len(context) == 2:
+            top, tr = context
+            base = _epoch_ms(top.get("conversationStartTime"))
+            if base is None:
+                base = _epoch_ms(tr.get("startTime"))
+            row = sta_phrase_row(
+                element,
+                path,
+                conversation_id=_str(top, "conversationId"),
+                communication_id=_str(top, "communicationId"),
+                transcript_id=tr.get("transcriptId"),
+                index=int(_INDEX.findall(path)[-1]),
+                base_ms=0.0 if base is None else base,
+            )
+            return [row], []
+    except ProtocolError as exc:
+        return [], [str(exc)]
+    return [], [f"{path}: not an element of a known import format"]
+
+
+def import_rows(doc: Any) -> tuple[list[Row], list[tuple[str, Any]]]:
+    """Utterance rows and ``(error, element)`` of any import row: element or document."""
+    if is_import_element(doc):
+        rows, errors = import_element_rows(doc)
+        return rows, [(e, doc["element"]) for e in errors]
+    if is_sta_transcript(doc):
+        return sta_transcript_rows(doc)
+    if is_tutorial_export(doc):
+        return tutorial_export_rows(doc)
+    return [], []

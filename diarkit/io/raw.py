@@ -23,7 +23,7 @@ from diarkit.genesys import ProtocolError, TranscriptionEvent, parse_frame
 from diarkit.schema import RAW, UTC_TS
 
 from ._frames import fast_envelope, parse_block, parse_event_times
-from .formats import is_sta_transcript, is_tutorial_export
+from .formats import is_import_element, is_sta_transcript, is_tutorial_export
 
 RAW_SCHEMA = RAW.arrow_schema()
 
@@ -82,12 +82,29 @@ def classify_record(record: str | bytes) -> FrameInfo:
 
     A tutorial export gets topic ``TUTORIAL_EXPORT_TOPIC`` and a post-call transcript
     ``STA_TRANSCRIPT_TOPIC``, both with kind ``transcription``; their conversation id is
-    set when the document names exactly one.
+    set when the document names exactly one. So do their import element rows
+    (``diarkit.io.documents``): an export segment's ``conversation_id``, a phrase's
+    document ``conversationId``.
     """
     try:
         doc = orjson.loads(record)
     except orjson.JSONDecodeError:
         return classify_frame(record)
+    if is_import_element(doc):
+        path = doc["path"]
+        context = doc["context"]
+        element = doc["element"]
+        if path.startswith("$.segments[") and isinstance(element, dict):
+            cid = element.get("conversation_id")
+            topic = TUTORIAL_EXPORT_TOPIC
+        elif path.startswith("$.transcripts[") and context and isinstance(context[0], dict):
+            cid = context[0].get("conversationId")
+            topic = STA_TRANSCRIPT_TOPIC
+        else:
+            return FrameInfo("invalid", None, None, None, f"{path}: not a known import element")
+        return FrameInfo(
+            "transcription", topic, cid if isinstance(cid, str) else None, None, None
+        )
     if is_sta_transcript(doc):
         cid = doc.get("conversationId")
         return FrameInfo(

@@ -2,17 +2,18 @@
 
 Formats (plain or gzip, whatever the extension):
 
-* ``jsonl`` - one record per line: notification frames, tutorial events
-  (``{eventType, conversationId, transcripts}``), or whole import documents;
-* ``json`` - one document (possibly pretty-printed): a frame, a tutorial event, a tutorial
-  export ``{"totalSegments", "segments"}`` or a post-call transcript ``{transcripts:
-  [{phrases}]}``;
+* ``jsonl`` - one record per line: notification frames or tutorial events
+  (``{eventType, conversationId, transcripts}``);
+* ``json`` - one or more JSON documents (pretty-printed or one per line): a frame, a
+  tutorial event, a tutorial export ``{"totalSegments", "segments"}`` or a post-call
+  transcript ``{transcripts: [{phrases}]}``;
 * ``json-array`` - a JSON array of frames or events;
 * ``dataset`` - a diarkit dataset directory (its raw parts are read back).
 
-JSONL is read in blocks of whole lines (``CHUNK_BYTES``), so memory stays flat whatever
-the file size; a truncated gzip yields every complete line before the damage and then
-reports it. Single-document formats are read whole (they hold one conversation).
+JSONL is read in blocks of whole lines (``CHUNK_BYTES``); ``json`` and ``json-array``
+files are streamed element by element (``diarkit.io.documents``). Memory stays flat
+whatever the file size, and a truncated gzip yields every complete record before the
+damage and then reports it.
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ class Rejected:
 class Batch:
     """Records read from one input, in order.
 
-    ``blobs`` are the records' bytes (verbatim lines or documents); ``buffer``, when set,
-    is the same records joined by newlines (no blank lines), ready for the fast parser.
-    ``raw`` is set instead for dataset inputs (complete raw rows). ``rejected`` holds
-    problems found while reading (a truncated gzip).
+    ``blobs`` are the records' bytes (verbatim lines, array elements, or import rows);
+    ``buffer``, when set, is the same records joined by newlines (no blank lines), ready
+    for the fast parser. ``raw`` is set instead for dataset inputs (complete raw rows).
+    ``rejected`` holds problems found while reading (a truncated gzip, a bad element).
+
+    Import rows (``diarkit.io.documents``): ``topics`` gives each blob's import topic,
+    ``imports`` its parsed JSON and ``element_at`` the byte offset of the verbatim element
+    in an element row (-1 for a document row).
     """
 
     blobs: list[bytes]
@@ -71,6 +76,9 @@ class Batch:
     rejected: list[Rejected] = field(default_factory=list)
     frames: pa.Array | None = None
     start_seq: int = 0
+    topics: list[str] | None = None
+    imports: list[Any] | None = None
+    element_at: list[int] | None = None
 
 
 class GzipStream:
@@ -166,6 +174,9 @@ def _keys(doc: Any) -> str:
 def detect_format(path: str | Path) -> str:
     """Detect ``path``'s format by content: ``dataset``, ``jsonl``, ``json`` or ``json-array``.
 
+    A file whose first line is a whole tutorial export or post-call transcript is
+    ``json`` (streamed element by element), not ``jsonl``.
+
     Raises:
         UnknownFormatError: the content is none of them (the message says what it saw).
         FileNotFoundError: ``path`` does not exist.
@@ -194,6 +205,8 @@ def detect_format(path: str | Path) -> str:
     except orjson.JSONDecodeError:
         doc = None
     if doc is not None:
+        if is_tutorial_export(doc) or is_sta_transcript(doc):
+            return "json"
         if is_known_record(doc):
             return "jsonl"
         raise UnknownFormatError(
@@ -338,54 +351,6 @@ def _empty() -> Batch:
     return Batch([], np.zeros(0, np.int64), None)
 
 
-def _read_all(f: IO[bytes] | GzipStream) -> bytes:
-    pieces: list[bytes] = []
-    while True:
-        data = f.read(CHUNK_BYTES)
-        if not data:
-            return b"".join(pieces)
-        pieces.append(data)
-
-
-def read_document(path: Path) -> Batch:
-    """A single JSON document file as one record (its text, stripped)."""
-    with _open(path) as f:
-        try:
-            data = _read_all(f)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise UnknownFormatError(f"{path}: truncated or corrupt gzip ({exc})") from None
-    text = data.strip().lstrip(b"\xef\xbb\xbf")
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise UnknownFormatError(f"{path}: not valid JSON ({exc})") from None
-    if not is_known_record(doc):
-        raise UnknownFormatError(
-            f"{path}: JSON but not a notification frame, tutorial event or export, or "
-            f"post-call transcript ({_keys(doc)})"
-        )
-    return Batch(blobs=[text], lines=np.array([1], np.int64), nbytes=len(data))
-
-
-def read_array(path: Path) -> Batch:
-    """A JSON array of frames or events: each element is one record (re-serialised)."""
-    with _open(path) as f:
-        try:
-            data = _read_all(f)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise UnknownFormatError(f"{path}: truncated or corrupt gzip ({exc})") from None
-    try:
-        docs = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise UnknownFormatError(f"{path}: not valid JSON ({exc})") from None
-    if docs and not is_known_record(docs[0]):
-        raise UnknownFormatError(
-            f"{path}: a JSON array whose first element is no known record ({_keys(docs[0])})"
-        )
-    blobs = [orjson.dumps(d) for d in docs]
-    return Batch(blobs=blobs, lines=None, nbytes=len(data))
-
-
 def iter_dataset(path: Path) -> Iterator[Batch]:
     """The raw parts of a diarkit dataset, one batch per part (rows as stored)."""
     for part in list_parts(path):
@@ -405,7 +370,7 @@ def iter_batches(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[B
         yield from iter_dataset(path)
     elif fmt == "jsonl":
         yield from iter_jsonl(path, chunk_bytes)
-    elif fmt == "json-array":
-        yield read_array(path)
     else:
-        yield read_document(path)
+        from .documents import iter_documents  # it builds on this module
+
+        yield from iter_documents(path)

@@ -14,6 +14,7 @@ the same rows; tests hold them to that.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from diarkit.genesys import ProtocolError, TranscriptionEvent, parse_frame
 from diarkit.schema import SEGMENTS, SPEAKER_BY_CHANNEL, UTC_TS, WORD_TYPE
 
 from ._frames import fast_envelope, parse_block
-from .formats import sta_transcript_rows, tutorial_export_rows
+from .formats import import_rows
 from .raw import STA_TRANSCRIPT_TOPIC, TUTORIAL_EXPORT_TOPIC
 
 SEGMENTS_SCHEMA = SEGMENTS.arrow_schema()
@@ -161,16 +162,16 @@ def _event_rows(ev: TranscriptionEvent) -> list[dict[str, Any]]:
 def rows_of_frame(topic: str | None, frame: str) -> list[dict[str, Any]]:
     """Segment rows (plain dicts) of one raw frame, by its topic; [] when it has none.
 
-    Import documents skip bad elements (the converter quarantines them); a notification
-    frame that fails ``parse_frame`` has no rows.
+    Import rows (element rows, document rows, whole documents of earlier versions) skip
+    bad elements (the converter quarantines them); a notification frame that fails
+    ``parse_frame`` has no rows.
     """
     if topic in (TUTORIAL_EXPORT_TOPIC, STA_TRANSCRIPT_TOPIC):
         try:
             doc = orjson.loads(frame)
         except orjson.JSONDecodeError:
             return []
-        fn = tutorial_export_rows if topic == TUTORIAL_EXPORT_TOPIC else sta_transcript_rows
-        return fn(doc)[0]
+        return import_rows(doc)[0]
     try:
         msg = parse_frame(frame)
     except ProtocolError:
@@ -204,14 +205,19 @@ _PLAIN = pa.schema(
 def _slow_columns(raw: pa.Table, rows: np.ndarray) -> dict[str, Any]:
     frames = raw.column("frame").take(pa.array(rows, pa.int64())).to_pylist()
     topics = raw.column("topic").take(pa.array(rows, pa.int64())).to_pylist()
+    got = [rows_of_frame(topic, frame) for topic, frame in zip(topics, frames, strict=True)]
+    return _row_columns(rows.tolist(), got)
+
+
+def _row_columns(raw_rows: Sequence[int], got: Sequence[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Plain segment columns from the row dicts ``got[k]`` of raw row ``raw_rows[k]``."""
     out: list[dict[str, Any]] = []
     idx: list[int] = []
     sub: list[int] = []
-    for r, topic, frame in zip(rows.tolist(), topics, frames, strict=True):
-        got = rows_of_frame(topic, frame)
-        out.extend(got)
-        idx.extend([r] * len(got))
-        sub.extend(range(len(got)))
+    for r, rows in zip(raw_rows, got, strict=True):
+        out.extend(rows)
+        idx.extend([r] * len(rows))
+        sub.extend(range(len(rows)))
     cols: dict[str, Any] = {"_row": pa.array(idx, pa.int64()), "_sub": pa.array(sub, pa.int64())}
     for field in [*_PLAIN, pa.field("speaker", pa.string())]:
         if field.name not in cols:  # _row and _sub are set above
@@ -309,6 +315,19 @@ def segments_from_parsed(
     if len(slow_rows):
         parts.append(_slow_columns(raw, slow_rows))
     return _finish(raw, parts, words)
+
+
+def segments_from_rows(
+    raw: pa.Table, rows: Sequence[list[dict[str, Any]]], *, words: bool = True
+) -> pa.Table:
+    """Segments of ``raw`` from row dicts already derived, one list per raw row, in order.
+
+    ``rows[k]`` must be what ``rows_of_frame`` gives for raw row ``k`` (the converter
+    derives import rows while reading them, so it need not parse them twice).
+    """
+    if len(rows) != raw.num_rows:
+        raise ValueError(f"{len(rows)} row lists for {raw.num_rows} raw rows")
+    return _finish(raw, [_row_columns(range(raw.num_rows), rows)], words)
 
 
 def raw_to_segments(raw: pa.Table, *, words: bool = True) -> pa.Table:

@@ -52,10 +52,11 @@ def test_convert_mixed_folder(inputs, tmp_path):
     reason = "not JSON or JSON lines (starts with 'a,b\\n1,2\\n')"
     assert s.skipped == [(str(inputs / "notes.csv"), reason)]
     assert s.files == 5
-    assert s.records == 32 + 20 + 1 + 1 + 1
-    assert s.written == 30 + 20 + 3 and s.quarantined == 3
+    # the export: 3 segments + its document row; the STA transcript: 2 phrases + its row
+    assert s.records == 32 + 20 + 1 + 4 + 3
+    assert s.written == 30 + 20 + 1 + 3 + 3 and s.quarantined == 3
     raw = load_raw(ds)
-    assert len(raw) == 53
+    assert len(raw) == 57
     assert raw["frame_hash"].is_unique
     topics = set(raw["topic"].astype(str))
     assert {"diarkit.import.tutorial_export", "diarkit.import.sta_transcript"} <= topics
@@ -83,7 +84,7 @@ def test_convert_twice_adds_nothing(inputs, tmp_path):
     convert([inputs], ds, progress=False)
     files = sorted(p for p in ds.rglob("*") if p.is_file())
     again = convert([inputs, inputs / "a.jsonl"], ds, progress=False)
-    assert again.written == 0 and again.duplicates == 53 and again.parts == 0
+    assert again.written == 0 and again.duplicates == 57 and again.parts == 0
     assert sorted(p for p in ds.rglob("*") if p.is_file()) == files
     assert len(load_quarantine(ds)) == 3
 
@@ -92,8 +93,8 @@ def test_strict_raises_after_finishing(inputs, tmp_path):
     ds = tmp_path / "ds"
     with pytest.raises(ConvertError) as err:
         convert([inputs], ds, strict=True, progress=False)
-    assert err.value.summary.written == 53
-    assert len(load_raw(ds)) == 53
+    assert err.value.summary.written == 57
+    assert len(load_raw(ds)) == 57
     clean = tmp_path / "clean.jsonl"
     clean.write_bytes(b"\n".join(_frames("c", 3)))
     assert convert([clean], tmp_path / "ds2", strict=True, progress=False).clean

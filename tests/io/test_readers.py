@@ -102,7 +102,7 @@ def test_detection_is_by_content_not_extension(tmp_path):
     assert detect_format(jsonl_txt) == "jsonl"
     assert detect_format(gz_noext) == "jsonl"
     assert detect_format(pretty) == "json"
-    assert detect_format(export) == "jsonl"
+    assert detect_format(export) == "json"  # streamed element by element
     assert detect_format(array) == "json-array"
 
 
