@@ -103,6 +103,10 @@ def serve(n: int, ports: mp.Queue, repeat: mp.Value) -> None:  # type: ignore[ty
 
         do_PUT = do_POST
 
+        def do_DELETE(self) -> None:  # subscriptions removed when a channel is given up
+            self.send_response(204)
+            self.end_headers()
+
         def do_HEAD(self) -> None:
             self.send_response(200)
             self.end_headers()

@@ -22,8 +22,7 @@ import errno
 import queue
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,74 +103,48 @@ def spool_to_part(
     """Turn one closed spool into a durable raw Parquet part, then delete the spool.
 
     Idempotent: when the part of this spool (same session and first sequence number)
-    already exists, it is kept and only the spool is deleted. ``contents`` is what the
-    recorder wrote to the (closed) spool, to skip reading it back; recovery reads it.
+    already exists, it is kept and only the spool is deleted. ``contents`` is the spool
+    as its writer indexed it (``SpoolIndex.load``); recovery reads it with ``read_spool``.
 
     Raises:
         SpoolFormatError: the file is not a spool.
         OSError: writing the part failed; the spool is left in place.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from diarkit.io.dataset import fsync_path, write_raw_part
-    from diarkit.io.raw import build_raw_parsed, hash_frames
-    from diarkit.io.segments import segments_from_parsed
+    from diarkit.io.frame_buffer import tables_from_frame_buffer
 
     if contents is None:
         contents = read_spool(spool)
     part: Path | None = None
     stored = invalid = utterances = finals = 0
     reused = False
-    if contents.frames:
+    if len(contents):
         part = _existing_part(dataset, contents.session_id, contents.start_seq)
         if part is not None:
             reused = True
         else:
-            from diarkit.schema import UTC_TS
-
-            # One pyarrow.json parse serves the envelope columns and the segments; the
-            # frame hashes are computed meanwhile on another thread (both release the GIL).
-            with ThreadPoolExecutor(1, thread_name_prefix="diarkit-hash") as pool:
-                hashes = pool.submit(hash_frames, contents.frames)
-                table, parsed, ok = build_raw_parsed(
-                    contents.frames,
-                    session_id=contents.session_id,
-                    start_seq=contents.start_seq,
-                    received_at=pa.array(contents.received_us, UTC_TS),
-                    source=None,
-                    hashes=hashes.result,
-                )
-            # Sources differ per frame (several channels, reconnects): set them per row.
-            table = table.set_column(
-                table.schema.get_field_index("source"),
-                table.schema.field("source"),
-                pa.array([s or None for s in contents.sources], pa.string()),
+            tables = tables_from_frame_buffer(
+                contents.data,
+                contents.starts,
+                contents.ends,
+                session_id=contents.session_id,
+                seqs=contents.seqs,
+                received_us=contents.received_us,
+                source_codes=contents.source_codes,
+                source_names=contents.source_names,
+                drop_kinds=frozenset() if keep_heartbeats else NOT_STORED_KINDS,
             )
-            expected = list(range(contents.start_seq, contents.start_seq + len(contents.frames)))
-            if contents.seqs != expected:  # never expected: seqs are assigned under a lock
-                table = table.set_column(
-                    table.schema.get_field_index("seq"),
-                    table.schema.field("seq"),
-                    pa.array(contents.seqs, pa.int64()),
-                )
-            invalid = int(pc.sum(pc.is_valid(table["error"])).as_py() or 0)
-            if not keep_heartbeats:
-                keep = pc.invert(pc.is_in(table["kind"], pa.array(sorted(NOT_STORED_KINDS))))
-                keep = pc.fill_null(keep, True)
-                if not pc.all(keep).as_py():
-                    table = table.filter(keep)
-                    ok = ok.filter(keep)
-                    if parsed is not None:
-                        parsed = parsed.filter(keep)
-            stored = table.num_rows
+            raw, segments = tables.raw, tables.segments
+            stored = raw.num_rows
+            invalid = raw.num_rows - raw["error"].null_count
             if stored:
-                segments = segments_from_parsed(table, parsed, ok if parsed is not None else None)
                 utterances = segments.num_rows
                 finals = int(pc.sum(segments["is_final"]).as_py() or 0)
                 part = write_raw_part(
                     dataset,
-                    table,
+                    raw,
                     session_id=contents.session_id,
                     seq=contents.start_seq,
                     segments=segments,
@@ -181,7 +154,7 @@ def spool_to_part(
     return PartResult(
         spool,
         part,
-        len(contents.frames),
+        len(contents),
         stored,
         invalid,
         reused,
@@ -360,13 +333,11 @@ class RawRecorder:
 
     def _open_spool(self) -> None:
         path = self.spool_dir / spool_name(self.session_id, self._next_seq)
-        self._spool = SpoolWriter(
-            path, self.session_id, self._next_seq, keep_memory=self.roller == "thread"
-        )
+        self._spool = SpoolWriter(path, self.session_id, self._next_seq)
         self._spool_opened = self._last_sync = self._clock()
 
     def append(self, frame: bytes, source: str = "", received_us: int | None = None) -> int:
-        """Spool one frame verbatim (flushed to the OS) and return its sequence number.
+        """Spool one frame verbatim (in the OS before this returns); return its seq.
 
         Args:
             frame: the frame exactly as received.
@@ -375,6 +346,24 @@ class RawRecorder:
 
         Raises:
             RecorderError: the spool cannot be written, or an earlier roll failed.
+        """
+        return self.append_batch([frame], source, received_us)
+
+    def append_batch(
+        self, frames: Sequence[bytes], source: str = "", received_us: int | None = None
+    ) -> int:
+        """Spool frames received together in one ``writev``; return the first one's seq.
+
+        A batch never straddles two spools; a spool rolls after the batch that reaches
+        ``roll_frames`` or ``roll_bytes``.
+
+        Args:
+            frames: the frames exactly as received, in order.
+            source: the channel id they came from.
+            received_us: receive time, microseconds since the epoch (UTC); now if None.
+
+        Raises:
+            RecorderError: as ``append``.
         """
         if received_us is None:
             received_us = time.time_ns() // 1000
@@ -386,11 +375,11 @@ class RawRecorder:
                 raise RecorderError("recorder is not open")
             seq = self._next_seq
             try:
-                self.bytes_spooled += spool.append(seq, received_us, source, frame)
+                self.bytes_spooled += spool.append_batch(seq, received_us, source, frames)
             except OSError as exc:
                 self._fail(describe_os_error(exc, f"cannot write spool {spool.path}"))
-            self._next_seq = seq + 1
-            self.frames += 1
+            self._next_seq = seq + len(frames)
+            self.frames += len(frames)
             if spool.frames >= self.roll_frames or spool.bytes >= self.roll_bytes:
                 self._roll_locked()
             return seq
@@ -438,8 +427,12 @@ class RawRecorder:
         # the receiving thread never waits for the disk.
         spool = self._spool
         assert spool is not None
-        if self._queue.qsize() + self._synced.qsize() >= 2:
-            spool.forget()  # conversion is behind: it reads this one back from disk
+        try:
+            spool.seal()  # the index trailer: conversion needs no walk, memory stays flat
+        except OSError as exc:
+            self._spool = None
+            self._queue.put(spool)  # converted by reading it back, or by recovery
+            self._fail(describe_os_error(exc, f"cannot write the index of {spool.path}"))
         try:
             self._open_spool()
         except OSError as exc:
@@ -527,17 +520,18 @@ class RawRecorder:
                 if roller is None:
                     roller = Roller(self.dataset, keep_heartbeats=self.keep_heartbeats)
                     self._rollers[slot] = roller
-                result: PartResult = roller.convert(spool.path)
+                result: PartResult = roller.convert(spool.sealed or spool.path)
                 return result
             except RollerDied:
                 with self._lock:
                     self._roller_failures += 1
                 self._rollers[slot] = None  # spool_to_part is idempotent: finish it here
+        sealed = spool.sealed
         return spool_to_part(
             self.dataset,
             spool.path,
             keep_heartbeats=self.keep_heartbeats,
-            contents=spool.memory,
+            contents=None if sealed is None else sealed.load(),
         )
 
     def close(self) -> None:

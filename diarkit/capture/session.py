@@ -12,7 +12,10 @@ the ``RawRecorder`` *first*, then looks at it:
   the channel if it still exists, else a new channel with the subscriptions restored;
 - ``token_revoked`` gets a new token and a new channel; ``no_longer_subscribed`` a new
   channel;
-- every disconnection becomes a gap (last frame before it .. events flowing again).
+- every disconnection becomes a gap (last frame before it .. events flowing again);
+- a channel given up for a new one, and at stop every channel the capture subscribed,
+  has its subscriptions removed (``DELETE .../subscriptions``; the API cannot delete a
+  channel) by a release thread, best effort: failures are logged and counted, never fatal.
 
 All policy (backoff, close and error classification, topic names, message parsing) is
 ``diarkit.genesys``; this module only does I/O and bookkeeping.
@@ -21,6 +24,7 @@ All policy (backoff, close and error classification, topic names, message parsin
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -67,8 +71,11 @@ from .errors import (
 )
 from .follow import ENDED_STATUSES, FollowTracker, TopicPlan, conversation_of
 from .notifications import Channel, NotificationsClient, RejectedTopic, SubscriptionResult
+from .readahead import ReadAheadWebSocket
 from .recorder import RawRecorder
 from .token import Secret, TokenSource
+
+log = logging.getLogger("diarkit.capture")
 
 PING = '{"message": "ping"}'
 _TEXT = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY)
@@ -129,82 +136,6 @@ def _may_end(frame: bytes) -> bool:
     return any(mark in frame for mark in _ENDED_MARKS)
 
 
-_FAST_FIRST = frozenset({0x80 | websocket.ABNF.OPCODE_TEXT, 0x80 | websocket.ABNF.OPCODE_BINARY})
-
-
-class ReadAheadWebSocket(websocket.WebSocket):
-    """A websocket-client socket that reads up to 256 KB per ``recv`` syscall.
-
-    websocket-client asks its socket for each frame header and payload separately (two to
-    four ``recv`` calls per frame, each preceded by a ``poll`` when a timeout is set);
-    this subclass serves those reads from one large read-ahead buffer. Frames, timeouts
-    and errors are otherwise websocket-client's own.
-    """
-
-    READ_AHEAD = 1 << 18
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._ahead = b""
-        self._ahead_pos = 0
-        super().__init__(*args, **kwargs)
-
-    def recv_data_fast(self) -> tuple[int, bytes]:
-        """``recv_data()``, but a whole unfragmented text or binary frame in the buffer is
-        sliced out directly; anything else (control frames, fragments, a frame split across
-        reads) goes through websocket-client's own ``recv_data``.
-
-        Raises:
-            websocket.WebSocketTimeoutException: no data within the socket's timeout.
-            websocket.WebSocketConnectionClosedException: as ``recv_data``.
-        """
-        buf = self._ahead
-        pos = self._ahead_pos
-        if pos >= len(buf):
-            buf = super()._recv(self.READ_AHEAD)
-            pos = 0
-            self._ahead = buf
-            self._ahead_pos = 0
-        avail = len(buf) - pos
-        fb = self.frame_buffer
-        if (
-            avail >= 2
-            and buf[pos] in _FAST_FIRST  # FIN, no RSV, text or binary
-            and buf[pos + 1] < 0x80  # unmasked (server to client)
-            and fb.header is None
-            and not fb.recv_buffer
-            and not self.cont_frame.recving_frames
-        ):
-            length = buf[pos + 1]
-            head = 2
-            if length == 126:
-                head = 4
-                length = int.from_bytes(buf[pos + 2 : pos + 4], "big") if avail >= 4 else -1
-            elif length == 127:
-                head = 10
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big") if avail >= 10 else -1
-            end = pos + head + length
-            if length >= 0 and end <= len(buf):
-                self._ahead_pos = end
-                return buf[pos] & 0x0F, buf[pos + head : end]
-        return self.recv_data()
-
-    def _recv(self, bufsize: int) -> bytes:
-        buf = self._ahead
-        pos = self._ahead_pos
-        if pos >= len(buf):
-            buf = super()._recv(max(bufsize, self.READ_AHEAD))
-            if len(buf) <= bufsize:
-                self._ahead = b""
-                self._ahead_pos = 0
-                return buf
-            pos = 0
-        end = pos + bufsize
-        out = buf[pos:end]
-        self._ahead = buf
-        self._ahead_pos = end
-        return out
-
-
 def _close_ws(ws: websocket.WebSocket) -> None:
     """Close a socket: a close frame when still open, and always release the OS socket."""
     with contextlib.suppress(Exception):
@@ -259,12 +190,14 @@ class _Worker:
         with self.lock:
             channel = cap.notifications.create_channel()
             ws = self.connect(channel.connect_uri)
+            cap.channel_subscribed(channel.id)
             try:
                 result = cap.notifications.replace_subscriptions(
                     channel.id, cap.topics_of(self.index)
                 )
             except BaseException:
                 _close_ws(ws)
+                cap.release_channel(channel.id)  # the PUT may have landed all the same
                 raise
             self.channel = channel
             self.ws = ws
@@ -349,10 +282,7 @@ class _Worker:
         ws = self.ws
         assert ws is not None
         try:
-            if isinstance(ws, ReadAheadWebSocket):
-                opcode, data = ws.recv_data_fast()
-            else:
-                opcode, data = ws.recv_data()
+            batch = ws.recv_batch() if isinstance(ws, ReadAheadWebSocket) else [ws.recv_data()]
         except websocket.WebSocketTimeoutException:
             self.idle()
             return
@@ -361,8 +291,9 @@ class _Worker:
                 return
             self.reconnect(classify_exception(exc))
             return
-        if opcode in _TEXT:
-            self.on_frame(data)
+        opcode, data = batch[0]
+        if len(batch) > 1 or opcode in _TEXT:  # a batch holds only data frames
+            self.on_frames([payload for _, payload in batch])
         elif opcode == websocket.ABNF.OPCODE_CLOSE and not self.cap.stopping.is_set():
             code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
             self.reconnect(classify_close(code))
@@ -382,7 +313,11 @@ class _Worker:
     # ------------------------------------------------------------------ frames
 
     def on_frame(self, data: bytes) -> None:
-        """Spool the frame first, then classify it by topic and act on control messages.
+        """``on_frames`` of one frame."""
+        self.on_frames([data])
+
+    def on_frames(self, frames: list[bytes]) -> None:
+        """Spool frames received together first (one ``writev``), then look at each.
 
         Transcription frames (the bulk) are not decoded here: their topic is read from
         the envelope by ``peek_topic`` and only frames that may end a session are parsed
@@ -392,9 +327,9 @@ class _Worker:
         cap = self.cap
         received = _now_us()
         channel = self.channel
-        cap.recorder.append(data, channel.id if channel else "", received)
+        cap.recorder.append_batch(frames, channel.id if channel else "", received)
         c = self.counters
-        c.frames += 1
+        c.frames += len(frames)
         c.last_frame_us = received
         self.last_frame = time.monotonic()
         self.pinged = False
@@ -402,12 +337,21 @@ class _Worker:
         if self.open_gap is not None:
             cap.close_gap(self, self.open_gap, received)
             self.open_gap = None
-        kind = peek_topic(data)
-        if kind is TopicKind.TRANSCRIPTION:
-            c.transcription_events += 1
+        transcriptions = 0
+        for data in frames:
+            kind = peek_topic(data)
+            if kind is TopicKind.TRANSCRIPTION:
+                transcriptions += 1
+                if not _may_end(data):
+                    continue
+            self.look_at(data, kind, received)
+        if transcriptions:
+            c.transcription_events += transcriptions
             c.last_event_us = received
-            if not _may_end(data):
-                return
+
+    def look_at(self, data: bytes, kind: TopicKind | None, received: int) -> None:
+        """Decode a spooled frame that is not a plain transcription frame and act on it."""
+        c = self.counters
         try:
             doc = decode_frame(data)
         except ProtocolError:
@@ -549,6 +493,8 @@ class _Worker:
             cap.set_status(st.RECONNECTING, f"{reason}; retrying in {wait:.1f} s")
             if cap.stopping.wait(wait):
                 raise StoppedError("capture stopped while reconnecting")
+        if old_channel is not None and (self.channel is None or self.channel.id != old_channel.id):
+            cap.release_channel(old_channel.id)  # its socket is closed: nothing reads it now
         self.last_frame = time.monotonic()
         self.pinged = False
         if not initial:
@@ -640,6 +586,22 @@ class Capture:
         self.notifications = NotificationsClient(
             env, tokens, transport=transport, sleep=sleeper, backoff_factory=backoff_factory
         )
+        #: Seconds ``stop()`` waits for the last subscription removals before giving up.
+        self.release_timeout_s = 10.0
+        self._release_abort = threading.Event()
+        self._releaser = NotificationsClient(  # own client: retries outlive ``stopping``
+            env,
+            tokens,
+            transport=transport,
+            sleep=self._release_abort.wait,
+            backoff_factory=backoff_factory,
+            max_attempts=3,
+        )
+        self._releases: queue.Queue[str | None] = queue.Queue()
+        self._release_thread: threading.Thread | None = None
+        self._subscribed: dict[str, None] = {}  # every channel we subscribed, in order
+        self._released: set[str] = set()
+        self._release_failures = 0
         self.conversations = [c for c in dict.fromkeys(conversations)]
         self.follow_queues = list(dict.fromkeys(follow_queues))
         self.follow_users = list(dict.fromkeys(follow_users))
@@ -781,6 +743,8 @@ class Capture:
             part_bytes=rec.part_bytes,
             last_event_at=st.utc_from_us(last),
             elapsed_s=(end - self._started) if self._started else 0.0,
+            channels_released=len(self._released),
+            release_failures=self._release_failures,
         )
 
     def active_conversations(self) -> list[str]:
@@ -805,6 +769,20 @@ class Capture:
                 return
             self.status = status
             self.message = message
+
+    def channel_subscribed(self, channel_id: str) -> None:
+        """Remember a channel we subscribe topics on (its subscriptions go at stop)."""
+        with self._lock:
+            self._subscribed[channel_id] = None
+
+    def release_channel(self, channel_id: str) -> None:
+        """Queue removing a given-up channel's subscriptions (returns at once)."""
+        self._releases.put(channel_id)
+
+    def channels_left_subscribed(self) -> list[str]:
+        """Channels this capture subscribed whose subscriptions were not removed (yet)."""
+        with self._lock:
+            return [c for c in self._subscribed if c not in self._released]
 
     def worker_up(self) -> None:
         with self._lock:
@@ -845,6 +823,10 @@ class Capture:
     # ------------------------------------------------------------------ supervisor
 
     def _supervise(self) -> None:
+        self._release_thread = threading.Thread(
+            target=self._release_loop, name="diarkit-capture-release", daemon=True
+        )
+        self._release_thread.start()
         try:
             self._setup()
             while not self.stopping.is_set():
@@ -927,6 +909,43 @@ class Capture:
         if self._gaps_dirty:
             self._write_gaps()
 
+    def _release_loop(self) -> None:
+        """Remove the subscriptions of queued channels until ``None`` (best effort).
+
+        ``DELETE .../channels/{id}/subscriptions`` is all the API offers: there is no call
+        that deletes a channel. A channel already gone (404) counts as released; any other
+        failure is logged and counted, and the channel is tried again at stop.
+        """
+        while True:
+            cid = self._releases.get()
+            if cid is None:
+                return
+            with self._lock:
+                if cid in self._released:
+                    continue
+            try:
+                self._releaser.remove_subscriptions(cid)
+            except ChannelGoneError:
+                pass  # expired or evicted: nothing is subscribed on it any more
+            except Exception as exc:  # never fail or block the capture over a cleanup
+                with self._lock:
+                    self._release_failures += 1
+                log.warning("could not remove the subscriptions of channel %s: %s", cid, exc)
+                continue
+            with self._lock:
+                self._released.add(cid)
+
+    def _finish_releases(self) -> None:
+        """Wait up to ``release_timeout_s`` for the queued removals, then cut retries short."""
+        thread = self._release_thread
+        if thread is None:
+            return
+        self._releases.put(None)
+        thread.join(self.release_timeout_s)
+        if thread.is_alive():
+            self._release_abort.set()
+            thread.join(2.0)
+
     def _write_gaps(self) -> None:
         import pyarrow as pa
 
@@ -948,6 +967,8 @@ class Capture:
         # Each worker notices within poll_s and closes its own socket (one reader per socket).
         for w in list(self._workers):
             w.thread.join(15)
+        for cid in self.channels_left_subscribed():  # the sockets are closed by now
+            self.release_channel(cid)
         try:
             self.recorder.close()
         except RecorderError as exc:
@@ -956,7 +977,8 @@ class Capture:
             self._write_gaps()
         except Exception as exc:
             self.fail(exc)
-        for client in (self.notifications, self.tokens):
+        self._finish_releases()
+        for client in (self.notifications, self._releaser, self.tokens):
             with contextlib.suppress(Exception):
                 client.close()
         self._ended = time.monotonic()

@@ -1,17 +1,24 @@
-"""Spool files: frames in flight, appended verbatim and flushed one ``write`` each.
+"""Spool files: frames in flight, appended verbatim and unbuffered, in batches.
 
-A spool is ``DATASET/_spool/<session>-<start seq>.spool``: one header line, then one
-record per frame::
+A spool is ``DATASET/_spool/<session>-<start seq>.spool``: one header line, one record
+per frame and, once the spool is rolled, an index trailer::
 
     DIARKIT-SPOOL/1 <session_id> <start_seq>\\n
     <seq> <received_us> <length> <crc32 hex> <source>\\n<frame bytes>\\n
+    INDEX <frames> <length> <crc32 hex>\\n<index bytes>\\n
 
-Each record goes to the OS in a single unbuffered ``write``, so once ``append`` returns
-the frame is in the page cache and survives ``kill -9`` of the process. ``fsync`` is
-only called by ``sync`` (at roll time or once a second), never per frame. A torn last
-record (an OS crash mid-write) is detected by its length and CRC and reported, never
-mistaken for a frame. An open spool holds an exclusive ``flock``, so recovery can tell
-a live spool of another running capture from one left by a dead process.
+Records go to the OS unbuffered, a batch of frames in one ``writev``, so once
+``append_batch`` returns its frames are in the page cache and survive ``kill -9`` of the
+process. ``fsync`` is only called by ``sync`` (at roll time or once a second), never per
+frame. A torn last record (an OS crash mid-write) is detected by its length and CRC and
+reported, never mistaken for a frame. An open spool holds an exclusive ``flock``, so
+recovery can tell a live spool of another running capture from one left by a dead
+process.
+
+The trailer (``SpoolWriter.seal``) holds where each frame lies, its receive time and its
+source, so the converter needs no record-by-record walk (``SpoolIndex.load``) and the
+writer keeps no index in memory for spools waiting to be converted. Recovery ignores it
+and walks the records with their CRCs (``read_spool``).
 """
 
 from __future__ import annotations
@@ -20,11 +27,17 @@ import fcntl
 import os
 import threading
 import zlib
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import orjson
 
 MAGIC = b"DIARKIT-SPOOL/1"
 SUFFIX = ".spool"
+TRAILER = b"INDEX "
 
 
 def spool_name(session_id: str, start_seq: int) -> str:
@@ -32,17 +45,23 @@ def spool_name(session_id: str, start_seq: int) -> str:
     return f"{session_id}-{start_seq:012d}{SUFFIX}"
 
 
+#: At most this many frames per ``writev`` call (three buffers each; Linux IOV_MAX 1024).
+_FRAMES_PER_WRITEV = 340
+
+
 class SpoolWriter:
     """Append-only writer of one spool file; not thread-safe (the recorder locks).
+
+    Besides the file, it keeps a small index of what it wrote (frame offsets, receive
+    times, sources: ~20 bytes a frame), so that converting a closed spool needs no
+    record-by-record walk of the file (``index``, ``SpoolIndex.load``).
 
     Raises:
         OSError: from the file system (disk full, permissions); the recorder turns it
             into a ``RecorderError``.
     """
 
-    def __init__(
-        self, path: Path, session_id: str, start_seq: int, *, keep_memory: bool = True
-    ) -> None:
+    def __init__(self, path: Path, session_id: str, start_seq: int) -> None:
         self.path = path
         self.session_id = session_id
         self.start_seq = start_seq
@@ -53,60 +72,115 @@ class SpoolWriter:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             header = b"%s %s %d\n" % (MAGIC, session_id.encode(), start_seq)
-            self._write_all(fd, header)
+            self._write_all(fd, [header])
         except BaseException:
             os.close(fd)
             raise
         self._fd: int | None = fd
         self._close_lock = threading.Lock()
         self.bytes = len(header)
-        #: What was written, kept in memory so the converter need not read it back
-        #: (``None`` once dropped by ``forget``; the file stays the source of truth).
-        self.memory: SpoolContents | None = (
-            SpoolContents(path, session_id, start_seq) if keep_memory else None
-        )
-        self._sources: dict[str, bytes] = {}
+        self._starts = array("q")
+        self._ends = array("q")
+        self._received = array("q")
+        self._source_codes = array("i")
+        #: Set by ``seal``: the trailer's place, for the converter.
+        self.sealed: SpoolIndex | None = None
+        self._source_names: list[str] = []
+        self._sources: dict[str, tuple[int, bytes]] = {}
 
     @staticmethod
-    def _write_all(fd: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+    def _write_all(fd: int, buffers: list[bytes]) -> None:
+        """``writev`` the buffers, completing a short write (rare: signals, quotas)."""
+        written = os.writev(fd, buffers)
+        total = sum(map(len, buffers))
+        if written < total:
+            rest = memoryview(b"".join(buffers))[written:]
+            while rest:
+                rest = rest[os.write(fd, rest) :]
 
     def append(self, seq: int, received_us: int, source: str, frame: bytes) -> int:
         """Write one frame record (one syscall, no fsync); return the bytes written."""
+        return self.append_batch(seq, received_us, source, [frame])
+
+    def append_batch(
+        self, first_seq: int, received_us: int, source: str, frames: Sequence[bytes]
+    ) -> int:
+        """Write one record per frame, seqs from ``first_seq`` on, in one ``writev``.
+
+        Args:
+            first_seq: sequence number of ``frames[0]``; the others follow by one.
+            received_us: receive time of all of them, microseconds since the epoch (UTC).
+            source: the channel id they came from.
+            frames: the frames exactly as received.
+
+        Returns:
+            The bytes written. Once this returns, every frame is in the OS (page cache)
+            and survives ``kill -9`` of the process.
+        """
+        fd = self._fd
+        if fd is None or self.sealed is not None:
+            raise ValueError(f"spool {self.path} is closed or sealed")
+        got = self._sources.get(source)
+        if got is None:
+            got = self._sources[source] = (len(self._source_names), (source or "-").encode())
+            self._source_names.append(source)
+        code, src = got
+        crc32 = zlib.crc32
+        starts, ends = self._starts, self._ends
+        pos = self.bytes
+        seq = first_seq
+        buffers: list[bytes] = []
+        for frame in frames:
+            n = len(frame)
+            head = b"%d %d %d %08x %b\n" % (seq, received_us, n, crc32(frame), src)
+            pos += len(head)
+            starts.append(pos)
+            ends.append(pos + n)
+            pos += n + 1
+            buffers += (head, frame, b"\n")
+            seq += 1
+        count = len(frames)
+        step = 3 * _FRAMES_PER_WRITEV
+        for i in range(0, len(buffers), step):
+            self._write_all(fd, buffers[i : i + step])
+        self._received.extend([received_us] * count)
+        self._source_codes.extend([code] * count)
+        written = pos - self.bytes
+        self.frames += count
+        self.bytes = pos
+        self.last_seq = seq - 1
+        return written
+
+    def seal(self) -> SpoolIndex:
+        """Append the index trailer, free the in-memory index, and describe the spool.
+
+        No frame may be appended afterwards.
+
+        Raises:
+            OSError: the trailer could not be written (the frames stay recoverable).
+        """
         fd = self._fd
         if fd is None:
             raise ValueError(f"spool {self.path} is closed")
-        src = self._sources.get(source)
-        if src is None:
-            src = self._sources[source] = (source or "-").encode()
-        record = b"%d %d %d %08x %b\n%b\n" % (
-            seq,
-            received_us,
-            len(frame),
-            zlib.crc32(frame),
-            src,
-            frame,
+        blob = b"".join(
+            [
+                self._starts.tobytes(),
+                self._ends.tobytes(),
+                self._received.tobytes(),
+                self._source_codes.tobytes(),
+                orjson.dumps(self._source_names),
+            ]
         )
-        written = os.write(fd, record)  # one syscall: in the OS before the next recv
-        if written != len(record):  # short write: rare (signals, quotas)
-            self._write_all(fd, record[written:])
-        mem = self.memory
-        if mem is not None:
-            mem.seqs.append(seq)
-            mem.received_us.append(received_us)
-            mem.sources.append(source)
-            mem.frames.append(frame)
-        self.frames += 1
-        self.bytes += len(record)
-        self.last_seq = seq
-        return len(record)
-
-    def forget(self) -> None:
-        """Drop the in-memory copy (bounded memory when conversion falls behind)."""
-        self.memory = None
+        head = b"%s%d %d %08x\n" % (TRAILER, self.frames, len(blob), zlib.crc32(blob))
+        self._write_all(fd, [head, blob, b"\n"])
+        index = SpoolIndex(
+            self.path, self.session_id, self.start_seq, self.bytes, self.bytes + len(head)
+        )
+        self.bytes += len(head) + len(blob) + 1
+        self.sealed = index
+        for arr in (self._starts, self._ends, self._received, self._source_codes):
+            del arr[:]
+        return index
 
     def sync(self) -> None:
         """fsync the spool: survive an OS crash or power loss, not just a process kill.
@@ -130,16 +204,101 @@ class SpoolWriter:
 
 @dataclass(slots=True)
 class SpoolContents:
-    """Frames read back from a spool, in file order; ``problem`` describes a torn tail."""
+    """The complete records of a spool: its bytes and where each frame lies in them.
+
+    Frame ``i`` is ``data[starts[i]:ends[i]]`` and is followed by a newline in ``data``;
+    ``problem`` describes a torn or corrupt tail (records from there on are not here).
+    """
 
     path: Path
     session_id: str
     start_seq: int
-    seqs: list[int] = field(default_factory=list)
-    received_us: list[int] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    frames: list[bytes] = field(default_factory=list)
+    data: bytes
+    starts: np.ndarray  # int64 byte offsets
+    ends: np.ndarray
+    seqs: np.ndarray  # int64
+    received_us: np.ndarray  # int64, microseconds since the epoch (UTC)
+    source_codes: np.ndarray  # int32 index into source_names
+    source_names: list[str]
     problem: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def frames(self) -> list[bytes]:
+        """The frames as bytes objects (a copy; the converter slices ``data`` instead)."""
+        data = self.data
+        return [data[s:e] for s, e in zip(self.starts.tolist(), self.ends.tolist(), strict=True)]
+
+    @property
+    def sources(self) -> list[str]:
+        """The channel id of each frame ("" when none)."""
+        names = self.source_names
+        return [names[c] for c in self.source_codes.tolist()]
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolIndex:
+    """A sealed spool: where its trailer starts (picklable: sent to the roller process)."""
+
+    path: Path
+    session_id: str
+    start_seq: int
+    trailer_at: int  # byte offset of the ``INDEX`` line
+    blob_at: int  # byte offset of the index bytes
+
+    def load(self) -> SpoolContents:
+        """Read the spool back through its trailer (no walk, no CRC pass over the records).
+
+        The trailer is checked (its CRC, its length, every frame ending at a record's
+        newline, the header); if anything is off the file is read record by record with
+        ``read_spool``, which is the authority.
+        """
+        with open(self.path, "rb") as f:
+            data = f.read()
+        got = self._decode(data)
+        return got if got is not None else read_spool(self.path)
+
+    def _decode(self, data: bytes) -> SpoolContents | None:
+        header = b"%s %s %d\n" % (MAGIC, self.session_id.encode(), self.start_seq)
+        line = data[self.trailer_at : self.blob_at].split(b" ")
+        if not data.startswith(header) or len(line) != 4 or line[0] + b" " != TRAILER:
+            return None
+        try:
+            n, size, crc = int(line[1]), int(line[2]), int(line[3], 16)
+        except ValueError:
+            return None
+        blob = memoryview(data)[self.blob_at : self.blob_at + size]
+        if len(blob) != size or 28 * n > size or zlib.crc32(blob) != crc:
+            return None
+        arrays = [
+            np.frombuffer(blob, dtype=np.int64, count=n, offset=8 * n * k) for k in range(3)
+        ]
+        codes = np.frombuffer(blob, dtype=np.int32, count=n, offset=24 * n)
+        try:
+            names = orjson.loads(blob[28 * n :])
+        except orjson.JSONDecodeError:
+            return None
+        starts, ends, received = arrays
+        if n and (
+            int(ends[-1]) >= self.trailer_at
+            or not (np.frombuffer(data, np.uint8)[ends] == 10).all()
+            or int(codes.max()) >= len(names)
+        ):
+            return None
+        return SpoolContents(
+            self.path,
+            self.session_id,
+            self.start_seq,
+            data,
+            starts,
+            ends,
+            np.arange(self.start_seq, self.start_seq + n, dtype=np.int64),
+            received,
+            codes,
+            names,
+        )
 
 
 class SpoolFormatError(ValueError):
@@ -147,7 +306,7 @@ class SpoolFormatError(ValueError):
 
 
 def read_spool(path: Path) -> SpoolContents:
-    """Read every complete record of a spool; a torn or corrupt tail stops the read.
+    """Read every complete record of a spool, checking each CRC; a torn tail stops the read.
 
     Raises:
         SpoolFormatError: the header is missing or malformed.
@@ -157,15 +316,18 @@ def read_spool(path: Path) -> SpoolContents:
     header = data[:nl].split(b" ") if nl >= 0 else []
     if len(header) != 3 or header[0] != MAGIC or not header[2].isdigit():
         raise SpoolFormatError(f"{path}: not a diarkit spool (bad header {data[:60]!r})")
-    out = SpoolContents(path, header[1].decode(), int(header[2]))
-    seqs, received, sources, frames = out.seqs, out.received_us, out.sources, out.frames
+    starts, ends, seqs, received, codes = (array("q") for _ in range(5))
     find = data.find
     crc32 = zlib.crc32
-    names: dict[bytes, str] = {b"-": ""}
+    names: dict[bytes, int] = {}
+    source_names: list[str] = []
+    problem = None
     pos = nl + 1
     end = len(data)
     record = 0
     while pos < end:
+        if data.startswith(TRAILER, pos):
+            break  # the index trailer of a rolled spool: every record is read
         record += 1
         nl = find(b"\n", pos)
         try:
@@ -173,27 +335,41 @@ def read_spool(path: Path) -> SpoolContents:
                 raise ValueError
             f_seq, f_us, f_len, f_crc, f_src = data[pos:nl].split(b" ", 4)
             seq, rec_us, length, crc = int(f_seq), int(f_us), int(f_len), int(f_crc, 16)
-            source = names.get(f_src)
-            if source is None:
-                source = names[f_src] = f_src.decode()
+            code = names.get(f_src)
+            if code is None:
+                source_names.append("" if f_src == b"-" else f_src.decode())
+                code = names[f_src] = len(source_names) - 1
         except (ValueError, UnicodeDecodeError):
-            out.problem = f"{path}: record {record} at byte {pos}: torn or corrupt header"
+            problem = f"{path}: record {record} at byte {pos}: torn or corrupt header"
             break
         start = nl + 1
         stop = start + length
         if stop >= end or data[stop] != 10:  # the record's closing newline
-            out.problem = f"{path}: record {record} (seq {seq}) at byte {pos}: torn frame"
+            problem = f"{path}: record {record} (seq {seq}) at byte {pos}: torn frame"
             break
-        frame = data[start:stop]
-        if crc32(frame) != crc:
-            out.problem = f"{path}: record {record} (seq {seq}) at byte {pos}: CRC mismatch"
+        if crc32(memoryview(data)[start:stop]) != crc:
+            problem = f"{path}: record {record} (seq {seq}) at byte {pos}: CRC mismatch"
             break
+        starts.append(start)
+        ends.append(stop)
         seqs.append(seq)
         received.append(rec_us)
-        sources.append(source)
-        frames.append(frame)
+        codes.append(code)
         pos = stop + 1
-    return out
+
+    return SpoolContents(
+        path,
+        header[1].decode(),
+        int(header[2]),
+        data,
+        np.array(starts, dtype=np.int64),
+        np.array(ends, dtype=np.int64),
+        np.array(seqs, dtype=np.int64),
+        np.array(received, dtype=np.int64),
+        np.array(codes, dtype=np.int32),
+        source_names,
+        problem,
+    )
 
 
 def is_locked(path: Path) -> bool:

@@ -49,7 +49,7 @@ def test_spool_roundtrip_and_torn_tail(tmp_path):
     assert not is_locked(path)
     c = read_spool(path)
     assert (c.session_id, c.start_seq, c.problem) == ("s1", 5, None)
-    assert c.frames == payloads and c.seqs == [5, 6, 7, 8] and c.sources == ["ch-1"] * 4
+    assert c.frames == payloads and c.seqs.tolist() == [5, 6, 7, 8] and c.sources == ["ch-1"] * 4
     # an OS crash mid-write leaves a torn record: every complete one is kept, the tail named
     size = path.stat().st_size
     with open(path, "r+b") as f:
