@@ -672,6 +672,7 @@ class Capture:
     def stop(self, timeout: float = 60.0) -> st.CaptureStats:
         """Stop, flush every frame into durable Parquet parts, write gaps; return the stats."""
         self.stopping.set()
+        self._commands.put(("stop", ""))  # wakes the supervisor now, not at its next poll
         if self._supervisor is not None:
             self._supervisor.join(timeout)
         return self.stats()

@@ -108,11 +108,12 @@ def _hashes(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
     )
 
 
-def _one_line_each(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bool:
-    """False when some frame is empty or blank, so that it could not be one parsed row.
+def _no_blank_frames(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bool:
+    """False when some frame is empty or only whitespace.
 
-    With no blank frame, every frame yields at least one row, so a parse with exactly one
-    row per frame proves no frame spanned lines (``parse_block`` checks the count).
+    pyarrow.json skips blank lines and reads a frame holding two objects as two rows, so
+    the two could cancel out. Without blank frames every frame yields at least one row,
+    and ``parse_block``'s check of one row per frame proves the rows align with them.
     """
     if not len(starts):
         return True
@@ -164,7 +165,7 @@ def tables_from_frame_buffer(
     with ThreadPoolExecutor(1, thread_name_prefix="diarkit-hash") as pool:
         hashes_future = pool.submit(_hashes, data, starts, ends)
         parsed = None
-        if n and _one_line_each(data, starts, ends):
+        if n and _no_blank_frames(data, starts, ends):
             lines = _gather(_pieces(data, starts, ends + 1), np.arange(n, dtype=np.int64))
             parsed = parse_block(_joined(lines), n)
         envelope, ok = envelope_columns(FrameSlices(data, starts, ends), parsed)

@@ -64,6 +64,56 @@ def test_spool_roundtrip_and_torn_tail(tmp_path):
     assert c.frames == payloads[:1] and "CRC mismatch" in (c.problem or "")
 
 
+def _same_contents(a, b):
+    assert (a.session_id, a.start_seq, a.data) == (b.session_id, b.start_seq, b.data)
+    for name in ("starts", "ends", "seqs", "received_us"):
+        assert getattr(a, name).tolist() == getattr(b, name).tolist(), name
+    assert a.sources == b.sources and a.frames == b.frames
+
+
+def test_batches_and_index_trailer_read_back_like_the_record_walk(tmp_path):
+    path = tmp_path / spool_name("s2", 10)
+    w = SpoolWriter(path, "s2", 10)
+    batches = [[b"a", b"line\nbreak"], [b""], frames(3), [TRANSCRIPTION]]
+    seq, sent, sources = 10, [], []
+    for i, batch in enumerate(batches):
+        w.append_batch(seq, 1_700_000_000_000_000 + i, f"ch-{i % 2}", batch)
+        seq += len(batch)
+        sent += batch
+        sources += [f"ch-{i % 2}"] * len(batch)
+    assert w.frames == len(sent) and w.last_seq == 10 + len(sent) - 1
+    index = w.seal()
+    with pytest.raises(ValueError, match="sealed"):
+        w.append(seq, 0, "ch", b"late")  # a rolled spool takes no more frames
+    w.close()
+    assert w.bytes == path.stat().st_size
+    walked = read_spool(path)  # recovery's way: every record and CRC, stopping at the trailer
+    assert walked.problem is None and walked.frames == sent and walked.sources == sources
+    assert walked.received_us.tolist() == [
+        1_700_000_000_000_000 + i for i, b in enumerate(batches) for _ in b
+    ]
+    _same_contents(index.load(), walked)
+
+
+def test_a_damaged_trailer_falls_back_to_the_record_walk(tmp_path):
+    path = tmp_path / spool_name("s3", 0)
+    w = SpoolWriter(path, "s3", 0)
+    w.append_batch(0, 1_700_000_000_000_000, "ch", frames(4))
+    index = w.seal()
+    w.close()
+    good = path.read_bytes()
+    blob = index.blob_at + 3
+    for damaged in (
+        good[:blob] + bytes([good[blob] ^ 1]) + good[blob + 1 :],  # CRC catches it
+        good[: index.trailer_at + 8],  # torn trailer (an OS crash while rolling)
+        good[: index.trailer_at],  # no trailer at all
+    ):
+        path.write_bytes(damaged)
+        got = index.load()
+        assert got.frames == frames(4) and got.problem is None
+        _same_contents(got, read_spool(path))
+
+
 def test_recorder_rolls_by_count_into_parts_without_heartbeats(tmp_path):
     rec = RawRecorder(tmp_path, "sess-a", roll_frames=4, roll_seconds=60)
     rec.open()
