@@ -72,6 +72,30 @@ def _backslash_run(a: np.ndarray, end: int, escaped_start: bool) -> int:
     return run
 
 
+def _escaped(a: np.ndarray, at: np.ndarray, escaped_start: bool) -> np.ndarray:
+    """Bool mask: which bytes at indices ``at`` follow an odd run of backslashes.
+
+    Vectorised: backslash runs are found once per chunk. ``escaped_start`` says the
+    chunk's first byte is escaped by a backslash that ended the previous chunk.
+    """
+    out = np.zeros(len(at), dtype=bool)
+    if escaped_start and len(at) and at[0] == 0:
+        out[0] = True
+    prev = at - 1
+    cand = np.flatnonzero(prev >= 0)
+    cand = cand[a[prev[cand]] == _BACKSLASH]
+    if not len(cand):
+        return out
+    bs = np.flatnonzero(a == _BACKSLASH)
+    run_start = bs[np.r_[True, np.diff(bs) != 1]]
+    k = np.searchsorted(run_start, prev[cand], side="right") - 1
+    run = at[cand] - run_start[k]
+    if escaped_start:
+        run -= run_start[k] == 0  # that first backslash is itself escaped
+    out[cand] |= (run & 1).astype(bool)
+    return out
+
+
 def tokenize(chunk: bytes, state: ScanState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Structural tokens of ``chunk`` outside strings; advances ``state`` past it.
 
@@ -87,13 +111,7 @@ def tokenize(chunk: bytes, state: ScanState) -> tuple[np.ndarray, np.ndarray, np
     n = len(a)
     quotes = np.flatnonzero(a == _QUOTE)
     if len(quotes):
-        after_bs = quotes[quotes > 0]
-        after_bs = after_bs[a[after_bs - 1] == _BACKSLASH]
-        escaped = [int(p) for p in after_bs if _backslash_run(a, int(p), state.escaped) % 2]
-        if state.escaped and quotes[0] == 0:
-            escaped.append(0)
-        if escaped:
-            quotes = np.setdiff1d(quotes, np.asarray(escaped, dtype=quotes.dtype))
+        quotes = quotes[~_escaped(a, quotes, state.escaped)]
     start_in = int(state.in_string)
     cand = np.flatnonzero(_STRUCTURAL[a])
     if len(quotes) and len(cand):

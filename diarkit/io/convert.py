@@ -58,7 +58,7 @@ from .dataset import (
     write_quarantine,
     write_table_atomic,
 )
-from .formats import import_rows
+from .formats import export_segment_columns, import_rows
 from .raw import (
     RAW_SCHEMA,
     STA_TRANSCRIPT_TOPIC,
@@ -203,6 +203,14 @@ class KnownHashes:
     def __len__(self) -> int:
         return len(self.hi)
 
+    def merged(self, other: KnownHashes) -> KnownHashes:
+        """Both sets of keys as one (sorted by ``hi``; one copy of each, no re-sort)."""
+        at = np.searchsorted(self.hi, other.hi)
+        out = KnownHashes.__new__(KnownHashes)
+        out.hi = np.insert(self.hi, at, other.hi)
+        out.lo = np.insert(self.lo, at, other.lo)
+        return out
+
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """Bool mask: which of ``keys`` (N, 2) are known."""
         out = np.zeros(len(keys), dtype=bool)
@@ -220,12 +228,47 @@ class KnownHashes:
         return out
 
 
-@dataclass
 class SeenHashes:
-    """What a run must not store again: the dataset's hashes plus this run's digests."""
+    """What a run must not store again: the dataset's hashes plus those this run claimed.
 
-    known: KnownHashes | None = None
-    added: set[bytes] = field(default_factory=set)
+    Claimed hashes are kept as sorted 16-byte keys in a few levels merged as they grow
+    (16 bytes per record, no Python object per record). ``claim`` is atomic, so threads
+    converting different files never both store one frame.
+    """
+
+    def __init__(self, known: KnownHashes | None = None) -> None:
+        self.known = known
+        self._levels: list[KnownHashes] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return sum(map(len, self._levels))
+
+    def claim(self, keys: np.ndarray) -> np.ndarray:
+        """Bool mask of ``keys`` (N, 2) not seen before, first occurrences only; records them."""
+        keep = np.ones(len(keys), dtype=bool)
+        if not len(keys):
+            return keep
+        if self.known is not None and len(self.known):
+            keep &= ~self.known.contains(keys)
+        _, first = np.unique(
+            np.ascontiguousarray(keys).view(np.dtype((np.void, 16))).ravel(), return_index=True
+        )
+        once = np.zeros(len(keys), dtype=bool)
+        once[first] = True
+        keep &= once
+        with self._lock:
+            for level in self._levels:
+                idx = np.flatnonzero(keep)
+                if not len(idx):
+                    break
+                keep[idx[level.contains(keys[idx])]] = False
+            if keep.any():
+                self._levels.append(KnownHashes(keys[keep]))
+                while len(self._levels) > 1 and len(self._levels[-2]) <= 2 * len(self._levels[-1]):
+                    top = self._levels.pop()
+                    self._levels[-1] = self._levels[-1].merged(top)
+        return keep
 
 
 # --------------------------------------------------------------------------- per batch
@@ -264,7 +307,7 @@ def process_batch(
     if batch.raw is not None:  # a dataset input: rows as stored
         raw = batch.raw.select(RAW.names).cast(RAW_SCHEMA)
         digests = [bytes.fromhex(h) for h in raw.column("frame_hash").to_pylist()]
-        keep = _dedupe(digests, np.ones(len(digests), dtype=bool), ctx.seen)
+        keep = _dedupe(digests, ctx.seen)
         dup = int(len(digests) - keep.sum())
         raw = raw.filter(pa.array(keep))
         return raw, raw_to_segments(raw), rejected, dup
@@ -273,11 +316,11 @@ def process_batch(
     empty = RAW_SCHEMA.empty_table()
     if n == 0:
         return empty, raw_to_segments(empty), rejected, 0
-    if batch.imports is not None:
+    if batch.topics is not None:
         return _process_imports(batch, ctx)
     # Dedupe first: a rerun over converted input hashes it and parses nothing.
     digests = _digests(blobs)
-    new = _dedupe(digests, np.ones(n, dtype=bool), ctx.seen)
+    new = _dedupe(digests, ctx.seen)
     dup = int(n - new.sum())
     frames = batch.frames
     buffer = batch.buffer
@@ -340,53 +383,83 @@ def process_batch(
 def _process_imports(
     batch: Batch, ctx: _FileContext
 ) -> tuple[pa.Table, pa.Table, list[Rejected], int]:
-    """``process_batch`` of import rows (``diarkit.io.documents``), already parsed.
+    """``process_batch`` of import rows (``diarkit.io.documents``).
 
-    An element row whose element is bad is quarantined (its verbatim text) and not
-    stored; a document row is stored and its bad parts quarantined.
+    Every row is parsed once (orjson): an element row whose element is not valid JSON,
+    or not a valid segment/phrase, is quarantined with its verbatim text and not stored;
+    a document row is stored and its bad parts are quarantined. Runs of well-formed
+    export segments become segment columns vectorised (``export_segment_columns``).
     """
-    assert batch.imports is not None and batch.topics is not None
+    assert batch.topics is not None and batch.element_at is not None
     rejected = list(batch.rejected)
     blobs = batch.blobs
     n = len(blobs)
     digests = _digests(blobs)
-    new = _dedupe(digests, np.ones(n, dtype=bool), ctx.seen)
+    new = _dedupe(digests, ctx.seen)
     dup = int(n - new.sum())
     lines = batch.lines if batch.lines is not None else np.zeros(n, np.int64)
-    element_at = batch.element_at or [-1] * n
-    keep: list[int] = []
-    derived: list[list[dict[str, Any]]] = []
-    cids: list[str | None] = []
+    topics, element_at = batch.topics, batch.element_at
+    # Parse (validate) every row; export segments are then flattened vectorised, and
+    # their parsed objects dropped at once (they would dominate the batch's memory).
+    docs: dict[int, Any] = {}
+    fast: list[int] = []
+    loads = orjson.loads
     for i in np.flatnonzero(new).tolist():
-        doc = batch.imports[i]
+        try:
+            doc = loads(blobs[i])
+        except orjson.JSONDecodeError:
+            rejected.append(_invalid_import(blobs[i], element_at[i], int(lines[i]), ctx.source))
+            continue
+        if element_at[i] >= 0 and topics[i] == TUTORIAL_EXPORT_TOPIC:
+            fast.append(i)
+        docs[i] = None if fast and fast[-1] == i else doc
+    fast_cols = export_segment_columns([blobs[i][element_at[i] : -1] for i in fast])
+    if fast_cols is None:  # a bad segment among them: each goes through the checks
+        for i in fast:
+            docs[i] = loads(blobs[i])
+        fast = []
+    fast_set = set(fast)
+    keep: list[int] = []
+    derived: dict[int, list[dict[str, Any]]] = {}
+    cids: list[str | None] = []
+    fast_cid = iter(fast_cols["conversation_id"].to_pylist() if fast_cols else [])
+    for i, doc in docs.items():
+        if i in fast_set:
+            keep.append(i)
+            cids.append(next(fast_cid))
+            continue
         rows, errors = import_rows(doc)
         line = int(lines[i])
         at = element_at[i]
         if errors and at >= 0:
-            text = blobs[i][at:-1].decode("utf-8", errors="replace")
+            text = blobs[i][at:-1].decode("utf-8")
             rejected.extend(Rejected(ctx.source, line, reason, text) for reason, _ in errors)
             continue
         for reason, element in errors:
             rejected.append(Rejected(ctx.source, line, reason, orjson.dumps(element).decode()))
+        derived[len(keep)] = rows
         keep.append(i)
-        derived.append(rows)
         cid = rows[0]["conversation_id"] if rows else doc.get("conversationId")
         cids.append(cid if isinstance(cid, str) else None)
     m = len(keep)
+    columns: dict[int, dict[str, pa.Array]] = {}
+    if fast_cols is not None and fast:
+        # fast rows keep their order; split them into runs of consecutive raw rows
+        pos = np.flatnonzero(np.isin(np.asarray(keep), np.asarray(fast)))
+        runs = np.split(np.arange(len(pos)), np.flatnonzero(np.diff(pos) != 1) + 1)
+        for run in runs:
+            sel = pa.array(run, pa.int64())
+            columns[int(pos[run[0]])] = {k: v.take(sel) for k, v in fast_cols.items()}
     kept = [blobs[i] for i in keep]
-    try:
-        frames = pa.array(kept, pa.binary()).cast(pa.string())
-    except (pa.ArrowInvalid, UnicodeDecodeError):  # never expected: the JSON was parsed
-        frames = pa.array([b.decode("utf-8", errors="replace") for b in kept], pa.string())
     env = {
-        "topic": pa.array([batch.topics[i] for i in keep], pa.string()),
+        "topic": pa.array([topics[i] for i in keep], pa.string()),
         "kind": pa.array(["transcription"] * m, pa.string()),
         "conversation_id": pa.array(cids, pa.string()),
         "event_time": pa.nulls(m, UTC_TS),
         "error": pa.nulls(m, pa.string()),
     }
     raw = assemble_raw(
-        frames,
+        pa.array(kept, pa.binary()).cast(pa.string()),  # valid UTF-8: orjson parsed it
         _hex_array([digests[i] for i in keep]),
         env,
         session_id=ctx.session_id,
@@ -397,27 +470,33 @@ def _process_imports(
     )
     seqs = np.asarray(keep, dtype=np.int64) + batch.start_seq
     raw = raw.set_column(raw.schema.get_field_index("seq"), "seq", pa.array(seqs))
-    return raw, segments_from_rows(raw, derived), rejected, dup
+    return raw, segments_from_rows(raw, derived, columns), rejected, dup
 
 
-def _dedupe(digests: list[bytes], valid: np.ndarray, seen: SeenHashes) -> np.ndarray:
-    """Mask of records to keep: valid and not seen before (``seen.added`` is updated)."""
-    valid = valid.copy()
-    if seen.known is not None and len(seen.known):
-        valid &= ~seen.known.contains(digest_keys(digests))
-    added = seen.added
-    if valid.all():
-        batch = set(digests)
-        if len(batch) == len(digests) and added.isdisjoint(batch):
-            added |= batch  # the common case, at C speed
-            return valid
-    keep = np.zeros(len(digests), dtype=bool)
-    add = added.add
-    for i, d in enumerate(digests):
-        if valid[i] and d not in added:
-            keep[i] = True
-            add(d)
-    return keep
+def _invalid_import(blob: bytes, at: int, line: int, source: str) -> Rejected:
+    """The rejection of an import row that is not valid JSON (its element, for a row)."""
+    if at < 0:
+        try:
+            orjson.loads(blob)
+        except orjson.JSONDecodeError as exc:
+            return Rejected(source, line, f"$: not valid JSON ({exc})", _text(blob))
+    element = blob[at:-1]
+    path = blob[len(b'{"path":"') : blob.index(b'"', len(b'{"path":"'))].decode()
+    try:
+        orjson.loads(element)
+        reason = f"{path}: not valid JSON (its context)"
+    except orjson.JSONDecodeError as exc:
+        reason = f"{path}: not valid JSON ({exc})"
+    return Rejected(source, line, reason, _text(element))
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _dedupe(digests: list[bytes], seen: SeenHashes) -> np.ndarray:
+    """Mask of records to keep: not seen before (they are claimed in ``seen``)."""
+    return seen.claim(digest_keys(digests))
 
 
 # --------------------------------------------------------------------------- writing
@@ -483,6 +562,7 @@ class _Result:
 
 
 _PROGRESS: Any = None
+_POOL = pa.default_memory_pool()
 _SEEN: SeenHashes | None = None
 #: Set on Ctrl-C so that converter threads stop at the next block.
 _STOP = threading.Event()
@@ -530,14 +610,17 @@ def _convert_file(task: _Task) -> _Result:
                 raise KeyboardInterrupt
             raw, seg, rejected, dup = process_batch(batch, ctx)
             written = _write_parts(dataset, raw, seg, ctx.session_id, batch.start_seq)
+            stored, derived = raw.num_rows, seg.num_rows
+            del raw, seg
+            _POOL.release_unused()  # mimalloc keeps freed pages otherwise (RSS stays flat)
             n = len(batch.blobs) if batch.raw is None else batch.raw.num_rows
             with result_lock:
                 result.records += n
                 result.duplicates += dup
                 result.rejected.extend(rejected)
                 result.bytes_read += batch.nbytes
-                result.written += raw.num_rows
-                result.segments += seg.num_rows
+                result.written += stored
+                result.segments += derived
                 parts.extend((batch.start_seq, str(p)) for p in written)
             _report(n, batch.nbytes)
 
@@ -852,65 +935,8 @@ def _finish(summary: ConvertSummary, results: list[_Result], root: Path, t0: flo
         summary.bytes_read += r.bytes_read
         summary.parts += len(r.parts)
         rejected.extend(r.rejected)
-    if sum(len(r.parts) for r in results) > 1:
-        removed, seg_removed = _dedupe_across(root, [[Path(p) for p in r.parts] for r in results])
-        summary.written -= removed
-        summary.duplicates += removed
-        summary.segments -= seg_removed
     summary.quarantined = _write_rejected(root, summary.run_id, rejected)
     summary.seconds = time.perf_counter() - t0
-
-
-def _dedupe_across(root: Path, parts_by_file: list[list[Path]]) -> tuple[int, int]:
-    """Drop rows of this run's parts whose frame_hash an earlier file of the run wrote.
-
-    Files convert concurrently, so two of them can both store a frame the other also
-    has; the first file (in input order) keeps it. Vectorised: one hash column read per
-    part, and nothing rewritten unless there is a repeat.
-    """
-    parts = [p for file_parts in parts_by_file for p in file_parts]
-    keys = [hash_keys(pq.read_table(p, columns=["frame_hash"]).column(0)) for p in parts]
-    if not keys:
-        return 0, 0
-    allk = np.concatenate(keys)
-    if len(np.unique(allk[:, 0])) == len(allk):
-        return 0, 0
-    _, first = np.unique(allk.view(np.dtype((np.void, 16))).ravel(), return_index=True)
-    dup = np.ones(len(allk), dtype=bool)
-    dup[first] = False
-    removed = seg_removed = 0
-    start = 0
-    for p, k in zip(parts, keys, strict=True):
-        d = dup[start : start + len(k)]
-        start += len(k)
-        if d.any():
-            r, sr = _drop_rows(root, p, d)
-            removed += r
-            seg_removed += sr
-    return removed, seg_removed
-
-
-def _drop_rows(root: Path, raw_path: Path, drop: np.ndarray) -> tuple[int, int]:
-    raw = pq.read_table(raw_path)
-    seg_path = root / SEGMENTS_DIR / raw_path.relative_to(root / RAW_DIR)
-    gone = raw.filter(pa.array(drop))
-    keep = raw.filter(pa.array(~drop))
-    seg = pq.read_table(seg_path)
-    key = pc.binary_join_element_wise(
-        seg.column("session_id").cast(pa.string()), seg.column("seq").cast(pa.string()), "\x1f"
-    )
-    gone_key = pc.binary_join_element_wise(
-        gone.column("session_id"), gone.column("seq").cast(pa.string()), "\x1f"
-    )
-    seg_drop = pc.is_in(key, value_set=gone_key)
-    seg_keep = seg.filter(pc.invert(seg_drop))
-    if keep.num_rows == 0:
-        seg_path.unlink(missing_ok=True)
-        raw_path.unlink()
-    else:
-        write_table_atomic(keep, raw_path)
-        write_table_atomic(seg_keep, seg_path)
-    return gone.num_rows, seg.num_rows - seg_keep.num_rows
 
 
 def _write_rejected(root: Path, run_id: str, rejected: list[Rejected]) -> int:

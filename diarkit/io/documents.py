@@ -41,7 +41,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
@@ -60,9 +59,12 @@ from .raw import STA_TRANSCRIPT_TOPIC, TUTORIAL_EXPORT_TOPIC
 from .readers import Batch, Rejected, UnknownFormatError, _keys, _open, is_known_record
 
 #: Bytes read (decompressed) and scanned at a time.
-SCAN_BYTES = 4 << 20
-#: Verbatim bytes of rows gathered into one batch (one part file) at most, about.
-BATCH_BYTES = 8 << 20
+SCAN_BYTES = 1 << 20
+#: Verbatim bytes of import rows gathered into one batch (one part file), about: each
+#: is parsed into Python objects, which take several times the bytes.
+BATCH_BYTES = 4 << 20
+#: The same for records (array elements), which go to the vectorised frame parser.
+RECORD_BATCH_BYTES = 4 << 20
 #: Longest span kept in memory: one element, one record, or an undecided document.
 MAX_SPAN_BYTES = 64 << 20
 #: Largest document row (a document's members outside its streamed arrays).
@@ -103,7 +105,6 @@ class _Out:
         self.blobs: list[bytes] = []
         self.lines: list[int] = []
         self.topics: list[str] = []
-        self.docs: list[Any] = []
         self.element_at: list[int] = []
         self.size = 0
 
@@ -119,13 +120,12 @@ class _Out:
         self.lines.append(line)
         self.size += len(blob)
 
-    def imported(self, topic: str, blob: bytes, line: int, doc: Any, at: int) -> None:
+    def imported(self, topic: str, blob: bytes, line: int, at: int) -> None:
         """An element row (``at``: offset of the verbatim element) or document row (-1)."""
         self._switch("imports")
         self.blobs.append(blob)
         self.lines.append(line)
         self.topics.append(topic)
-        self.docs.append(doc)
         self.element_at.append(at)
         self.size += len(blob)
 
@@ -141,8 +141,7 @@ class _Out:
             return
         lines = np.asarray(self.lines, dtype=np.int64)
         if self.kind == "imports":
-            batch = Batch(self.blobs, lines, topics=self.topics, imports=self.docs)
-            batch.element_at = self.element_at
+            batch = Batch(self.blobs, lines, topics=self.topics, element_at=self.element_at)
         else:
             joined = b"\n".join(self.blobs)
             plain = b"\r" not in joined and joined.count(b"\n") == len(self.blobs) - 1
@@ -249,9 +248,9 @@ class _Parser:
         except _Damaged as exc:
             at = max(exc.at, src.base)
             text = src.text(at, min(src.end, at + SHOWN_BYTES))
+            if self.first and self.deciding:  # nothing recognised yet: not a known format
+                raise UnknownFormatError(f"{self.path}: not valid JSON ({exc.reason})") from None
             self.out.reject(self.line(at), exc.reason, text)
-            if self.first:
-                raise UnknownFormatError(f"{self.path}: {exc.reason}") from None
         finally:
             self.deciding = False
 
@@ -417,6 +416,7 @@ class _Parser:
                 else:
                     end = yield from self._skip(c)
                     members.member(key, src.text(start, end), scalar=False)
+                self.where = f"{base}.{key}"
                 self.keep(end)
                 yield from self.need()
                 p, ch, lv = self.tok()
@@ -493,38 +493,29 @@ class _Parser:
                 b"",
             )
             return
-        blob = b"{" + b",".join(doc.parts) + b"}"
-        try:
-            parsed = orjson.loads(blob)
-        except orjson.JSONDecodeError as exc:
-            self.out.reject(line, f"$: not valid JSON ({exc})", blob)
-            return
-        self.out.imported(topic, blob, line, parsed, -1)
+        self.out.imported(topic, b"{" + b",".join(doc.parts) + b"}", line, -1)
         self.deciding = False
 
     def _element_rows(
         self, topic: str, context: list[bytes], path: Callable[[int], str]
     ) -> Callable[[list[bytes], np.ndarray, int], None]:
-        """An ``emit`` for ``_leaf`` that wraps each element with its context."""
+        """An ``emit`` for ``_leaf`` that wraps each element with its context.
+
+        Elements are not parsed here: the converter validates every row it stores.
+        """
         ctx = b"[" + b",".join(context) + b"]"
-        ctx_doc = orjson.loads(ctx)
         out = self.out
         self.deciding = False
 
         def emit(texts: list[bytes], lines: np.ndarray, first: int) -> None:
+            imported = out.imported
             for k, (text, line) in enumerate(zip(texts, lines.tolist(), strict=True)):
                 where = path(first + k)
                 if not text:
                     out.reject(line, f"{where}: empty array element (a stray comma?)", b"")
                     continue
-                try:
-                    element = orjson.loads(text)
-                except orjson.JSONDecodeError as exc:
-                    out.reject(line, f"{where}: not valid JSON ({exc})", text)
-                    continue
                 head = b'{"path":"%s","context":%s,"element":' % (where.encode(), ctx)
-                doc = {"path": where, "context": ctx_doc, "element": element}
-                out.imported(topic, head + text + b"}", line, doc, len(head))
+                imported(topic, head + text + b"}", line, len(head))
 
         return emit
 
@@ -685,11 +676,23 @@ class _TranscriptMembers(_Members):
         return end
 
 
-def iter_documents(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[Batch]:
+def iter_documents(
+    path: Path,
+    *,
+    scan_bytes: int = SCAN_BYTES,
+    batch_bytes: int = BATCH_BYTES,
+    record_batch_bytes: int = RECORD_BATCH_BYTES,
+) -> Iterator[Batch]:
     """Batches of rows of a file of JSON documents (plain or gzip), in file order.
 
-    Memory stays within about ``SCAN_BYTES`` + ``batch_bytes`` + the longest element,
-    whatever the file size.
+    Args:
+        path: the file.
+        scan_bytes: bytes read and scanned at a time (decompressed).
+        batch_bytes: verbatim bytes of import rows per batch, about.
+        record_batch_bytes: verbatim bytes of records per batch, about.
+
+    Memory stays within about ``scan_bytes`` + one batch + the longest element, whatever
+    the file size.
 
     Raises:
         UnknownFormatError: the file's first value is no format diarkit reads (raised
@@ -699,7 +702,7 @@ def iter_documents(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[Batch
 
     def read() -> bytes:
         try:
-            return f.read(SCAN_BYTES)
+            return f.read(scan_bytes)
         except (EOFError, OSError, zlib.error) as exc:
             raise StreamEnd(str(exc)) from None
 
@@ -709,7 +712,8 @@ def iter_documents(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[Batch
     reported = 0
     try:
         for _ in parser.run():
-            if not parser.deciding and out.size >= batch_bytes:
+            limit = record_batch_bytes if out.kind == "records" else batch_bytes
+            if not parser.deciding and out.size >= limit:
                 batches = out.take(src.consumed - reported)
                 reported = src.consumed
                 yield from batches

@@ -102,9 +102,7 @@ def classify_record(record: str | bytes) -> FrameInfo:
             topic = STA_TRANSCRIPT_TOPIC
         else:
             return FrameInfo("invalid", None, None, None, f"{path}: not a known import element")
-        return FrameInfo(
-            "transcription", topic, cid if isinstance(cid, str) else None, None, None
-        )
+        return FrameInfo("transcription", topic, cid if isinstance(cid, str) else None, None, None)
     if is_sta_transcript(doc):
         cid = doc.get("conversationId")
         return FrameInfo(

@@ -62,9 +62,9 @@ class Batch:
     for the fast parser. ``raw`` is set instead for dataset inputs (complete raw rows).
     ``rejected`` holds problems found while reading (a truncated gzip, a bad element).
 
-    Import rows (``diarkit.io.documents``): ``topics`` gives each blob's import topic,
-    ``imports`` its parsed JSON and ``element_at`` the byte offset of the verbatim element
-    in an element row (-1 for a document row).
+    Import rows (``diarkit.io.documents``): ``topics`` gives each blob's import topic and
+    ``element_at`` the byte offset of the verbatim element in an element row (-1 for a
+    document row); neither is parsed yet.
     """
 
     blobs: list[bytes]
@@ -77,7 +77,6 @@ class Batch:
     frames: pa.Array | None = None
     start_seq: int = 0
     topics: list[str] | None = None
-    imports: list[Any] | None = None
     element_at: list[int] | None = None
 
 

@@ -318,16 +318,36 @@ def segments_from_parsed(
 
 
 def segments_from_rows(
-    raw: pa.Table, rows: Sequence[list[dict[str, Any]]], *, words: bool = True
+    raw: pa.Table,
+    rows: dict[int, list[dict[str, Any]]],
+    columns: dict[int, dict[str, pa.Array]] | None = None,
+    *,
+    words: bool = True,
 ) -> pa.Table:
-    """Segments of ``raw`` from row dicts already derived, one list per raw row, in order.
+    """Segments of ``raw`` from utterance rows already derived (import rows).
 
-    ``rows[k]`` must be what ``rows_of_frame`` gives for raw row ``k`` (the converter
-    derives import rows while reading them, so it need not parse them twice).
+    Args:
+        raw: a ``RAW`` table.
+        rows: raw row index -> its row dicts (as ``rows_of_frame`` gives them).
+        columns: raw row indices -> the same rows as columns (``_row``/``_sub``/``words``
+            not needed: one utterance per raw row, without words), for rows derived
+            vectorised (``formats.export_segment_columns``); keys are each run's first
+            raw row, and the run is consecutive.
+        words: include the optional ``words`` column.
+
+    The result is what ``raw_to_segments(raw)`` gives.
     """
-    if len(rows) != raw.num_rows:
-        raise ValueError(f"{len(rows)} row lists for {raw.num_rows} raw rows")
-    return _finish(raw, [_row_columns(range(raw.num_rows), rows)], words)
+    idx = sorted(rows)
+    parts = [_row_columns(idx, [rows[i] for i in idx])] if idx else []
+    for first, cols in (columns or {}).items():
+        n = len(cols["conversation_id"])
+        part: dict[str, Any] = dict(cols)
+        part["_row"] = pa.array(np.arange(first, first + n, dtype=np.int64))
+        part["_sub"] = pa.array(np.zeros(n, dtype=np.int64))
+        empty = pa.array(np.zeros(n + 1, dtype=np.int32))
+        part["words"] = pa.ListArray.from_arrays(empty, pa.array([], _WORD_STRUCT), type=WORD_TYPE)
+        parts.append(part)
+    return _finish(raw, parts, words)
 
 
 def raw_to_segments(raw: pa.Table, *, words: bool = True) -> pa.Table:
