@@ -89,6 +89,8 @@ def _now_us() -> int:
 _ENDED_MARKS = tuple(sorted(s.encode() for s in ENDED_STATUSES))
 _TOPIC_KINDS: dict[bytes, TopicKind | None] = {}
 _TOPIC_KEY = b'"topicName"'
+#: The last frame's bytes up to its topic's closing quote, and that topic's kind.
+_last_peek: tuple[bytes, TopicKind | None] | None = None
 
 
 def peek_topic(frame: bytes) -> TopicKind | None:
@@ -96,9 +98,15 @@ def peek_topic(frame: bytes) -> TopicKind | None:
 
     Reads the first ``"topicName": "..."`` in the first 1 KB with plain byte searches and
     classifies it with ``diarkit.genesys.parse_topic`` (cached per topic name). A frame
-    whose topic cannot be peeked is decoded in full by the caller; the stored frame is
-    never affected.
+    that starts with the same bytes as the last one, up to its topic's closing quote, has
+    the same first topic: one ``startswith`` answers (the bulk of a stream). A frame whose
+    topic cannot be peeked is decoded in full by the caller; the stored frame is never
+    affected.
     """
+    global _last_peek
+    last = _last_peek
+    if last is not None and frame.startswith(last[0]):
+        return last[1]
     i = frame.find(_TOPIC_KEY, 0, 1024)
     if i < 0:
         return None
@@ -112,12 +120,10 @@ def peek_topic(frame: bytes) -> TopicKind | None:
     if frame[i:j].strip() != b":":
         return None  # not ``"topicName": "..."``: the caller parses the frame
     name = frame[j + 1 : k]
-    try:
-        return _TOPIC_KINDS[name]
-    except KeyError:
-        pass
     kind: TopicKind | None
-    if b"\\" in name or not name:
+    if name in _TOPIC_KINDS:
+        kind = _TOPIC_KINDS[name]
+    elif b"\\" in name or not name:
         kind = None  # not a plain string value: the caller parses the frame
     else:
         try:
@@ -127,6 +133,7 @@ def peek_topic(frame: bytes) -> TopicKind | None:
     if len(_TOPIC_KINDS) > 100_000:
         _TOPIC_KINDS.clear()
     _TOPIC_KINDS[name] = kind
+    _last_peek = (frame[: k + 1], kind)
     return kind
 
 
