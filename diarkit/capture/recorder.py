@@ -2,13 +2,15 @@
 
 Order of operations (DESIGN.md sections 2 and 5):
 
-1. ``append`` writes the frame verbatim to the current spool in one unbuffered write
-   (it now survives ``kill -9``) and only then returns its sequence number;
+1. ``append_batch`` writes the frames received together verbatim to the current spool in
+   one unbuffered ``writev`` (they now survive ``kill -9``) and only then returns;
 2. a spool rolls after ``roll_frames`` frames, ``roll_bytes`` bytes or ``roll_seconds``
-   seconds: it is fsynced and closed, and a new spool takes the next frames;
-3. a background thread turns each closed spool into a Parquet part with the io
-   writer (``diarkit.io.raw.build_raw_table`` + ``diarkit.io.dataset.write_raw_part``,
-   temp file, fsync, rename) and deletes the spool only after the part is durable.
+   seconds: its index trailer is appended (``SpoolWriter.seal``), it is fsynced on the
+   sync thread, and a new spool takes the next frames;
+3. converter threads turn each rolled spool into a Parquet part (raw + segments, via
+   ``diarkit.io.frame_buffer``) in a roller process or in this one, written by
+   ``diarkit.io.dataset.write_raw_part`` (temp file, fsync, rename), and delete the spool
+   only after the part is durable.
 
 A part is named after its session and first sequence number, so recovering a spool
 whose part was already written (a crash between rename and unlink) finds the part and
@@ -85,12 +87,9 @@ class RecoveryReport:
 
 
 def _existing_part(dataset: Path, session_id: str, seq: int) -> Path | None:
-    from diarkit.io.dataset import part_name
+    from diarkit.io.dataset import find_part  # also finds it inside a compacted part
 
-    name = part_name(session_id, seq)
-    for found in (dataset / "raw").glob(f"date=*/{name}"):
-        return found
-    return None
+    return find_part(dataset, session_id, seq)
 
 
 def spool_to_part(
