@@ -45,12 +45,14 @@ from ._frames import parse_block
 from .dataset import (
     _NO_DICT,
     COMPACT_JOURNAL_GLOB,
+    MERGED_PARTS_KEY,
     QUARANTINE_DIR,
     RAW_DIR,
     SEGMENTS_DIR,
     atomic_path,
     list_files,
     list_parts,
+    merged_part_names,
     part_name,
     part_paths,
     pid_alive,
@@ -1086,7 +1088,8 @@ def _merge(root: Path, date_dir: str, group: list[Path], name: str) -> int:
     tmp_j = root / f".tmp-{os.getpid()}-journal.json"
     tmp_j.write_text(json.dumps({"new": rel, "old": old_rel}))
     os.replace(tmp_j, journal)
-    rows = _stream_concat(olds_raw, new_raw)
+    replaced = [n for p in olds_raw for n in (p.name, *merged_part_names(p))]
+    rows = _stream_concat(olds_raw, new_raw, {MERGED_PARTS_KEY: json.dumps(replaced).encode()})
     _stream_concat(olds_seg, new_seg)
     for p in olds_seg + olds_raw:
         p.unlink(missing_ok=True)
@@ -1094,9 +1097,16 @@ def _merge(root: Path, date_dir: str, group: list[Path], name: str) -> int:
     return rows
 
 
-def _stream_concat(sources: list[Path], dest: Path) -> int:
-    """Concatenate Parquet files into ``dest`` atomically, one source in memory at a time."""
+def _stream_concat(
+    sources: list[Path], dest: Path, metadata: dict[bytes, bytes] | None = None
+) -> int:
+    """Concatenate Parquet files into ``dest`` atomically, one source in memory at a time.
+
+    ``metadata`` replaces the schema's key-value metadata of ``dest`` when given.
+    """
     schema = pq.read_schema(sources[0])
+    if metadata is not None:
+        schema = schema.with_metadata(metadata)
     rows = 0
     use_dict = [n for n in schema.names if n not in _NO_DICT]
     with (
@@ -1104,7 +1114,7 @@ def _stream_concat(sources: list[Path], dest: Path) -> int:
         pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=use_dict) as w,
     ):
         for src in sources:
-            t = pq.read_table(src, schema=schema)
+            t = pq.read_table(src, schema=schema).replace_schema_metadata(schema.metadata)
             w.write_table(t)
             rows += t.num_rows
     return rows

@@ -269,6 +269,41 @@ def dataset_info(dataset: Path) -> dict[str, Any]:
 
 
 COMPACT_JOURNAL_GLOB = "_compact-*.json"
+#: Parquet key-value metadata of a part written by ``compact``: a JSON list of the names
+#: of the parts it replaced (including those replaced by earlier compactions).
+MERGED_PARTS_KEY = b"diarkit.merged_parts"
+#: Names ``compact`` gives merged parts (``c<UTC time><4 hex>-<k>.parquet``).
+MERGED_NAME = re.compile(r"c\d{8}T\d{6}[0-9a-f]{4}-\d{6}\.parquet")
+
+
+def merged_part_names(path: Path) -> list[str]:
+    """Names of the parts a compacted part replaced (``[]`` for any other part)."""
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(MERGED_PARTS_KEY)
+    if not raw:
+        return []
+    names = json.loads(raw)
+    return [n for n in names if isinstance(n, str)]
+
+
+def find_part(dataset: Path, session_id: str, seq: int) -> Path | None:
+    """The raw part that holds part ``<session>-<seq>``, even after compaction merged it.
+
+    Capture recovery asks this before writing a leftover spool's part again: the part is
+    either still under its own name (any date), or inside a part ``compact`` wrote, whose
+    metadata lists the names it replaced (``MERGED_PARTS_KEY``).
+
+    Returns:
+        That file, or ``None`` when no complete part holds it.
+    """
+    root = Path(dataset) / RAW_DIR
+    name = part_name(session_id, seq)
+    for found in sorted(root.glob(f"date=*/{name}")):
+        return found
+    for part in list_parts(Path(dataset), RAW_DIR):
+        if MERGED_NAME.fullmatch(part.name) and name in merged_part_names(part):
+            return part
+    return None
 
 
 def superseded_parts(dataset: Path) -> set[Path]:
