@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -299,3 +300,55 @@ def test_invalid_utf8_line_is_quarantined_and_the_rest_kept(tmp_path):
     assert q["reason"].iloc[0].startswith("$: not valid JSON")
     assert q["raw"].iloc[0] == "\ufffd\ufffd garbage"
     assert load_raw(tmp_path / "ds")["line"].tolist() == [1, 3]
+
+
+def test_hash_claims_are_atomic_across_threads():
+    import threading
+
+    from diarkit.io.convert import SeenHashes, _digests, digest_keys
+
+    keys = digest_keys(_digests([i.to_bytes(4, "little") for i in range(6000)]))
+    seen = SeenHashes()
+    claimed: list[np.ndarray] = []
+    start = threading.Barrier(6)
+
+    def claim(offset: int) -> None:
+        start.wait()
+        for k in range(0, 6000, 250):  # overlapping batches, in different orders
+            batch = keys[(np.arange(k, k + 500) + offset) % 6000]
+            claimed.append(batch[seen.claim(batch)])
+
+    threads = [threading.Thread(target=claim, args=(o * 1000,)) for o in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = np.concatenate(claimed)
+    assert len(got) == 6000 == len(seen)  # every key claimed exactly once
+    assert len(np.unique(got.view(np.dtype((np.void, 16))))) == 6000
+
+
+def test_kill_never_leaves_a_duplicate_across_files(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    shared = _frames("shared-", 300)
+    for k in range(8):  # every file holds the shared frames, in a different place
+        own = _frames(f"own{k}-", 300)
+        (d / f"f{k}.jsonl").write_bytes(b"\n".join(own[: k * 30] + shared + own[k * 30 :]))
+    ds = tmp_path / "ds"
+    code = (
+        "import sys; from diarkit.io.convert import convert; "
+        "convert([sys.argv[1]], sys.argv[2], workers=2, progress=False, chunk_bytes=32768)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(d), str(ds)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list_parts(ds, "raw")) < 6:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    partial = load_raw(ds, columns=["frame_hash"])
+    assert len(partial) and partial["frame_hash"].is_unique  # visible right after the kill
+    s = convert([d], ds, progress=False, workers=2)
+    raw = load_raw(ds, columns=["frame_hash"])
+    assert len(raw) == 300 + 8 * 300 and raw["frame_hash"].is_unique
+    assert s.written == len(raw) - len(partial)
