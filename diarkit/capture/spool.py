@@ -52,9 +52,9 @@ _FRAMES_PER_WRITEV = 340
 class SpoolWriter:
     """Append-only writer of one spool file; not thread-safe (the recorder locks).
 
-    Besides the file, it keeps a small index of what it wrote (frame offsets, receive
-    times, sources: ~20 bytes a frame), so that converting a closed spool needs no
-    record-by-record walk of the file (``index``, ``SpoolIndex.load``).
+    Besides the file, it keeps an index of what it wrote (frame offsets, receive times,
+    sources: 28 bytes a frame) until ``seal`` appends it to the file as the trailer, so
+    converting the rolled spool needs no record-by-record walk (``SpoolIndex.load``).
 
     Raises:
         OSError: from the file system (disk full, permissions); the recorder turns it
