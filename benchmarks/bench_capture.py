@@ -243,7 +243,7 @@ def convert_only(n: int, out: Path) -> float:
         index = w.seal()
         w.close()
         t0 = time.perf_counter()
-        spool_to_part(out, path, contents=index.load())  # the recorder's own path
+        spool_to_part(out, path, index=index)  # the recorder's own path
         best = max(best, n / (time.perf_counter() - t0))
     return best
 

@@ -32,8 +32,8 @@ from .errors import RecorderError
 from .roller import Roller, RollerDied
 from .spool import (
     SUFFIX,
-    SpoolContents,
     SpoolFormatError,
+    SpoolIndex,
     SpoolWriter,
     is_locked,
     read_spool,
@@ -97,13 +97,14 @@ def spool_to_part(
     spool: Path,
     *,
     keep_heartbeats: bool = False,
-    contents: SpoolContents | None = None,
+    index: SpoolIndex | None = None,
 ) -> PartResult:
     """Turn one closed spool into a durable raw Parquet part, then delete the spool.
 
     Idempotent: when the part of this spool (same session and first sequence number)
-    already exists, it is kept and only the spool is deleted. ``contents`` is the spool
-    as its writer indexed it (``SpoolIndex.load``); recovery reads it with ``read_spool``.
+    already exists, it is kept and only the spool is deleted. ``index`` is the trailer
+    its writer sealed it with (``SpoolIndex.load``); without one (recovery) the spool is
+    read record by record (``read_spool``).
 
     Raises:
         SpoolFormatError: the file is not a spool.
@@ -114,8 +115,7 @@ def spool_to_part(
     from diarkit.io.dataset import fsync_path, write_raw_part
     from diarkit.io.frame_buffer import tables_from_frame_buffer
 
-    if contents is None:
-        contents = read_spool(spool)
+    contents = read_spool(spool) if index is None else index.load()
     part: Path | None = None
     stored = invalid = utterances = finals = 0
     reused = False
@@ -519,18 +519,14 @@ class RawRecorder:
                 if roller is None:
                     roller = Roller(self.dataset, keep_heartbeats=self.keep_heartbeats)
                     self._rollers[slot] = roller
-                result: PartResult = roller.convert(spool.sealed or spool.path)
+                result: PartResult = roller.convert(spool.path, spool.sealed)
                 return result
             except RollerDied:
                 with self._lock:
                     self._roller_failures += 1
                 self._rollers[slot] = None  # spool_to_part is idempotent: finish it here
-        sealed = spool.sealed
         return spool_to_part(
-            self.dataset,
-            spool.path,
-            keep_heartbeats=self.keep_heartbeats,
-            contents=None if sealed is None else sealed.load(),
+            self.dataset, spool.path, keep_heartbeats=self.keep_heartbeats, index=spool.sealed
         )
 
     def close(self) -> None:

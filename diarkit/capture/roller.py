@@ -56,7 +56,8 @@ def _child_main() -> None:
 
 
 def _serve(conn: Connection, dataset: str, keep_heartbeats: bool) -> None:
-    """Convert each ``SpoolIndex`` received; answer ("ok", result) or an error tuple."""
+    """Convert each (spool path, ``SpoolIndex`` or None) received; answer ("ok", result)
+    or an error tuple."""
     # Import all that converting needs before the first spool arrives (~0.4 s), so the
     # first conversion costs what the others do.
     import diarkit.io.dataset
@@ -71,17 +72,14 @@ def _serve(conn: Connection, dataset: str, keep_heartbeats: bool) -> None:
     root = Path(dataset)
     while True:
         try:
-            msg: SpoolIndex | Path | None = conn.recv()
+            msg: tuple[str, SpoolIndex | None] | None = conn.recv()
         except (EOFError, OSError):
             return
         if msg is None:
             return
         try:
-            if isinstance(msg, SpoolIndex):
-                path, contents = msg.path, msg.load()
-            else:  # no index: read it record by record
-                path, contents = msg, None
-            result = spool_to_part(root, path, keep_heartbeats=keep_heartbeats, contents=contents)
+            path, index = msg
+            result = spool_to_part(root, Path(path), keep_heartbeats=keep_heartbeats, index=index)
         except FileNotFoundError as exc:
             reply: tuple[Any, ...] = ("missing", exc.errno, exc.strerror, exc.filename)
         except OSError as exc:
@@ -135,8 +133,8 @@ class Roller:
         """True while the child runs."""
         return self._proc.poll() is None
 
-    def convert(self, spool: SpoolIndex | Path) -> Any:
-        """Convert a closed spool (its index, or only its path) in the child.
+    def convert(self, spool: Path, index: SpoolIndex | None) -> Any:
+        """Convert a closed spool (through its trailer ``index``, if sealed) in the child.
 
         Returns:
             The ``PartResult``.
@@ -147,7 +145,7 @@ class Roller:
             RollerDied: the child died or hung (killed now): convert in the caller.
         """
         try:
-            self._conn.send(spool)
+            self._conn.send((str(spool), index))
         except (OSError, ValueError) as exc:
             self.kill()
             raise RollerDied(f"roller pipe broken: {exc}") from None
@@ -166,8 +164,7 @@ class Roller:
                 raise RollerDied(f"roller process died (exit code {code})")
             if time.monotonic() > deadline:
                 self.kill()
-                name = spool.path.name if isinstance(spool, SpoolIndex) else spool.name
-                raise RollerDied(f"roller process hung converting {name}")
+                raise RollerDied(f"roller process hung converting {spool.name}")
         tag = reply[0]
         if tag == "ok":
             return reply[1]
