@@ -12,7 +12,6 @@ everywhere else (``raw.envelope_columns``). Pure: no files, no sockets.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import pyarrow.compute as pc
 from diarkit.schema import UTC_TS
 
 from ._frames import parse_block
-from .raw import assemble_raw, envelope_columns
+from .raw import assemble_raw, envelope_columns, hash_frames, texts_of
 from .segments import segments_from_parsed
 
 _WHITESPACE = np.array([0x20, 0x09, 0x0A, 0x0D], dtype=np.uint8)
@@ -85,29 +84,6 @@ def _joined(lines: pa.Array) -> pa.Buffer:
     return lines.buffers()[2].slice(first, last - first)
 
 
-def _texts(binary: pa.Array) -> pa.Array:
-    """Frames as ``string`` (one C pass validating UTF-8); invalid bytes become U+FFFD."""
-    try:
-        return binary.cast(pa.string())
-    except pa.ArrowInvalid:
-        return pa.array(
-            [b.decode("utf-8", errors="replace") for b in binary.to_pylist()], pa.string()
-        )
-
-
-def _hashes(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
-    """``raw.frame_hash`` of each frame (blake2b releases the GIL on large inputs)."""
-    view = memoryview(data)
-    b2 = hashlib.blake2b
-    return pa.array(
-        [
-            b2(view[s:e], digest_size=16).hexdigest()
-            for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
-        ],
-        pa.string(),
-    )
-
-
 def _no_blank_frames(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bool:
     """False when some frame is empty or only whitespace.
 
@@ -163,7 +139,9 @@ def tables_from_frame_buffer(
     """
     n = len(starts)
     with ThreadPoolExecutor(1, thread_name_prefix="diarkit-hash") as pool:
-        hashes_future = pool.submit(_hashes, data, starts, ends)
+        view = memoryview(data)  # blake2b of memoryview slices releases the GIL, copies nothing
+        slices = (view[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
+        hashes_future = pool.submit(hash_frames, slices)
         parsed = None
         if n and _no_blank_frames(data, starts, ends):
             lines = _gather(_pieces(data, starts, ends + 1), np.arange(n, dtype=np.int64))
@@ -181,7 +159,7 @@ def tables_from_frame_buffer(
         envelope = {k: v.take(take) for k, v in envelope.items()}
         ok = ok.take(take)
         hashes = hashes.take(take)
-    frames = _texts(_gather(_pieces(data, starts, ends), kept))
+    frames = texts_of(_gather(_pieces(data, starts, ends), kept))
     names = pa.array([name or None for name in source_names], pa.string())
     raw = assemble_raw(
         frames,

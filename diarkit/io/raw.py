@@ -9,7 +9,7 @@ vouch for are classified by ``diarkit.genesys.parse_frame``, the single authorit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,8 +40,8 @@ def frame_hash(frame: str | bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def hash_frames(blobs: Sequence[bytes]) -> pa.Array:
-    """``frame_hash`` of each frame, as an Arrow string array."""
+def hash_frames(blobs: Iterable[bytes | memoryview]) -> pa.Array:
+    """``frame_hash`` of each frame (bytes or a memoryview slice), as an Arrow string array."""
     b2 = hashlib.blake2b
     return pa.array([b2(b, digest_size=16).hexdigest() for b in blobs], pa.string())
 
@@ -171,10 +171,17 @@ def _frame_texts(blobs: list[bytes]) -> pa.Array:
         binary = pa.Array.from_buffers(pa.binary(), n, buffers)
     else:
         binary = pa.array(blobs, pa.binary())
-    try:  # one C pass: binary -> string validates UTF-8
+    return texts_of(binary)
+
+
+def texts_of(binary: pa.Array) -> pa.Array:
+    """Frames as ``string`` (one C pass validating UTF-8); invalid bytes become U+FFFD."""
+    try:
         return binary.cast(pa.string())
     except pa.ArrowInvalid:
-        return pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
+        return pa.array(
+            [b.decode("utf-8", errors="replace") for b in binary.to_pylist()], pa.string()
+        )
 
 
 def envelope_columns(
