@@ -20,7 +20,6 @@ threads share the blocks of a file (read in order under a lock, processed in par
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import secrets
@@ -66,12 +65,13 @@ from .raw import (
     STA_TRANSCRIPT_TOPIC,
     TUTORIAL_EXPORT_TOPIC,
     assemble_raw,
+    digests_hex,
     envelope_columns,
+    frame_digests,
 )
 from .readers import CHUNK_BYTES, Batch, Rejected, UnknownFormatError, detect_format, iter_batches
 from .segments import raw_to_segments, segments_from_parsed, segments_from_rows
 
-_HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
 #: Inputs smaller than this in total are converted in-process (no worker start-up cost).
 PARALLEL_MIN_BYTES = 8 << 20
 
@@ -131,22 +131,6 @@ class ConvertSummary:
 
 
 # --------------------------------------------------------------------------- hashing
-
-
-def _digests(blobs: Sequence[bytes]) -> list[bytes]:
-    b2 = hashlib.blake2b
-    return [b2(b, digest_size=16).digest() for b in blobs]
-
-
-def _hex_array(digests: list[bytes]) -> pa.Array:
-    """blake2b-128 digests as a 32-character hex string array (vectorised)."""
-    n = len(digests)
-    if n == 0:
-        return pa.array([], pa.string())
-    raw = np.frombuffer(b"".join(digests), dtype=np.uint8)
-    data = _HEX[raw].tobytes()
-    offsets = np.arange(0, 32 * n + 1, 32, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 _NIBBLE = np.full(256, 255, dtype=np.uint8)
@@ -321,7 +305,7 @@ def process_batch(
     if batch.topics is not None:
         return _process_imports(batch, ctx)
     # Dedupe first: a rerun over converted input hashes it and parses nothing.
-    digests = _digests(blobs)
+    digests = frame_digests(blobs)
     new = _dedupe(digests, ctx.seen)
     dup = int(n - new.sum())
     frames = batch.frames
@@ -349,7 +333,7 @@ def process_batch(
     received = pc.coalesce(env["event_time"], pa.scalar(ctx.mtime, UTC_TS))
     raw = assemble_raw(
         frames,
-        _hex_array(digests),
+        digests_hex(digests),
         env,
         session_id=ctx.session_id,
         start_seq=0,
@@ -396,7 +380,7 @@ def _process_imports(
     rejected = list(batch.rejected)
     blobs = batch.blobs
     n = len(blobs)
-    digests = _digests(blobs)
+    digests = frame_digests(blobs)
     new = _dedupe(digests, ctx.seen)
     dup = int(n - new.sum())
     lines = batch.lines if batch.lines is not None else np.zeros(n, np.int64)
@@ -462,7 +446,7 @@ def _process_imports(
     }
     raw = assemble_raw(
         pa.array(kept, pa.binary()).cast(pa.string()),  # valid UTF-8: orjson parsed it
-        _hex_array([digests[i] for i in keep]),
+        digests_hex([digests[i] for i in keep]),
         env,
         session_id=ctx.session_id,
         start_seq=0,

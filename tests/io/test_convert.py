@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import signal
@@ -254,11 +255,15 @@ def test_rebuild_rederives_segments(tmp_path):
 
 
 def test_hash_keys_match_digests_and_known_lookup():
-    from diarkit.io.convert import KnownHashes, _digests, _hex_array, digest_keys, hash_keys
+    from diarkit.io.convert import KnownHashes, digest_keys, hash_keys
+    from diarkit.io.raw import digests_hex, frame_digests, frame_hash, hash_frames
 
     blobs = [transcription_frame(f"h{i}") for i in range(50)]
-    digests = _digests(blobs)
-    keys = hash_keys(_hex_array(digests))
+    digests = frame_digests(blobs)
+    reference = [hashlib.blake2b(b, digest_size=16).hexdigest() for b in blobs]
+    assert hash_frames(blobs).to_pylist() == reference == [frame_hash(b) for b in blobs]
+    assert hash_frames(memoryview(b) for b in blobs).to_pylist() == reference
+    keys = hash_keys(digests_hex(digests))
     assert (keys == digest_keys(digests)).all()
     known = KnownHashes(keys[:20])
     assert known.contains(digest_keys(digests)).tolist() == [True] * 20 + [False] * 30
@@ -305,9 +310,10 @@ def test_invalid_utf8_line_is_quarantined_and_the_rest_kept(tmp_path):
 def test_hash_claims_are_atomic_across_threads():
     import threading
 
-    from diarkit.io.convert import SeenHashes, _digests, digest_keys
+    from diarkit.io.convert import SeenHashes, digest_keys
+    from diarkit.io.raw import frame_digests
 
-    keys = digest_keys(_digests([i.to_bytes(4, "little") for i in range(6000)]))
+    keys = digest_keys(frame_digests([i.to_bytes(4, "little") for i in range(6000)]))
     seen = SeenHashes()
     claimed: list[np.ndarray] = []
     start = threading.Barrier(6)
