@@ -165,22 +165,29 @@ def test_repair_after_crash_states(tmp_path):
     assert pq.read_table(seg_part).equals(expected)
 
 
+def _kill_convert_after(src: Path, ds: Path, *, parts: int, workers: int, chunk_bytes: int):
+    """Run ``convert([src], ds)`` in a subprocess; SIGKILL it once ``parts`` raw parts exist
+    (bounded: 60 s)."""
+    code = (
+        "import sys; from diarkit.io.convert import convert; "
+        f"convert([sys.argv[1]], sys.argv[2], workers={workers}, progress=False, "
+        f"chunk_bytes={chunk_bytes})"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(src), str(ds)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list_parts(ds, "raw")) < parts:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
 def test_kill_then_rerun_completes_without_duplicates(tmp_path):
     d = tmp_path / "in"
     d.mkdir()
     for k in range(12):
         (d / f"f{k:02d}.jsonl").write_bytes(b"\n".join(_frames(f"k{k}-", 400)))
     ds = tmp_path / "ds"
-    code = (
-        "import sys; from diarkit.io.convert import convert; "
-        "convert([sys.argv[1]], sys.argv[2], workers=1, progress=False, chunk_bytes=65536)"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(d), str(ds)])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list_parts(ds, "raw")) < 3:
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    _kill_convert_after(d, ds, parts=3, workers=1, chunk_bytes=65536)
     partial = load_raw(ds, columns=["frame_hash"])  # readable as it is
     assert 0 < len(partial) < 4800
     assert load_segments(ds) is not None
@@ -342,16 +349,7 @@ def test_kill_never_leaves_a_duplicate_across_files(tmp_path):
         own = _frames(f"own{k}-", 300)
         (d / f"f{k}.jsonl").write_bytes(b"\n".join(own[: k * 30] + shared + own[k * 30 :]))
     ds = tmp_path / "ds"
-    code = (
-        "import sys; from diarkit.io.convert import convert; "
-        "convert([sys.argv[1]], sys.argv[2], workers=2, progress=False, chunk_bytes=32768)"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(d), str(ds)])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list_parts(ds, "raw")) < 6:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    _kill_convert_after(d, ds, parts=6, workers=2, chunk_bytes=32768)
     partial = load_raw(ds, columns=["frame_hash"])
     assert len(partial) and partial["frame_hash"].is_unique  # visible right after the kill
     s = convert([d], ds, progress=False, workers=2)
