@@ -12,7 +12,7 @@ everywhere else (``raw.envelope_columns``). Pure: no files, no sockets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import overload
@@ -49,11 +49,6 @@ class FrameSlices(Sequence[bytes]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         return self._data[int(self._starts[i]) : int(self._ends[i])]
-
-    def __iter__(self) -> Iterator[bytes]:
-        data = self._data
-        for s, e in zip(self._starts.tolist(), self._ends.tolist(), strict=True):
-            yield data[s:e]
 
 
 def _pieces(data: bytes, starts: np.ndarray, stops: np.ndarray) -> pa.Array:
