@@ -55,6 +55,12 @@ CLOSE_POLICY = 1008
 
 Json = dict[str, Any]
 
+#: ``install(router, server)``: adds more routes to the simulator's application (e.g.
+#: ``diarkit.sim.analytics`` registers the analytics/users/queues endpoints this way).
+RouteInstaller = Callable[["web.UrlDispatcher", "SimServer"], None]
+#: Installers every ``SimServer.app()`` runs after its own routes (append to extend).
+EXTRA_ROUTES: list[RouteInstaller] = []
+
 
 @dataclass
 class Client:
@@ -184,6 +190,8 @@ class SimServer:
         self._channel_seq = 0
         self._last_index = {f[7]: i for i, f in enumerate(frames)}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Route installers of this server only (see ``EXTRA_ROUTES``).
+        self.route_installers: list[RouteInstaller] = []
 
     # ------------------------------------------------------------------ app
 
@@ -206,6 +214,8 @@ class SimServer:
         )
         r.add_get("/transcripts/{conv}/{comm}.json", self.transcript_document)
         r.add_get("/channels/{cid}", self.websocket)
+        for install in (*EXTRA_ROUTES, *self.route_installers):
+            install(r, self)
         return app
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:

@@ -36,7 +36,7 @@ from .generator import (
 )
 from .ground_truth import CHANNEL_SPEAKER, post_call_transcript, truth_utterances, write_rttm
 from .ledger import FaultLog, Ledger
-from .server import DEFAULT_PERMISSIONS, Client, SimServer
+from .server import DEFAULT_PERMISSIONS, Client, RouteInstaller, SimServer
 
 DEFAULT_CLIENT_ID = "diarkit-sim-client"
 DEFAULT_CLIENT_SECRET = "diarkit-sim-secret"
@@ -78,6 +78,8 @@ class Simulator:
         fault_plan: faults to trigger at wall seconds after the calls start.
         chaos_every_s: also trigger a seeded random fault about this often (seconds).
         ledger_maxlen: keep only the newest entries in the ledger (None: all).
+        routes: extra route installers ``install(router, server)`` for this simulator
+            (``diarkit.sim.server.EXTRA_ROUTES`` holds those every simulator gets).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class Simulator:
         fault_plan: Sequence[PlannedFault] = (),
         chaos_every_s: float | None = None,
         ledger_maxlen: int | None = None,
+        routes: Sequence[RouteInstaller] = (),
     ) -> None:
         self.seed = seed
         self._scenario_args = {
@@ -133,6 +136,7 @@ class Simulator:
             max_channels=max_channels, max_topics=max_topics, rate_limit=rate_limit, seed=seed,
         )
         self._server.ledger = Ledger(ledger_maxlen)
+        self._server.route_installers.extend(routes)
         self._server.clients[client_id] = Client(client_id, client_secret,
                                                  frozenset(permissions))
         self.faults = Faults(self._server, self._run, seed)
