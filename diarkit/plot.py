@@ -119,19 +119,56 @@ def _overlap(unions: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _gaps(union: np.ndarray, start_s: float, end_s: float, min_s: float) -> np.ndarray:
-    """Stretches (seconds) inside ``start_s..end_s`` covered by no interval, at least ``min_s``."""
+    """Stretches (seconds) inside ``start_s..end_s`` covered by no interval, longer than ``min_s``.
+
+    Strictly longer, as ``talk_stats`` counts silences (a gap of exactly ``min_s`` is not one).
+    """
     if len(union) == 0:
-        return np.array([[start_s, end_s]]) if end_s - start_s >= min_s else np.empty((0, 2))
+        return np.array([[start_s, end_s]]) if end_s - start_s > min_s else np.empty((0, 2))
     gs = np.concatenate([[start_s], union[:, 1]])
     ge = np.concatenate([union[:, 0], [end_s]])
-    keep = (ge - gs) >= min_s
+    keep = (ge - gs) > min_s
     return np.column_stack([gs[keep], ge[keep]])
 
 
 # -- timeline ---------------------------------------------------------------------------------
 
 
+def _require_table(obj: object, where: str, loader: str) -> pd.DataFrame:
+    """``obj`` itself when it is a DataFrame; a clear error when it is a path or anything else."""
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    import os
+
+    if isinstance(obj, str | os.PathLike):
+        raise TypeError(
+            f"{where} takes a table (pandas DataFrame), not a path ({os.fspath(obj)!r}); "
+            f"load it first, e.g. {loader}"
+        )
+    raise TypeError(f"{where} takes a pandas DataFrame, not {type(obj).__name__}")
+
+
+def resolve_conversation(ids: Iterable[object], conversation_id: str, where: str) -> str:
+    """The full conversation id for ``conversation_id``: itself, or the one id it starts.
+
+    Plots and reports show ids shortened to their first 8+ characters; any unambiguous
+    prefix of an id is accepted. An ambiguous or unknown prefix raises ``ValueError``.
+    """
+    known = [str(i) for i in ids]
+    wanted = str(conversation_id)
+    if wanted in known:
+        return wanted
+    matches = sorted({i for i in known if i.startswith(wanted)}) if wanted else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ValueError(f"{where}: {wanted!r} is the start of {len(matches)} conversation ids "
+                         f"({', '.join(matches[:5])}); give more characters")
+    raise ValueError(f"{where}: conversation {wanted!r} is not in the table")
+
+
 def _pick_conversation(frame: pd.DataFrame, conversation_id: str | None) -> pd.DataFrame:
+    frame = _require_table(frame, "plot_timeline", "diarkit.load_segments(path)")
     for col in ("conversation_id", "speaker", "start_s", "end_s"):
         if col not in frame.columns:
             raise ValueError(f"plot_timeline: table has no column {col!r} (need SEGMENTS or TURNS)")
@@ -144,10 +181,8 @@ def _pick_conversation(frame: pd.DataFrame, conversation_id: str | None) -> pd.D
                 "pass conversation_id="
             )
         return frame
-    sel = frame[frame["conversation_id"].astype("string") == str(conversation_id)]
-    if sel.empty:
-        raise ValueError(f"plot_timeline: conversation {conversation_id!r} is not in the table")
-    return sel
+    full = resolve_conversation(ids, str(conversation_id), "plot_timeline")
+    return frame[frame["conversation_id"].astype("string") == full]
 
 
 def _ordered_speakers(names: Iterable[str], speakers: Sequence[str] | None) -> list[str]:
@@ -165,7 +200,7 @@ def plot_timeline(
     ax: Axes | None = None,
     confidence: bool = False,
     speakers: Sequence[str] | None = None,
-    silence_min_s: float = 2.0,
+    silence_min_s: float | None = None,
     label_silence_s: float = 10.0,
     show_overtalk: bool = True,
     show_silence: bool = True,
@@ -176,17 +211,21 @@ def plot_timeline(
     One row per speaker (agent, customer, then IVR/other) in its fixed colour
     (``SPEAKER_COLOURS``); below them an ``overtalk`` row (time two or more speakers
     talk at once, also shaded across the speaker rows) and a ``silence`` row (stretches
-    of at least ``silence_min_s`` seconds nobody speaks; those of ``label_silence_s``
-    seconds or more are labelled with their length).
+    nobody speaks longer than ``silence_min_s`` seconds, the definition ``talk_stats``
+    uses for ``call_silence_s``; those of ``label_silence_s`` seconds or more are
+    labelled with their length).
 
     Args:
         segments: a ``SEGMENTS`` or ``TURNS`` table (``conversation_id``, ``speaker``,
             ``start_s``, ``end_s`` in seconds; ``confidence`` 0-1 when ``confidence=True``).
-        conversation_id: which conversation; may be omitted when the table holds one.
+        conversation_id: which conversation (the full id or the short id plots and
+            reports show: any unambiguous start of it); may be omitted when the table
+            holds one conversation.
         ax: Axes to draw on; a new 12x3.2 inch figure when None.
         confidence: shade each interval by its confidence (pale = low).
         speakers: row order (top first); speakers not listed follow.
-        silence_min_s: shortest gap (seconds) drawn as silence.
+        silence_min_s: gaps longer than this (seconds) are drawn as silence; default
+            ``diarkit.analysis.stats.MIN_SILENCE_S`` (3 s, as ``talk_stats``).
         label_silence_s: gaps (seconds) at least this long get a text label.
         show_overtalk: draw the overtalk row and shading.
         show_silence: draw the silence row.
@@ -197,7 +236,12 @@ def plot_timeline(
 
     Raises:
         ValueError: a required column is missing, or the conversation is ambiguous/absent.
+        TypeError: ``segments`` is a path (or anything but a DataFrame).
     """
+    if silence_min_s is None:
+        from diarkit.analysis.stats import MIN_SILENCE_S
+
+        silence_min_s = MIN_SILENCE_S
     frame = _pick_conversation(segments, conversation_id)
     ax = _new_ax(ax, (12, 3.2))
     starts = frame["start_s"].to_numpy(dtype=float, na_value=np.nan)
@@ -348,8 +392,15 @@ def plot_talk_share(
     denominator: str = "speech",
     top: int = 25,
     sort_by: str = "agent",
+    include: Iterable[object] = (),
 ) -> Axes:
     """Draw each conversation's talk share per speaker as a 100 % stacked horizontal bar.
+
+    With ``denominator="call"`` the grey remainder is the time **nobody speaks**:
+    ``1 - call_speech_s / call_duration_s`` when the stats carry ``call_speech_s`` (every
+    pause, however short; not the ``call_silence_s`` definition, which counts only gaps
+    longer than a threshold), else 1 minus the sum of the shares. Overlapping speech
+    counts for every speaker talking, so with overtalk a bar can reach past 100 %.
 
     Args:
         stats: ``STATS`` rows (``conversation_id``, ``speaker``, ``talk_time_s`` in seconds),
@@ -359,15 +410,20 @@ def plot_talk_share(
             ``percent=True``); ``"call"`` divides by the call duration (Genesys, AWS,
             Google) from a duration column (``DURATION_COLUMNS``), leaving the rest as
             silence.
-        top: at most this many conversations are drawn (the longest by talk time).
+        top: conversations drawn besides ``include``: the longest (by call duration,
+            else by talk time) up to ``top`` bars in all.
         sort_by: speaker whose share orders the bars (largest on top).
+        include: conversation ids always drawn, whatever ``top`` (e.g. the calls a
+            report flags as outliers); their labels are orange and marked ``*``.
 
     Returns:
         The Axes drawn on.
 
     Raises:
         ValueError: missing columns, unknown denominator, or no duration for ``"call"``.
+        TypeError: ``stats`` is a path (or anything but a DataFrame).
     """
+    stats = _require_table(stats, "plot_talk_share", "diarkit.talk_stats(segments)")
     _require(stats, ["conversation_id", "speaker", "talk_time_s"], "plot_talk_share")
     if denominator not in ("speech", "call"):
         raise ValueError(f"plot_talk_share: denominator must be 'speech' or 'call', "
@@ -382,6 +438,8 @@ def plot_talk_share(
     )
     wide.columns = [str(c) for c in wide.columns]
     speech = wide.sum(axis=1)
+    length = speech
+    nobody: pd.Series | None = None
     if denominator == "call":
         dcol = _duration_column(frame)
         if dcol is None:
@@ -391,24 +449,36 @@ def plot_talk_share(
             )
         total = frame.groupby("conversation_id")[dcol].max().reindex(wide.index)
         total = np.maximum(total.astype(float), speech)
+        length = total
+        if "call_speech_s" in frame.columns and frame["call_speech_s"].notna().any():
+            union = frame.groupby("conversation_id")["call_speech_s"].max().reindex(wide.index)
+            nobody = (1.0 - union.astype(float) / total.replace(0, np.nan)).clip(lower=0)
     else:
         total = speech
     shares = wide.div(total.replace(0, np.nan), axis=0).fillna(0.0)
-    keep = speech.sort_values(ascending=False).index[:top]
+    ids = [str(i) for i in wide.index]
+    forced = [resolve_conversation(ids, str(c), "plot_talk_share") for c in include]
+    forced = list(dict.fromkeys(forced))
+    rest = [c for c in length.sort_values(ascending=False, kind="stable").index
+            if c not in set(forced)]
+    keep = forced + rest[: max(0, top - len(forced))]
     shares = shares.loc[keep]
     order = _ordered_speakers(shares.columns, None)
     shares = shares[order]
     if sort_by in shares.columns:
         shares = shares.sort_values(sort_by, ascending=True)
     if denominator == "call":
-        shares["silence"] = (1.0 - shares.sum(axis=1)).clip(lower=0)
+        remainder = (1.0 - shares.sum(axis=1)).clip(lower=0)
+        if nobody is not None:
+            remainder = nobody.reindex(shares.index).fillna(remainder)
+        shares["nobody speaking"] = remainder
     height = max(1.6, 0.32 * len(shares) + 1.0)
     ax = _new_ax(ax, (9, height))
     y = np.arange(len(shares))
     left = np.zeros(len(shares))
     for name in shares.columns:
         vals = shares[name].to_numpy(dtype=float)
-        colour = SILENCE_COLOUR if name == "silence" else speaker_colour(name)
+        colour = SILENCE_COLOUR if name == "nobody speaking" else speaker_colour(name)
         ax.barh(y, vals, left=left, color=colour, label=name, height=0.72, edgecolor="white",
                 linewidth=0.5)
         for yi, (lv, v) in enumerate(zip(left, vals, strict=True)):
@@ -416,8 +486,14 @@ def plot_talk_share(
                 ax.text(lv + v / 2, yi, f"{v:.0%}", ha="center", va="center", fontsize=7,
                         color="white" if name in ("agent", "ivr") else "#222222")
         left += vals
-    ax.set_yticks(y, _short_ids(shares.index), fontsize=8, family="monospace")
-    ax.set_xlim(0, 1)
+    marked = set(forced)
+    labels = [f"*{s}" if c in marked else s
+              for c, s in zip(shares.index, _short_ids(shares.index), strict=True)]
+    ax.set_yticks(y, labels, fontsize=8, family="monospace")
+    for tick, cid in zip(ax.get_yticklabels(), shares.index, strict=True):
+        if cid in marked:
+            tick.set_color(OVERTALK_COLOUR)
+    ax.set_xlim(0, max(1.0, float(left.max()) if len(left) else 1.0))
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     what = "total speech" if denominator == "speech" else "call duration"
     ax.set_xlabel(f"share of {what}")
@@ -455,15 +531,19 @@ FLEET_METRICS: dict[str, tuple[tuple[str, ...], str, bool]] = {
 }
 
 
-def _fleet_table(stats: pd.DataFrame) -> pd.DataFrame:
+def _fleet_table(stats: pd.DataFrame, speaker: str = "agent",
+                 where: str = "plot_fleet") -> pd.DataFrame:
     """One row per conversation, with derived shares of the call where the inputs allow.
 
     Wide per-conversation stats are used as given; long per-speaker ``STATS`` rows are
     reduced: ``call_*`` columns (the same on every row of a call) are taken once,
-    ``interruptions`` summed over speakers, and the agent talk ratio taken from the agent
-    row's ``talk_share_speech`` (or computed from ``talk_time_s``).
+    ``interruptions`` summed over speakers, the agent talk ratio taken from the agent
+    row's ``talk_share_speech`` (or computed from ``talk_time_s``), and every other
+    numeric per-speaker column (``words_per_minute``, ``talk_share_call``, ...) taken
+    from the row of ``speaker``.
     """
-    _require(stats, ["conversation_id"], "plot_fleet")
+    stats = _require_table(stats, where, "diarkit.talk_stats(segments)")
+    _require(stats, ["conversation_id"], where)
     frame = stats.assign(conversation_id=stats["conversation_id"].astype("string"))
     if "speaker" not in frame.columns:
         table = frame.drop_duplicates("conversation_id").set_index("conversation_id")
@@ -475,6 +555,12 @@ def _fleet_table(stats: pd.DataFrame) -> pd.DataFrame:
         if "interruptions" in frame.columns:
             table["interruptions"] = by["interruptions"].sum()
         agent = frame[frame["speaker"].astype("string") == "agent"]
+        own = frame[frame["speaker"].astype("string") == speaker]
+        per_speaker = [c for c in numeric if c not in call_cols and c not in table.columns]
+        if per_speaker:
+            mine = own.groupby("conversation_id", observed=True)[per_speaker].sum(min_count=1)
+            for col in per_speaker:
+                table[col] = mine[col].reindex(table.index)
         if "talk_time_s" in frame.columns:
             talk = by["talk_time_s"].sum()
             agent_talk = agent.groupby("conversation_id", observed=True)["talk_time_s"].sum()
@@ -491,9 +577,9 @@ def _fleet_table(stats: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def fleet_metric_columns(stats: pd.DataFrame) -> dict[str, str]:
+def fleet_metric_columns(stats: pd.DataFrame, speaker: str = "agent") -> dict[str, str]:
     """Which column of ``stats`` feeds each ``FLEET_METRICS`` panel (only those present)."""
-    table = _fleet_table(stats)
+    table = _fleet_table(stats, speaker)
     found = {}
     for key, (candidates, _label, _share) in FLEET_METRICS.items():
         col = next((c for c in candidates if c in table.columns), None)
@@ -558,6 +644,7 @@ def plot_fleet(
     metrics: Sequence[str] | None = None,
     ax: Axes | Sequence[Axes] | None = None,
     label_outliers: int = 5,
+    speaker: str = "agent",
 ) -> Axes | np.ndarray:
     """Draw the distribution of per-call metrics across a fleet, outliers labelled by id.
 
@@ -571,24 +658,27 @@ def plot_fleet(
             ``diarkit.analysis.talk_stats``
             (the agent talk ratio is then derived from ``talk_time_s``).
         metrics: keys of ``FLEET_METRICS`` (``talk_ratio``, ``overtalk``, ``silence``,
-            ``interruptions``) or column names; default: every key whose column exists.
+            ``interruptions``) or any numeric ``STATS`` column (``words_per_minute``,
+            ``call_duration_s``, ...); default: every key whose column exists.
         ax: one Axes (exactly one metric), a sequence of Axes (one per metric), or None
             for a new figure with one panel per metric.
         label_outliers: how many outliers per panel get a text label.
+        speaker: whose row a per-speaker column is read from (long ``STATS`` rows).
 
     Returns:
         The Axes (one metric) or a numpy array of Axes (one per metric).
 
     Raises:
         ValueError: no metric column found, or ``ax`` does not match the metrics.
+        TypeError: ``stats`` is a path (or anything but a DataFrame).
     """
-    table = _fleet_table(stats)
-    present = fleet_metric_columns(stats)
+    table = _fleet_table(stats, speaker)
+    present = fleet_metric_columns(stats, speaker)
     keys = list(metrics) if metrics is not None else list(present)
     panels: list[tuple[str, str, str]] = []  # column, label, unit
     for key in keys:
         try:
-            col, label, unit = _metric_column(table, present, key)
+            col, label, unit = _metric_column(table, present, key, _speaker_of(stats, speaker))
         except ValueError as exc:
             raise ValueError(f"plot_fleet: {exc}") from None
         if unit == "" and key in FLEET_METRICS:
@@ -617,8 +707,13 @@ def plot_fleet(
     return axes_arr
 
 
-def _metric_column(table: pd.DataFrame, present: dict[str, str], metric: str
-                   ) -> tuple[str, str, str]:
+def _speaker_of(stats: pd.DataFrame, speaker: str) -> str | None:
+    """``speaker`` when ``stats`` are long per-speaker rows (labels say whose value), else None."""
+    return speaker if "speaker" in stats.columns else None
+
+
+def _metric_column(table: pd.DataFrame, present: dict[str, str], metric: str,
+                   speaker: str | None = None) -> tuple[str, str, str]:
     """Resolve a fleet metric key or column name to (column, label, unit)."""
     if metric in FLEET_METRICS:
         if metric not in present:
@@ -627,12 +722,16 @@ def _metric_column(table: pd.DataFrame, present: dict[str, str], metric: str
         col = present[metric]
         label, share = FLEET_METRICS[metric][1], FLEET_METRICS[metric][2]
     elif metric in table.columns:
-        col, label, share = metric, metric, False
+        if not pd.api.types.is_numeric_dtype(table[metric]):
+            raise ValueError(f"metric {metric!r} is not numeric ({table[metric].dtype})")
+        col, share = metric, False
+        per_call = metric.startswith("call_") or speaker is None
+        label = metric if per_call else f"{metric} ({speaker})"
     else:
-        raise ValueError(f"unknown metric {metric!r}; known: {list(FLEET_METRICS)} or a column "
-                         f"of {list(table.columns)}")
+        raise ValueError(f"unknown metric {metric!r}; known: {list(FLEET_METRICS)} or a "
+                         f"numeric column of {list(table.columns)}")
     if col.endswith("_s"):
-        return col, f"{metric} (m:ss per call)", "s"
+        return col, f"{label} (m:ss per call)", "s"
     if share or col.endswith(("_share", "_ratio")):
         return col, label, "%"
     return col, label, ""
@@ -645,6 +744,7 @@ def plot_compare(
     *,
     ax: Axes | None = None,
     min_calls: int = 1,
+    speaker: str = "agent",
 ) -> Axes:
     """Compare one per-call metric across groups (agents, queues): a box and dots per group.
 
@@ -656,21 +756,26 @@ def plot_compare(
             ``by`` column (e.g. ``agent_id`` joined on by conversation).
         by: the grouping column.
         metric: a ``FLEET_METRICS`` key (``talk_ratio``, ``overtalk``, ``silence``,
-            ``interruptions``) or a per-conversation column.
+            ``interruptions``) or any numeric ``STATS`` column (per-speaker columns are
+            read from the row of ``speaker``).
         ax: Axes to draw on; a new figure when None.
         min_calls: groups with fewer calls are left out.
+        speaker: whose row a per-speaker column is read from (long ``STATS`` rows).
 
     Returns:
         The Axes drawn on.
 
     Raises:
         ValueError: ``by`` or the metric is missing.
+        TypeError: ``stats`` is a path (or anything but a DataFrame).
     """
+    stats = _require_table(stats, "plot_compare", "diarkit.talk_stats(segments)")
     _require(stats, ["conversation_id", by], "plot_compare")
-    table = _fleet_table(stats)
+    table = _fleet_table(stats, speaker, "plot_compare")
     groups = (stats.assign(conversation_id=stats["conversation_id"].astype("string"))
               .groupby("conversation_id", observed=True)[by].first().astype("string"))
-    col, label, unit = _metric_column(table, fleet_metric_columns(stats), metric)
+    col, label, unit = _metric_column(table, fleet_metric_columns(stats, speaker), metric,
+                                      _speaker_of(stats, speaker))
     data = pd.DataFrame({"group": groups.reindex(table.index), "value": table[col].astype(float)})
     data = data.dropna()
     counts = data["group"].value_counts()

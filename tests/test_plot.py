@@ -206,7 +206,8 @@ def test_talk_share_speech_and_call_denominators():
     assert "total speech" in ax.get_xlabel()
     ax2 = plot.plot_talk_share(_stats(), denominator="call")
     w2 = _bar_widths(ax2)
-    assert w2["c1"]["agent"] == pytest.approx(0.3) and w2["c1"]["silence"] == pytest.approx(0.4)
+    assert w2["c1"]["agent"] == pytest.approx(0.3)
+    assert w2["c1"]["nobody speaking"] == pytest.approx(0.4)
     assert "call duration" in ax2.get_xlabel()
     with pytest.raises(ValueError, match="call duration column"):
         plot.plot_talk_share(_stats().drop(columns="duration_s"), denominator="call")
@@ -279,3 +280,85 @@ def test_compare_groups_sorted_by_median_with_counts():
         plot.plot_compare(df, by="queue_id")
     ax2 = plot.plot_compare(df, by="agent_id", metric="overtalk", min_calls=5)
     assert ax2.get_yticklabels() == [] or not [t.get_text() for t in ax2.get_yticklabels()]
+
+
+def test_talk_share_always_shows_included_calls_and_the_longest():
+    """Calls a report flags are drawn whatever ``top`` is, marked; the rest are the longest."""
+    rows = []
+    for i in range(30):
+        cid = f"{i:08x}-aaaa-bbbb-cccc-dddddddddddd"
+        rows += [(cid, "agent", 10.0 + i, 100.0 + i), (cid, "customer", 5.0, 100.0 + i)]
+    df = pd.DataFrame(rows, columns=["conversation_id", "speaker", "talk_time_s", "duration_s"])
+    stats = validate(with_contract_columns(df, STATS), STATS)
+    flagged = ["00000000", "00000003-aaaa"]  # the two shortest calls, given by short id
+    ax = plot.plot_talk_share(stats, denominator="call", top=5, include=flagged)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 5
+    assert "*00000000" in labels and "*00000003" in labels
+    assert {"0000001d", "0000001c", "0000001b"} <= set(labels)  # the three longest
+    colours = {t.get_text(): t.get_color() for t in ax.get_yticklabels()}
+    assert colours["*00000000"] == plot.OVERTALK_COLOUR
+    ax2 = plot.plot_talk_share(stats, top=1, include=flagged)  # include beats top
+    assert len(ax2.get_yticklabels()) == 2
+    with pytest.raises(ValueError, match="'ffff' is not in the table"):
+        plot.plot_talk_share(stats, include=["ffff"])
+
+
+def test_talk_share_remainder_is_nobody_speaking_from_call_speech():
+    df = _stats()
+    df["call_speech_s"] = [150.0, 150.0, 100.0, 100.0, 100.0]  # c1: 30 s overtalk
+    w = _bar_widths(plot.plot_talk_share(df, denominator="call"))
+    assert w["c1"]["nobody speaking"] == pytest.approx(0.25)  # 1 - 150/200
+
+
+def test_timeline_takes_the_short_id_plots_show():
+    segs = make_segments(SMALL)
+    other = make_segments(SMALL, cid="c0ffee99-0000-0000-0000-000000000000")
+    both = pd.concat([segs, other], ignore_index=True)
+    ax = plot.plot_timeline(both, "c0ffee00", title="t")
+    assert ax.get_title(loc="left") == "t"
+    with pytest.raises(ValueError, match="start of 2 conversation ids"):
+        plot.plot_timeline(both, "c0ffee")
+
+
+def test_timeline_silence_is_strictly_longer_than_the_stats_threshold():
+    """Same definition as talk_stats: a gap of exactly 3.000 s is not a silence."""
+    rows = [("agent", 0.0, 10.0, 0.9), ("customer", 13.0, 20.0, 0.9),  # 3.000 s gap
+            ("agent", 23.5, 30.0, 0.9)]                                 # 3.5 s gap
+    ax = plot.plot_timeline(make_segments(rows))
+    summary = next(t.get_text() for t in ax.texts if "talk share of call" in t.get_text())
+    assert "silence 0:04" in summary  # only the 3.5 s gap (rounded to whole seconds)
+
+
+@pytest.mark.parametrize("fn", [plot.plot_timeline, plot.plot_talk_share, plot.plot_fleet,
+                                plot.plot_compare])
+def test_plot_functions_given_a_path_say_so(fn, tmp_path):
+    with pytest.raises(TypeError, match=r"not a path .*load it first"):
+        fn(tmp_path / "dataset")
+    with pytest.raises(TypeError, match="not a path"):
+        fn(str(tmp_path))
+
+
+def test_fleet_and_compare_take_any_numeric_stats_column():
+    rows = []
+    for i in range(12):
+        cid = f"c{i:02d}"
+        rows += [(cid, "agent", 30.0, 60.0, 140.0 + i, f"a{i % 3}"),
+                 (cid, "customer", 20.0, 60.0, 100.0, f"a{i % 3}")]
+    df = pd.DataFrame(rows, columns=["conversation_id", "speaker", "talk_time_s",
+                                     "call_duration_s", "words_per_minute", "agent_id"])
+    ax = plot.plot_fleet(df, metrics=["words_per_minute"])
+    assert "words_per_minute (agent)" in ax[0].get_title(loc="left")
+    xs = np.sort(ax[0].collections[0].get_offsets()[:, 0])
+    assert xs.tolist() == pytest.approx([140.0 + i for i in range(12)])
+    cust = plot.plot_fleet(df, metrics=["words_per_minute"], speaker="customer")
+    assert "(customer)" in cust[0].get_title(loc="left")
+    ax2 = plot.plot_compare(df, by="agent_id", metric="words_per_minute")
+    assert [t.get_text() for t in ax2.get_yticklabels()] == ["a0 (4)", "a1 (4)", "a2 (4)"]
+    ax3 = plot.plot_compare(df, by="agent_id", metric="call_duration_s")
+    assert "call_duration_s" in ax3.get_title(loc="left")
+    with pytest.raises(ValueError, match=r"unknown metric 'note'.* numeric column of"):
+        plot.plot_compare(df.assign(note="x"), by="agent_id", metric="note")
+    with pytest.raises(ValueError, match="not numeric"):
+        plot.plot_fleet(pd.DataFrame({"conversation_id": ["a"], "note": ["x"]}),
+                        metrics=["note"])
