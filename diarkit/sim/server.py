@@ -192,6 +192,10 @@ class SimServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Route installers of this server only (see ``EXTRA_ROUTES``).
         self.route_installers: list[RouteInstaller] = []
+        #: ``gate(conversation_id) -> reason or None``: a post-call transcript whose gate
+        #: gives a reason is not ready yet (404 with that reason; ``diarkit.sim.analytics``
+        #: sets it for readiness delays and transcripts that never arrive).
+        self.transcript_gate: Callable[[str], str | None] | None = None
 
     # ------------------------------------------------------------------ app
 
@@ -524,6 +528,9 @@ class SimServer:
         if conv not in self.finished:
             return _error(404, "not.found",
                           f"no transcript yet: conversation {conv} has not finished")
+        why = self.transcript_gate(conv) if self.transcript_gate is not None else None
+        if why is not None:
+            return _error(404, "not.found", why)
         return _json({"url": f"{self.base_url}/transcripts/{conv}/{comm}.json"})
 
     async def transcript_document(self, request: web.Request) -> web.Response:
