@@ -114,6 +114,42 @@ def _rows_with(parents: pa.Array, bad: pa.Array, n: int) -> np.ndarray:
     return mask
 
 
+#: Largest magnitude of a number the fast path vouches for: 2**53, below which float64
+#: holds every integer exactly (epoch milliseconds reach 2**41). Larger numbers are left
+#: to ``parse_frame`` and ``raw.strict_problem`` (an integer beyond int64 is invalid).
+SAFE_NUMBER = float(2**53)
+
+
+def _too_big(values: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.greater(pc.abs(values), SAFE_NUMBER), False)
+
+
+def _out_of_range(body: pa.Array, transcripts: pa.Array, flat: pa.Array, n: int) -> np.ndarray:
+    """Bool mask of frames with a number the fast path does not vouch for (see above)."""
+    bad = _too_big(pc.struct_field(body, "sessionStartTimeMs")).to_numpy(zero_copy_only=False)
+    if not len(flat):
+        return bad
+    alts = pc.struct_field(flat, "alternatives")
+    aflat = pc.list_flatten(alts)
+    if not len(aflat):
+        return bad
+    words = pc.list_flatten(pc.struct_field(aflat, "words"))
+    alt_bad = np.zeros(len(aflat), dtype=bool)
+    for name in ("offsetMs", "durationMs", "confidence"):
+        alt_bad |= _too_big(pc.struct_field(aflat, name)).to_numpy(zero_copy_only=False)
+    if len(words):
+        word_bad = np.zeros(len(words), dtype=bool)
+        for name in ("offsetMs", "durationMs", "confidence"):
+            word_bad |= _too_big(pc.struct_field(words, name)).to_numpy(zero_copy_only=False)
+        if word_bad.any():
+            wparents = pc.list_parent_indices(pc.struct_field(aflat, "words"))
+            alt_bad |= _rows_with(wparents, pa.array(word_bad), len(aflat))
+    if alt_bad.any():
+        tr_bad = _rows_with(pc.list_parent_indices(alts), pa.array(alt_bad), len(flat))
+        bad |= _rows_with(pc.list_parent_indices(transcripts), pa.array(tr_bad), n)
+    return bad
+
+
 def fast_envelope(parsed: pa.Table) -> dict[str, pa.Array]:
     """Envelope columns of parsed frames, and which rows the fast path can vouch for.
 
@@ -148,6 +184,8 @@ def fast_envelope(parsed: pa.Table) -> dict[str, pa.Array]:
         pflat = pc.list_flatten(parts)
         if len(pflat) and pflat.null_count:
             is_calls &= ~_rows_with(pc.list_parent_indices(parts), pc.is_null(pflat), n)
+    if is_tr.any():
+        is_tr &= ~_out_of_range(body, transcripts, flat, n)
     ok = is_tr | is_calls
     kind = pc.if_else(
         pa.array(is_tr),

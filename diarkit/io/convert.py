@@ -1,4 +1,4 @@
-"""Batch conversion of capture files into a dataset; compaction and rebuilding.
+"""Batch conversion of capture files into a dataset.
 
 ``convert`` reads every input (files, folders, globs; format detected by content), turns
 each record into a raw row and its segments, and writes them as atomic part files in the
@@ -7,10 +7,10 @@ is already in the dataset (or earlier in the run) is skipped. Bad records go to
 ``quarantine/<run>.parquet`` with source, line, reason and text; the rest goes on.
 
 Interruption safety: parts appear only by atomic rename, raw before segments. Every run
-starts with ``repair``: temporary files of dead processes are removed, unfinished
-compactions are completed or rolled back, a raw part without segments gets them derived,
-segments without raw are removed. A rerun after Ctrl-C or kill therefore completes the
-dataset without duplicating anything.
+holds the dataset lock and starts with ``repair`` (``diarkit.io.maintenance``). A rerun
+after Ctrl-C or kill therefore completes the dataset without duplicating anything. The
+dedupe sets live in ``diarkit.io.dedupe``; compaction and rebuilding in
+``diarkit.io.maintenance`` (re-exported here).
 
 Parallelism: input files are converted on threads (JSON parsing, hashing of large frames,
 compression and Parquet writing release the GIL); with fewer files than threads, the
@@ -20,12 +20,11 @@ threads share the blocks of a file (read in order under a lock, processed in par
 from __future__ import annotations
 
 import glob
-import json
 import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,24 +41,18 @@ from diarkit.schema import QUARANTINE, RAW, UTC_TS
 
 from ._frames import parse_block
 from .dataset import (
-    _NO_DICT,
-    COMPACT_JOURNAL_GLOB,
-    MERGED_PARTS_KEY,
     QUARANTINE_DIR,
     RAW_DIR,
-    SEGMENTS_DIR,
-    atomic_path,
     list_files,
     list_parts,
-    merged_part_names,
     part_name,
     part_paths,
-    pid_alive,
-    stale_temporaries,
     write_quarantine,
     write_table_atomic,
 )
+from .dedupe import KnownHashes, SeenHashes, digest_keys, hash_keys
 from .formats import export_segment_columns, import_rows
+from .maintenance import CompactSummary, compact, rebuild, repair
 from .raw import (
     RAW_SCHEMA,
     STA_TRANSCRIPT_TOPIC,
@@ -71,6 +64,23 @@ from .raw import (
 )
 from .readers import CHUNK_BYTES, Batch, Rejected, UnknownFormatError, detect_format, iter_batches
 from .segments import raw_to_segments, segments_from_parsed, segments_from_rows
+
+__all__ = [
+    "CompactSummary",
+    "ConvertError",
+    "ConvertSummary",
+    "KnownHashes",
+    "SeenHashes",
+    "compact",
+    "convert",
+    "digest_keys",
+    "expand_inputs",
+    "hash_keys",
+    "process_batch",
+    "read_to_tables",
+    "rebuild",
+    "repair",
+]
 
 #: Inputs smaller than this in total are converted in-process (no worker start-up cost).
 PARALLEL_MIN_BYTES = 8 << 20
@@ -128,133 +138,6 @@ class ConvertSummary:
         if self.quarantined:
             out.append(f"quarantine: {self.dataset / QUARANTINE_DIR / (self.run_id + '.parquet')}")
         return out
-
-
-# --------------------------------------------------------------------------- hashing
-
-
-_NIBBLE = np.full(256, 255, dtype=np.uint8)
-_NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
-_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
-
-
-def hash_keys(hashes: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """``frame_hash`` hex strings as an (N, 2) uint64 array (vectorised; 16 bytes each).
-
-    Rows whose hash is null or malformed get a key derived from nothing (all ones), which
-    matches no real digest.
-    """
-    if isinstance(hashes, pa.ChunkedArray):
-        hashes = hashes.combine_chunks() if hashes.num_chunks else pa.array([], pa.string())
-    n = len(hashes)
-    if n == 0:
-        return np.zeros((0, 2), dtype=np.uint64)
-    lengths = pc.fill_null(pc.binary_length(hashes), 0).to_numpy(zero_copy_only=False)
-    if hashes.null_count or not (lengths == 32).all():
-        fixed = [h if h and len(h) == 32 else "f" * 32 for h in hashes.to_pylist()]
-        hashes = pa.array(fixed, pa.string())
-    offsets = np.frombuffer(hashes.buffers()[1], dtype=np.int32)[hashes.offset :]
-    start = int(offsets[0])
-    text = np.frombuffer(hashes.buffers()[2], dtype=np.uint8)[start : start + 32 * n]
-    nib = _NIBBLE[text].reshape(n, 16, 2)
-    if (nib == 255).any():
-        nib = np.where(nib == 255, 15, nib)
-    digest = (nib[:, :, 0] << 4 | nib[:, :, 1]).astype(np.uint8)
-    return np.ascontiguousarray(digest).view(np.uint64).reshape(n, 2)
-
-
-def digest_keys(digests: Sequence[bytes]) -> np.ndarray:
-    """16-byte digests as an (N, 2) uint64 array, comparable with ``hash_keys``."""
-    if not digests:
-        return np.zeros((0, 2), dtype=np.uint64)
-    return np.frombuffer(b"".join(digests), dtype=np.uint64).reshape(-1, 2)
-
-
-class KnownHashes:
-    """Frame hashes already in a dataset: sorted 16-byte keys (16 bytes per frame)."""
-
-    def __init__(self, keys: np.ndarray) -> None:
-        order = np.lexsort((keys[:, 1], keys[:, 0]))
-        self.hi = np.ascontiguousarray(keys[order, 0])
-        self.lo = np.ascontiguousarray(keys[order, 1])
-
-    @classmethod
-    def of_dataset(cls, dataset: Path) -> KnownHashes:
-        """Read the ``frame_hash`` column of every raw part of ``dataset``."""
-        cols = [pq.read_table(p, columns=["frame_hash"]).column(0) for p in list_parts(dataset)]
-        keys = [hash_keys(c) for c in cols]
-        return cls(np.concatenate(keys) if keys else np.zeros((0, 2), dtype=np.uint64))
-
-    def __len__(self) -> int:
-        return len(self.hi)
-
-    def merged(self, other: KnownHashes) -> KnownHashes:
-        """Both sets of keys as one (sorted by ``hi``; one copy of each, no re-sort)."""
-        at = np.searchsorted(self.hi, other.hi)
-        out = KnownHashes.__new__(KnownHashes)
-        out.hi = np.insert(self.hi, at, other.hi)
-        out.lo = np.insert(self.lo, at, other.lo)
-        return out
-
-    def contains(self, keys: np.ndarray) -> np.ndarray:
-        """Bool mask: which of ``keys`` (N, 2) are known."""
-        out = np.zeros(len(keys), dtype=bool)
-        if len(self.hi) == 0 or len(keys) == 0:
-            return out
-        pos = np.searchsorted(self.hi, keys[:, 0])
-        clipped = np.minimum(pos, len(self.hi) - 1)
-        for i in np.flatnonzero(self.hi[clipped] == keys[:, 0]):  # rare but for true repeats
-            j = int(pos[i])
-            while j < len(self.hi) and self.hi[j] == keys[i, 0]:
-                if self.lo[j] == keys[i, 1]:
-                    out[i] = True
-                    break
-                j += 1
-        return out
-
-
-class SeenHashes:
-    """What a run must not store again: the dataset's hashes plus those this run claimed.
-
-    Claimed hashes are kept as sorted 16-byte keys in a few levels merged as they grow
-    (16 bytes per record, no Python object per record). ``claim`` is atomic, so threads
-    converting different files never both store one frame.
-    """
-
-    def __init__(self, known: KnownHashes | None = None) -> None:
-        self.known = known
-        self._levels: list[KnownHashes] = []
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return sum(map(len, self._levels))
-
-    def claim(self, keys: np.ndarray) -> np.ndarray:
-        """Bool mask of ``keys`` (N, 2) not seen before, first occurrences only; records them."""
-        keep = np.ones(len(keys), dtype=bool)
-        if not len(keys):
-            return keep
-        if self.known is not None and len(self.known):
-            keep &= ~self.known.contains(keys)
-        _, first = np.unique(
-            np.ascontiguousarray(keys).view(np.dtype((np.void, 16))).ravel(), return_index=True
-        )
-        once = np.zeros(len(keys), dtype=bool)
-        once[first] = True
-        keep &= once
-        with self._lock:
-            for level in self._levels:
-                idx = np.flatnonzero(keep)
-                if not len(idx):
-                    break
-                keep[idx[level.contains(keys[idx])]] = False
-            if keep.any():
-                self._levels.append(KnownHashes(keys[keep]))
-                while len(self._levels) > 1 and len(self._levels[-2]) <= 2 * len(self._levels[-1]):
-                    top = self._levels.pop()
-                    self._levels[-1] = self._levels[-1].merged(top)
-        return keep
 
 
 # --------------------------------------------------------------------------- per batch
@@ -676,65 +559,6 @@ def expand_inputs(
     return out, missing
 
 
-# --------------------------------------------------------------------------- repair
-
-
-def repair(dataset: str | Path) -> list[str]:
-    """Make an interrupted dataset consistent again; returns what was done, one line each.
-
-    Removes temporary files of dead processes, completes or rolls back compactions whose
-    process died, derives segments for raw parts that lack them and removes segments
-    parts whose raw part is gone.
-    """
-    root = Path(dataset)
-    done: list[str] = []
-    for tmp in stale_temporaries(root):
-        tmp.unlink(missing_ok=True)
-        done.append(f"removed temporary file {tmp}")
-    for journal in sorted(root.glob(COMPACT_JOURNAL_GLOB)):
-        done.extend(_finish_journal(root, journal))
-    raw_parts = list_parts(root, RAW_DIR)
-    raw_rel = {p.relative_to(root / RAW_DIR) for p in raw_parts}
-    for seg in list_parts(root, SEGMENTS_DIR):
-        if seg.relative_to(root / SEGMENTS_DIR) not in raw_rel:
-            seg.unlink()
-            done.append(f"removed segments part without raw part {seg}")
-    for raw_path in raw_parts:
-        seg_path = root / SEGMENTS_DIR / raw_path.relative_to(root / RAW_DIR)
-        if not seg_path.exists():
-            write_table_atomic(raw_to_segments(pq.read_table(raw_path)), seg_path)
-            done.append(f"derived missing segments {seg_path}")
-    return done
-
-
-def _finish_journal(root: Path, journal: Path) -> list[str]:
-    m = journal.stem.removeprefix("_compact-")
-    if m.isdigit() and _alive(int(m)):
-        return []
-    try:
-        doc = json.loads(journal.read_text())
-        new = [root / p for p in doc["new"]]
-        old = [root / p for p in doc["old"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        journal.unlink(missing_ok=True)
-        return [f"removed unreadable compaction journal {journal}"]
-    if all(p.exists() for p in new):
-        for p in old:
-            p.unlink(missing_ok=True)
-        msg = f"completed interrupted compaction ({len(old)} old parts removed)"
-    else:
-        for p in new:
-            p.unlink(missing_ok=True)
-        msg = "rolled back interrupted compaction"
-    journal.unlink(missing_ok=True)
-    return [msg]
-
-
-def _alive(pid: int) -> bool:
-    """True if another live process has this pid (our own pid counts as gone)."""
-    return pid != os.getpid() and pid_alive(pid)
-
-
 # --------------------------------------------------------------------------- convert
 
 
@@ -983,122 +807,3 @@ def read_to_tables(
         else raw_to_segments(RAW_SCHEMA.empty_table())
     )
     return raw_all, seg_all
-
-
-# --------------------------------------------------------------------------- rebuild/compact
-
-
-def rebuild(dataset: str | Path, *, progress: bool = False) -> int:
-    """Re-derive every segments part from its raw part; returns the number of segments.
-
-    Use after changing the flattening rules; raw parts are not touched.
-    """
-    root = Path(dataset)
-    repair(root)
-    parts = list_parts(root, RAW_DIR)
-    total = 0
-    it: Iterable[Path] = parts
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(parts, unit="part", leave=False)
-    for raw_path in it:
-        seg = raw_to_segments(pq.read_table(raw_path))
-        write_table_atomic(seg, root / SEGMENTS_DIR / raw_path.relative_to(root / RAW_DIR))
-        total += seg.num_rows
-    return total
-
-
-@dataclass
-class CompactSummary:
-    """What ``compact`` did: parts before and after, per kind (raw and segments each)."""
-
-    before: int
-    after: int
-    rows: int
-
-
-def compact(
-    dataset: str | Path, *, target_bytes: int = 256 << 20, target_rows: int = 2_000_000
-) -> CompactSummary:
-    """Merge small part files, per date partition, without changing content.
-
-    Consecutive complete parts (raw with its segments twin) are streamed into merged
-    parts of up to ``target_bytes`` (uncompressed raw size) / ``target_rows`` rows; rows
-    keep their order and values. A journal (``_compact-<pid>.json``) makes it safe to
-    interrupt: readers skip replaced parts as soon as their replacement exists, and the
-    next ``repair`` finishes or rolls back.
-    """
-    root = Path(dataset)
-    repair(root)
-    before = len(list_parts(root, RAW_DIR))
-    rows = 0
-    by_date: dict[str, list[Path]] = {}
-    for p in list_parts(root, RAW_DIR):
-        seg = root / SEGMENTS_DIR / p.relative_to(root / RAW_DIR)
-        if seg.exists():
-            by_date.setdefault(p.parent.name, []).append(p)
-    stamp = f"c{datetime.now(UTC):%Y%m%dT%H%M%S}{secrets.token_hex(2)}"
-    k = 0
-    for date_dir, parts in by_date.items():
-        groups: list[list[Path]] = [[]]
-        size = nrows = 0
-        for p in parts:
-            meta = pq.ParquetFile(p).metadata
-            psize = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-            if groups[-1] and (size + psize > target_bytes or nrows + meta.num_rows > target_rows):
-                groups.append([])
-                size = nrows = 0
-            groups[-1].append(p)
-            size += psize
-            nrows += meta.num_rows
-        for group in groups:
-            if len(group) < 2:
-                continue
-            name = part_name(stamp, k)
-            k += 1
-            rows += _merge(root, date_dir, group, name)
-    return CompactSummary(before, len(list_parts(root, RAW_DIR)), rows)
-
-
-def _merge(root: Path, date_dir: str, group: list[Path], name: str) -> int:
-    new_raw = root / RAW_DIR / date_dir / name
-    new_seg = root / SEGMENTS_DIR / date_dir / name
-    olds_raw = list(group)
-    olds_seg = [root / SEGMENTS_DIR / p.relative_to(root / RAW_DIR) for p in group]
-    journal = root / f"_compact-{os.getpid()}.json"
-    rel = [str(p.relative_to(root)) for p in (new_raw, new_seg)]
-    old_rel = [str(p.relative_to(root)) for p in olds_seg + olds_raw]
-    tmp_j = root / f".tmp-{os.getpid()}-journal.json"
-    tmp_j.write_text(json.dumps({"new": rel, "old": old_rel}))
-    os.replace(tmp_j, journal)
-    replaced = [n for p in olds_raw for n in (p.name, *merged_part_names(p))]
-    rows = _stream_concat(olds_raw, new_raw, {MERGED_PARTS_KEY: json.dumps(replaced).encode()})
-    _stream_concat(olds_seg, new_seg)
-    for p in olds_seg + olds_raw:
-        p.unlink(missing_ok=True)
-    journal.unlink()
-    return rows
-
-
-def _stream_concat(
-    sources: list[Path], dest: Path, metadata: dict[bytes, bytes] | None = None
-) -> int:
-    """Concatenate Parquet files into ``dest`` atomically, one source in memory at a time.
-
-    ``metadata`` replaces the schema's key-value metadata of ``dest`` when given.
-    """
-    schema = pq.read_schema(sources[0])
-    if metadata is not None:
-        schema = schema.with_metadata(metadata)
-    rows = 0
-    use_dict = [n for n in schema.names if n not in _NO_DICT]
-    with (
-        atomic_path(dest) as tmp,
-        pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=use_dict) as w,
-    ):
-        for src in sources:
-            t = pq.read_table(src, schema=schema).replace_schema_metadata(schema.metadata)
-            w.write_table(t)
-            rows += t.num_rows
-    return rows

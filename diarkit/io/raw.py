@@ -78,11 +78,77 @@ class FrameInfo:
     error: str | None
 
 
+#: The range of a JSON integer diarkit stores as a number (int64); beyond it a frame is
+#: kept verbatim and flagged invalid.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class _Strict(ValueError):
+    """A frame that is valid JSON but cannot be read faithfully (``reason`` says why)."""
+
+
+def _strict_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, value in pairs:
+        if key in seen:
+            raise _Strict(f"$..{key}: duplicate key in one object")
+        seen.add(key)
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not INT64_MIN <= value <= INT64_MAX
+        ):
+            raise _Strict(f"$..{key}: integer {value} is beyond the int64 range")
+    return dict(pairs)
+
+
+def _strict_int(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise _Strict(f"$: integer {text} is beyond the int64 range")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise _Strict(f"$: {text} is not valid JSON")
+
+
+def strict_problem(frame: str | bytes) -> str | None:
+    """Why a frame that parses as JSON still cannot be stored as valid, or ``None``.
+
+    Checks what a lenient parser accepts silently: an object with the same key twice
+    (which value wins depends on the parser), and an integer beyond int64 (no column
+    type holds it; times derived from it would overflow). Runs only on frames the fast
+    path does not vouch for, so its cost (a full Python parse) is paid by few frames.
+    """
+    import json
+
+    try:
+        json.loads(
+            frame,
+            object_pairs_hook=_strict_pairs,
+            parse_int=_strict_int,
+            parse_constant=_no_constant,
+        )
+    except _Strict as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        return None  # not JSON at all: parse_frame says why
+    return None
+
+
 def classify_frame(frame: str | bytes) -> FrameInfo:
-    """Parse one frame with ``parse_frame`` and return its envelope facts (never raises)."""
+    """Parse one frame with ``parse_frame`` and return its envelope facts (never raises).
+
+    A frame ``parse_frame`` accepts but ``strict_problem`` does not (duplicate keys, an
+    integer beyond int64) is ``invalid`` with that reason.
+    """
     try:
         msg = parse_frame(frame)
-    except ProtocolError as exc:
+        problem = strict_problem(frame)
+        if problem is not None:
+            raise ProtocolError(problem.split(": ", 1)[1], problem.split(": ", 1)[0])
+    except (ProtocolError, ArithmeticError, RecursionError) as exc:
         topic = None
         try:
             doc = orjson.loads(frame)

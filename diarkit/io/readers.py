@@ -104,26 +104,64 @@ class GzipStream:
             if self._error is not None:
                 break
             raw = self._f.read(self._piece)
-            try:
-                if not raw:
-                    if not self._d.eof:
-                        self._error = EOFError("compressed file ended before the end marker")
-                    self._done = True
-                    break
-                data = self._d.decompress(raw)
-                while self._d.eof and self._d.unused_data:
-                    rest = self._d.unused_data
-                    self._d = zlib.decompressobj(31)
-                    data += self._d.decompress(rest)
-            except zlib.error as exc:
-                self._error = exc
+            if not raw:
+                if not self._d.eof:
+                    self._error = EOFError("compressed file ended before the end marker")
+                self._done = True
                 break
+            data = self._feed(raw)
             out.append(data)
             have += len(data)
+            if self._error is not None:
+                break
         if not out and self._error is not None:
             err, self._error = self._error, None
             self._done = True
             raise EOFError(str(err)) if not isinstance(err, EOFError) else err
+        return b"".join(out)
+
+    def _feed(self, raw: bytes) -> bytes:
+        """Decompress ``raw``; on damage keep every byte decompressed before it.
+
+        ``zlib`` returns nothing from a call that fails, so a failing piece is fed again,
+        from the state before it, in ever smaller slices (down to single bytes): the
+        output up to the damaged byte survives. Bytes after the last complete member
+        that are not another member are reported as trailing garbage.
+        """
+        out: list[bytes] = []
+        pos = 0
+        step = len(raw)
+        while pos < len(raw):
+            if self._d.eof:
+                rest = self._d.unused_data + raw[pos:]
+                if not rest.strip(b"\0"):  # zero padding after a member is harmless
+                    return b"".join(out)
+                if rest[:2] != GZIP_MAGIC:
+                    self._error = zlib.error(
+                        f"{len(rest)} byte(s) of trailing garbage after a gzip member"
+                    )
+                    return b"".join(out)
+                self._d = zlib.decompressobj(31)
+                raw, pos, step = rest, 0, len(rest)
+                continue
+            backup = self._d.copy()
+            piece = raw[pos : pos + step]
+            try:
+                data = self._d.decompress(piece)
+            except zlib.error as exc:
+                self._d = backup
+                if step == 1:
+                    self._error = exc
+                    return b"".join(out)
+                step = max(1, step // 16)
+                continue
+            out.append(data)
+            if self._d.eof:
+                used = len(piece) - len(self._d.unused_data)
+                pos += used
+                self._d = _Ended(self._d)
+                continue
+            pos += len(piece)
         return b"".join(out)
 
     def close(self) -> None:
@@ -135,6 +173,16 @@ class GzipStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Ended:
+    """A finished gzip member's decompressor: ``eof`` with nothing left over."""
+
+    eof = True
+    unused_data = b""
+
+    def __init__(self, d: Any) -> None:
+        del d
 
 
 def _open(path: Path) -> IO[bytes] | GzipStream:
@@ -170,11 +218,20 @@ def _keys(doc: Any) -> str:
     return type(doc).__name__
 
 
+#: Lines of a file's start that format detection looks at (one bad line decides nothing).
+SNIFF_LINES = 50
+BOM = b"\xef\xbb\xbf"
+
+
 def detect_format(path: str | Path) -> str:
     """Detect ``path``'s format by content: ``dataset``, ``jsonl``, ``json`` or ``json-array``.
 
-    A file whose first line is a whole tutorial export or post-call transcript is
-    ``json`` (streamed element by element), not ``jsonl``.
+    The first ``SNIFF_LINES`` lines (of the first 64 KiB) are looked at, so one damaged
+    line (truncated, ``NaN``, garbage) at the start decides nothing: the file is ``jsonl``
+    when any of them is a known record on one line (the bad ones are quarantined when it
+    is read). A file whose first known record is a whole tutorial export or post-call
+    transcript is ``json`` (streamed element by element), not ``jsonl``. A leading UTF-8
+    byte-order mark is skipped.
 
     Raises:
         UnknownFormatError: the content is none of them (the message says what it saw).
@@ -187,33 +244,45 @@ def detect_format(path: str | Path) -> str:
         raise UnknownFormatError(f"{path}: a directory that is not a diarkit dataset")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    head = _sniff(path)
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return format_of_head(path, _sniff(path))
+
+
+def format_of_head(path: Path, head: bytes) -> str:
+    """``detect_format`` of a file whose first bytes (up to 64 KiB) are ``head``."""
+    if head[:4] == b"PAR1":
+        raise UnknownFormatError(f"{path}: a Parquet file, not a dataset directory")
+    text = head.removeprefix(BOM).lstrip(b" \t\r\n")
     if not text:
         raise UnknownFormatError(f"{path}: empty file")
     if text[:1] == b"[":
         return "json-array"
-    if text[:1] != b"{":
-        shown = text[:24].decode("utf-8", errors="replace")
-        if head[:4] == b"PAR1":
-            raise UnknownFormatError(f"{path}: a Parquet file, not a dataset directory")
-        raise UnknownFormatError(f"{path}: not JSON or JSON lines (starts with {shown!r})")
-    first = text.split(b"\n", 1)[0].strip()
-    try:
-        doc = orjson.loads(first)
-    except orjson.JSONDecodeError:
-        doc = None
-    if doc is not None:
+    lines = text.split(b"\n")
+    if len(head) >= _SNIFF and len(lines) > 1:
+        lines.pop()  # cut by the sniff: not a whole line
+    unknown: Any = None
+    for raw_line in lines[:SNIFF_LINES]:
+        line = raw_line.strip()
+        if line[:1] != b"{":  # a record is an object; a bare value is a document's line
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
         if is_tutorial_export(doc) or is_sta_transcript(doc):
             return "json"
         if is_known_record(doc):
             return "jsonl"
+        if unknown is None:
+            unknown = doc
+    if unknown is not None:
         raise UnknownFormatError(
             f"{path}: first record is JSON but not a notification frame, tutorial event or "
-            f"export, or post-call transcript ({_keys(doc)})"
+            f"export, or post-call transcript ({_keys(unknown)})"
         )
-    # not a one-line record: a pretty-printed document (checked when read)
-    return "json"
+    if text[:1] == b"{":
+        return "json"  # not a one-line record: a pretty-printed document (checked when read)
+    shown = text[:24].decode("utf-8", errors="replace")
+    raise UnknownFormatError(f"{path}: not JSON or JSON lines (starts with {shown!r})")
 
 
 def _frames_from_block(data: bytes, parts: list[bytes]) -> pa.Array | None:
@@ -281,7 +350,8 @@ def iter_jsonl(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
 def _iter_plain(f: IO[bytes], chunk_bytes: int) -> Iterator[Batch]:
     line = 1
     size = os.fstat(f.fileno()).st_size
-    pos = 0
+    pos = 3 if f.read(3) == BOM else 0  # a byte-order mark is no part of the first record
+    f.seek(pos)
     while True:
         data = f.read(chunk_bytes)
         if not data:
@@ -323,7 +393,7 @@ def _iter_stream(f: GzipStream, source: str, chunk_bytes: int) -> Iterator[Batch
             return b""
 
     rest = b""
-    ahead = read()
+    ahead = read().removeprefix(BOM)
     while True:
         data = rest + ahead
         ahead = read()

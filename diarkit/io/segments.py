@@ -257,6 +257,9 @@ def _finish(raw: pa.Table, parts: list[dict[str, Any]], words: bool) -> pa.Table
     row = t.column("_row")
     n = t.num_rows
     start_at = pc.multiply(pc.round(t.column("start_at_ms")), 1000.0)
+    # a time no timestamp can hold (|us| >= 2**63) has no absolute start: null, no crash
+    fits = pc.less(pc.abs(start_at), float(2**62))
+    start_at = pc.if_else(fits, start_at, pa.scalar(None, pa.float64()))
     start_at = pc.cast(pc.cast(start_at, pa.int64()), UTC_TS)
     text = t.column("text").combine_chunks()
     cols = {
