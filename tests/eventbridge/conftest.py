@@ -1,0 +1,86 @@
+"""A real local AWS endpoint (moto's server mode on 127.0.0.1) and EventBridge helpers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from diarkit.genesys.eventbridge import wrap_frame
+
+ORG = "0b6b8e2c-7c2e-4d7b-9d1e-2f1a7c1e0a11"
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:<port>``: moto's ThreadedMotoServer, stopped after the session.
+
+    AWS credentials and region point at it through environment variables, so child
+    processes (a killed ``diarkit capture``) reach it too.
+    """
+    pytest.importorskip("moto.server", reason="needs moto[server] (pip install -e .[dev])")
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def queue(aws_endpoint: str) -> tuple[str, object]:
+    """A fresh SQS queue on the local endpoint: ``(queue_url, boto3 client)``."""
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=aws_endpoint, region_name="us-east-1")
+    url = sqs.create_queue(QueueName=f"diarkit-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    return url, sqs
+
+
+def envelopes(frames: list[str], seed: int = 5) -> list[tuple[str, str]]:
+    """``(event id, EventBridge event text)`` for each frame, ids seeded."""
+    rng = random.Random(seed)
+    out = []
+    for i, frame in enumerate(frames):
+        eid = str(uuid.UUID(int=rng.getrandbits(128)))
+        t = f"2026-12-05T09:{(i // 60) % 60:02d}:{i % 60:02d}Z"
+        out.append((eid, wrap_frame(frame, event_id=eid, organization_id=ORG, time=t)))
+    return out
+
+
+def hostile_stream(events: list[tuple[str, str]], seed: int = 9) -> list[str]:
+    """The events shuffled, a quarter of them twice, plus one poisoned message."""
+    rng = random.Random(seed)
+    bodies = [e for _, e in events]
+    bodies += rng.sample(bodies, max(1, len(bodies) // 4))
+    rng.shuffle(bodies)
+    bodies.insert(len(bodies) // 2, '{"version":"0","id":"poison-1","detail":"not an object"}')
+    return bodies
+
+
+def send_all(sqs: object, url: str, bodies: list[str]) -> None:
+    """Send messages in batches of 10."""
+    for i in range(0, len(bodies), 10):
+        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
+        reply = sqs.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[attr-defined]
+        assert not reply.get("Failed"), reply["Failed"]
