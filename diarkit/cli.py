@@ -69,6 +69,17 @@ def demo(out: str, conversations: int, speed: float, seed: int, faults: tuple[st
 )
 @click.option("--keep-heartbeats", is_flag=True, help="Store heartbeat/pong frames too.")
 @click.option("--session-id", help="Capture session id (default: time + random).")
+@click.option(
+    "--source",
+    metavar="sqs://QUEUE_URL",
+    help="Capture EventBridge events from an SQS queue instead of the WebSocket "
+    "(AWS credentials from the usual chain; see docs/eventbridge.md).",
+)
+@click.option(
+    "--visibility-timeout",
+    type=click.IntRange(1, 43_200),
+    help="With --source sqs://: visibility timeout per receive, seconds (default: the queue's).",
+)
 @click.option("--quiet", is_flag=True, help="No live status line.")
 def capture(
     environment: str | None,
@@ -86,9 +97,25 @@ def capture(
     roll_seconds: float,
     keep_heartbeats: bool,
     session_id: str | None,
+    source: str | None,
+    visibility_timeout: int | None,
     quiet: bool,
 ) -> None:
     """Capture live transcription events into a Parquet dataset (Ctrl-C stops cleanly)."""
+    if source is not None:
+        from diarkit.capture.sqs import run_sqs_capture
+
+        raise SystemExit(
+            run_sqs_capture(
+                out,
+                source,
+                duration=duration,
+                session_id=session_id,
+                visibility_timeout_s=visibility_timeout,
+                status_line=not quiet,
+                echo=click.echo,
+            )
+        )
     from diarkit.capture.runner import run_capture
 
     code = run_capture(
@@ -272,34 +299,90 @@ def rebuild(dataset: str) -> None:
 @click.option("--collar", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds left unscored on EACH side of reference boundaries (md-eval -c).")
 @click.option("--skip-overlap", is_flag=True, help="Do not score overlapping reference speech.")
-def der(hypothesis: str, reference: str, collar: float, skip_overlap: bool) -> None:
-    """Diarization error rate of HYPOTHESIS against REFERENCE (two RTTM files)."""
-    from pathlib import Path
-
-    from diarkit.analysis import diarization_error, parse_rttm
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
+              show_default=True,
+              help="text: a summary line and one line per conversation; csv/json: one "
+              "row/object per conversation plus the total.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file (default: stdout).")
+def der(hypothesis: str, reference: str, collar: float, skip_overlap: bool, fmt: str,
+        out: str | None) -> None:
+    """Diarization error rate of HYPOTHESIS against REFERENCE (two RTTM files), per call."""
+    from diarkit.analysis import diarization_error
+    from diarkit.interop import RttmFileError, read_rttm
 
     try:
-        out = diarization_error(
-            parse_rttm(Path(hypothesis).read_text(encoding="utf-8")),
-            parse_rttm(Path(reference).read_text(encoding="utf-8")),
+        result = diarization_error(
+            read_rttm(hypothesis, role="hypothesis"),
+            read_rttm(reference, role="reference", require_speech=True),
             collar=collar,
             skip_overlap=skip_overlap,
         )
+    except RttmFileError as exc:
+        raise click.ClickException(str(exc)) from None
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(
-        f"DER {100 * out.der:.2f}%  missed {out.missed_s:.3f} s  false alarm "
-        f"{out.false_alarm_s:.3f} s  confusion {out.confusion_s:.3f} s  "
-        f"of {out.reference_s:.3f} s reference speech (collar +-{collar:g} s)"
-    )
+        raise click.ClickException(f"{hypothesis} vs {reference}: {exc}") from None
+    text = _der_text(result, fmt, collar)
+    if out:
+        from pathlib import Path
 
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"der ({fmt}): {out}")
+    else:
+        click.echo(text, nl=False)
+
+
+def _der_text(result: object, fmt: str, collar: float) -> str:
+    """The ``der`` output: per-conversation rows and the total, as text, CSV or JSON."""
+    import json
+
+    table = result.by_conversation.copy()  # type: ignore[attr-defined]
+    table["conversation_id"] = table["conversation_id"].astype(str)
+    total = {"conversation_id": "TOTAL", **{c: float(getattr(result, c)) for c in (
+        "reference_s", "missed_s", "false_alarm_s", "confusion_s", "correct_s", "der")}}
+    cols = ["conversation_id", "der", "reference_s", "missed_s", "false_alarm_s",
+            "confusion_s", "correct_s"]
+    if fmt == "csv":
+        import pandas as pd
+
+        rows = pd.concat([table[cols], pd.DataFrame([total])[cols]], ignore_index=True)
+        rows.insert(len(cols), "collar_s", collar)
+        return str(rows.to_csv(index=False, float_format="%.6g"))
+    if fmt == "json":
+        def clean(v: object) -> object:
+            return None if isinstance(v, float) and v != v else v
+
+        doc = {
+            "collar_s": collar,
+            "total": {k: clean(v) for k, v in total.items() if k != "conversation_id"},
+            "conversations": [{k: clean(v) for k, v in row.items()}
+                              for row in table[cols].to_dict(orient="records")],
+        }
+        return json.dumps(doc, indent=1) + "\n"
+    lines = [
+        f"DER {100 * result.der:.2f}%  missed {result.missed_s:.3f} s  "  # type: ignore[attr-defined]
+        f"false alarm {result.false_alarm_s:.3f} s  "  # type: ignore[attr-defined]
+        f"confusion {result.confusion_s:.3f} s  of "  # type: ignore[attr-defined]
+        f"{result.reference_s:.3f} s reference speech "  # type: ignore[attr-defined]
+        f"(collar +-{collar:g} s; {len(table)} conversations)"
+    ]
+    for row in table[cols].itertuples(index=False):
+        score = "no reference speech" if row.der != row.der else f"DER {100 * row.der:6.2f}%"
+        lines.append(f"  {row.conversation_id}  {score}  missed {row.missed_s:.3f} s  "
+                     f"false alarm {row.false_alarm_s:.3f} s  confusion "
+                     f"{row.confusion_s:.3f} s  of {row.reference_s:.3f} s")
+    return "\n".join(lines) + "\n"
+
+
+#: Export formats that hold one conversation per file.
+_ONE_CONVERSATION_FORMATS = ("vtt", "srt", "textgrid")
 
 
 @cli.command("export")
 @click.argument("dataset", type=click.Path(exists=True))
 @click.option("--format", "fmt", required=True,
               type=click.Choice(["rttm", "vtt", "srt", "textgrid", "ctm", "json"]))
-@click.option("--conversation", help="Conversation id (needed by vtt, srt and textgrid).")
+@click.option("--conversation", help="Conversation id, or the short id reports show "
+              "(needed by vtt, srt and textgrid when DATASET holds several).")
 @click.option("--min-confidence", type=click.FloatRange(0, 1),
               help="Drop segments below this confidence (0-1), and empty ones.")
 @click.option("--turns", "as_turns", is_flag=True, help="Export turns instead of segments.")
@@ -314,21 +397,122 @@ def export_command(
     from diarkit.analysis import export_segments
     from diarkit.io.load import load_segments
 
+    if as_turns and fmt == "ctm":
+        raise click.UsageError("--turns does not apply to --format ctm (CTM is word-level)")
     try:
-        text = export_segments(
-            load_segments(
-                dataset, conversations=[conversation] if conversation else None,
-                words=fmt == "ctm",
-            ),
-            fmt, conversation=conversation, min_confidence=min_confidence, as_turns=as_turns,
-        )
-    except ValueError as exc:  # SchemaError and bad input are ValueErrors
+        segments = load_segments(dataset, words=fmt == "ctm")
+        ids = sorted(str(c) for c in segments["conversation_id"].astype("string")
+                     .dropna().unique())
+        if not ids:
+            raise click.ClickException(f"{dataset} holds no segments to export")
+        if conversation is not None:
+            from diarkit.plot import resolve_conversation
+
+            try:
+                conversation = resolve_conversation(ids, conversation, "export")
+            except ValueError as exc:
+                raise click.ClickException(
+                    str(exc).replace("export: ", f"--conversation: in {dataset}, ")
+                    .replace("is not in the table", "is not there")
+                    + f" ({len(ids)} conversations, e.g. {ids[0]})") from None
+        elif fmt in _ONE_CONVERSATION_FORMATS and len(ids) > 1:
+            raise click.ClickException(
+                f"{dataset} holds {len(ids)} conversations and --format {fmt} holds one: "
+                f"pass --conversation ID (e.g. --conversation {ids[0][:8]})")
+        text = export_segments(segments, fmt, conversation=conversation,
+                               min_confidence=min_confidence, as_turns=as_turns)
+    except (ValueError, FileNotFoundError) as exc:  # SchemaError and bad input are ValueErrors
         raise click.ClickException(str(exc)) from exc
     if out:
         Path(out).write_text(text, encoding="utf-8")
         click.echo(f"{fmt}: {out}")
     else:
         click.echo(text, nl=False)
+
+
+def _utc(value: str | None, flag: str) -> object:
+    """A --start/--end value as a UTC timestamp (a date or time without a zone is UTC)."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date or time (e.g. 2026-12-01 or "
+                                 "2026-12-01T09:00+01:00)", param_hint=flag) from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", default="report.html", show_default=True,
+              type=click.Path(dir_okay=False), help="The HTML report to write.")
+@click.option("--stats-csv", type=click.Path(dir_okay=False),
+              help="Where the talk_stats rows go (default: talk_stats.csv next to the report).")
+@click.option("--no-stats-csv", is_flag=True, help="Write no talk_stats CSV.")
+@click.option("--excel", type=click.Path(dir_okay=False),
+              help="Also write the statistics as an Excel workbook (needs openpyxl).")
+@click.option("--profile", default="default", show_default=True,
+              help="Analysis profile: default, genesys, contact_lens, ccai, nice.")
+@click.option("--start", help="Only calls from this time on (UTC unless a zone is given).")
+@click.option("--end", help="Only calls before this time (UTC unless a zone is given).")
+@click.option("--conversation", "conversations", multiple=True,
+              help="Only this conversation id (repeat).")
+@click.option("--queue", "queues", multiple=True, help="Only calls of this queue id (repeat).")
+@click.option("--agent", "agents", multiple=True,
+              help="Only calls handled by this agent (user id; repeat).")
+@click.option("--title", help="Report title.")
+@click.option("--timelines", default=3, show_default=True, type=click.IntRange(0, 50),
+              help="Call timelines drawn (flagged calls first).")
+@click.option("--force", is_flag=True,
+              help="Overwrite report/CSV files even when diarkit did not write them.")
+def report(dataset: str, out: str, stats_csv: str | None, no_stats_csv: bool,
+           excel: str | None, profile: str, start: str | None, end: str | None,
+           conversations: tuple[str, ...], queues: tuple[str, ...], agents: tuple[str, ...],
+           title: str | None, timelines: int, force: bool) -> None:
+    """Write an HTML fleet report (and talk_stats.csv) of DATASET, your own converted data."""
+    from diarkit.report import NoConversationsError, build_report
+
+    if stats_csv and no_stats_csv:
+        raise click.UsageError("use either --stats-csv FILE or --no-stats-csv, not both")
+    try:
+        result = build_report(
+            dataset, out, stats_csv=False if no_stats_csv else (stats_csv or True),
+            profile=profile, start=_utc(start, "--start"), end=_utc(end, "--end"),
+            conversations=conversations or None, queues=queues, agents=agents, title=title,
+            timelines=timelines, overwrite=force,
+        )
+    except FileExistsError as exc:
+        raise click.ClickException(
+            str(exc).split("; not overwriting", 1)[0] + "; not overwriting it: pass "
+            "-o/--stats-csv with another path, or --force") from None
+    except NoConversationsError:
+        given = " ".join(
+            [f"--conversation {c}" for c in conversations] + [f"--queue {q}" for q in queues]
+            + [f"--agent {a}" for a in agents]
+            + [f"--{k} {v}" for k, v in (("start", start), ("end", end)) if v])
+        raise click.ClickException(
+            f"no conversation in {dataset} matches {given}" if given else
+            f"{dataset} holds no segments to report on") from None
+    except ValueError as exc:
+        hint = "--profile: " if "unknown profile" in str(exc) else ""
+        raise click.ClickException(hint + str(exc)) from None
+    click.echo(f"report: {result.report}  ({result.conversations} calls, profile "
+               f"{result.profile!r})")
+    if result.stats_csv is not None:
+        click.echo(f"talk_stats: {result.stats_csv}")
+    if excel:
+        from diarkit.interop import to_excel
+        from diarkit.report import per_call_table
+
+        stats = result.analysis.stats
+        try:
+            path = to_excel({"talk_stats": stats,
+                             "per_call": per_call_table(stats, profile)}, excel)
+        except ImportError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"excel: {path}")
 
 
 def main() -> None:

@@ -37,9 +37,9 @@ MARKER = ".diarkit-demo"
 #: Faults the demo injects by default: one dropped WebSocket 12 s into the calls.
 DEFAULT_FAULTS = ("drop@12",)
 
-#: Confidence (0-1) below which the demo drops a segment before the statistics. Lower than
-#: ``filter_confidence``'s default 0.85: talk time is about speech, not about exact words.
-MIN_CONFIDENCE = 0.6
+#: Analysis profile of the demo's statistics and report (the library's default profile, so
+#: ``diarkit stats`` on the demo's dataset gives the rows of its ``talk_stats.csv``).
+PROFILE = "default"
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,10 @@ def run_demo(
     Args:
         echo: prints one line of narration (``click.echo`` from the CLI).
         out: output folder: ``dataset/`` (Parquet), ``talk_stats.csv``, ``report.html``.
-            A folder an earlier demo wrote is replaced; any other existing dataset is
-            refused (``FileExistsError``).
+            A dataset an earlier demo wrote (marker file) is replaced, and so are the
+            report and CSV when their bytes are still what diarkit wrote (manifest
+            ``.diarkit-outputs.json``); any other existing dataset, report or CSV is
+            refused (``FileExistsError``) before anything starts.
         conversations: simulated calls, running concurrently.
         speed: simulated seconds per wall-clock second.
         seed: simulator seed (same seed, same calls).
@@ -119,11 +121,12 @@ def run_demo(
     Returns:
         A ``DemoResult`` with the paths written.
     """
-    from diarkit.analysis import filter_confidence, finalize, talk_stats
     from diarkit.analysis.fleet import fleet_stats
     from diarkit.capture import Capture
     from diarkit.io.load import load_gaps, load_segments
-    from diarkit.report import fleet_report
+    from diarkit.report import analyse, fleet_report
+    from diarkit.report.ownership import check_writable, write_owned
+    from diarkit.scale.fleet import canonical
     from diarkit.sim import Simulator, parse_fault_spec
 
     plan = [parse_fault_spec(f) for f in faults]
@@ -131,6 +134,8 @@ def run_demo(
     root = Path(out).resolve()
     dataset = root / "dataset"
     marker = root / MARKER
+    check_writable([root / "report.html", root / "talk_stats.csv"],
+                   hint="pass another --out, or remove them")
     if dataset.exists() and any(dataset.iterdir()):
         if not marker.exists():
             raise FileExistsError(f"{dataset} already holds a dataset (not one the demo "
@@ -175,33 +180,31 @@ def run_demo(
         raise RuntimeError(f"capture failed: {snap.message}")
     echo(f"Captured {snap.frames:,} frames ({snap.rows:,} rows in {snap.parts} Parquet parts).")
 
-    segments = load_segments(dataset)
-    final = finalize(segments)
-    kept, audit = filter_confidence(final.segments, min_confidence=MIN_CONFIDENCE)
-    stats = talk_stats(kept)
+    analysis = analyse(load_segments(dataset), PROFILE)
+    stats = canonical(analysis.stats)
     fleet = fleet_stats(stats, by=())
     gaps = load_gaps(dataset)
-    stats_csv = root / "talk_stats.csv"
-    stats.to_csv(stats_csv, index=False)
+    stats_csv = write_owned(root / "talk_stats.csv", stats.to_csv(index=False),
+                            writer="diarkit demo")
     n_calls = int(stats["conversation_id"].nunique())
-    echo(f"Analysed {n_calls} calls: {len(final.segments):,} final utterances, "
-         f"{len(audit):,} dropped by the confidence filter (audited).")
+    echo(f"Analysed {n_calls} calls (analysis profile {analysis.profile!r}): "
+         f"{len(analysis.segments):,} final utterances, {len(analysis.low_confidence):,} "
+         f"with text below confidence {analysis.min_confidence:g} (still counted as speech).")
     counters = {label: getattr(snap, attr) for label, attr in REPORT_COUNTERS.items()}
     counters["capture time"] = f"{snap.elapsed_s:.1f} s"
-    report = fleet_report(
-        stats, kept,
+    built = fleet_report(
+        stats, analysis.segments,
         title="Contact-center conversation report",
         subtitle=f"{n_calls} simulated calls captured live by diarkit demo "
         f"(seed {seed}, {speed:g}x speed) · dataset {dataset}",
-        capture=counters, gaps=gaps, audit=audit, unfinished=len(final.unfinished),
-        fleet=fleet, timelines=timelines,
-        notes="Utterances: latest final version of each (finalize); segments below "
-        f"{MIN_CONFIDENCE} confidence, partial or empty dropped (filter_confidence, audited "
-        "above). Talk "
-        "time: union of a speaker's intervals. Overtalk: time two or more speakers talk at "
-        "once. Silence: gaps over 3 s inside the call. Interruptions: a turn starting "
-        "inside another speaker's turn, lasting 1 s or more, after which the other stops.",
-    ).write(root / "report.html")
+        capture=counters, gaps=gaps, unfinished=len(analysis.unfinished),
+        fleet=fleet, timelines=timelines, profile=PROFILE,
+        low_confidence=analysis.low_confidence,
+        notes="Utterances: latest final version of each (finalize). Statistics: talk_stats "
+        f"with analysis profile {analysis.profile!r}, the rows `diarkit stats` gives for "
+        "this dataset; definitions above.",
+    )
+    report = write_owned(root / "report.html", built.to_html(), writer="diarkit demo")
     elapsed = time.monotonic() - t0
     echo(f"Report: {report}  (open it in a browser; statistics in {stats_csv})")
     echo(f"Done in {elapsed:.0f} s.")

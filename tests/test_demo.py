@@ -88,7 +88,7 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
         faults=("drop@1",), progress=lambda text, final: progress.append((text, final)),
     )
     assert result.report == out.resolve() / "report.html" and result.report.is_file()
-    assert result.conversations == 4 and result.frames > 100
+    assert result.conversations == 4 and result.frames > 40
     assert any(line.startswith("Report: ") and str(result.report) in line for line in lines)
     # the live progress line was updated while capturing and closed with the final counts
     assert len(progress) >= 3 and progress[-1][1] is True
@@ -124,6 +124,35 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
     assert any(line.startswith("Replacing the previous demo") for line in lines)
     assert again.conversations == 1 and "1</div><div class=\"k\">calls analysed" in (
         again.report.read_text())
+
+    # the demo writes report.html / talk_stats.csv only over files it can prove it wrote
+    users = tmp_path / "users"
+    users.mkdir()
+    (users / "report.html").write_text("my own report")
+    with pytest.raises(FileExistsError, match=r"report\.html already exists"):
+        run_demo(echo=lines.append, out=users, conversations=1)
+    assert (users / "report.html").read_text() == "my own report"
+    assert not (users / "dataset").exists()  # refused before anything started
+    again.stats_csv.write_text(again.stats_csv.read_text() + "edited by hand\n")
+    with pytest.raises(FileExistsError, match=r"talk_stats\.csv already exists"):
+        run_demo(echo=lines.append, out=out, conversations=1)
+
+
+def test_demo_statistics_are_the_rows_diarkit_stats_gives(tmp_path):
+    """One analysis profile everywhere: the demo's talk_stats.csv == `diarkit stats`."""
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+    from diarkit.demo import run_demo
+
+    result = run_demo(echo=lambda _l: None, out=tmp_path / "demo", conversations=2,
+                      speed=200.0, seed=5, faults=(), progress=lambda text, final: None)
+    res = CliRunner().invoke(cli, ["stats", str(result.dataset), "--out",
+                                   str(tmp_path / "stats"), "--format", "csv", "--quiet"])
+    assert res.exit_code == 0, res.output
+    ours = pd.read_csv(result.stats_csv)
+    theirs = pd.read_csv(tmp_path / "stats" / "conversation_stats.csv")
+    pd.testing.assert_frame_equal(ours, theirs)
 
 
 def test_demo_cli_options_documented():

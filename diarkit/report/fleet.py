@@ -35,12 +35,23 @@ def _mmss(seconds: float) -> str:
     return "" if pd.isna(seconds) else format_mmss(float(seconds))
 
 
-def per_call_table(stats: pd.DataFrame) -> pd.DataFrame:
+def share_column(profile: Any = None) -> str:
+    """The ``talk_stats`` column holding the profile's talk share (one definition)."""
+    from .analyse import _profile
+
+    prof = _profile(profile)
+    return "talk_share_speech" if getattr(prof, "denominator", "call") == "speech" \
+        else "talk_share_call"
+
+
+def per_call_table(stats: pd.DataFrame, profile: Any = None) -> pd.DataFrame:
     """One row per call from ``talk_stats`` rows: duration, shares (0-1), silence, counts.
 
-    ``agent_share``/``customer_share`` are shares of total speech (they sum to 1 with any
-    other speaker); ``overtalk_share``/``silence_share`` are shares of the call duration;
-    ``duration_s`` and ``longest_silence_s`` are seconds; ``duration`` is ``m:ss`` text.
+    ``agent_share``/``customer_share`` are the profile's talk share (``share_column``:
+    ``talk_share_call``, talk time over the call duration, unless the profile divides by
+    speech); ``overtalk_share``/``silence_share`` are ``call_overtalk_s`` and
+    ``call_silence_s`` over ``call_duration_s``; ``duration_s`` and ``longest_silence_s``
+    are seconds; ``duration`` is ``m:ss`` text.
     """
     frame = stats.assign(
         conversation_id=stats["conversation_id"].astype("string"),
@@ -49,7 +60,7 @@ def per_call_table(stats: pd.DataFrame) -> pd.DataFrame:
     by = frame.groupby("conversation_id", sort=True, observed=True)
     out = by[["call_duration_s", "call_overtalk_s", "call_silence_s", "call_silence_max_s"]].max()
     share = frame.pivot_table(index="conversation_id", columns="speaker",
-                              values="talk_share_speech", aggfunc="sum", observed=True)
+                              values=share_column(profile), aggfunc="sum", observed=True)
     dur = out["call_duration_s"].replace(0, np.nan)
     table = pd.DataFrame(
         {
@@ -113,6 +124,8 @@ def pick_timelines(calls: pd.DataFrame, flagged: pd.DataFrame, n: int) -> list[t
                       "longest call"))
         picks.append((str(calls.loc[calls["overtalk_share"].idxmin(), "conversation_id"]),
                       "least overtalk"))
+        for cid in calls.sort_values("duration_s", ascending=False)["conversation_id"]:
+            picks.append((str(cid), "next longest call"))
     seen: dict[str, str] = {}
     for cid, why in picks:
         seen.setdefault(cid, why)
@@ -167,6 +180,8 @@ def fleet_report(
     fleet: pd.DataFrame | None = None,
     timelines: int = 3,
     notes: str = "",
+    profile: Any = None,
+    low_confidence: pd.DataFrame | None = None,
 ) -> Report:
     """Lay out a fleet report: KPI tiles, fleet plots, flagged calls, timelines, capture health.
 
@@ -182,20 +197,30 @@ def fleet_report(
         fleet: the ``fleet_stats`` table (distribution per metric) to show as a table.
         timelines: how many call timelines to draw.
         notes: a closing paragraph (method, parameters).
+        profile: the analysis profile the stats were computed with (name or object);
+            its rules are the definitions printed on the page (``definitions``).
+        low_confidence: the audit of final utterances below the profile's confidence
+            threshold (their text is unreliable; they still count as speech).
 
     Returns:
         A ``Report``; call ``.write(path)``.
     """
     from diarkit.plot import plot_fleet, plot_talk_share, plot_timeline
 
-    calls = per_call_table(stats)
+    from .analyse import definitions, profile_name
+
+    defs = definitions(profile)
+    name = profile_name(profile)
+    share_col = share_column(profile)
+    calls = per_call_table(stats, profile)
     flagged = flag_calls(calls)
     report = Report(title, subtitle=subtitle)
     total_talk = float(stats["talk_time_s"].sum())
     report.section(
         "Overview",
-        note="Medians across calls. Talk shares are of total speech; overtalk and silence "
-        "are shares of the call (first to last word).",
+        note=f"Medians across calls, analysis profile {name!r}. Talk share: "
+        f"{defs['talk_share'].formula}. Silence: {defs['silence'].formula}. Every figure "
+        "uses the definitions listed under 'Definitions' at the end.",
     ).metrics(
         {
             "calls analysed": f"{len(calls):,}",
@@ -215,10 +240,27 @@ def fleet_report(
         note="One dot per call; boxes span the middle half, whiskers 1.5 IQR; calls outside "
         "them (orange) are labelled with the start of their conversation id.",
     )
-    _embed(report, plot_fleet(stats), caption="Distributions per call",
+    panels = {
+        "agent_share": f"agent {defs['talk_share'].name} ({share_col})",
+        "overtalk_share": "overtalk (call_overtalk_s / call_duration_s)",
+        "silence_share": f"silence (call_silence_s / call_duration_s, gaps "
+        f"{'>=' if 'at least' in defs['silence'].formula else '>'} "
+        f"{float(getattr(_prof_obj(profile), 'min_silence_s', 3.0)):g} s)",
+        "interruptions": "interruptions per call",
+    }
+    _embed(report, plot_fleet(calls, metrics=list(panels), labels=panels),
+           caption=f"Distributions per call: agent {defs['talk_share'].name} "
+           f"({share_col}), overtalk, silence ({defs['silence'].formula}), interruptions",
            alt="fleet distributions")
-    _embed(report, plot_talk_share(stats, denominator="call", top=25),
-           caption="Who talks: share of each call's duration (grey: silence)",
+    flagged_ids = [str(c) for c in flagged["conversation_id"]]
+    top = max(25, len(flagged_ids) + 5)
+    denominator = "speech" if share_col == "talk_share_speech" else "call"
+    _embed(report, plot_talk_share(stats, denominator=denominator, top=top,
+                                   include=flagged_ids),
+           caption=f"Who talks: {defs['talk_share'].name} per call ({share_col}); grey: "
+           f"{defs['nobody_speaking'].name} ({defs['nobody_speaking'].formula}). Every "
+           f"flagged call is drawn (orange, marked *: {len(flagged_ids)}), then the "
+           "longest calls.",
            alt="talk share per call")
 
     report.section(
@@ -236,18 +278,22 @@ def fleet_report(
     if picks:
         report.section(
             "Call timelines",
-            note="One row per speaker; orange: overtalk; hatched grey: silences of 2 s or "
-            "more (labelled from 10 s); shade: recognition confidence.",
+            note="One row per speaker; orange: overtalk; hatched grey: "
+            f"{defs['silence'].name} ({defs['silence'].formula}; labelled from 10 s); "
+            "shade: recognition confidence.",
         )
         for cid, why in picks:
             one = segments[segments["conversation_id"].astype("string") == cid]
             if one.empty:
                 continue
-            _embed(report, plot_timeline(one, cid, confidence=True, title=f"{cid} — {why}"),
+            silence_s = float(getattr(_prof_obj(profile), "min_silence_s", 3.0))
+            _embed(report, plot_timeline(one, cid, confidence=True, title=f"{cid} — {why}",
+                                         silence_min_s=silence_s),
                    alt=f"timeline of {cid}")
 
-    report.section("Every call", note="Talk shares are of speech; overtalk and silence of "
-                   "the call; longest silence in seconds.")
+    report.section("Every call", note=f"agent/customer talk: {defs['talk_share'].name} "
+                   f"({share_col}); overtalk and silence: shares of the call duration; "
+                   "longest silence in seconds.")
     report.table(_display(calls[list(PER_CALL_COLUMNS)]), max_rows=200)
     if fleet is not None and not fleet.empty:
         report.subheading("Distribution per metric (diarkit.analysis.fleet_stats)")
@@ -280,6 +326,13 @@ def fleet_report(
                     for v in shown["conversations"]
                 ]
             report.table(shown, max_rows=50)
+    if low_confidence is not None:
+        report.subheading(f"Low-confidence text ({len(low_confidence):,} utterances)")
+        report.text(defs["low_confidence"].formula + ". Talk time, turns and silence "
+                    "include them; word counts in exports leave their text out.")
+        if not low_confidence.empty:
+            counts = low_confidence["reason"].astype("string").value_counts()
+            report.table(counts.rename_axis("reason").reset_index(name="segments"))
     if audit is not None:
         if audit.empty:
             report.text("The confidence filter dropped no segment.")
@@ -290,6 +343,17 @@ def fleet_report(
     if unfinished:
         report.text(f"{unfinished:,} utterances never became final (kept out of the statistics, "
                     "listed by finalize().unfinished).")
+    report.section("Definitions", note=f"Analysis profile {name!r}: one definition per "
+                   "figure, used everywhere on this page.")
+    report.table(pd.DataFrame(
+        [{"figure": d.name, "definition": d.formula, "source": d.source}
+         for d in defs.values()]), max_rows=20)
     if notes:
         report.section("Method").text(notes)
     return report
+
+
+def _prof_obj(profile: Any) -> Any:
+    from .analyse import _profile
+
+    return _profile(profile)

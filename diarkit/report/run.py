@@ -1,0 +1,189 @@
+"""``diarkit report``: an HTML fleet report (and ``talk_stats.csv``) of a dataset of your own.
+
+``build_report(dataset, "report.html", ...)`` loads the dataset's segments (optionally only
+some conversations, a time window, or the calls of given queues or agents), analyses them
+with one analysis profile (``diarkit.report.analyse``: the rows ``diarkit stats`` gives)
+and writes the report and the statistics. Existing files are replaced only when diarkit
+can prove it wrote them (``diarkit.report.ownership``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .analyse import Analysis, analyse
+from .ownership import check_writable, write_owned
+
+#: What the report and its CSV are written by (kept in the folder's manifest).
+WRITER = "diarkit report"
+
+
+class NoConversationsError(ValueError):
+    """The filters left no conversation to report on; ``filters`` says which were given."""
+
+    def __init__(self, message: str, filters: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.filters = dict(filters)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What ``build_report`` wrote (absolute paths) and what it analysed."""
+
+    report: Path
+    stats_csv: Path | None
+    conversations: int
+    profile: str
+    analysis: Analysis = field(repr=False)
+
+
+def conversation_handlers(dataset: str | os.PathLike[str],
+                          conversations: Iterable[str] | None = None) -> pd.DataFrame:
+    """Which agents (user ids) and queues took part in each conversation of ``dataset``.
+
+    Read from the queue and user ``conversations.calls`` events stored in ``raw/``: one row
+    per (conversation_id, agent_id, queue_id) seen on an ``agent`` or ``acd`` participant
+    (``agent_id`` or ``queue_id`` null when a participant has none). Empty when the
+    dataset holds no such events (e.g. converted transcripts only).
+    """
+    from diarkit.genesys import ConversationEvent, parse_frame
+    from diarkit.io.load import load_raw
+
+    raw = load_raw(Path(dataset), conversations=conversations, columns=["kind", "frame"])
+    rows: set[tuple[str, str | None, str | None]] = set()
+    for text in raw.loc[raw["kind"].astype("string") == "conversation", "frame"]:
+        try:
+            msg = parse_frame(text)
+        except ValueError:
+            continue  # stored with kind="invalid" elsewhere; a bad frame names nobody
+        if not isinstance(msg, ConversationEvent):
+            continue
+        for p in msg.participants:
+            if p.purpose in ("agent", "acd") and (p.user_id or p.queue_id):
+                rows.add((msg.conversation_id, p.user_id if p.purpose == "agent" else None,
+                          p.queue_id))
+    frame = pd.DataFrame(sorted(rows, key=lambda r: tuple(str(x) for x in r)),
+                         columns=["conversation_id", "agent_id", "queue_id"])
+    return frame.astype("string")
+
+
+def _select(handlers: pd.DataFrame, column: str, wanted: list[str]) -> set[str]:
+    col = handlers[column].astype("string")
+    hit = pd.Series(False, index=handlers.index)
+    for w in wanted:
+        hit |= col.eq(w).fillna(False) | col.str.startswith(w).fillna(False)
+    return set(handlers.loc[hit, "conversation_id"].astype(str))
+
+
+def build_report(
+    dataset: str | os.PathLike[str],
+    out: str | os.PathLike[str] = "report.html",
+    *,
+    stats_csv: str | os.PathLike[str] | bool = True,
+    profile: Any = None,
+    start: Any = None,
+    end: Any = None,
+    conversations: Iterable[str] | None = None,
+    queues: Iterable[str] = (),
+    agents: Iterable[str] = (),
+    title: str | None = None,
+    timelines: int = 3,
+    overwrite: bool = False,
+) -> ReportResult:
+    """Write an HTML fleet report of ``dataset`` (and its ``talk_stats`` rows as CSV).
+
+    Args:
+        dataset: a dataset folder (``diarkit capture`` / ``diarkit convert`` output).
+        out: the report file to write.
+        stats_csv: where the ``talk_stats`` rows go (CSV, canonical order by
+            conversation and speaker, as ``diarkit stats --format csv`` writes them);
+            True: ``talk_stats.csv`` next to the report; False: none.
+        profile: analysis profile name (``"default"``, ``"genesys"``, ...) or object.
+        start: keep segments at or after this time (UTC; a date, ISO text or Timestamp).
+        end: keep segments before this time (UTC, exclusive).
+        conversations: keep only these conversation ids.
+        queues: keep only calls routed through one of these queue ids (or id prefixes).
+        agents: keep only calls handled by one of these agent user ids (or id prefixes).
+        title: report title (default names the dataset).
+        timelines: how many call timelines to draw (flagged calls first).
+        overwrite: replace files diarkit cannot prove it wrote.
+
+    Returns:
+        A ``ReportResult`` with the paths written and the analysis.
+
+    Raises:
+        FileExistsError: ``out`` or the CSV exists and is not diarkit's (before any work).
+        FileNotFoundError: ``dataset`` does not exist.
+        NoConversationsError: the filters leave nothing to report on.
+    """
+    from diarkit.analysis import fleet_stats
+    from diarkit.io.load import load_gaps, load_segments
+    from diarkit.scale.fleet import canonical
+
+    from .fleet import fleet_report
+
+    report_path = Path(out).resolve()
+    csv_path: Path | None
+    if stats_csv is True:
+        csv_path = report_path.with_name("talk_stats.csv")
+    elif stats_csv is False:
+        csv_path = None
+    else:
+        csv_path = Path(stats_csv).resolve()
+    targets = [report_path] + ([csv_path] if csv_path is not None else [])
+    check_writable(targets, overwrite=overwrite)
+    root = Path(dataset)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such dataset")
+
+    filters: dict[str, Any] = {}
+    wanted = list(conversations) if conversations is not None else None
+    if wanted is not None:
+        filters["conversations"] = wanted
+    queue_ids, agent_ids = list(queues), list(agents)
+    if queue_ids or agent_ids:
+        handlers = conversation_handlers(root, wanted)
+        keep = set(handlers["conversation_id"].astype(str))
+        if queue_ids:
+            filters["queues"] = queue_ids
+            keep &= _select(handlers, "queue_id", queue_ids)
+        if agent_ids:
+            filters["agents"] = agent_ids
+            keep &= _select(handlers, "agent_id", agent_ids)
+        wanted = sorted(keep)
+    if start is not None:
+        filters["start"] = start
+    if end is not None:
+        filters["end"] = end
+    segments = load_segments(root, conversations=wanted, start=start, end=end)
+    if segments.empty:
+        given = ", ".join(f"{k}={v}" for k, v in filters.items()) or "none"
+        raise NoConversationsError(f"no conversation to report on in {root} (filters: "
+                                   f"{given})", filters)
+    analysis = analyse(segments, profile)
+    stats = canonical(analysis.stats)
+    gaps = load_gaps(root) if (root / "gaps").is_dir() else None
+    n_calls = int(stats["conversation_id"].nunique())
+    shown = ", ".join(f"{k} {v}" for k, v in filters.items())
+    report = fleet_report(
+        stats, analysis.segments,
+        title=title or f"Conversation report: {root.name}",
+        subtitle=f"{n_calls} calls from {root.resolve()} · analysis profile "
+        f"{analysis.profile!r}" + (f" · {shown}" if shown else ""),
+        gaps=gaps, unfinished=len(analysis.unfinished),
+        fleet=fleet_stats(stats, by=()), timelines=timelines, profile=profile,
+        low_confidence=analysis.low_confidence,
+    )
+    write_owned(report_path, report.to_html(), writer=WRITER, overwrite=overwrite)
+    if csv_path is not None:
+        write_owned(csv_path, stats.to_csv(index=False), writer=WRITER, overwrite=overwrite)
+    return ReportResult(report_path, csv_path, n_calls, analysis.profile, analysis)
+
+
+__all__ = ["NoConversationsError", "ReportResult", "build_report", "conversation_handlers"]

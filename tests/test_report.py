@@ -1,0 +1,176 @@
+"""``diarkit report`` / ``build_report`` on a converted dataset: same rows as the library and
+``diarkit stats``, flagged calls always drawn, one definition per figure, filters, and no
+overwriting of files diarkit did not write."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from diarkit.cli import cli
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from diarkit.io.convert import convert
+    from diarkit.sim import write_jsonl
+
+    root = tmp_path_factory.mktemp("report")
+    frames = root / "frames.jsonl.gz"
+    write_jsonl(frames, conversations=12, seed=11, agents=3, queues=2,
+                call_duration_s=(50.0, 110.0), stagger_s=1.0)
+    convert(frames, root / "ds", progress=False)
+    return root / "ds"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_report_csv_library_and_diarkit_stats_give_the_same_rows(dataset, tmp_path):
+    from diarkit import finalize, load_segments, talk_stats
+    from diarkit.scale.fleet import canonical
+
+    res = run("report", dataset, "-o", tmp_path / "out" / "report.html")
+    assert res.exit_code == 0, res.output
+    assert "12 calls" in res.output and "profile 'default'" in res.output
+    ours = pd.read_csv(tmp_path / "out" / "talk_stats.csv")
+    res = run("stats", dataset, "--out", tmp_path / "stats", "--format", "csv", "--quiet")
+    assert res.exit_code == 0, res.output
+    theirs = pd.read_csv(tmp_path / "stats" / "conversation_stats.csv")
+    lib = canonical(talk_stats(finalize(load_segments(dataset)).segments))
+    lib.to_csv(tmp_path / "lib.csv", index=False)
+    pd.testing.assert_frame_equal(ours, theirs)
+    pd.testing.assert_frame_equal(ours, pd.read_csv(tmp_path / "lib.csv"))
+
+
+def test_one_definition_per_figure_named_on_the_page(dataset, tmp_path):
+    from diarkit.report import build_report, per_call_table
+
+    result = build_report(dataset, tmp_path / "r.html", stats_csv=False)
+    text = result.report.read_text()
+    assert "<h2>Definitions</h2>" in text and "profile &#x27;default&#x27;" in text
+    # the one talk-share definition: talk_share_call, in the tiles, the table and the chart
+    assert "talk_share_call" in text and "talk_share_speech" not in text.split(
+        "<h2>Every call</h2>")[1].split("<h3>Distribution")[0]
+    assert "share of total speech" not in text and "Talk shares are of speech" not in text
+    calls = per_call_table(result.analysis.stats)
+    agent = result.analysis.stats.query("speaker == 'agent'").set_index("conversation_id")
+    assert calls.set_index("conversation_id")["agent_share"].to_dict() == pytest.approx(
+        agent["talk_share_call"].astype(float).to_dict())
+    tile = re.search(r'<div class="v">(\d+)%</div><div class="k">agent talk share</div>', text)
+    assert tile and int(tile.group(1)) == round(100 * calls["agent_share"].median())
+    # silence has one definition (gaps longer than 3 s) and the chart's grey is named apart
+    assert "gaps longer than 3 s" in text and "nobody speaking" in text
+    assert "silences of 2 s" not in text
+    assert result.analysis.profile == "default"
+
+
+def test_talk_share_chart_never_hides_flagged_calls(dataset, tmp_path, monkeypatch):
+    import diarkit.plot as plot
+    from diarkit.report import fleet_report
+
+    seen = {}
+    real = plot.plot_talk_share
+
+    def spy(*args, **kwargs):
+        ax = real(*args, **kwargs)
+        seen["labels"] = [t.get_text() for t in ax.get_yticklabels()]
+        return ax
+
+    monkeypatch.setattr(plot, "plot_talk_share", spy)
+    from diarkit.io.load import load_segments
+    from diarkit.report import analyse, flag_calls, per_call_table
+
+    a = analyse(load_segments(dataset))
+    # three copies of the fleet's calls plus one call with an outlying agent share that is
+    # also the shortest: the old "25 longest" chart dropped exactly that one
+    stats = pd.concat([a.stats.assign(conversation_id=a.stats["conversation_id"].astype(str)
+                                      + f"-{k:02d}") for k in range(3)], ignore_index=True)
+    odd = a.stats[a.stats["conversation_id"] == a.stats["conversation_id"].iloc[0]].copy()
+    odd["conversation_id"] = "zz-outlier"
+    odd["call_duration_s"] = 5.0
+    odd.loc[odd["speaker"] == "agent", "talk_share_call"] = 0.99
+    odd.loc[odd["speaker"] == "agent", "talk_time_s"] = 4.95
+    stats = pd.concat([stats, odd], ignore_index=True)
+    flagged = flag_calls(per_call_table(stats))
+    assert "zz-outlier" in set(flagged["conversation_id"])
+    fleet_report(stats, a.segments, timelines=0)
+    assert "*zz-outlier" in seen["labels"]
+    assert len(seen["labels"]) >= 25
+
+
+def test_filters_by_conversation_queue_agent_and_time(dataset, tmp_path):
+    from diarkit.report import build_report, conversation_handlers
+
+    handlers = conversation_handlers(dataset)
+    queue = handlers["queue_id"].dropna().iloc[0]
+    agent = handlers["agent_id"].dropna().iloc[0]
+    by_queue = set(handlers.loc[handlers["queue_id"] == queue, "conversation_id"])
+    by_agent = set(handlers.loc[handlers["agent_id"] == agent, "conversation_id"])
+    r = build_report(dataset, tmp_path / "q.html", queues=[queue[:8]])
+    assert set(r.analysis.stats["conversation_id"].astype(str)) == by_queue
+    r = build_report(dataset, tmp_path / "a.html", agents=[agent], stats_csv=False)
+    assert set(r.analysis.stats["conversation_id"].astype(str)) == by_agent
+    one = sorted(by_agent)[0]
+    res = run("report", dataset, "-o", tmp_path / "c.html", "--conversation", one,
+              "--no-stats-csv")
+    assert res.exit_code == 0 and "1 calls" in res.output, res.output
+    res = run("report", dataset, "-o", tmp_path / "n.html", "--queue", "nope",
+              "--agent", agent)
+    assert res.exit_code == 1
+    assert f"no conversation in {dataset} matches --queue nope --agent {agent}" in res.output
+    res = run("report", dataset, "-o", tmp_path / "t.html", "--start", "2031-01-01")
+    assert res.exit_code == 1 and "--start 2031-01-01" in res.output
+    res = run("report", dataset, "-o", tmp_path / "t.html", "--start", "yesterday-ish")
+    assert res.exit_code == 2 and "--start" in res.output
+    res = run("report", dataset, "-o", tmp_path / "p.html", "--profile", "nope")
+    assert res.exit_code == 1 and "--profile: unknown profile 'nope'" in res.output
+
+
+def test_never_overwrites_files_it_did_not_write(dataset, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("the user's own report")
+    res = run("report", dataset, "-o", out / "report.html")
+    assert res.exit_code == 1 and "not overwriting it" in res.output and "--force" in res.output
+    assert (out / "report.html").read_text() == "the user's own report"
+    assert not (out / "talk_stats.csv").exists()  # refused before writing anything
+    (out / "talk_stats.csv").write_text("mine\n")
+    res = run("report", dataset, "-o", out / "other.html")
+    assert res.exit_code == 1 and "talk_stats.csv already exists" in res.output
+    assert (out / "talk_stats.csv").read_text() == "mine\n"
+    # its own files are replaced on a rerun, an edited one is not; --force overrides
+    res = run("report", dataset, "-o", out / "mine.html", "--stats-csv", out / "s.csv")
+    assert res.exit_code == 0, res.output
+    res = run("report", dataset, "-o", out / "mine.html", "--stats-csv", out / "s.csv")
+    assert res.exit_code == 0, res.output
+    (out / "mine.html").write_text((out / "mine.html").read_text() + "<!-- edited -->")
+    res = run("report", dataset, "-o", out / "mine.html", "--stats-csv", out / "s.csv")
+    assert res.exit_code == 1 and "mine.html already exists" in res.output
+    res = run("report", dataset, "-o", out / "report.html", "--force")
+    assert res.exit_code == 0 and "<h2>Definitions</h2>" in (out / "report.html").read_text()
+
+
+def test_excel_export_of_the_statistics(dataset, tmp_path):
+    res = run("report", dataset, "-o", tmp_path / "r.html", "--excel", tmp_path / "s.xlsx")
+    assert res.exit_code == 0, res.output
+    sheets = pd.read_excel(tmp_path / "s.xlsx", sheet_name=None)
+    assert set(sheets) == {"talk_stats", "per_call"}
+    csv = pd.read_csv(tmp_path / "talk_stats.csv")
+    assert len(sheets["talk_stats"]) == len(csv) and sheets["per_call"].shape[0] == 12
+    assert sheets["talk_stats"]["talk_time_s"].sum() == pytest.approx(csv["talk_time_s"].sum())
