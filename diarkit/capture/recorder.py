@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import queue
 import threading
 import time
@@ -28,10 +29,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .errors import RecorderError
 from .roller import Roller, RollerDied
 from .spool import (
     SUFFIX,
+    SpoolContents,
     SpoolFormatError,
     SpoolIndex,
     SpoolWriter,
@@ -66,6 +70,14 @@ class RecoveryReport:
     results: list[PartResult] = field(default_factory=list)
     skipped_live: list[Path] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: Temporary files of dead processes removed; ``capture_down`` gap files written.
+    removed: list[Path] = field(default_factory=list)
+    gaps: list[Path] = field(default_factory=list)
+
+    @property
+    def damaged(self) -> list[PartResult]:
+        """Spools not fully read (kept beside their part with ``DAMAGED_SUFFIX``)."""
+        return [r for r in self.results if r.problem]
 
     @property
     def frames(self) -> int:
@@ -78,6 +90,10 @@ class RecoveryReport:
         text = (
             f"recovered {len(self.results)} spool(s): {self.frames} frame(s) into {parts} part(s)"
         )
+        if self.removed:
+            text += f"; {len(self.removed)} dead temporary file(s) removed"
+        if self.gaps:
+            text += f"; {len(self.gaps)} capture_down gap(s) recorded"
         if self.skipped_live:
             text += f"; {len(self.skipped_live)} live spool(s) of a running capture left alone"
         problems = [r.problem for r in self.results if r.problem] + self.failed
@@ -112,7 +128,7 @@ def spool_to_part(
     """
     import pyarrow.compute as pc
 
-    from diarkit.io.dataset import fsync_path, write_raw_part
+    from diarkit.io.dataset import ensure_segments, fsync_path, write_raw_part
     from diarkit.io.frame_buffer import tables_from_frame_buffer
 
     contents = read_spool(spool) if index is None else index.load()
@@ -121,8 +137,14 @@ def spool_to_part(
     reused = False
     if len(contents):
         part = _existing_part(dataset, contents.session_id, contents.start_seq)
+        if part is not None and not _holds_spool(part, contents):
+            raise SpoolConflictError(
+                f"{spool}: part {part.name} already exists with other frames (a reused "
+                "session id?); the spool is kept, nothing was overwritten"
+            )
         if part is not None:
             reused = True
+            ensure_segments(dataset, part)  # a crash between the two renames
         else:
             tables = tables_from_frame_buffer(
                 contents.data,
@@ -148,7 +170,13 @@ def spool_to_part(
                     seq=contents.start_seq,
                     segments=segments,
                 )
-    spool.unlink(missing_ok=True)
+    problem = contents.problem
+    if contents.complete:
+        spool.unlink(missing_ok=True)
+    else:  # never delete what was not fully read: keep it, out of recovery's way
+        kept = spool.with_name(spool.name + DAMAGED_SUFFIX)
+        os.replace(spool, kept)
+        problem = f"{problem}; the spool is kept as {kept}"
     fsync_path(spool.parent)
     return PartResult(
         spool,
@@ -157,10 +185,47 @@ def spool_to_part(
         stored,
         invalid,
         reused,
-        contents.problem,
+        problem,
         utterances,
         finals,
     )
+
+
+class SpoolConflictError(RuntimeError):
+    """A spool's part name is taken by a part holding other frames (nothing overwritten)."""
+
+
+#: Suffix a damaged spool is kept under after its intact records became a part.
+DAMAGED_SUFFIX = ".damaged"
+
+
+def _holds_spool(part: Path, contents: SpoolContents) -> bool:
+    """True if ``part`` holds this spool's frames: a row of the spool's session within its
+    seq range whose frame hash is that of the spool's frame (heartbeats are not stored,
+    so the first stored row may come after the spool's first frame)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from diarkit.io.raw import frame_hash
+
+    table = pq.read_table(part, columns=["session_id", "seq", "frame_hash"])
+    seq = table["seq"]
+    mask = pc.and_(
+        pc.equal(table["session_id"], contents.session_id),
+        pc.and_(
+            pc.greater_equal(seq, int(contents.seqs[0])),
+            pc.less_equal(seq, int(contents.seqs[-1])),
+        ),
+    )
+    rows = table.filter(mask)
+    if rows.num_rows == 0:
+        return False
+    at = int(rows["seq"][0].as_py())
+    i = int(np.searchsorted(contents.seqs, at))
+    if i >= len(contents.seqs) or int(contents.seqs[i]) != at:
+        return False
+    frame = contents.data[int(contents.starts[i]) : int(contents.ends[i])]
+    return bool(rows["frame_hash"][0].as_py() == frame_hash(frame))
 
 
 def recover_spools(
@@ -172,11 +237,15 @@ def recover_spools(
     crash mid-write) is reported in the result's ``problem``; every complete record is
     kept. A file that is not a spool is reported and left in place.
     """
+    from diarkit.io.dataset import remove_stale_temporaries
+
     dataset = Path(dataset)
     report = RecoveryReport()
     spool_dir = dataset / SPOOL_DIR
     if not spool_dir.is_dir():
         return report
+    report.removed = remove_stale_temporaries(dataset)
+    dead: dict[str, int | None] = {}
     for path in sorted(spool_dir.glob(f"*{SUFFIX}")):
         if path in exclude:
             continue
@@ -184,12 +253,77 @@ def recover_spools(
             report.skipped_live.append(path)
             continue
         try:
-            report.results.append(spool_to_part(dataset, path, keep_heartbeats=keep_heartbeats))
+            last = _last_received_us(path)
+            result = spool_to_part(dataset, path, keep_heartbeats=keep_heartbeats)
         except FileNotFoundError:
             continue  # converted meanwhile by the capture that wrote it
-        except SpoolFormatError as exc:
+        except (SpoolFormatError, SpoolConflictError) as exc:
             report.failed.append(str(exc))
+            continue
+        report.results.append(result)
+        sid = last[0]
+        if sid is not None:
+            prev = dead.get(sid)
+            dead[sid] = last[1] if prev is None else max(prev, last[1] or prev)
+    for sid, last_us in dead.items():
+        gap = _write_down_gap(dataset, sid, last_us)
+        if gap is not None:
+            report.gaps.append(gap)
     return report
+
+
+def _last_received_us(path: Path) -> tuple[str | None, int | None]:
+    """Session id and last receive time (us) of a spool, read before it is converted."""
+    try:
+        contents = read_spool(path)
+    except (SpoolFormatError, OSError):
+        return None, None
+    last = int(contents.received_us.max()) if len(contents) else None
+    return contents.session_id, last
+
+
+def _write_down_gap(dataset: Path, session_id: str, last_us: int | None) -> Path | None:
+    """Record the downtime of a dead capture session in ``gaps/``.
+
+    The gap runs from the session's last spooled frame (else its last stored frame) to
+    now (this recovery, which a new capture runs at its start), cause ``capture_down``.
+    It goes to ``gaps/<session>.down-<end us>.parquet``, beside the session's own gaps.
+    """
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from diarkit.io.dataset import GAPS_DIR, session_extent, write_table_atomic
+    from diarkit.schema import GAPS
+
+    start: datetime | None = None
+    if last_us is not None:
+        start = datetime.fromtimestamp(last_us / 1e6, UTC)
+    else:
+        start = session_extent(dataset, session_id)[1]
+    if start is None:
+        return None
+    end = datetime.now(UTC)
+    table = pa.Table.from_pylist(
+        [
+            {
+                "session_id": session_id,
+                "start_at": start,
+                "end_at": end,
+                "duration_s": max(0.0, (end - start).total_seconds()),
+                "cause": CAPTURE_DOWN,
+                "channel_id": None,
+                "conversations": None,
+            }
+        ],
+        schema=GAPS.arrow_schema(),
+    )
+    name = f"{session_id}.down-{int(end.timestamp() * 1e6)}.parquet"
+    return write_table_atomic(table, dataset / GAPS_DIR / name)
+
+
+#: ``cause`` of the gap between a dead capture session's last frame and its recovery.
+CAPTURE_DOWN = "capture_down"
 
 
 def describe_os_error(exc: OSError, doing: str) -> str:
@@ -244,6 +378,9 @@ class RawRecorder:
     ) -> None:
         if roller not in ("process", "thread"):
             raise ValueError(f"roller must be 'process' or 'thread', not {roller!r}")
+        from diarkit.io.dataset import check_name
+
+        check_name(session_id)  # before anything is written: it names spools and parts
         self.roller = roller
         self.roller_min_frames = roller_min_frames
         #: Converter threads, each with its own roller process (one in thread mode).
@@ -308,6 +445,7 @@ class RawRecorder:
             if self._recover:
                 self.recovery = recover_spools(self.dataset, keep_heartbeats=self.keep_heartbeats)
             with self._lock:
+                self._next_seq = max(self._next_seq, self._first_free_seq())
                 self._open_spool()
         except OSError as exc:
             raise RecorderError(
@@ -329,6 +467,34 @@ class RawRecorder:
         for t in self._threads:
             t.start()
         return self.recovery
+
+    def _first_free_seq(self) -> int:
+        """The seq after everything this session id already has in the dataset.
+
+        A reused ``session_id`` continues its numbering, so no part name and no
+        ``(session_id, seq)`` is taken twice; a spool of the same id held by a running
+        capture is refused.
+
+        Raises:
+            RecorderError: another running capture records under this session id.
+        """
+        from diarkit.io.dataset import session_extent
+
+        top, _ = session_extent(self.dataset, self.session_id)
+        nxt = 0 if top is None else top + 1
+        for path in self.spool_dir.glob(f"{self.session_id}-*"):
+            if path.suffix == SUFFIX and is_locked(path):
+                raise RecorderError(
+                    f"session id {self.session_id!r} is in use by a running capture "
+                    f"({path}); choose another --session-id"
+                )
+            try:
+                got = read_spool(path)
+            except (SpoolFormatError, OSError):
+                continue
+            if got.session_id == self.session_id:
+                nxt = max(nxt, got.start_seq + 1, int(got.seqs.max(initial=-1)) + 1)
+        return nxt
 
     def _open_spool(self) -> None:
         path = self.spool_dir / spool_name(self.session_id, self._next_seq)
@@ -376,6 +542,9 @@ class RawRecorder:
             try:
                 self.bytes_spooled += spool.append_batch(seq, received_us, source, frames)
             except OSError as exc:
+                done = getattr(exc, "frames_written", 0)  # whole records before the failure
+                self.frames += done
+                self._next_seq = seq + done
                 self._fail(describe_os_error(exc, f"cannot write spool {spool.path}"))
             self._next_seq = seq + len(frames)
             self.frames += len(frames)

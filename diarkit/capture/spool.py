@@ -29,7 +29,7 @@ import threading
 import zlib
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -141,8 +141,14 @@ class SpoolWriter:
             seq += 1
         count = len(frames)
         step = 3 * _FRAMES_PER_WRITEV
-        for i in range(0, len(buffers), step):
-            self._write_all(fd, buffers[i : i + step])
+        try:
+            for i in range(0, len(buffers), step):
+                self._write_all(fd, buffers[i : i + step])
+        except OSError as exc:
+            whole = self._partial(exc, fd, count, first_seq)
+            self._received.extend([received_us] * whole)
+            self._source_codes.extend([code] * whole)
+            raise
         self._received.extend([received_us] * count)
         self._source_codes.extend([code] * count)
         written = pos - self.bytes
@@ -150,6 +156,27 @@ class SpoolWriter:
         self.bytes = pos
         self.last_seq = seq - 1
         return written
+
+    def _partial(self, exc: OSError, fd: int, count: int, first_seq: int) -> int:
+        """After a failed write: count the batch's records that reached the file whole.
+
+        Sets ``exc.frames_written`` (so the caller reports exactly what is spooled) and
+        keeps this writer's counters and index to those records; a torn record after
+        them is the recovery's to skip. Returns that count.
+        """
+        try:
+            size = os.fstat(fd).st_size
+        except OSError:
+            size = self.bytes
+        batch_ends = self._ends[len(self._ends) - count :].tolist()
+        whole = sum(1 for e in batch_ends if e + 1 <= size)
+        exc.frames_written = whole  # type: ignore[attr-defined]
+        for arr in (self._starts, self._ends):
+            del arr[len(arr) - count + whole :]
+        self.frames += whole
+        self.last_seq = first_seq + whole - 1
+        self.bytes = size
+        return whole
 
     def seal(self) -> SpoolIndex:
         """Append the index trailer, free the in-memory index, and describe the spool.
@@ -207,7 +234,7 @@ class SpoolContents:
     """The complete records of a spool: its bytes and where each frame lies in them.
 
     Frame ``i`` is ``data[starts[i]:ends[i]]`` and is followed by a newline in ``data``;
-    ``problem`` describes a torn or corrupt tail (records from there on are not here).
+    ``problem`` describes damage (``skipped`` the byte ranges of the records lost to it).
     """
 
     path: Path
@@ -221,6 +248,13 @@ class SpoolContents:
     source_codes: np.ndarray  # int32 index into source_names
     source_names: list[str]
     problem: str | None = None
+    #: Byte ranges ``(start, stop)`` of damaged records skipped by ``read_spool``.
+    skipped: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every byte was an intact record (nothing damaged, nothing skipped)."""
+        return self.problem is None
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -305,8 +339,58 @@ class SpoolFormatError(ValueError):
     """The file is not a diarkit spool (bad header); the message names the file."""
 
 
+def _record_at(data: bytes, pos: int) -> tuple[int, int, int, int, bytes, int] | None:
+    """The record whose header starts at ``pos``, if it is whole and its CRC matches.
+
+    Returns ``(seq, received_us, start, stop, source, next_pos)``: the frame is
+    ``data[start:stop]`` and the next record starts at ``next_pos``.
+    """
+    nl = data.find(b"\n", pos, pos + 512)  # a header is short: seq, time, length, crc, id
+    if nl < 0:
+        return None
+    fields = data[pos:nl].split(b" ", 4)
+    if len(fields) != 5:
+        return None
+    try:
+        seq, rec_us, length = int(fields[0]), int(fields[1]), int(fields[2])
+        crc = int(fields[3], 16)
+    except ValueError:
+        return None
+    if length < 0 or not fields[0].isdigit() or len(fields[3]) != 8:
+        return None
+    start = nl + 1
+    stop = start + length
+    if stop >= len(data) or data[stop] != 10:  # the record's closing newline
+        return None
+    if zlib.crc32(memoryview(data)[start:stop]) != crc:
+        return None
+    return seq, rec_us, start, stop, fields[4], stop + 1
+
+
+def _why(data: bytes, pos: int, record: int) -> str:
+    """Why the record at ``pos`` is not whole (for the problem message)."""
+    nl = data.find(b"\n", pos)
+    fields = data[pos:nl].split(b" ", 4) if nl >= 0 else []
+    try:
+        seq, length = int(fields[0]), int(fields[2])
+        int(fields[3], 16)
+    except (IndexError, ValueError):
+        return f"record {record} at byte {pos}: torn or corrupt header"
+    stop = nl + 1 + length
+    if stop >= len(data) or data[stop] != 10:
+        return f"record {record} (seq {seq}) at byte {pos}: torn frame"
+    return f"record {record} (seq {seq}) at byte {pos}: CRC mismatch"
+
+
 def read_spool(path: Path) -> SpoolContents:
-    """Read every complete record of a spool, checking each CRC; a torn tail stops the read.
+    """Read every intact record of a spool, checking each CRC.
+
+    A damaged record (torn, zeroed, a flipped byte: what an OS crash with out-of-order
+    writeback leaves) does not end the read: the reader resynchronises on the next
+    record whose header, length, closing newline and CRC all check out, so every intact
+    record after the damage is kept too. ``problem`` names the first damage and
+    ``skipped`` lists every damaged byte range; a spool with a problem was not fully
+    recovered.
 
     Raises:
         SpoolFormatError: the header is missing or malformed.
@@ -317,11 +401,10 @@ def read_spool(path: Path) -> SpoolContents:
     if len(header) != 3 or header[0] != MAGIC or not header[2].isdigit():
         raise SpoolFormatError(f"{path}: not a diarkit spool (bad header {data[:60]!r})")
     starts, ends, seqs, received, codes = (array("q") for _ in range(5))
-    find = data.find
-    crc32 = zlib.crc32
     names: dict[bytes, int] = {}
     source_names: list[str] = []
-    problem = None
+    problems: list[str] = []
+    skipped: list[tuple[int, int]] = []
     pos = nl + 1
     end = len(data)
     record = 0
@@ -329,34 +412,36 @@ def read_spool(path: Path) -> SpoolContents:
         if data.startswith(TRAILER, pos):
             break  # the index trailer of a rolled spool: every record is read
         record += 1
-        nl = find(b"\n", pos)
-        try:
-            if nl < 0:
-                raise ValueError
-            f_seq, f_us, f_len, f_crc, f_src = data[pos:nl].split(b" ", 4)
-            seq, rec_us, length, crc = int(f_seq), int(f_us), int(f_len), int(f_crc, 16)
-            code = names.get(f_src)
-            if code is None:
-                source_names.append("" if f_src == b"-" else f_src.decode())
-                code = names[f_src] = len(source_names) - 1
-        except (ValueError, UnicodeDecodeError):
-            problem = f"{path}: record {record} at byte {pos}: torn or corrupt header"
-            break
-        start = nl + 1
-        stop = start + length
-        if stop >= end or data[stop] != 10:  # the record's closing newline
-            problem = f"{path}: record {record} (seq {seq}) at byte {pos}: torn frame"
-            break
-        if crc32(memoryview(data)[start:stop]) != crc:
-            problem = f"{path}: record {record} (seq {seq}) at byte {pos}: CRC mismatch"
-            break
+        got = _record_at(data, pos)
+        if got is not None:
+            try:
+                src = got[4]
+                code = names.get(src)
+                if code is None:
+                    source_names.append("" if src == b"-" else src.decode())
+                    code = names[src] = len(source_names) - 1
+            except UnicodeDecodeError:
+                got = None
+        if got is None:
+            problems.append(_why(data, pos, record))
+            resume = _resync(data, pos + 1)
+            skipped.append((pos, resume))
+            pos = resume
+            continue
+        seq, rec_us, start, stop, _src, pos = got
         starts.append(start)
         ends.append(stop)
         seqs.append(seq)
         received.append(rec_us)
         codes.append(code)
-        pos = stop + 1
 
+    problem = None
+    if problems:
+        lost = sum(b - a for a, b in skipped)
+        problem = (
+            f"{path}: {problems[0]}; {len(skipped)} damaged range(s), {lost} byte(s) "
+            f"skipped, {len(starts)} intact record(s) kept"
+        )
     return SpoolContents(
         path,
         header[1].decode(),
@@ -369,7 +454,25 @@ def read_spool(path: Path) -> SpoolContents:
         np.array(codes, dtype=np.int32),
         source_names,
         problem,
+        skipped,
     )
+
+
+def _resync(data: bytes, pos: int) -> int:
+    """Where the next intact record (or the trailer) after damage at ``pos`` starts.
+
+    Candidates are the bytes after each newline; the CRC decides. Returns ``len(data)``
+    when none is left.
+    """
+    end = len(data)
+    while pos < end:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            return end
+        pos = nl + 1
+        if data.startswith(TRAILER, pos) or _record_at(data, pos) is not None:
+            return pos
+    return end
 
 
 def is_locked(path: Path) -> bool:

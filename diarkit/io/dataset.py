@@ -175,6 +175,40 @@ def write_raw_part(
     return raw_path
 
 
+def segments_twin(dataset: Path, raw_path: Path) -> Path:
+    """The segments part holding what raw part ``raw_path`` holds (same date and name)."""
+    root = Path(dataset)
+    return root / SEGMENTS_DIR / Path(raw_path).relative_to(root / RAW_DIR)
+
+
+def ensure_segments(dataset: Path, raw_path: Path) -> bool:
+    """Derive and write the segments twin of ``raw_path`` if it is missing.
+
+    Repairs a crash between a part's two renames (raw first, then segments).
+
+    Returns:
+        True if the twin was missing and has been written.
+    """
+    from .segments import raw_to_segments
+
+    seg = segments_twin(dataset, raw_path)
+    if seg.exists():
+        return False
+    write_table_atomic(raw_to_segments(pq.read_table(raw_path)), seg)
+    return True
+
+
+def raw_without_segments(dataset: Path) -> list[Path]:
+    """Raw parts whose segments twin is missing (a crash between a part's two renames).
+
+    Loaders call this to notice what ``load_segments`` would silently lack; ``diarkit
+    recover`` (and every convert, compact and rebuild) derives the missing twins. A part a
+    running writer is between its two renames also shows up, for a moment.
+    """
+    root = Path(dataset)
+    return [p for p in list_parts(root, RAW_DIR) if not segments_twin(root, p).exists()]
+
+
 def _as_table(data: pa.Table | pd.DataFrame, schema: pa.Schema) -> pa.Table:
     if isinstance(data, pd.DataFrame):
         data = pa.Table.from_pandas(data, preserve_index=False)
@@ -247,6 +281,46 @@ def stale_temporaries(dataset: Path) -> list[Path]:
     return out
 
 
+#: Where diarkit writes temporary files in a dataset (``atomic_path``), and only there.
+_TMP_AREAS = (RAW_DIR, SEGMENTS_DIR, GAPS_DIR, QUARANTINE_DIR)
+_OWN_TMP = re.compile(rf"{re.escape(TMP_PREFIX)}(\d+)-[0-9A-Za-z][0-9A-Za-z_.-]*\.(parquet|json)")
+
+
+def diarkit_temporaries(dataset: Path) -> list[Path]:
+    """Temporary files of dead diarkit processes, only where diarkit writes them.
+
+    Only ``.tmp-<pid>-<part or file name>.parquet`` (or a compaction journal's ``.json``)
+    directly in the dataset root, in ``gaps/``, ``quarantine/`` or a ``date=`` folder of
+    ``raw/``/``segments/`` count, and only when no process has that pid: a user's file
+    elsewhere, or named otherwise, is never touched.
+    """
+    root = Path(dataset)
+    if not root.is_dir():
+        return []
+    dirs = [root, root / GAPS_DIR, root / QUARANTINE_DIR]
+    for kind in (RAW_DIR, SEGMENTS_DIR):
+        base = root / kind
+        if base.is_dir():
+            dirs.extend(d for d in base.iterdir() if d.is_dir() and d.name.startswith("date="))
+    out: list[Path] = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            m = _OWN_TMP.fullmatch(p.name)
+            if m and p.is_file() and not pid_alive(int(m.group(1))):
+                out.append(p)
+    return sorted(out)
+
+
+def remove_stale_temporaries(dataset: Path) -> list[Path]:
+    """Delete ``diarkit_temporaries`` (what a killed writer left); returns them."""
+    out = diarkit_temporaries(dataset)
+    for p in out:
+        p.unlink(missing_ok=True)
+    return out
+
+
 def pid_alive(pid: int) -> bool:
     """True if a process with this pid exists (it may belong to another user)."""
     try:
@@ -304,6 +378,42 @@ def find_part(dataset: Path, session_id: str, seq: int) -> Path | None:
         if MERGED_NAME.fullmatch(part.name) and name in merged_part_names(part):
             return part
     return None
+
+
+def session_extent(dataset: Path, session_id: str) -> tuple[int | None, datetime | None]:
+    """The highest ``seq`` and latest ``received_at`` stored for ``session_id``, if any.
+
+    Looks at the parts named after the session and at compacted parts that replaced
+    some (``MERGED_PARTS_KEY``). A capture reusing a session id continues after this
+    seq, so no ``(session_id, seq)`` is ever stored twice.
+    """
+    import pyarrow.compute as pc
+
+    root = Path(dataset)
+    name = re.compile(re.escape(check_name(session_id)) + r"-\d{6,}\.parquet")
+    files = []
+    for part in list_parts(root, RAW_DIR):
+        if name.fullmatch(part.name) or (
+            MERGED_NAME.fullmatch(part.name)
+            and any(name.fullmatch(n) for n in merged_part_names(part))
+        ):
+            files.append(part)
+    top: int | None = None
+    last: datetime | None = None
+    for part in files:
+        try:
+            t = pq.read_table(part, columns=["session_id", "seq", "received_at"])
+        except FileNotFoundError:  # compacted meanwhile: its replacement is listed too
+            continue
+        t = t.filter(pc.equal(t["session_id"], session_id))
+        if not t.num_rows:
+            continue
+        hi = pc.max(t["seq"]).as_py()
+        when = pc.max(t["received_at"]).as_py()
+        top = hi if top is None else max(top, hi)
+        if when is not None:
+            last = when if last is None else max(last, when)
+    return top, last
 
 
 def superseded_parts(dataset: Path) -> set[Path]:

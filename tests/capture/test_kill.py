@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -119,7 +120,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     got = Counter((r["session_id"], r["seq"], r["frame"]) for r in rows)
     heartbeats = Counter({k: v for k, v in expected.items() if '"channel.metadata"' in k[2]})
     assert got == expected - heartbeats  # every spooled frame exactly once
-    assert len(rows) > 50
+    assert len(rows) > 8  # the simulated calls open with IVR/queue time: few frames early
     assert not Counter(r["frame"] for r in rows) - sent  # and each was really sent
     assert {r["session_id"] for r in rows} == {f"kill{i}" for i in range(4)}
 
@@ -176,7 +177,11 @@ def test_write_failure_stops_capture_with_clear_message_and_keeps_frames(tmp_pat
     assert "error: cannot write spool" in text and "File too large" in text
     assert "already spooled are kept and recoverable" in text
     spooled = spooled_frames(out, "full1")
-    assert spooled > 10
+    assert spooled > 0
+    # the count printed is exact: every whole record in the spools, no more, no less
+    said = int(re.search(r"(\d+) frame\(s\) already spooled", text).group(1))
+    on_disk = sum(len(read_spool(p)) for p in (out / "_spool").glob("full1-*.spool"))
+    assert said == on_disk
     result = subprocess.run(
         [sys.executable, "-m", "diarkit", "recover", str(out)],
         capture_output=True,
