@@ -247,6 +247,27 @@ STATS = Contract(
             "gaps nobody speaks longer than min_silence_s",
         ),
         Column("call_silence_max_s", pa.float64(), "float", "longest such gap, s (0 when none)"),
+        Column(
+            "talk_share",
+            pa.float64(),
+            "float",
+            "talk_time_s / the profile's denominator (call, agent-connected or speech), 0-1",
+            required=False,
+        ),
+        Column(
+            "call_unknown_s",
+            pa.float64(),
+            "float",
+            "time of the call in unknown phases (capture gaps, no events), s; NaN: no phases",
+            required=False,
+        ),
+        Column(
+            "user_id",
+            _STR,
+            "string",
+            "agent's user id, when segments were attributed (one row per agent)",
+            required=False,
+        ),
     ),
 )
 
@@ -274,7 +295,104 @@ QUARANTINE = Contract(
     ),
 )
 
-CONTRACTS = {c.name: c for c in (RAW, SEGMENTS, TURNS, STATS, GAPS, QUARANTINE)}
+#: Values of the ``source`` column of reconciled segments, best first (see
+#: ``docs/conversation-model.md``): ``live`` notification frames, ``backfill`` post-call
+#: transcripts fetched for a captured call, ``import`` files of other formats.
+SEGMENT_SOURCES = ("live", "backfill", "import")
+
+#: Phase kinds of a conversation's timeline (``PHASES.phase``).
+PHASE_KINDS = ("ivr", "queue", "talk", "hold", "secure_pause", "acw", "unknown")
+
+CONVERSATIONS = Contract(
+    "conversations",
+    (
+        Column("conversation_id", _STR, "string", "conversation id", nullable=False),
+        Column("start_at", UTC_TS, "datetime", "call start: first participant connected (UTC)"),
+        Column("end_at", UTC_TS, "datetime", "call end: last non-ACW participant end (UTC)"),
+        Column("start_s", pa.float64(), "float", "start_at on the session clock, s"),
+        Column("end_s", pa.float64(), "float", "end_at on the session clock, s"),
+        Column("call_duration_s", pa.float64(), "float", "end_at - start_at, s (NaN if open)"),
+        Column("session_start_at", UTC_TS, "datetime", "transcription session start (UTC)"),
+        Column("direction", _STR, "string", "inbound | outbound (customer leg)"),
+        Column("ani", _STR, "string", "caller number"),
+        Column("dnis", _STR, "string", "dialled number"),
+        Column("queue_id", _STR, "string", "first queue the call was routed to"),
+        Column("queue_name", _STR, "string", "its name, when known"),
+        Column("user_ids", pa.list_(pa.string()), "list", "agents' user ids, in connect order"),
+        Column("agent_count", pa.int64(), "int", "agent participants that connected"),
+        Column("wrapup_code", _STR, "string", "last agent's wrap-up code"),
+        Column("ended", pa.bool_(), "bool", "every participant has disconnected"),
+        Column("abandoned", pa.bool_(), "bool", "ended without any agent connecting"),
+        Column("transferred", pa.bool_(), "bool", "an agent left by transfer"),
+        Column("conferenced", pa.bool_(), "bool", "two agents were connected at once"),
+        Column("hold_s", pa.float64(), "float", "time in hold phases, s"),
+        Column("event_count", pa.int64(), "int", "call events the model was built from"),
+        Column("source", _STR, "string", "events | transcript (post-call participants only)"),
+    ),
+)
+
+PARTICIPANTS = Contract(
+    "participants",
+    (
+        Column("conversation_id", _STR, "string", "conversation id", nullable=False),
+        Column("participant_id", _STR, "string", "participant id"),
+        Column("purpose", _STR, "string", "customer | external | ivr | acd | agent | ..."),
+        Column("name", _STR, "string", "display name (queue, IVR, agent, caller)"),
+        Column("user_id", _STR, "string", "agent's user id"),
+        Column("user_name", _STR, "string", "agent's name, when known"),
+        Column("queue_id", _STR, "string", "queue id (acd participants, queue agents)"),
+        Column("queue_name", _STR, "string", "queue name, when known"),
+        Column("direction", _STR, "string", "inbound | outbound"),
+        Column("ani", _STR, "string", "caller number"),
+        Column("dnis", _STR, "string", "dialled number"),
+        Column("start_at", UTC_TS, "datetime", "participant created/alerting (UTC)"),
+        Column("connected_at", UTC_TS, "datetime", "connected (UTC); null if never"),
+        Column("end_at", UTC_TS, "datetime", "disconnected (UTC); null while connected"),
+        Column("connected_s", pa.float64(), "float", "connected_at on the session clock, s"),
+        Column("end_s", pa.float64(), "float", "end_at on the session clock, s"),
+        Column("disconnect_type", _STR, "string", "client | endpoint | transfer | ..."),
+        Column("hold_count", pa.int64(), "int", "holds of this participant"),
+        Column("hold_s", pa.float64(), "float", "time this participant was held, s"),
+        Column("acw_start_at", UTC_TS, "datetime", "after-call work start (UTC)"),
+        Column("acw_end_at", UTC_TS, "datetime", "after-call work end (UTC)"),
+        Column("acw_s", pa.float64(), "float", "after-call work, s"),
+        Column("wrapup_code", _STR, "string", "wrap-up code"),
+        Column("secure_pause", pa.bool_(), "bool", "secure pause seen on this participant"),
+        Column("consult_participant_id", _STR, "string", "participant this one consulted"),
+        Column("source", _STR, "string", "events | transcript"),
+    ),
+)
+
+PHASES = Contract(
+    "phases",
+    (
+        Column("conversation_id", _STR, "string", "conversation id", nullable=False),
+        Column("phase", _STR, "string", "ivr | queue | talk | hold | secure_pause | acw | unknown"),
+        Column("start_at", UTC_TS, "datetime", "phase start (UTC)"),
+        Column("end_at", UTC_TS, "datetime", "phase end (UTC)"),
+        Column("start_s", pa.float64(), "float", "start on the session clock, s"),
+        Column("end_s", pa.float64(), "float", "end on the session clock, s"),
+        Column("duration_s", pa.float64(), "float", "end_at - start_at, s"),
+        Column("participant_id", _STR, "string", "agent/ivr/acd participant holding the line"),
+        Column("user_id", _STR, "string", "that agent's user id"),
+        Column("end_source", _STR, "string", "event (exact) | estimated (hold end from data)"),
+    ),
+)
+
+CONTRACTS = {
+    c.name: c
+    for c in (
+        RAW,
+        SEGMENTS,
+        TURNS,
+        STATS,
+        GAPS,
+        QUARANTINE,
+        CONVERSATIONS,
+        PARTICIPANTS,
+        PHASES,
+    )
+}
 
 
 def _kind_ok(series: pd.Series, kind: str) -> bool:

@@ -20,7 +20,9 @@ from diarkit.analysis._core import (
     sweep,
     union_blocks,
 )
-from diarkit.analysis.turns import MAX_GAP_S, turn_bounds
+from diarkit.analysis.conversation import one_timeline, phase_index, to_ms
+from diarkit.analysis.profiles import Profile, get_profile
+from diarkit.analysis.turns import turn_bounds
 from diarkit.schema import SEGMENTS, STATS, TURNS, validate
 
 #: Overlaps shorter than this (seconds) are not counted as overtalk events (time still is).
@@ -53,15 +55,43 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
+_USER_SEP = "\x1f"
+
+
+def _split_by_user(df: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """Speakers made per (speaker, user_id): ``agent`` + user id, so agents never merge."""
+    spk = df["speaker"].astype("string")
+    user = df["user_id"].astype("string")
+    label = spk.where(user.isna(), spk + _USER_SEP + user.fillna(""))
+    return df.assign(speaker=pd.Categorical(label)), True
+
+
+def _join_user(out: pd.DataFrame) -> pd.DataFrame:
+    """Split the (speaker, user_id) labels of :func:`_split_by_user` back into columns."""
+    label = out["speaker"].astype("string")
+    parts = label.str.split(_USER_SEP, n=1, expand=True, regex=False)
+    speaker = parts[0]
+    user = parts[1] if parts.shape[1] > 1 else pd.Series(pd.NA, index=out.index, dtype="string")
+    out = out.assign(speaker=speaker, user_id=user.astype("string"))
+    out = out.sort_values(
+        ["conversation_id", "speaker", "user_id"], kind="stable", ignore_index=True
+    )
+    out["speaker"] = pd.Categorical(out["speaker"], categories=sorted(out["speaker"].unique()))
+    return out
+
+
 def talk_stats(
     segments_or_turns: pd.DataFrame,
+    profile: str | Profile | None = None,
     *,
-    max_gap: float = MAX_GAP_S,
-    min_overtalk_s: float = MIN_OVERTALK_S,
-    min_silence_s: float = MIN_SILENCE_S,
-    backchannel_max_s: float = BACKCHANNEL_MAX_S,
-    interruption_grace_s: float = INTERRUPTION_GRACE_S,
-    span: Literal["speech", "session"] = "speech",
+    phases: pd.DataFrame | None = None,
+    max_gap: float | None = None,
+    min_overtalk_s: float | None = None,
+    min_silence_s: float | None = None,
+    backchannel_max_s: float | None = None,
+    interruption_grace_s: float | None = None,
+    span: Literal["speech", "session"] | None = None,
+    min_confidence: float | None = None,
     speakers: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Talk time, turns, overtalk, interruptions, silence and latency per speaker (seconds).
@@ -96,16 +126,39 @@ def talk_stats(
       ``call_silence_s``/``_count``/``_max_s`` (gaps inside the span where nobody speaks,
       counted only when strictly longer than ``min_silence_s``).
 
+    Every threshold and rule comes from one analysis ``profile``
+    (:mod:`diarkit.analysis.profiles`; ``docs/metrics.md`` defines each metric with its
+    vendor source); keyword arguments override single fields. Thresholds are compared on
+    integer milliseconds, as the wire sends them: with the default profile a gap of
+    exactly 3.000 s is not silence, an overlap of exactly 0.500 s is an overtalk episode
+    and a pause of exactly 1.000 s stays inside a turn.
+
+    Segments input is made one timeline first: unfinalized rows are finalized (or refused,
+    ``profile.unfinalized == "error"``) and sources/duplicate communications are merged
+    (:func:`diarkit.analysis.conversation.reconcile`), so nothing is counted twice.
+    Confidence decides what was *said* (``word_count``, ``words_per_minute``), never
+    whether someone spoke: talk time, turns and silence ignore ``min_confidence``. When
+    the segments carry a ``user_id`` column (:func:`~diarkit.analysis.conversation.attribute`)
+    rows are per (conversation, speaker, user_id), so two agents of a transferred call get
+    two rows. With ``phases``, the call runs over its real span (``call_duration_s`` is
+    the call's duration), silence is only counted inside the profile's
+    ``silence_phases`` (hold, queue, IVR, secure pause and capture gaps never are), and
+    ``talk_share`` uses the profile's denominator.
+
     Args:
-        segments_or_turns: a SEGMENTS table (finalized, filtered) or a TURNS table. With
-            turns, talk time is the union of the turns, pauses inside turns included.
-        max_gap: seconds bridged inside a turn when segments are given (default 1.0).
-        min_overtalk_s: shortest overlap episode counted, seconds (default 0.5).
-        min_silence_s: silence threshold, seconds (default 3.0, NICE; CCAI uses 5.0).
-        backchannel_max_s: shortest interrupting turn, seconds (default 1.0).
-        interruption_grace_s: how soon the interrupted speaker stops, seconds (default 2.0).
-        span: ``"speech"`` — the call runs from its first speech start to its last speech
-            end (default); ``"session"`` — from 0 (transcription session start).
+        segments_or_turns: a SEGMENTS table or a TURNS table. With turns, talk time is the
+            union of the turns, pauses inside turns included.
+        profile: a :class:`~diarkit.analysis.profiles.Profile` or a shipped profile name
+            (``default``, ``genesys``, ``contact_lens``, ``ccai``, ``nice``).
+        phases: the ``PHASES`` table of the conversations (``load_phases``), optional.
+        max_gap: overrides ``profile.max_gap_s`` (seconds bridged inside a turn).
+        min_overtalk_s: overrides ``profile.min_overtalk_s`` (seconds).
+        min_silence_s: overrides ``profile.min_silence_s`` (seconds).
+        backchannel_max_s: overrides ``profile.backchannel_max_s`` (seconds).
+        interruption_grace_s: overrides ``profile.interruption_grace_s`` (seconds).
+        span: overrides ``profile.span`` for conversations without phases: ``"speech"``
+            (first to last speech) or ``"session"`` (from 0).
+        min_confidence: overrides ``profile.min_confidence`` (0-1).
         speakers: speakers that get a row in every conversation even when they never talk
             (zero talk time, NaN turn means); default: only speakers present.
 
@@ -120,18 +173,35 @@ def talk_stats(
     df = segments_or_turns
     is_turns = isinstance(df, pd.DataFrame) and "turn_index" in df.columns
     validate(df, TURNS if is_turns else SEGMENTS, where="talk_stats()")
-    check_intervals(df, "talk_stats()", ("conversation_id", "speaker"))
-    if span not in ("speech", "session"):
+    if span not in (None, "speech", "session"):
         raise ValueError(f"span must be 'speech' or 'session', got {span!r}")
-    for name, value in {
-        "max_gap": max_gap,
+    overrides = {
+        "max_gap_s": max_gap,
         "min_overtalk_s": min_overtalk_s,
         "min_silence_s": min_silence_s,
         "backchannel_max_s": backchannel_max_s,
         "interruption_grace_s": interruption_grace_s,
-    }.items():
-        if not value >= 0:
+        "span": span,
+        "min_confidence": min_confidence,
+    }
+    for name, value in overrides.items():
+        if isinstance(value, int | float) and name != "min_confidence" and not value >= 0:
             raise ValueError(f"{name} must be >= 0 seconds, got {value}")
+    prof = get_profile(profile)
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if changes:
+        prof = prof.replace(**changes)
+    if not is_turns:
+        df = one_timeline(df, prof)
+    check_intervals(df, "talk_stats()", ("conversation_id", "speaker"))
+    max_gap = prof.max_gap_s
+    min_overtalk_ms = round(prof.min_overtalk_s * 1000)
+    min_silence_ms = round(prof.min_silence_s * 1000)
+    backchannel_ms = round(prof.backchannel_max_s * 1000)
+    grace_ms = round(prof.interruption_grace_s * 1000)
+    user_labels = None
+    if "user_id" in df.columns and df["user_id"].notna().any():
+        df, user_labels = _split_by_user(df)
 
     conv, conv_labels = codes_of(df["conversation_id"])
     spk, spk_labels = codes_of(df["speaker"])
@@ -166,13 +236,22 @@ def talk_stats(
         segment_count = per_row(df["segment_count"].to_numpy(np.float64, na_value=0), row)
     else:
         segment_count = per_row(None, row)
-    word_count = per_row(df["word_count"].to_numpy(np.float64, na_value=0.0), row)
+    conf = float_array(df["confidence"])
+    said = ~(conf < prof.min_confidence)  # NaN confidence: unknown, not low -> said
+    all_said = bool(said.all())
+    words = df["word_count"].to_numpy(np.float64, na_value=0.0)
+    word_count = per_row(np.where(said, words, 0.0), row)
 
     # ---- talk time: union of each speaker's intervals -------------------------------
     rows_by_start = order_by(conv, n_conv, start, end, spk)  # shared by turns and union
     blocks = union_blocks(row_key, start, end, n_keys, by_start=rows_by_start)
     block_row = row_of_key[blocks.group]
     talk = per_row(blocks.end - blocks.start, block_row)
+    if all_said:
+        said_talk = talk
+    else:  # speaking rate over the speech whose words are kept
+        sb = union_blocks(row_key[said], start[said], end[said], n_keys)
+        said_talk = per_row(sb.end - sb.start, row_of_key[sb.group])
 
     # ---- call span ------------------------------------------------------------------
     conv_start = np.full(n_conv, np.nan)
@@ -182,8 +261,19 @@ def talk_stats(
         mins, maxs = g["s"].min(), g["e"].max()
         conv_start[mins.index.to_numpy()] = mins.to_numpy()
         conv_end[maxs.index.to_numpy()] = maxs.to_numpy()
-    if span == "session":
+    if prof.span == "session":
         conv_start = np.minimum(conv_start, 0.0)
+    allowed = None
+    agent_time = np.full(n_conv, np.nan)
+    unknown_time = np.full(n_conv, np.nan)
+    if phases is not None:
+        ph = phase_index(phases, conv_labels)
+        has = ph.has_phases
+        conv_start = np.where(has, ph.call_start, conv_start)
+        conv_end = np.where(has, ph.call_end, conv_end)
+        agent_time = np.where(has, ph.agent_time, np.nan)
+        unknown_time = np.where(has, ph.unknown_time, np.nan)
+        allowed = ph.allowed(prof.silence_phases)
     conv_duration = conv_end - conv_start
 
     # ---- sweep: speech, overtalk, solo time, silence --------------------------------
@@ -198,7 +288,7 @@ def talk_stats(
     overtalk = talk - solo_time
     overtalk[overtalk < 1e-9] = 0.0  # float noise of the subtraction, not overtalk
     ep_total, ep_conv = run_lengths(multi, sw.conv, sw.duration)
-    counted = (ep_total > 0) & (ep_total >= min_overtalk_s)
+    counted = (ep_total > 0) & (to_ms(ep_total) >= min_overtalk_ms)
     call_overtalk_count = _sum_by(ep_conv[counted], None, n_conv)
 
     positive = blocks.end > blocks.start
@@ -222,7 +312,17 @@ def talk_stats(
     all_conv = np.arange(n_conv)
     gap_conv = np.concatenate([sw.conv[gap], all_conv, all_conv])
     gap_len = np.concatenate([sw.duration[gap], lead, trail])
-    silent = ~np.isnan(gap_len) & (gap_len > min_silence_s)
+    gap_start = np.concatenate(
+        [sw.start[gap], conv_start, np.where(has_speech, last_speech, conv_end)]
+    )
+    if allowed is not None:  # silence only inside the allowed phases (seconds)
+        gap_conv, gap_len = allowed.clip(gap_conv, gap_start, gap_start + gap_len)
+    gap_ms = np.where(np.isnan(gap_len), -1, to_ms(np.nan_to_num(gap_len)))
+    positive_gap = gap_ms > 0
+    if prof.silence_inclusive:
+        silent = positive_gap & (gap_ms >= min_silence_ms)
+    else:
+        silent = positive_gap & (gap_ms > min_silence_ms)
     call_silence = _sum_by(gap_conv[silent], gap_len[silent], n_conv)
     call_silence_count = _sum_by(gap_conv[silent], None, n_conv)
     call_silence_max = np.zeros(n_conv)
@@ -234,7 +334,9 @@ def talk_stats(
         t_conv, t_spk = conv[t_order], spk[t_order]
         t_start, t_end = start[t_order], end[t_order]
     else:
-        order, first, t_end = turn_bounds(conv, spk, start, end, max_gap, order=rows_by_start)
+        order, first, t_end = turn_bounds(
+            conv, spk, start, end, max_gap, order=rows_by_start
+        )
         pos = order[first]
         t_conv, t_spk, t_start = conv[pos], spk[pos], start[pos]
         # turns come out in (conversation, start) order; equal starts are ordered by the
@@ -273,7 +375,7 @@ def talk_stats(
     interrupted = np.zeros(n_rows)
     positions = np.arange(n_t)
     conv_run = np.cumsum(new_conv)
-    long_enough = t_dur >= backchannel_max_s
+    long_enough = to_ms(t_dur) >= backchannel_ms
     for k in np.unique(t_spk):  # one pass per speaker label, not per row
         is_k = t_spk == k
         end_k = np.where(is_k, t_end, -np.inf)
@@ -289,7 +391,7 @@ def talk_stats(
             & long_enough
             & (t_start[b] < t_start)
             & (t_end[b] > t_start)
-            & (t_end[b] - t_start <= interruption_grace_s)
+            & (to_ms(t_end[b] - t_start) <= grace_ms)
             & (t_end > t_end[b])
         )
         interrupts |= cond
@@ -308,7 +410,7 @@ def talk_stats(
             "talk_share_speech": _ratio(talk, conv_total_talk[row_conv]),
             "segment_count": segment_count.astype(np.int64),
             "word_count": word_count.astype(np.int64),
-            "words_per_minute": _ratio(word_count * 60.0, talk),
+            "words_per_minute": _ratio(word_count * 60.0, said_talk),
             "turn_count": turn_count.astype(np.int64),
             "turn_mean_s": _ratio(turn_sum, turn_count),
             "turn_median_s": turn_median,
@@ -331,6 +433,17 @@ def talk_stats(
             "call_silence_max_s": call_silence_max[row_conv],
         }
     )
+    share_den = {
+        "call": conv_duration[row_conv],
+        "agent": np.where(
+            np.isnan(agent_time[row_conv]), conv_duration[row_conv], agent_time[row_conv]
+        ),
+        "speech": conv_total_talk[row_conv],
+    }[prof.denominator]
+    out["talk_share"] = _ratio(talk, share_den)
+    out["call_unknown_s"] = unknown_time[row_conv]
+    if user_labels is not None:
+        out = _join_user(out)
     out = out.sort_values(["conversation_id", "speaker"], kind="stable", ignore_index=True)
     for col in ("conversation_id", "speaker"):
         out[col] = pd.Categorical(out[col], categories=sorted(out[col].unique()))

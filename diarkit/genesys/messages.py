@@ -365,6 +365,14 @@ def _legacy(doc: JSON) -> TranscriptionEvent:
     )
 
 
+def _ref_id(part: JSON, key: str, flat: str, path: str) -> str | None:
+    """Id of the SDK's ``user``/``queue`` object, or the older flat ``userId``/``queueId``."""
+    ref = part.get(key)
+    if ref is not None:
+        return string(obj(ref, f"{path}.{key}"), "id", f"{path}.{key}")
+    return string(part, flat, path)
+
+
 def _participants(body: JSON, path: str) -> tuple[Participant, ...]:
     out = []
     for i, raw in enumerate(array(body, "participants", path)):
@@ -383,8 +391,8 @@ def _participants(body: JSON, path: str) -> tuple[Participant, ...]:
                 state=state,
                 connected_time=string(part, "connectedTime", p),
                 end_time=string(part, "endTime", p),
-                user_id=string(part, "userId", p),
-                queue_id=string(part, "queueId", p),
+                user_id=_ref_id(part, "user", "userId", p),
+                queue_id=_ref_id(part, "queue", "queueId", p),
             )
         )
     return tuple(out)

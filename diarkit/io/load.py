@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from diarkit.schema import GAPS, QUARANTINE, RAW, SEGMENTS, validate
+
+if TYPE_CHECKING:
+    from diarkit.analysis.conversation import ConversationModel
 
 from .dataset import (
     GAPS_DIR,
@@ -34,18 +39,28 @@ from .dataset import (
     superseded_parts,
 )
 
-TimeLike: TypeAlias = datetime | pd.Timestamp | str | None
+TimeLike: TypeAlias = datetime | date | pd.Timestamp | str | None
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _PARTITIONING = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
 _RAW_CATEGORIES = ("session_id", "topic", "kind", "conversation_id", "source")
 
 
 def _ts(value: TimeLike, name: str) -> pd.Timestamp | None:
+    """A UTC timestamp; a bare date (``"2026-11-24"``, ``date``) is that day's 00:00 UTC."""
     if value is None:
         return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return pd.Timestamp(value).tz_localize(UTC)
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        return pd.Timestamp(value.strip()).tz_localize(UTC)
     ts = pd.Timestamp(value)
     if ts.tzinfo is None:
-        raise ValueError(f"{name}={value!r} has no time zone; pass a UTC (or zoned) time")
+        raise ValueError(
+            f"{name}={value!r} has no time zone; pass a date, a UTC or a zoned time "
+            "(e.g. 2026-11-24, 2026-11-24T09:00Z, 2026-11-24T10:00+01:00)"
+        )
     return ts.tz_convert(UTC)
 
 
@@ -167,46 +182,188 @@ def load_raw(
     return df
 
 
+def _segment_table(
+    root: Path, cols: list[str], expr: ds.Expression | None
+) -> pa.Table:
+    if is_dataset(root):
+        return _dataset(root, SEGMENTS_DIR, SEGMENTS.arrow_schema()).to_table(
+            columns=cols, filter=expr
+        )
+    from .convert import read_to_tables
+
+    _, seg = read_to_tables([root])
+    if expr is not None:
+        seg = _filter_in_memory(seg, expr)
+    return seg.select(cols)
+
+
+def call_times(path: str | Path, conversations: Iterable[str] | None = None) -> pd.Series:
+    """Call start (UTC) per conversation id, from the data (never a file's mtime).
+
+    The conversation model's ``start_at`` (first participant connected, from the call
+    events) where the dataset has call events, else the earliest ``start_at`` of the
+    conversation's segments (transcription session start + offset).
+    """
+    root = _check_root(path)
+    expr = _filter(conversations, None, None)
+    seg = _segment_table(root, ["conversation_id", "start_at"], expr)
+    df = seg.to_pandas()
+    df["conversation_id"] = df["conversation_id"].astype("string")
+    times = df.groupby("conversation_id", sort=True)["start_at"].min()
+    events = _call_events(root, conversations)
+    if len(events):
+        from diarkit.analysis.conversation import build_model
+
+        model = build_model(events)
+        starts = model.conversations.set_index("conversation_id")["start_at"].dropna()
+        starts.index = starts.index.astype("string")
+        times = starts.combine_first(times)
+    return times.rename("call_start_at")
+
+
+def _conversations_in_window(
+    root: Path, conversations: Iterable[str] | None, start: TimeLike, end: TimeLike
+) -> list[str] | None:
+    t0, t1 = _ts(start, "start"), _ts(end, "end")
+    if t0 is None and t1 is None:
+        return None if conversations is None else (
+            [conversations] if isinstance(conversations, str) else list(conversations)
+        )
+    times = call_times(root, conversations)
+    keep = times.notna()
+    if t0 is not None:
+        keep &= times >= t0
+    if t1 is not None:
+        keep &= times < t1
+    return [str(c) for c in times.index[keep.to_numpy()]]
+
+
 def load_segments(
     path: str | Path,
     conversations: Iterable[str] | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
     words: bool = False,
+    source: bool = False,
 ) -> pd.DataFrame:
     """Load segments (``diarkit.schema.SEGMENTS``): one row per utterance version.
+
+    ``start``/``end`` select by **call time**: whole conversations whose call started in
+    ``[start, end)`` (UTC; see :func:`call_times`), never a call cut at the window edge.
+    Dates (``"2026-11-24"``) mean 00:00 UTC that day; zoned times are converted to UTC.
 
     Args:
         path: a dataset directory, or any file/folder ``diarkit convert`` reads (converted
             in memory, nothing written).
         conversations: keep only these conversation ids.
-        start: keep segments whose frame was received at or after this time (UTC).
-        end: keep segments whose frame was received before this time (UTC, exclusive).
+        start: keep conversations whose call started at or after this time.
+        end: keep conversations whose call started before this time (exclusive).
         words: also load the ``words`` list column (word times in seconds; slower).
+        source: add the ``source`` column (``live``/``backfill``/``import``, from each
+            row's raw frame; see ``diarkit.analysis.conversation.source_of``).
 
     Returns:
         Columns of ``SEGMENTS`` (``start_s``/``end_s`` in seconds from the session start,
         ``start_at``/``received_at`` UTC); ids, channel, speaker and session categorical.
     """
     root = _check_root(path)
-    schema = SEGMENTS.arrow_schema()
     cols = SEGMENTS.names if words else [c.name for c in SEGMENTS.columns if c.required]
-    expr = _filter(conversations, start, end)
-    if is_dataset(root):
-        table = _dataset(root, SEGMENTS_DIR, schema).to_table(columns=cols, filter=expr)
-    else:
-        from .convert import read_to_tables
-
-        _, seg = read_to_tables([root])
-        if expr is not None:
-            seg = _filter_in_memory(seg, expr)
-        table = seg.select(cols)
+    ids = _conversations_in_window(root, conversations, start, end)
+    expr = _filter(ids, None, None)
+    table = _segment_table(root, cols, expr)
     # Parts number ``order`` from 0 each; renumber so it is unique across the dataset
     # (storage order: date, part, row, i.e. order received within each session).
     i = table.schema.get_field_index("order")
     table = table.set_column(i, "order", pa.array(range(table.num_rows), pa.int64()))
     df = _to_pandas(table)
+    if source:
+        df["source"] = _sources(root, df, ids)
     return validate(df, SEGMENTS, where=f"load_segments({root})")
+
+
+def _sources(root: Path, seg: pd.DataFrame, ids: list[str] | None) -> pd.Categorical:
+    """Each segment's source, from the topic/source of its raw frame (session, seq)."""
+    from diarkit.analysis.conversation import source_of
+
+    raw = load_raw(root, conversations=ids, columns=["session_id", "seq", "topic", "source"])
+    raw = raw.assign(
+        session_id=raw["session_id"].astype("string"), seq=raw["seq"].astype("int64")
+    ).drop_duplicates(["session_id", "seq"])
+    key = pd.MultiIndex.from_arrays(
+        [seg["session_id"].astype("string"), seg["seq"].astype("int64")]
+    )
+    found = raw.set_index(["session_id", "seq"]).reindex(key)
+    return source_of(found["topic"].reset_index(drop=True), found["source"].reset_index(drop=True))
+
+
+def _call_events(root: Path, conversations: Iterable[str] | None) -> pd.DataFrame:
+    """Raw rows of kind ``conversation`` (frame text of transcription rows is never read)."""
+    cols = ["session_id", "seq", "received_at", "conversation_id", "frame"]
+    expr = ds.field("kind") == "conversation"
+    if conversations is not None:
+        ids = [conversations] if isinstance(conversations, str) else list(conversations)
+        expr = expr & ds.field("conversation_id").isin(pa.array(ids, pa.string()))
+    if is_dataset(root):
+        table = _dataset(root, RAW_DIR, RAW.arrow_schema()).to_table(columns=cols, filter=expr)
+    else:
+        from .convert import read_to_tables
+
+        table, _ = read_to_tables([root])
+        table = ds.dataset(table).to_table(columns=cols, filter=expr)
+    return table.to_pandas()
+
+
+def _session_starts(root: Path, conversations: Iterable[str] | None) -> pd.Series:
+    """Transcription session start (UTC) per conversation: ``start_at - start_s``."""
+    seg = _segment_table(
+        root, ["conversation_id", "start_s", "start_at"], _filter(conversations, None, None)
+    ).to_pandas()
+    seg = seg.dropna(subset=["start_at", "start_s"])
+    origin = seg["start_at"] - pd.to_timedelta(np.round(seg["start_s"] * 1000), unit="ms")
+    out = origin.groupby(seg["conversation_id"].astype("string"), sort=True).median()
+    return out.rename("session_start_at")
+
+
+def load_conversation_model(
+    path: str | Path,
+    conversations: Iterable[str] | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+) -> ConversationModel:
+    """The conversation model of a dataset: conversations, participants and phases.
+
+    Derived at load time from the ``.calls`` events stored in ``raw/`` (rows of kind
+    ``conversation``, selected with a pushed-down filter) and the capture gaps; nothing
+    is written. ``start``/``end`` select by call time, as :func:`load_segments`.
+
+    Returns:
+        ``ConversationModel(conversations, participants, phases)`` following
+        ``diarkit.schema.CONVERSATIONS``, ``PARTICIPANTS`` and ``PHASES``; times
+        ``*_at`` UTC and ``*_s`` seconds on each conversation's transcription session
+        clock (NaN where the conversation has no transcript).
+    """
+    from diarkit.analysis.conversation import build_model
+
+    root = _check_root(path)
+    ids = _conversations_in_window(root, conversations, start, end)
+    events = _call_events(root, ids)
+    gaps = load_gaps(root) if is_dataset(root) else None
+    return build_model(events, _session_starts(root, ids), gaps)
+
+
+def load_conversations(path: str | Path, **filters: Any) -> pd.DataFrame:
+    """The ``CONVERSATIONS`` table (one row per call); see :func:`load_conversation_model`."""
+    return load_conversation_model(path, **filters).conversations
+
+
+def load_participants(path: str | Path, **filters: Any) -> pd.DataFrame:
+    """The ``PARTICIPANTS`` table; see :func:`load_conversation_model`."""
+    return load_conversation_model(path, **filters).participants
+
+
+def load_phases(path: str | Path, **filters: Any) -> pd.DataFrame:
+    """The ``PHASES`` table (ivr/queue/talk/hold/...); see :func:`load_conversation_model`."""
+    return load_conversation_model(path, **filters).phases
 
 
 def load_gaps(path: str | Path) -> pd.DataFrame:

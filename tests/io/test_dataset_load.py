@@ -83,10 +83,16 @@ def test_load_segments_dtypes_and_contract(dataset):
 def test_filters_are_pushed_down(dataset):
     seg = diarkit.load_segments(dataset, conversations=["a"])
     assert set(seg["conversation_id"].astype(str)) == {"a"} and len(seg) == 4
+    # time filters select whole conversations by call time (session start + offset,
+    # here 2026-11-24 09:45:01 UTC), never by receive time
     day2 = diarkit.load_segments(dataset, start="2026-11-24T00:00:00Z")
-    assert len(day2) == 6
+    assert len(day2) == 10
+    assert len(diarkit.load_segments(dataset, start="2026-11-24", end="2026-11-25")) == 10
+    assert len(diarkit.load_segments(dataset, end="2026-11-24T09:45:00+00:00")) == 0
+    zoned = diarkit.load_segments(dataset, start="2026-11-24T10:45:00+01:00")
+    assert len(zoned) == 10  # 09:45 UTC, just before every call starts
     window = diarkit.load_segments(dataset, start=DAY2, end=DAY2 + timedelta(hours=1))
-    assert set(window["conversation_id"].astype(str)) == {"a", "c"}
+    assert len(window) == 0
     raw = diarkit.load_raw(dataset, conversations="d", columns=["conversation_id", "seq"])
     assert list(raw.columns) == ["conversation_id", "seq"] and len(raw) == 1
     # pruning: a filter on a date outside the data touches no file
@@ -97,7 +103,7 @@ def test_filters_are_pushed_down(dataset):
     )
     assert len(list(d.get_fragments(filter=ds.field("date") >= "2026-11-24"))) == 2
     with pytest.raises(ValueError, match="no time zone"):
-        diarkit.load_segments(dataset, start="2026-11-24")
+        diarkit.load_segments(dataset, start="2026-11-24T10:00")
 
 
 def test_load_raw_contract(dataset):
