@@ -1,0 +1,546 @@
+"""Back-fill: fetch post-call transcripts of calls live capture saw only in part.
+
+Live notifications have no replay: a disconnection loses what was said meanwhile, a
+capture that joins a call late never sees its start, and a call whose session never
+ended (``SESSION_ENDED``) or whose utterances never became final is incomplete. Genesys
+keeps the post-call Speech and Text Analytics transcript of every such call. This module
+
+1. finds the conversations that need it (``find_candidates``): touched by a capture gap,
+   joined late (first frame well after the session start, or a gap of cause
+   ``late_join``), utterances never final, no ``SESSION_ENDED``;
+2. keeps a resumable pending list in the dataset, ``DATASET/backfill/pending.parquet``,
+   with each item's state (``pending``, ``done``, ``unavailable``) and next-try time
+   (transcripts can arrive hours or days after the call: 404 until then);
+3. fetches each transcript (``AnalyticsClient.fetch_transcripts``: the single or plural
+   ``transcripturl`` endpoint, refetching an expired pre-signed URL; 429s wait for
+   ``Retry-After``) and writes it into the dataset as raw rows through the same writer
+   capture and convert use: part ``backfill-<communicationId>-000000`` (session id
+   ``backfill-<communicationId>``, ``source`` ``backfill:<conversation>/<communication>``,
+   topic ``diarkit.import.sta_transcript``, ``received_at`` the fetch time). A part that
+   already exists is never written again, so reruns and interrupted runs never duplicate.
+
+``merged_segments`` and ``coverage_table`` read the result back: one timeline per
+conversation with a ``source`` column (``live``, ``backfill``, ``both``; see
+``diarkit.analysis.reconcile.merge_sources``) and each call's coverage.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from diarkit.analysis.reconcile import (
+    BACKFILL_SESSION_PREFIX,
+    LiveView,
+    coverage,
+    is_backfill,
+    merge_sources,
+)
+from diarkit.io.dataset import find_part, is_dataset, write_raw_part, write_table_atomic
+
+from .analytics import AnalyticsClient, AnalyticsError
+
+BACKFILL_DIR = "backfill"
+PENDING_FILE = "pending.parquet"
+#: A first frame later than this after the session start means the capture joined late (ms).
+LATE_JOIN_MS = 3_000
+#: Waits between tries of a transcript that is not ready yet (seconds); the last repeats.
+RETRY_DELAYS_S = (60.0, 300.0, 900.0, 3_600.0, 4 * 3_600.0, 12 * 3_600.0, 24 * 3_600.0)
+#: After this long (seconds since first queued) a transcript still missing is unavailable.
+GIVE_UP_AFTER_S = 7 * 86_400.0
+#: Reasons a conversation needs back-fill.
+REASONS = ("gap", "late_join", "not_final", "no_session_end")
+
+_TS = pa.timestamp("us", tz="UTC")
+PENDING_SCHEMA = pa.schema([
+    ("conversation_id", pa.string()),
+    ("communication_id", pa.string()),
+    ("reasons", pa.string()),
+    ("state", pa.string()),
+    ("attempts", pa.int64()),
+    ("first_seen_at", _TS),
+    ("next_try_at", _TS),
+    ("last_try_at", _TS),
+    ("last_result", pa.string()),
+    ("rows", pa.int64()),
+])
+
+
+def backfill_session(communication_id: str) -> str:
+    """Session id of the back-fill part of a communication (``backfill-<id>``)."""
+    return f"{BACKFILL_SESSION_PREFIX}{communication_id}"
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+@dataclass
+class _Conv:
+    conversation_id: str
+    communications: set[str] = field(default_factory=set)
+    positions_ms: list[int] = field(default_factory=list)
+    received: list[Any] = field(default_factory=list)
+    ended_ms: int | None = None
+    reasons: set[str] = field(default_factory=set)
+    not_final: list[tuple[float, float]] = field(default_factory=list)
+    missing: list[tuple[float, float]] = field(default_factory=list)
+
+
+def _position_ms(body: dict[str, Any]) -> int | None:
+    """Where on the session clock a transcription frame was sent (ms), if it says."""
+    status = body.get("status")
+    if isinstance(status, dict) and isinstance(status.get("offsetMs"), int):
+        return int(status["offsetMs"])
+    start, ev = body.get("sessionStartTimeMs"), body.get("eventTime")
+    if isinstance(start, int) and isinstance(ev, str):
+        try:
+            t = datetime.fromisoformat(ev.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return int(t.timestamp() * 1000) - start
+    return None
+
+
+def scan_live(dataset: str | Path) -> dict[str, _Conv]:
+    """What live capture recorded of each conversation (transcription frames, gaps)."""
+    import pyarrow.dataset as ds
+
+    root = Path(dataset)
+    out: dict[str, _Conv] = {}
+    raw_dir = root / "raw"
+    if raw_dir.exists():
+        table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
+                           exclude_invalid_files=True).to_table(
+            columns=["session_id", "received_at", "kind", "conversation_id", "frame"],
+            filter=(ds.field("kind") == "transcription"))
+        sessions = table.column("session_id").to_pylist()
+        frames = table.column("frame").to_pylist()
+        received = table.column("received_at").to_pylist()
+        for sid, text, rec in zip(sessions, frames, received, strict=True):
+            if sid.startswith(BACKFILL_SESSION_PREFIX):
+                continue
+            try:
+                doc = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                continue
+            body = doc.get("eventBody") if isinstance(doc, dict) else None
+            if not isinstance(body, dict) or not isinstance(body.get("conversationId"), str):
+                continue
+            c = out.setdefault(body["conversationId"], _Conv(body["conversationId"]))
+            if isinstance(body.get("communicationId"), str):
+                c.communications.add(body["communicationId"])
+            pos = _position_ms(body)
+            if pos is not None:
+                c.positions_ms.append(pos)
+                c.received.append(rec)
+            status = body.get("status")
+            if isinstance(status, dict) and status.get("status") == "SESSION_ENDED":
+                off = status.get("offsetMs")
+                c.ended_ms = int(off) if isinstance(off, int) else (pos or 0)
+    seg_dir = root / "segments"
+    if seg_dir.exists() and out:
+        seg = ds.dataset(str(seg_dir), format="parquet", partitioning="hive",
+                         exclude_invalid_files=True).to_table(
+            columns=["conversation_id", "communication_id", "utterance_id", "session_id",
+                     "is_final", "start_s", "end_s"]).to_pandas()
+        seg = seg[~is_backfill(seg["session_id"])]
+        seg["conversation_id"] = seg["conversation_id"].astype(str)
+        key = ["conversation_id", "communication_id", "utterance_id"]
+        final_any = seg.groupby(key, observed=True, dropna=True)["is_final"].transform("any")
+        never = seg[~final_any.to_numpy(dtype=bool)]
+        spans = never.groupby(key, observed=True)[["start_s", "end_s"]].agg(
+            {"start_s": "min", "end_s": "max"}).reset_index()
+        for cid, s, e in zip(spans["conversation_id"], spans["start_s"], spans["end_s"],
+                             strict=True):
+            if cid in out:
+                out[cid].not_final.append((float(s), float(e)))
+    gaps_dir = root / "gaps"
+    gap_rows = []
+    if gaps_dir.exists():
+        for f in sorted(gaps_dir.glob("*.parquet")):
+            if not f.name.startswith((".", "_")):
+                gap_rows.extend(pq.read_table(f).to_pylist())
+    for c in out.values():
+        _classify(c, gap_rows)
+    return out
+
+
+def _missing_ranges(c: _Conv, gap_rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Ranges (seconds on the session clock) live capture did not see."""
+    if not c.positions_ms:
+        return [(0.0, float("inf"))]
+    pos = np.array(c.positions_ms, dtype=np.int64)
+    rec = pd.to_datetime(pd.Series(c.received), utc=True)
+    missing: list[tuple[float, float]] = []
+    first = int(pos.min())
+    if first > LATE_JOIN_MS:
+        missing.append((0.0, first / 1000))
+    for g in gap_rows:
+        if c.conversation_id not in (g.get("conversations") or []):
+            continue
+        start, end = pd.Timestamp(g["start_at"]), pd.Timestamp(g["end_at"])
+        before = pos[(rec <= start).to_numpy()]
+        after = pos[(rec >= end).to_numpy()]
+        lo = float(before.max()) / 1000 if len(before) else 0.0
+        hi = float(after.min()) / 1000 if len(after) else float("inf")
+        if hi > lo:
+            missing.append((lo, hi))
+    if c.ended_ms is None:
+        missing.append((float(pos.max()) / 1000, float("inf")))
+    missing.extend(c.not_final)
+    return missing
+
+
+def _classify(c: _Conv, gap_rows: list[dict[str, Any]]) -> None:
+    for g in gap_rows:
+        if c.conversation_id in (g.get("conversations") or []):
+            c.reasons.add("late_join" if g.get("cause") == "late_join" else "gap")
+    if not c.positions_ms or min(c.positions_ms) > LATE_JOIN_MS:
+        c.reasons.add("late_join")
+    if c.not_final:
+        c.reasons.add("not_final")
+    if c.ended_ms is None:
+        c.reasons.add("no_session_end")
+    c.missing = _missing_ranges(c, gap_rows)
+
+
+def find_candidates(dataset: str | Path) -> pd.DataFrame:
+    """Conversations (and communications) of a dataset that need back-fill.
+
+    Returns:
+        One row per (conversation, communication) with ``reasons`` (comma-separated:
+        ``gap``, ``late_join``, ``not_final``, ``no_session_end``), sorted by id.
+    """
+    rows = [{"conversation_id": c.conversation_id, "communication_id": comm,
+             "reasons": ",".join(r for r in REASONS if r in c.reasons)}
+            for c in scan_live(dataset).values() if c.reasons
+            for comm in sorted(c.communications)]
+    df = pd.DataFrame(rows, columns=["conversation_id", "communication_id", "reasons"])
+    return df.sort_values(["conversation_id", "communication_id"], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- pending list
+
+
+def pending_path(dataset: str | Path) -> Path:
+    """``DATASET/backfill/pending.parquet``."""
+    return Path(dataset) / BACKFILL_DIR / PENDING_FILE
+
+
+def load_pending(dataset: str | Path) -> pd.DataFrame:
+    """The back-fill pending list (empty when back-fill never ran); times UTC."""
+    p = pending_path(dataset)
+    if not p.exists():
+        return PENDING_SCHEMA.empty_table().to_pandas()
+    try:
+        return pq.read_table(p, schema=PENDING_SCHEMA).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(f"{p}: unreadable back-fill pending list ({exc}); delete it and "
+                         "rerun `diarkit backfill` (parts already written are kept)") from None
+
+
+def _save_pending(dataset: Path, df: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(df[PENDING_SCHEMA.names], schema=PENDING_SCHEMA,
+                                 preserve_index=False)
+    write_table_atomic(table, pending_path(dataset))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_backfill_part(dataset: str | Path, documents: Sequence[bytes], conversation_id: str,
+                        communication_id: str, fetched_at: datetime) -> tuple[Path, int]:
+    """Write post-call transcript documents as the back-fill raw part of a communication.
+
+    The documents go through ``diarkit.io.convert.read_to_tables`` (the reader ``diarkit
+    convert`` uses for post-call transcripts: one raw row per phrase and one for the rest
+    of the document, every byte kept), then get the back-fill session id, ``source`` and
+    ``received_at`` and are written with ``write_raw_part`` (raw, then segments).
+
+    Returns:
+        The raw part's path and its row count.
+    """
+    from diarkit.io.convert import read_to_tables
+
+    root = Path(dataset)
+    sid = backfill_session(communication_id)
+    tmp_root = root / BACKFILL_DIR
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=tmp_root) as tmp:
+        paths = []
+        for i, doc in enumerate(documents):
+            p = Path(tmp) / f"{i:03d}.json"
+            p.write_bytes(doc)
+            paths.append(p)
+        raw, _seg = read_to_tables(paths)
+    n = raw.num_rows
+    if n == 0:
+        raise AnalyticsError(f"transcript of {conversation_id}/{communication_id} is empty")
+    ts = pa.scalar(fetched_at.astimezone(UTC), _TS)
+
+    def put(table: pa.Table, name: str, arr: pa.Array) -> pa.Table:
+        return table.set_column(table.schema.get_field_index(name), name, arr)
+
+    raw = put(raw, "session_id", pa.array([sid] * n, pa.string()))
+    raw = put(raw, "seq", pa.array(np.arange(n, dtype=np.int64)))
+    raw = put(raw, "received_at", pa.array([ts.as_py()] * n, _TS))
+    raw = put(raw, "source", pa.array([f"backfill:{conversation_id}/{communication_id}"] * n,
+                                      pa.string()))
+    return write_raw_part(root, raw, session_id=sid, seq=0), n
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class BackfillSummary:
+    """What one ``run_backfill`` did (counts of pending-list items)."""
+
+    candidates: int = 0
+    fetched: int = 0
+    already: int = 0
+    not_ready: int = 0
+    unavailable: int = 0
+    failed: int = 0
+    rows: int = 0
+    pending: int = 0
+    next_try_at: datetime | None = None
+    requests: int = 0
+    rate_limited: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """A short human summary."""
+        out = [f"{self.candidates} conversation(s) need back-fill; fetched {self.fetched} "
+               f"transcript(s) ({self.rows} raw rows), {self.already} already present, "
+               f"{self.not_ready} not ready yet, {self.unavailable} unavailable, "
+               f"{self.failed} failed; {self.requests} request(s), "
+               f"{self.rate_limited} rate-limited (429) retr(ies)"]
+        if self.pending:
+            when = self.next_try_at.isoformat() if self.next_try_at else "?"
+            out.append(f"{self.pending} still pending; next try at {when} "
+                       "(rerun `diarkit backfill` then)")
+        out.extend(f"error: {e}" for e in self.errors)
+        return out
+
+
+def _delay(attempts: int, delays: Sequence[float]) -> float:
+    return float(delays[min(max(attempts - 1, 0), len(delays) - 1)])
+
+
+def run_backfill(
+    dataset: str | Path,
+    client: AnalyticsClient,
+    *,
+    plural: bool = False,
+    retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
+    give_up_after_s: float = GIVE_UP_AFTER_S,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    conversations: Iterable[str] | None = None,
+    after_item: Callable[[str], None] | None = None,
+) -> BackfillSummary:
+    """Find what needs back-fill, fetch what is due, and record the rest as pending.
+
+    Safe to interrupt at any moment and to rerun: the pending list is rewritten
+    atomically after each item, and a communication whose part exists is never fetched
+    or written again.
+
+    Args:
+        dataset: the dataset directory.
+        client: the REST client (its token needs the permissions in ``docs/backfill.md``).
+        plural: use the plural ``transcripturls`` endpoint.
+        retry_delays_s: waits (seconds) after the 1st, 2nd, ... not-ready answer.
+        give_up_after_s: seconds after first queuing when a missing transcript becomes
+            ``unavailable`` (kept in the list; never tried again).
+        now: the clock (UTC), injectable for tests.
+        conversations: only these conversations (default: every candidate).
+        after_item: called with each conversation id after its item was saved.
+
+    Returns:
+        A ``BackfillSummary``.
+    """
+    root = Path(dataset)
+    if not is_dataset(root):
+        raise FileNotFoundError(f"{root}: not a diarkit dataset (no raw/ folder)")
+    summary = BackfillSummary()
+    cand = find_candidates(root)
+    if conversations is not None:
+        keep = set(conversations)
+        cand = cand[cand["conversation_id"].isin(keep)]
+    summary.candidates = int(cand["conversation_id"].nunique())
+    pend = load_pending(root)
+    t0 = now()
+    known = set(zip(pend["conversation_id"], pend["communication_id"], strict=True))
+    new = [r for r in cand.itertuples(index=False)
+           if (r.conversation_id, r.communication_id) not in known]
+    if new:
+        add = pd.DataFrame({
+            "conversation_id": [r.conversation_id for r in new],
+            "communication_id": [r.communication_id for r in new],
+            "reasons": [r.reasons for r in new], "state": "pending", "attempts": 0,
+            "first_seen_at": pd.Timestamp(t0), "next_try_at": pd.Timestamp(t0),
+            "last_try_at": pd.NaT, "last_result": None, "rows": 0})
+        pend = pd.concat([pend, add], ignore_index=True) if len(pend) else add
+        for col in ("first_seen_at", "next_try_at", "last_try_at"):
+            pend[col] = pd.to_datetime(pend[col], utc=True)
+        _save_pending(root, pend)
+    before_req, before_429 = client.requests, client.rate_limited
+    wanted = set(cand["conversation_id"]) if conversations is not None else None
+    for i in pend.index:
+        item = pend.loc[i]
+        cid, comm = str(item["conversation_id"]), str(item["communication_id"])
+        if wanted is not None and cid not in wanted:
+            continue
+        if item["state"] != "pending":
+            continue
+        t = now()
+        if find_part(root, backfill_session(comm), 0) is not None:
+            pend.loc[i, ["state", "last_result"]] = ["done", "part already present"]
+            summary.already += 1
+        elif pd.Timestamp(item["next_try_at"]) > pd.Timestamp(t):
+            continue
+        else:
+            _try_item(root, client, pend, i, cid, comm, t, plural, retry_delays_s,
+                      give_up_after_s, summary)
+        _save_pending(root, pend)
+        if after_item is not None:
+            after_item(cid)
+    still = pend[pend["state"] == "pending"]
+    summary.pending = len(still)
+    if len(still):
+        summary.next_try_at = pd.Timestamp(still["next_try_at"].min()).to_pydatetime()
+    summary.requests = client.requests - before_req
+    summary.rate_limited = client.rate_limited - before_429
+    return summary
+
+
+def _try_item(root: Path, client: AnalyticsClient, pend: pd.DataFrame, i: Any, cid: str,
+              comm: str, t: datetime, plural: bool, delays: Sequence[float],
+              give_up_s: float, summary: BackfillSummary) -> None:
+    attempts = int(pend.loc[i, "attempts"]) + 1
+    pend.loc[i, "attempts"] = attempts
+    pend.loc[i, "last_try_at"] = pd.Timestamp(t)
+    try:
+        docs = client.fetch_transcripts(cid, comm, plural=plural)
+    except AnalyticsError as exc:
+        summary.failed += 1
+        summary.errors.append(f"{cid}/{comm}: {exc}")
+        pend.loc[i, "last_result"] = str(exc)[:500]
+        pend.loc[i, "next_try_at"] = pd.Timestamp(t + timedelta(seconds=_delay(attempts, delays)))
+        return
+    if docs is None:
+        age = (pd.Timestamp(t) - pd.Timestamp(pend.loc[i, "first_seen_at"])).total_seconds()
+        if age >= give_up_s:
+            pend.loc[i, ["state", "last_result"]] = ["unavailable", "404: never became ready"]
+            summary.unavailable += 1
+        else:
+            pend.loc[i, "last_result"] = "404: not ready yet"
+            pend.loc[i, "next_try_at"] = pd.Timestamp(
+                t + timedelta(seconds=_delay(attempts, delays)))
+            summary.not_ready += 1
+        return
+    _path, n = write_backfill_part(root, docs, cid, comm, t)
+    pend.loc[i, ["state", "last_result", "rows"]] = ["done", "fetched", n]
+    summary.fetched += 1
+    summary.rows += n
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def merged_segments(dataset: str | Path) -> pd.DataFrame:
+    """The dataset's segments on one timeline per conversation, with a ``source`` column.
+
+    See ``diarkit.analysis.reconcile.merge_sources``: live finals, back-filled phrases
+    filling what live capture missed, nothing twice.
+    """
+    from diarkit.io.load import load_segments
+
+    return merge_sources(load_segments(dataset))
+
+
+def backfilled_durations(dataset: str | Path) -> dict[str, float]:
+    """Conversation id to the duration (seconds) of its back-filled transcript document."""
+    import pyarrow.dataset as ds
+
+    raw_dir = Path(dataset) / "raw"
+    if not raw_dir.exists():
+        return {}
+    table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
+                       exclude_invalid_files=True).to_table(
+        columns=["session_id", "conversation_id", "frame"],
+        filter=ds.field("session_id").isin(_backfill_sessions(raw_dir)))
+    out: dict[str, float] = {}
+    for cid, text in zip(table.column("conversation_id").to_pylist(),
+                         table.column("frame").to_pylist(), strict=True):
+        if not text.startswith("{\"path\""):  # the document row (phrases are element rows)
+            try:
+                doc = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                continue
+            dur = (doc.get("duration") or {}).get("milliseconds") if isinstance(doc, dict) \
+                else None
+            if isinstance(dur, int | float) and cid:
+                out[str(cid)] = max(out.get(str(cid), 0.0), float(dur) / 1000)
+    return out
+
+
+def _backfill_sessions(raw_dir: Path) -> list[str]:
+    names = set()
+    for p in raw_dir.glob("date=*/*.parquet"):
+        if p.name.startswith(BACKFILL_SESSION_PREFIX):
+            names.add(p.name.rsplit("-", 1)[0])
+    return sorted(names)
+
+
+def live_views(dataset: str | Path) -> list[LiveView]:
+    """What live capture saw of each conversation (missing ranges in seconds)."""
+    out = []
+    for c in scan_live(dataset).values():
+        last = max(c.positions_ms) if c.positions_ms else 0
+        dur = (c.ended_ms if c.ended_ms is not None else last) / 1000
+        out.append(LiveView(c.conversation_id, tuple(c.missing), dur, c.ended_ms is not None))
+    return out
+
+
+def coverage_table(dataset: str | Path) -> pd.DataFrame:
+    """Coverage of every conversation: live, back-fill only and unknown shares.
+
+    Columns are ``diarkit.analysis.reconcile.COVERAGE_COLUMNS``; see ``coverage``.
+    """
+    return coverage(live_views(dataset), backfilled_durations(dataset))
+
+
+def wait_between(seconds: float) -> None:
+    """Sleep (a seam for the CLI's ``--wait`` loop)."""
+    time.sleep(seconds)
+
+
+__all__ = [
+    "BACKFILL_DIR",
+    "PENDING_SCHEMA",
+    "REASONS",
+    "BackfillSummary",
+    "backfill_session",
+    "backfilled_durations",
+    "coverage_table",
+    "find_candidates",
+    "live_views",
+    "load_pending",
+    "merged_segments",
+    "pending_path",
+    "run_backfill",
+    "scan_live",
+    "write_backfill_part",
+]
