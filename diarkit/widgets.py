@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -23,6 +24,10 @@ import ipywidgets as w
 import pandas as pd
 
 from diarkit.report import table_html
+
+#: Environment variables the panel reads, like ``diarkit capture``.
+ENV_CLIENT_ID = "GENESYS_CLIENT_ID"
+ENV_CLIENT_SECRET = "GENESYS_CLIENT_SECRET"
 
 #: Badge colour per capture status.
 STATUS_COLOURS = {
@@ -101,8 +106,15 @@ class CaptureControl:
             given, and starts its calls (``start_conversations``) once the capture is live.
         environment: Genesys Cloud environment domain or region name (``mypurecloud.de``,
             ``eu-central-1``), for Genesys Cloud mode.
-        client_id: OAuth client id (client credentials), for Genesys Cloud mode.
-        client_secret: its secret; kept in a password box and never shown.
+        client_id: OAuth client id (client credentials), for Genesys Cloud mode; default
+            ``$GENESYS_CLIENT_ID``.
+        client_secret: its secret, kept only in this Python object (a
+            ``diarkit.capture.Secret``), **never in a widget**: ipywidgets saves every
+            widget's value into the notebook with the widget state, so the panel has no
+            secret field. Default: ``client_secret_file`` (also settable in the panel),
+            else ``$GENESYS_CLIENT_SECRET``, as ``diarkit capture`` reads them.
+        client_secret_file: a file whose first line is the secret (the panel shows and
+            saves only its path).
         conversations: conversation ids to capture.
         follow_queues: queue ids whose new conversations are followed.
         simulator_options: keyword arguments for ``Simulator`` (``seed``, ``conversations``,
@@ -120,6 +132,7 @@ class CaptureControl:
         environment: str = "",
         client_id: str = "",
         client_secret: str = "",
+        client_secret_file: str | Path = "",
         conversations: Iterable[str] = (),
         follow_queues: Iterable[str] = (),
         simulator_options: dict[str, Any] | None = None,
@@ -141,6 +154,11 @@ class CaptureControl:
         self._lock = threading.Lock()
         self._timeline_conversation: str | None = None
         self._last_timeline = 0.0
+        self._secret: Any = None
+        if client_secret:
+            from diarkit.capture import Secret
+
+            self._secret = Secret(client_secret)
 
         style = {"description_width": "140px"}
         layout = w.Layout(width="520px")
@@ -150,10 +168,13 @@ class CaptureControl:
         self.environment = w.Text(value=environment, description="Environment / region",
                                   placeholder="mypurecloud.de or eu-central-1", style=style,
                                   layout=layout)
-        self.client_id = w.Text(value=client_id, description="OAuth client id", style=style,
-                                layout=layout)
-        self.client_secret = w.Password(value=client_secret, description="Client secret",
-                                        style=style, layout=layout)
+        self.client_id = w.Text(value=client_id or os.environ.get(ENV_CLIENT_ID, ""),
+                                description="OAuth client id", style=style, layout=layout)
+        self.client_secret_file = w.Text(
+            value=str(client_secret_file), description="Client secret file",
+            placeholder=f"path (else ${ENV_CLIENT_SECRET}); the secret itself is never "
+            "typed here", style=style, layout=layout)
+        self.secret_source = w.HTML()
         self.conversations = w.Textarea(value="\n".join(conversations),
                                         description="Conversation ids",
                                         placeholder="one per line (or leave empty and follow "
@@ -172,7 +193,8 @@ class CaptureControl:
         self.timeline = w.Image(format="png", layout=w.Layout(width="100%", max_width="980px"))
         self.timeline_note = w.HTML("<i>The timeline of the most recent conversation appears "
                                     "here once segments are written.</i>")
-        self._cloud_box = w.VBox([self.environment, self.client_id, self.client_secret])
+        self._cloud_box = w.VBox([self.environment, self.client_id, self.client_secret_file,
+                                  self.secret_source])
         self.panel = w.VBox(
             [
                 w.HTML("<h3 style='margin:4px 0'>diarkit live capture</h3>"),
@@ -189,6 +211,8 @@ class CaptureControl:
             ]
         )
         self.mode.observe(self._mode_changed, names="value")
+        self.client_secret_file.observe(lambda _c: self._show_secret_source(), names="value")
+        self._show_secret_source()
         self.start_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop(wait=False))
         self._mode_changed()
@@ -284,6 +308,33 @@ class CaptureControl:
 
     # ----------------------------------------------------------------- internals
 
+    def _secret_origin(self) -> str:
+        """Where the secret will come from, in words (never the secret itself)."""
+        if self._secret is not None:
+            return "given in code (kept in Python only, never saved in the notebook)"
+        if self.client_secret_file.value.strip():
+            return f"file {self.client_secret_file.value.strip()}"
+        if os.environ.get(ENV_CLIENT_SECRET):
+            return f"environment variable {ENV_CLIENT_SECRET}"
+        return f"missing: set {ENV_CLIENT_SECRET} or give a secret file"
+
+    def _show_secret_source(self) -> None:
+        self.secret_source.value = (
+            "<span style='font-size:12px;color:#555'>Client secret: "
+            f"{html.escape(self._secret_origin())}</span>")
+
+    def _resolve_secret(self) -> Any:
+        """The secret (a ``Secret``) from code, the secret file or the environment."""
+        from diarkit.capture import Secret, read_secret_file
+
+        if self._secret is not None:
+            return self._secret
+        path = self.client_secret_file.value.strip()
+        if path:
+            return read_secret_file(Path(path).expanduser())
+        value = os.environ.get(ENV_CLIENT_SECRET, "")
+        return Secret(value) if value else None
+
     def _mode_changed(self, _change: Any = None) -> None:
         cloud = self.mode.value == MODES[1]
         self._cloud_box.layout.display = None if cloud else "none"
@@ -311,7 +362,7 @@ class CaptureControl:
             )
         return Capture(
             self.out.value, environment=self.environment.value.strip() or None,
-            client_id=self.client_id.value.strip(), client_secret=self.client_secret.value,
+            client_id=self.client_id.value.strip(), client_secret=self._resolve_secret(),
             conversations=convs, follow_queues=queues, **opts,
         )
 
