@@ -176,6 +176,19 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
     return out
 
 
+def _touches(c: _Conv, g: dict[str, Any]) -> bool:
+    """Did gap ``g`` touch conversation ``c``: it was subscribed, and the gap was not over
+    before the call's session started (its start status received after the gap)."""
+    if c.conversation_id not in (g.get("conversations") or []):
+        return False
+    if not c.positions_ms:
+        return True
+    rec = pd.to_datetime(pd.Series(c.received), utc=True)
+    first = int(np.argmin(c.positions_ms))
+    return not (c.positions_ms[first] <= LATE_JOIN_MS
+                and rec.iloc[first] >= pd.Timestamp(g["end_at"]))
+
+
 def _missing_ranges(c: _Conv, gap_rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
     """Ranges (seconds on the session clock) live capture did not see."""
     if not c.positions_ms:
@@ -187,7 +200,7 @@ def _missing_ranges(c: _Conv, gap_rows: list[dict[str, Any]]) -> list[tuple[floa
     if first > LATE_JOIN_MS:
         missing.append((0.0, first / 1000))
     for g in gap_rows:
-        if c.conversation_id not in (g.get("conversations") or []):
+        if not _touches(c, g):
             continue
         start, end = pd.Timestamp(g["start_at"]), pd.Timestamp(g["end_at"])
         before = pos[(rec <= start).to_numpy()]
@@ -204,7 +217,7 @@ def _missing_ranges(c: _Conv, gap_rows: list[dict[str, Any]]) -> list[tuple[floa
 
 def _classify(c: _Conv, gap_rows: list[dict[str, Any]]) -> None:
     for g in gap_rows:
-        if c.conversation_id in (g.get("conversations") or []):
+        if _touches(c, g):
             c.reasons.add("late_join" if g.get("cause") == "late_join" else "gap")
     if not c.positions_ms or min(c.positions_ms) > LATE_JOIN_MS:
         c.reasons.add("late_join")
@@ -425,6 +438,37 @@ def run_backfill(
     return summary
 
 
+def backfill_until(dataset: str | Path, client: AnalyticsClient, *, wait_s: float = 0.0,
+                   sleep: Callable[[float], None] = time.sleep,
+                   **options: Any) -> BackfillSummary:
+    """``run_backfill``, rerun as items fall due until none is pending or ``wait_s`` passed.
+
+    Args:
+        dataset, client, options: as for ``run_backfill``.
+        wait_s: keep waiting for pending transcripts this many seconds (0: one pass).
+        sleep: the wait (seconds), injectable for tests.
+
+    Returns:
+        The last pass's summary, with ``fetched``/``rows``/``already`` summed over passes.
+    """
+    deadline = time.monotonic() + wait_s
+    total = run_backfill(dataset, client, **options)
+    while total.pending and total.next_try_at is not None:
+        due = (total.next_try_at - datetime.now(UTC)).total_seconds()
+        if time.monotonic() + max(due, 0.0) > deadline:
+            break
+        sleep(max(due, 0.0) + 0.01)
+        last = run_backfill(dataset, client, **options)
+        last.fetched += total.fetched
+        last.rows += total.rows
+        last.already += total.already
+        last.requests += total.requests
+        last.rate_limited += total.rate_limited
+        last.errors = total.errors + last.errors
+        total = last
+    return total
+
+
 def _try_item(root: Path, client: AnalyticsClient, pend: pd.DataFrame, i: Any, cid: str,
               comm: str, t: datetime, plural: bool, delays: Sequence[float],
               give_up_s: float, summary: BackfillSummary) -> None:
@@ -522,17 +566,13 @@ def coverage_table(dataset: str | Path) -> pd.DataFrame:
     return coverage(live_views(dataset), backfilled_durations(dataset))
 
 
-def wait_between(seconds: float) -> None:
-    """Sleep (a seam for the CLI's ``--wait`` loop)."""
-    time.sleep(seconds)
-
-
 __all__ = [
     "BACKFILL_DIR",
     "PENDING_SCHEMA",
     "REASONS",
     "BackfillSummary",
     "backfill_session",
+    "backfill_until",
     "backfilled_durations",
     "coverage_table",
     "find_candidates",
