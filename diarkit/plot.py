@@ -349,6 +349,20 @@ def plot_timeline(
     return ax
 
 
+def timeline_png(segments: pd.DataFrame, conversation_id: str | None = None,
+                 dpi: int = 70) -> bytes:
+    """``plot_timeline`` of one conversation rendered to PNG bytes (no pyplot; thread-safe)."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 2.4), layout="constrained")
+    plot_timeline(segments, conversation_id, ax=fig.add_subplot())
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
 # -- talk share -------------------------------------------------------------------------------
 
 
@@ -645,6 +659,7 @@ def plot_fleet(
     ax: Axes | Sequence[Axes] | None = None,
     label_outliers: int = 5,
     speaker: str = "agent",
+    labels: dict[str, str] | None = None,
 ) -> Axes | np.ndarray:
     """Draw the distribution of per-call metrics across a fleet, outliers labelled by id.
 
@@ -664,6 +679,7 @@ def plot_fleet(
             for a new figure with one panel per metric.
         label_outliers: how many outliers per panel get a text label.
         speaker: whose row a per-speaker column is read from (long ``STATS`` rows).
+        labels: panel titles by metric key or column (e.g. the definition's name).
 
     Returns:
         The Axes (one metric) or a numpy array of Axes (one per metric).
@@ -683,6 +699,8 @@ def plot_fleet(
             raise ValueError(f"plot_fleet: {exc}") from None
         if unit == "" and key in FLEET_METRICS:
             label = f"{label} per minute" if col.endswith("_per_min") else f"{label} per call"
+        if labels and key in labels:
+            label = labels[key]
         panels.append((col, label, unit))
     if not panels:
         raise ValueError("plot_fleet: stats have none of the fleet metric columns "

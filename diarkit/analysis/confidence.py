@@ -50,6 +50,25 @@ class Filtered(NamedTuple):
     kept: pd.DataFrame
     audit: pd.DataFrame
 
+    def __repr__(self) -> str:
+        from .display import counts_text, rows_text
+
+        reasons = counts_text(self.audit["reason"]) if "reason" in self.audit.columns else ""
+        return (f"Filtered(kept: {rows_text(self.kept)}; audit: {len(self.audit):,} rows"
+                + (f" ({reasons})" if reasons else "") + ")")
+
+    def _repr_html_(self) -> str:
+        from .display import counts_text, preview_html, rows_text, summary_html
+
+        facts = {"kept": rows_text(self.kept), "dropped (audit)": rows_text(self.audit)}
+        if "reason" in self.audit.columns and len(self.audit):
+            facts["reasons"] = counts_text(self.audit["reason"])
+        cols = ["conversation_id", "speaker", "start_s", "end_s", "confidence", "text"]
+        return summary_html("Filtered", facts, {
+            "kept": preview_html(self.kept, cols),
+            "audit": preview_html(self.audit, ["reason", *cols]),
+        })
+
 
 def _blank_strings(arr: pa.Array) -> np.ndarray:
     empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0)

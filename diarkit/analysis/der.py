@@ -31,6 +31,28 @@ class DiarizationError:
     by_conversation: pd.DataFrame
     mapping: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return (f"DiarizationError(der={self.der:.4f}, reference_s={self.reference_s:.3f}, "
+                f"missed_s={self.missed_s:.3f}, false_alarm_s={self.false_alarm_s:.3f}, "
+                f"confusion_s={self.confusion_s:.3f}, collar={self.collar:g}, "
+                f"conversations={len(self.by_conversation)})")
+
+    def _repr_html_(self) -> str:
+        from .display import preview_html, summary_html
+
+        der = "undefined (no reference speech)" if self.der != self.der else f"{self.der:.2%}"
+        facts = {
+            "DER": der,
+            "reference speech": f"{self.reference_s:.3f} s",
+            "missed / false alarm / confusion": f"{self.missed_s:.3f} s / "
+            f"{self.false_alarm_s:.3f} s / {self.confusion_s:.3f} s",
+            "collar": f"±{self.collar:g} s",
+            "conversations": f"{len(self.by_conversation):,}",
+        }
+        worst = self.by_conversation.sort_values("der", ascending=False, na_position="last")
+        return summary_html("DiarizationError", facts, {
+            "worst conversations": preview_html(worst, list(worst.columns))})
+
 
 def assignment(score: np.ndarray) -> list[tuple[int, int]]:
     """Row/column pairs maximising the total ``score`` (Hungarian method, O(n^2 m)).

@@ -20,6 +20,29 @@ class Finalized(NamedTuple):
     segments: pd.DataFrame
     unfinished: pd.DataFrame
 
+    def __repr__(self) -> str:
+        from .display import rows_text
+
+        return (f"Finalized(segments: {rows_text(self.segments)}; "
+                f"unfinished: {rows_text(self.unfinished)})")
+
+    def _repr_html_(self) -> str:
+        from .display import preview_html, rows_text, summary_html
+
+        cols = ["conversation_id", "speaker", "start_s", "end_s", "confidence", "text"]
+        return summary_html(
+            "Finalized",
+            {"segments (latest final version of each utterance)": rows_text(self.segments),
+             "unfinished (never became final)": rows_text(self.unfinished)},
+            {"segments": preview_html(self.segments, cols),
+             "unfinished": preview_html(self.unfinished, cols)},
+        )
+
+    def _repr_png_(self) -> bytes | None:
+        from .display import png_of
+
+        return png_of(self.segments)
+
 
 def _latest(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     # final versions sort after partial ones, then by order received: the last row of each
