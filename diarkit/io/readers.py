@@ -256,6 +256,10 @@ def format_of_head(path: Path, head: bytes) -> str:
         raise UnknownFormatError(f"{path}: empty file")
     if text[:1] == b"[":
         return "json-array"
+    from .eventbridge import FORMAT, is_eventbridge_head  # it builds on this module
+
+    if is_eventbridge_head(text):
+        return FORMAT  # Firehose objects: envelopes one per line or concatenated
     lines = text.split(b"\n")
     if len(head) >= _SNIFF and len(lines) > 1:
         lines.pop()  # cut by the sniff: not a whole line
@@ -439,6 +443,10 @@ def iter_batches(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[B
         yield from iter_dataset(path)
     elif fmt == "jsonl":
         yield from iter_jsonl(path, chunk_bytes)
+    elif fmt == "eventbridge":
+        from .eventbridge import iter_eventbridge
+
+        yield from iter_eventbridge(path, chunk_bytes)
     else:
         from .documents import iter_documents  # it builds on this module
 
