@@ -13,6 +13,8 @@ import pytest
 from diarkit.genesys.eventbridge import wrap_frame
 
 ORG = "0b6b8e2c-7c2e-4d7b-9d1e-2f1a7c1e0a11"
+#: A poisoned message: an envelope without detail-type whose detail is no frame.
+POISON = '{"version":"0","id":"poison-1","detail":"not an object"}'
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +76,7 @@ def hostile_stream(events: list[tuple[str, str]], seed: int = 9) -> list[str]:
     bodies = [e for _, e in events]
     bodies += rng.sample(bodies, max(1, len(bodies) // 4))
     rng.shuffle(bodies)
-    bodies.insert(len(bodies) // 2, '{"version":"0","id":"poison-1","detail":"not an object"}')
+    bodies.insert(len(bodies) // 2, POISON)
     return bodies
 
 

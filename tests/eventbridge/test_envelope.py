@@ -116,7 +116,7 @@ def test_firehose_objects_concatenated_lines_and_mixed():
 def test_damaged_records_are_reported_and_reading_resumes():
     a, b, c = _event("a"), _event("b"), _event("c")
     truncated = b[: len(b) // 2]
-    text = f"{a}\n{truncated}\n{c}{{garbage{a}{{\"x\": 1}}{c}"
+    text = f'{a}\n{truncated}\n{c}{{garbage{a}{{"x": 1}}{c}'
     items = [(line, item) for _, line, item in iter_envelopes(text)]
     kinds = [type(i).__name__ if isinstance(i, BadRecord) else i.id for _, i in items]
     assert kinds == ["a", "BadRecord", "c", "BadRecord", "a", "BadRecord", "c"]

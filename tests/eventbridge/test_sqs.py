@@ -1,0 +1,271 @@
+"""SQS capture of EventBridge events on a real local endpoint (moto server on 127.0.0.1).
+
+The reference is the simulator's calls captured live over a loopback WebSocket; the same
+frames, wrapped as Genesys's EventBridge integration wraps them, shuffled, a quarter of
+them delivered twice and one poisoned message among them, are captured through SQS and
+converted from Firehose-style objects. All three datasets must hold the same finalized
+segments.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from diarkit.capture.sqs import SOURCE_PREFIX, SqsCapture, queue_from_source, sqs_client
+from diarkit.io.convert import convert
+from diarkit.io.dataset import list_files, list_parts
+from diarkit.io.load import load_gaps, load_quarantine
+
+from .conftest import POISON, envelopes, hostile_stream, send_all
+from .helpers import final_segments, websocket_capture
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """(dataset captured over the WebSocket, its frames in receive order)."""
+    out = tmp_path_factory.mktemp("websocket")
+    frames = websocket_capture(out)
+    assert len(frames) > 20
+    return out, frames
+
+
+def stored_sources(out: Path) -> Counter[str]:
+    got: Counter[str] = Counter()
+    for part in list_parts(out):
+        got.update(pq.read_table(part, columns=["source"]).column("source").to_pylist())
+    return got
+
+
+def queue_depth(sqs, url: str) -> int:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_sqs_capture_equals_the_websocket_capture(reference, queue, tmp_path):
+    ws_out, frames = reference
+    url, sqs = queue
+    events = envelopes(frames)
+    bodies = hostile_stream(events)
+    send_all(sqs, url, bodies)
+    cap = SqsCapture(tmp_path, url, wait_s=0, roll_seconds=0.5)
+    stats = cap.run(idle_polls=2)
+    c = cap.counters
+    assert cap.error is None and stats.status == "stopped"
+    assert c.received == len(bodies) == c.deleted and c.delete_failures == 0
+    assert c.stored == len(frames) == stats.rows == stats.frames
+    assert c.duplicates == len(bodies) - len(frames) - 1 and c.poisoned == 1
+    assert queue_depth(sqs, url) == 0
+    # every event stored once, under its EventBridge id
+    assert stored_sources(tmp_path) == Counter(SOURCE_PREFIX + eid for eid, _ in events)
+    pd.testing.assert_frame_equal(final_segments(tmp_path), final_segments(ws_out))
+    q = load_quarantine(tmp_path)
+    assert len(q) == 1 and q["reason"][0] == "$.detail-type: required field is missing"
+    assert q["raw"][0] == POISON and q["source"][0].startswith(url + "#")
+    assert list_files(tmp_path, "gaps") == []
+
+
+def test_firehose_objects_convert_to_the_websocket_capture(reference, tmp_path):
+    ws_out, frames = reference
+    events = envelopes(frames)
+    bodies = hostile_stream(events)
+    half = len(bodies) // 2
+    root = tmp_path / "firehose"
+    a = root / "2026" / "12" / "05" / "09" / "diarkit-stream-1-2026-12-05-09-00-00-aaaa.gz"
+    b = root / "2026" / "12" / "05" / "10" / "diarkit-stream-1-2026-12-05-10-00-00-bbbb"
+    replay = root / "replays" / "archive-replay-1.jsonl"
+    a.parent.mkdir(parents=True)
+    b.parent.mkdir(parents=True)
+    replay.parent.mkdir(parents=True)
+    # Firehose's default: envelopes concatenated with no delimiter, gzip
+    a.write_bytes(gzip.compress("".join(bodies[:half]).encode()))
+    # with a newline-appending processor: one per line, plain
+    b.write_text("\n".join(bodies[half:]) + "\n")
+    # an archive replay re-sends some events with replay-name (duplicates of stored ones)
+    replayed = []
+    for _, body in events[::5]:
+        doc = json.loads(body)
+        doc["replay-name"] = "backfill-1"
+        replayed.append(json.dumps(doc, separators=(",", ":")))
+    replay.write_text("\n".join(replayed) + "\n")
+    out = tmp_path / "ds"
+    summary = convert([root], out, progress=False, workers=1)
+    assert summary.skipped == []
+    pd.testing.assert_frame_equal(final_segments(out), final_segments(ws_out))
+    raw = pd.concat(pq.read_table(p).to_pandas() for p in list_parts(out))
+    assert len(raw) == len(frames)  # duplicates (also across objects) dropped by frame hash
+    q = load_quarantine(out)
+    assert len(q) == 1 and q["reason"][0] == "$.detail-type: required field is missing"
+    poisoned_in = a if bodies.index(POISON) < half else b
+    assert q["source"][0] == str(poisoned_in)
+    if poisoned_in == b:  # one event per line: the line is the poisoned message's
+        assert q["line"][0] == bodies.index(POISON) - half + 1
+
+
+def test_a_crash_between_spooling_and_deleting_stores_nothing_twice(queue, tmp_path):
+    """A capture killed after spooling a batch and before deleting it (deterministically)."""
+    from tests.io.conftest import transcription_frame
+
+    url, sqs = queue
+    frames = [transcription_frame(cid=f"c{i % 4}", offset_ms=900 * i).decode() for i in range(40)]
+    events = envelopes(frames, seed=21)
+    send_all(sqs, url, [e for _, e in events])
+    child = f"""
+import os, signal
+from diarkit.capture.sqs import SqsCapture
+cap = SqsCapture({str(tmp_path)!r}, {url!r}, wait_s=0, visibility_timeout_s=1, roller="thread")
+cap.open()
+batch = cap.receive()
+cap.store(batch)          # spooled (and fsynced) ...
+print(len(batch.new), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)   # ... and killed before delete
+"""
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    spooled = int(proc.stdout.split()[0])
+    assert spooled == 10
+    assert list((tmp_path / "_spool").glob("*.spool"))  # left behind by the kill
+    time.sleep(1.2)  # the killed capture's messages become visible again
+    cap = SqsCapture(tmp_path, url, wait_s=0, visibility_timeout_s=5)
+    cap.run(idle_polls=2)
+    assert cap.error is None
+    assert cap.recorder.recovery.frames == spooled
+    assert cap.counters.duplicates == spooled  # redelivered, recognised, only deleted
+    assert cap.counters.stored == len(events) - spooled
+    assert stored_sources(tmp_path) == Counter(SOURCE_PREFIX + eid for eid, _ in events)
+    assert queue_depth(sqs, url) == 0
+
+
+def test_kill_9_during_capture_loses_nothing_deleted_and_duplicates_nothing(queue, tmp_path):
+    from tests.io.conftest import transcription_frame
+
+    url, sqs = queue
+    frames = [transcription_frame(cid=f"k{i % 7}", offset_ms=700 * i).decode() for i in range(300)]
+    events = envelopes(frames, seed=33)
+    bodies = [e for _, e in events] + [e for _, e in events[::10]]  # some delivered twice
+    send_all(sqs, url, bodies)
+    out = tmp_path / "ds"
+    cmd = [
+        sys.executable,
+        "-m",
+        "diarkit",
+        "capture",
+        "--source",
+        f"sqs://{url}",
+        "--out",
+        str(out),
+        "--visibility-timeout",
+        "1",
+        "--roll-seconds",
+        "0.3",
+        "--quiet",
+    ]
+    log = tmp_path / "capture.log"
+    with log.open("wb") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=os.environ)
+    try:
+        deadline = time.monotonic() + 60
+        while queue_depth(sqs, url) > len(bodies) * 0.6:  # about 40 % deleted
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "capture made no progress"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    left = queue_depth(sqs, url)
+    assert 0 < left < len(bodies)
+    time.sleep(1.2)
+    cap = SqsCapture(out, url, wait_s=0, visibility_timeout_s=5)
+    cap.run(idle_polls=2)
+    assert cap.error is None
+    assert queue_depth(sqs, url) == 0
+    # every event exactly once: nothing deleted was lost, nothing was stored twice
+    assert stored_sources(out) == Counter(SOURCE_PREFIX + eid for eid, _ in events)
+
+
+def test_receive_failures_are_recorded_as_a_gap_and_polling_resumes(queue, tmp_path):
+    import socket
+
+    url, sqs = queue
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    cap = SqsCapture(
+        tmp_path, url, client=sqs_client(url, endpoint_url=f"http://127.0.0.1:{dead}"), wait_s=0
+    )
+    cap.open()
+    assert cap.poll_once() == 0 and cap.poll_once() == 0
+    assert cap.status == "reconnecting" and cap.stats().gaps == 1
+    cap.client = sqs
+    send_all(
+        sqs,
+        url,
+        [
+            envelopes(
+                [
+                    '{"topicName":"v2.conversations.x.transcription",'
+                    '"eventBody":{"conversationId":"x"}}'
+                ]
+            )[0][1]
+        ],
+    )
+    assert cap.poll_once() == 1 and cap.status == "live"
+    stats = cap.stop()
+    assert stats.gaps == 1 and cap.counters.stored == 1
+    gaps = load_gaps(tmp_path)
+    assert len(gaps) == 1 and gaps["channel_id"][0] == url
+    assert gaps["cause"][0].startswith("sqs receive failed: EndpointConnectionError")
+    assert gaps["duration_s"][0] > 0
+
+
+@pytest.mark.parametrize(
+    ("source", "url", "region"),
+    [
+        (
+            "sqs://sqs.eu-west-1.amazonaws.com/123456789012/genesys",
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/genesys",
+            "eu-west-1",
+        ),
+        (
+            "sqs://https://sqs.us-east-2.amazonaws.com/1/q",
+            "https://sqs.us-east-2.amazonaws.com/1/q",
+            "us-east-2",
+        ),
+        (
+            "sqs://http://127.0.0.1:5000/123456789012/q",
+            "http://127.0.0.1:5000/123456789012/q",
+            None,
+        ),
+    ],
+)
+def test_queue_urls(source, url, region):
+    assert queue_from_source(source) == (url, region)
+
+
+@pytest.mark.parametrize("bad", ["https://x/1/q", "sqs://", "sqs://host/only", "sqs://h/a/b/c"])
+def test_bad_queue_urls_are_clear_errors(bad):
+    with pytest.raises(ValueError, match="sqs://"):
+        queue_from_source(bad)
+
+
+def test_limits_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="batch_size must be 1-10"):
+        SqsCapture(tmp_path, "http://127.0.0.1:1/1/q", client=object(), batch_size=11)
+    with pytest.raises(ValueError, match="wait_s must be 0-20"):
+        SqsCapture(tmp_path, "http://127.0.0.1:1/1/q", client=object(), wait_s=21)
