@@ -18,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,16 @@ def _serve(conn: Connection, dataset: str, keep_heartbeats: bool) -> None:
             return
 
 
+#: Environment variables a roller child never gets: it converts files and needs no
+#: credentials (``GENESYS_CLIENT_SECRET`` and anything named like a secret).
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|API_?KEY", re.I)
+
+
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the variables named like secrets (``_SECRET_NAME``)."""
+    return {k: v for k, v in environ.items() if not _SECRET_NAME.search(k)}
+
+
 class Roller:
     """A child process converting spools into parts, one at a time (used by ``RawRecorder``).
 
@@ -106,7 +118,7 @@ class Roller:
     def __init__(self, dataset: Path, *, keep_heartbeats: bool, timeout_s: float = 300.0) -> None:
         self.timeout_s = timeout_s
         mine, theirs = socket.socketpair()
-        env = dict(os.environ)
+        env = child_environment(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         args = [
             str(theirs.fileno()),

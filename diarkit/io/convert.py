@@ -22,6 +22,8 @@ from __future__ import annotations
 import glob
 import os
 import secrets
+import shutil
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -43,6 +45,9 @@ from ._frames import parse_block
 from .dataset import (
     QUARANTINE_DIR,
     RAW_DIR,
+    NotADatasetError,
+    dataset_lock,
+    is_dataset,
     list_files,
     list_parts,
     part_name,
@@ -147,7 +152,6 @@ class ConvertSummary:
 class _FileContext:
     source: str
     session_id: str
-    mtime: datetime
     seen: SeenHashes
     next_seq: int = 0
 
@@ -213,7 +217,7 @@ def process_batch(
             frames = pa.array(blobs, pa.binary()).cast(pa.string())
         except (pa.ArrowInvalid, UnicodeDecodeError):
             frames = pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
-    received = pc.coalesce(env["event_time"], pa.scalar(ctx.mtime, UTC_TS))
+    received = env["event_time"]  # the call time the data carries; never the file's mtime
     raw = assemble_raw(
         frames,
         digests_hex(digests),
@@ -291,6 +295,7 @@ def _process_imports(
     keep: list[int] = []
     derived: dict[int, list[dict[str, Any]]] = {}
     cids: list[str | None] = []
+    times: dict[int, float | None] = {}  # kept row -> epoch ms the data itself gives
     fast_cid = iter(fast_cols["conversation_id"].to_pylist() if fast_cols else [])
     for i, doc in docs.items():
         if i in fast_set:
@@ -310,6 +315,7 @@ def _process_imports(
         keep.append(i)
         cid = rows[0]["conversation_id"] if rows else doc.get("conversationId")
         cids.append(cid if isinstance(cid, str) else None)
+        times[len(keep) - 1] = _data_time_ms(rows, doc)
     m = len(keep)
     columns: dict[int, dict[str, pa.Array]] = {}
     if fast_cols is not None and fast:
@@ -333,13 +339,37 @@ def _process_imports(
         env,
         session_id=ctx.session_id,
         start_seq=0,
-        received_at=ctx.mtime,
+        received_at=_ms_times(times, m),
         source=ctx.source,
         lines=lines[keep],
     )
     seqs = np.asarray(keep, dtype=np.int64) + batch.start_seq
     raw = raw.set_column(raw.schema.get_field_index("seq"), "seq", pa.array(seqs))
     return raw, segments_from_rows(raw, derived, columns), rejected, dup
+
+
+def _data_time_ms(rows: list[dict[str, Any]], doc: Any) -> float | None:
+    """The time an import row's data gives (epoch ms): its earliest phrase start, else
+    the document's ``conversationStartTime``; ``None`` when it gives none."""
+    starts = [r["start_at_ms"] for r in rows if isinstance(r.get("start_at_ms"), int | float)]
+    if starts:
+        return float(min(starts))
+    if isinstance(doc, dict):
+        value = doc.get("conversationStartTime")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _ms_times(times: dict[int, float | None], n: int) -> pa.Array:
+    """``received_at`` of ``n`` import rows from epoch ms (null where unknown)."""
+    us = np.zeros(n, dtype=np.int64)
+    valid = np.zeros(n, dtype=bool)
+    for k, ms in times.items():
+        if ms is not None and abs(ms) < 2**53 / 1000:
+            us[k] = round(ms * 1000)
+            valid[k] = True
+    return pa.array(us, pa.int64(), mask=~valid).cast(UTC_TS)
 
 
 def _invalid_import(blob: bytes, at: int, line: int, source: str) -> Rejected:
@@ -382,7 +412,7 @@ def _write_parts(
     """
     if raw.num_rows == 0:
         return []
-    dates = pc.strftime(raw.column("received_at"), "%Y-%m-%d")
+    dates = _dates(raw.column("received_at"))
     uniq = pc.unique(dates).to_pylist()
     out: list[Path] = []
     for date in uniq:
@@ -390,7 +420,7 @@ def _write_parts(
             r, s = raw, segments
         else:
             r = raw.filter(pc.equal(dates, date))
-            sd = pc.strftime(segments.column("received_at"), "%Y-%m-%d")
+            sd = _dates(segments.column("received_at"), fallback=_fallback_date(raw))
             s = segments.filter(pc.equal(sd, date))
         first = r.column("seq")[0].as_py()
         if r.column("session_id")[0].as_py() != session:
@@ -405,6 +435,26 @@ def _write_parts(
     return out
 
 
+def _fallback_date(raw: pa.Table) -> str:
+    """Partition date of rows without a time: the batch's first known date, else today."""
+    known = raw.column("received_at").drop_null()
+    if len(known):
+        return str(known[0].as_py().astimezone(UTC).strftime("%Y-%m-%d"))
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def _dates(times: pa.ChunkedArray | pa.Array, fallback: str | None = None) -> pa.Array:
+    """``YYYY-MM-DD`` (UTC) partition of each row; rows without a time get ``fallback``
+    (the batch's first known date, else the conversion day)."""
+    dates = pc.strftime(times, "%Y-%m-%d")
+    if dates.null_count:
+        if fallback is None:
+            known = dates.drop_null()
+            fallback = known[0].as_py() if len(known) else datetime.now(UTC).strftime("%Y-%m-%d")
+        dates = pc.fill_null(dates, fallback)
+    return dates
+
+
 @dataclass
 class _Task:
     index: int
@@ -414,6 +464,8 @@ class _Task:
     chunk_bytes: int
     dedupe_existing: bool
     threads: int = 1
+    #: The input as the user named it, when ``path`` is a copy of a stream (a FIFO).
+    source: str | None = None
 
 
 @dataclass
@@ -455,10 +507,9 @@ def _session_for(run_id: str, index: int) -> str:
 def _convert_file(task: _Task) -> _Result:
     """Convert one input; ``task.threads`` threads share its blocks (read in order)."""
     path = Path(task.path)
-    result = _Result(task.index, task.path)
+    result = _Result(task.index, task.source or task.path)
     seen = _SEEN if _SEEN is not None else SeenHashes()
-    mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    ctx = _FileContext(task.path, _session_for(task.run_id, task.index), mtime, seen)
+    ctx = _FileContext(task.source or task.path, _session_for(task.run_id, task.index), seen)
     dataset = Path(task.dataset)
     read_lock = threading.Lock()
     result_lock = threading.Lock()
@@ -550,10 +601,14 @@ def expand_inputs(
             candidates = []
         for c in candidates:
             if c.is_dir() and not is_dataset(c):
+                found = 0
                 for f in sorted(c.rglob("*")):
                     rel = f.relative_to(c).parts
                     if f.is_file() and not any(part.startswith((".", "_")) for part in rel):
                         add(f)
+                        found += 1
+                if not found:
+                    missing.append((str(c), "an empty folder (no files in it)"))
             else:
                 add(c)
     return out, missing
@@ -591,27 +646,79 @@ def convert(
         A ``ConvertSummary``. Interrupting (Ctrl-C) leaves a valid dataset, re-raises
         ``KeyboardInterrupt``; rerunning completes the conversion.
 
+    Input that can be read only once (a FIFO, ``<(...)``) is copied to a temporary file
+    of the dataset first. ``received_at`` of every stored row is the time its data gives
+    (a frame's ``eventTime``, a phrase's start), never the file's modification time, and
+    null when the data has none.
+
     Raises:
         ConvertError: with ``strict=True`` when input was skipped or quarantined.
+        NoInputError: no input exists or every folder is empty (nothing is created).
+        NotADatasetError: ``dataset`` is a file, or a folder of other files.
+        DatasetBusyError: another command is changing the dataset.
+        OSError: the disk is full or read-only; every part already written is whole.
     """
     t0 = time.perf_counter()
     root = Path(dataset)
     if isinstance(inputs, str | Path):
         inputs = [inputs]
-    root.mkdir(parents=True, exist_ok=True)
-    summary = ConvertSummary(_new_run_id(), root)
-    summary.repaired = repair(root)
     paths, missing = expand_inputs(inputs, exclude=root)
-    summary.skipped.extend(missing)
+    if not paths:  # nothing to convert: say why, and create nothing
+        raise NoInputError(
+            "nothing to convert: "
+            + "; ".join(f"{p}: {why}" for p, why in missing or [("inputs", "none given")])
+        )
+    if root.exists() and not root.is_dir():
+        raise NotADatasetError(f"{root}: a file, not a dataset directory")
+    if root.is_dir() and any(root.iterdir()) and not is_dataset(root):
+        raise NotADatasetError(
+            f"{root}: a folder with other files that is not a diarkit dataset; "
+            "choose a new or empty folder (diarkit only writes where it knows every file)"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    with dataset_lock(root, "convert"):
+        summary = ConvertSummary(_new_run_id(), root)
+        summary.skipped.extend(missing)
+        streams: list[Path] = []
+        try:
+            _convert_locked(summary, paths, root, streams, workers, progress, chunk_bytes, t0)
+        finally:
+            for tmp in streams:
+                tmp.unlink(missing_ok=True)
+    if strict and not summary.clean:
+        raise ConvertError(summary)
+    return summary
+
+
+def _convert_locked(
+    summary: ConvertSummary,
+    paths: list[Path],
+    root: Path,
+    streams: list[Path],
+    workers: int | None,
+    progress: bool,
+    chunk_bytes: int,
+    t0: float,
+) -> None:
+    """The body of ``convert`` while it holds the dataset lock."""
+    summary.repaired = repair(root)
     tasks: list[_Task] = []
     dedupe_existing = bool(list_parts(root, RAW_DIR))
     for i, p in enumerate(paths):
+        source = None
         try:
+            if _is_stream(p):  # a FIFO or <(...): read once, into a file of ours
+                source, p = str(p), _copy_stream(p, root, i)
+                streams.append(p)
             detect_format(p)
         except (UnknownFormatError, OSError) as exc:
-            summary.skipped.append((str(p), str(exc).removeprefix(f"{p}: ")))
+            shown = source or str(p)
+            reason = str(exc).removeprefix(f"{p}: ")
+            summary.skipped.append((shown, reason.replace(str(p), shown)))
             continue
-        tasks.append(_Task(i, str(p), str(root), summary.run_id, chunk_bytes, dedupe_existing))
+        tasks.append(
+            _Task(i, str(p), str(root), summary.run_id, chunk_bytes, dedupe_existing, source=source)
+        )
     sizes = {t.index: _size(Path(t.path)) for t in tasks}
     total = sum(sizes.values())
     nproc = workers if workers is not None else os.cpu_count() or 1
@@ -632,9 +739,32 @@ def convert(
         if bar is not None:
             bar.close()
         _finish(summary, results, root, t0)
-    if strict and not summary.clean:
-        raise ConvertError(summary)
-    return summary
+
+
+class NoInputError(FileNotFoundError):
+    """``convert`` found nothing to convert (paths missing, empty folders); nothing was
+    created."""
+
+
+def _is_stream(path: Path) -> bool:
+    """True for an input that can be read only once (a FIFO, a pipe, a character device)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _copy_stream(path: Path, root: Path, index: int) -> Path:
+    """Read a stream input to its end into a temporary file of the dataset (flat memory).
+
+    Format detection then reads the copy's start without consuming the stream, and a
+    FIFO is opened exactly once (a second open would wait for a writer forever).
+    """
+    tmp = root / f".tmp-{os.getpid()}-stream-{index:04d}.json"
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    return tmp
 
 
 def _size(p: Path) -> int:
@@ -792,8 +922,7 @@ def read_to_tables(
     seen = SeenHashes()
     run_id = _new_run_id()
     for i, p in enumerate(paths):
-        mtime = datetime.fromtimestamp(p.stat().st_mtime, UTC)
-        ctx = _FileContext(str(p), _session_for(run_id, i), mtime, seen)
+        ctx = _FileContext(str(p), _session_for(run_id, i), seen)
         for batch in iter_batches(p):
             batch.start_seq = ctx.next_seq
             ctx.next_seq += len(batch.blobs) if batch.raw is None else batch.raw.num_rows

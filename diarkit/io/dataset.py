@@ -24,20 +24,24 @@ into place and the directory fsynced. Readers list only names that do not start 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from diarkit.schema import GAPS, QUARANTINE, RAW
+
+T = TypeVar("T")
 
 RAW_DIR = "raw"
 SEGMENTS_DIR = "segments"
@@ -417,11 +421,13 @@ def session_extent(dataset: Path, session_id: str) -> tuple[int | None, datetime
 
 
 def superseded_parts(dataset: Path) -> set[Path]:
-    """Parts a finished-but-not-yet-cleaned compaction replaced (readers skip them).
+    """Parts a running or unfinished compaction replaced (readers skip them).
 
     ``compact`` writes a journal ``_compact-<pid>.json`` naming the old parts and the new
-    ones before it renames the new ones into place; once every new part exists, the old
-    ones are superseded even if the process died before deleting them.
+    ones before it renames the new ones into place, raw first. Per kind: once the new
+    raw part exists the old raw parts are superseded, once the new segments part exists
+    the old segments parts are, even if the process died before deleting them. So a
+    reader of either kind sees the old parts or the merged one, never both.
     """
     root = Path(dataset)
     out: set[Path] = set()
@@ -432,6 +438,104 @@ def superseded_parts(dataset: Path) -> set[Path]:
             old = [root / p for p in doc["old"]]
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if all(p.exists() for p in new):
-            out.update(old)
+        for kind in (RAW_DIR, SEGMENTS_DIR):
+            fresh = [p for p in new if p.relative_to(root).parts[:1] == (kind,)]
+            if fresh and all(p.exists() for p in fresh):
+                out.update(p for p in old if p.relative_to(root).parts[:1] == (kind,))
     return out
+
+
+def retry_vanished(read: Callable[[], T], attempts: int = 5) -> T:
+    """Call ``read`` (which lists parts and reads them) again if a part vanished meanwhile.
+
+    A compaction deletes the parts it merged; a reader that listed them just before gets
+    ``FileNotFoundError``. Listing again finds the merged part instead, so the read is
+    retried (up to ``attempts`` times, then the error is raised).
+    """
+    for attempt in range(attempts):
+        try:
+            return read()
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class NotADatasetError(ValueError):
+    """A path given as a dataset is none (the message names it and says what it is)."""
+
+
+def require_dataset(path: Path, *, spool_ok: bool = False) -> Path:
+    """``path`` if it is a diarkit dataset, else ``NotADatasetError`` saying what it is.
+
+    Args:
+        path: the directory.
+        spool_ok: also accept a folder holding only ``_spool/`` (a capture killed before
+            its first part), for recovery.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise NotADatasetError(f"{path}: no such directory")
+    if not path.is_dir():
+        raise NotADatasetError(f"{path}: a file, not a dataset directory")
+    if is_dataset(path) or (spool_ok and (path / SPOOL_DIR).is_dir()):
+        return path
+    raise NotADatasetError(
+        f"{path}: not a diarkit dataset (no raw/ or segments/ folder"
+        + (" and no _spool/" if spool_ok else "")
+        + ")"
+    )
+
+
+#: The lock file of a dataset (hidden from readers: its name starts with ``_``).
+LOCK_NAME = "_diarkit.lock"
+
+
+class DatasetBusyError(RuntimeError):
+    """Another process holds the dataset lock (the message says which and doing what)."""
+
+
+@contextmanager
+def dataset_lock(dataset: Path, command: str, *, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the dataset's exclusive lock while a command changes it (convert, compact,
+    rebuild, recover).
+
+    An ``fcntl.flock`` on ``DATASET/_diarkit.lock``: released by the kernel when the
+    process ends, however it ends, so a killed command never leaves a stale lock.
+    Readers never take it.
+
+    Args:
+        dataset: the dataset root (must exist).
+        command: what this process is doing, shown to a process that finds it busy.
+        wait_s: seconds to wait for the lock before giving up.
+
+    Raises:
+        DatasetBusyError: the lock is held by another process for longer than ``wait_s``.
+    """
+    path = Path(dataset) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                    raise DatasetBusyError(
+                        f"{dataset} is being changed by another diarkit command"
+                        f"{f' ({holder})' if holder else ''}; run this again when it is done"
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {command}".encode(), 0)
+        try:
+            yield
+        finally:
+            with suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

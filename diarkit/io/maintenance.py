@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+
+from diarkit.schema import SEGMENTS
 
 from .dataset import (
     _NO_DICT,
@@ -25,11 +29,15 @@ from .dataset import (
     RAW_DIR,
     SEGMENTS_DIR,
     atomic_path,
+    dataset_lock,
+    ensure_segments,
     list_parts,
     merged_part_names,
     part_name,
     pid_alive,
-    stale_temporaries,
+    remove_stale_temporaries,
+    require_dataset,
+    segments_twin,
     write_table_atomic,
 )
 from .segments import raw_to_segments
@@ -38,14 +46,15 @@ from .segments import raw_to_segments
 def repair(dataset: str | Path) -> list[str]:
     """Make an interrupted dataset consistent again; returns what was done, one line each.
 
-    Removes temporary files of dead processes, completes or rolls back compactions whose
-    process died, derives segments for raw parts that lack them and removes segments
-    parts whose raw part is gone.
+    Removes temporary files of dead diarkit processes (``dataset.diarkit_temporaries``:
+    only diarkit's own names where diarkit writes), completes or rolls back compactions
+    whose process died, derives segments for raw parts that lack them and removes
+    segments parts whose raw part is gone, if they are provably diarkit's (a part name
+    and the segments columns); any other file is left alone and named.
     """
     root = Path(dataset)
     done: list[str] = []
-    for tmp in stale_temporaries(root):
-        tmp.unlink(missing_ok=True)
+    for tmp in remove_stale_temporaries(root):
         done.append(f"removed temporary file {tmp}")
     for journal in sorted(root.glob(COMPACT_JOURNAL_GLOB)):
         done.extend(_finish_journal(root, journal))
@@ -53,14 +62,29 @@ def repair(dataset: str | Path) -> list[str]:
     raw_rel = {p.relative_to(root / RAW_DIR) for p in raw_parts}
     for seg in list_parts(root, SEGMENTS_DIR):
         if seg.relative_to(root / SEGMENTS_DIR) not in raw_rel:
-            seg.unlink()
-            done.append(f"removed segments part without raw part {seg}")
+            if _is_own_segments_part(seg):
+                seg.unlink()
+                done.append(f"removed segments part without raw part {seg}")
+            else:
+                done.append(f"left alone {seg}: not a diarkit segments part")
     for raw_path in raw_parts:
-        seg_path = root / SEGMENTS_DIR / raw_path.relative_to(root / RAW_DIR)
-        if not seg_path.exists():
-            write_table_atomic(raw_to_segments(pq.read_table(raw_path)), seg_path)
-            done.append(f"derived missing segments {seg_path}")
+        if ensure_segments(root, raw_path):
+            done.append(f"derived missing segments {segments_twin(root, raw_path)}")
     return done
+
+
+_PART_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]*-\d{6,}\.parquet")
+
+
+def _is_own_segments_part(path: Path) -> bool:
+    """True for a file diarkit wrote as a segments part: its name and its columns."""
+    if not _PART_NAME.fullmatch(path.name):
+        return False
+    try:
+        names = set(pq.read_schema(path).names)
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    return set(SEGMENTS.names) - {"words"} <= names
 
 
 def _finish_journal(root: Path, journal: Path) -> list[str]:
@@ -97,9 +121,20 @@ def _alive(pid: int) -> bool:
 def rebuild(dataset: str | Path, *, progress: bool = False) -> int:
     """Re-derive every segments part from its raw part; returns the number of segments.
 
-    Use after changing the flattening rules; raw parts are not touched.
+    Use after changing the flattening rules; raw parts are not touched. Holds the
+    dataset lock.
+
+    Raises:
+        NotADatasetError: ``dataset`` is not a diarkit dataset.
+        DatasetBusyError: another command is changing it.
+        OSError: the disk is full or read-only (parts are replaced atomically).
     """
-    root = Path(dataset)
+    root = require_dataset(Path(dataset))
+    with dataset_lock(root, "rebuild"):
+        return _rebuild(root, progress)
+
+
+def _rebuild(root: Path, progress: bool) -> int:
     repair(root)
     parts = list_parts(root, RAW_DIR)
     total = 0
@@ -133,9 +168,20 @@ def compact(
     parts of up to ``target_bytes`` (uncompressed raw size) / ``target_rows`` rows; rows
     keep their order and values. A journal (``_compact-<pid>.json``) makes it safe to
     interrupt: readers skip replaced parts as soon as their replacement exists, and the
-    next ``repair`` finishes or rolls back.
+    next ``repair`` finishes or rolls back. Holds the dataset lock, so two compactions
+    (or a compaction and a convert) never run at once.
+
+    Raises:
+        NotADatasetError: ``dataset`` is not a diarkit dataset.
+        DatasetBusyError: another command is changing it.
+        OSError: the disk is full or read-only (the dataset stays as it was).
     """
-    root = Path(dataset)
+    root = require_dataset(Path(dataset))
+    with dataset_lock(root, "compact"):
+        return _compact(root, target_bytes, target_rows)
+
+
+def _compact(root: Path, target_bytes: int, target_rows: int) -> CompactSummary:
     repair(root)
     before = len(list_parts(root, RAW_DIR))
     rows = 0

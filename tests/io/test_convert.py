@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from diarkit.io.convert import ConvertError, compact, convert, rebuild, repair
+from diarkit.io.convert import ConvertError, NoInputError, compact, convert, rebuild, repair
 from diarkit.io.dataset import list_parts
 from diarkit.io.load import load_quarantine, load_raw, load_segments
 
@@ -103,11 +103,19 @@ def test_strict_raises_after_finishing(inputs, tmp_path):
 
 
 def test_missing_input_is_reported(tmp_path):
-    s = convert([tmp_path / "nope.jsonl", str(tmp_path / "*.zzz")], tmp_path / "ds", progress=False)
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(b"\n".join(_frames("c", 2)))
+    s = convert(
+        [tmp_path / "nope.jsonl", str(tmp_path / "*.zzz"), good], tmp_path / "ds", progress=False
+    )
     assert [reason for _, reason in s.skipped] == [
         "no such file or directory",
         "no file matches this pattern",
     ]
+    # nothing to convert at all: one clear error, and nothing is created (#16 item 5)
+    with pytest.raises(NoInputError, match="nope.jsonl: no such file or directory"):
+        convert([tmp_path / "nope.jsonl"], tmp_path / "ds2", progress=False)
+    assert not (tmp_path / "ds2").exists()
 
 
 def test_parallel_workers_match_inline_and_dedupe_across_files(tmp_path):
@@ -149,8 +157,10 @@ def test_repair_after_crash_states(tmp_path):
     seg_part = ds / "segments" / raw_part.relative_to(ds / "raw")
     expected = pq.read_table(seg_part)
     seg_part.unlink()  # killed between the two renames
-    orphan = seg_part.parent / "ghost-000000.parquet"
-    orphan.write_bytes(b"x")
+    orphan = seg_part.parent / "ghost-000000.parquet"  # diarkit's: name and columns
+    pq.write_table(expected, orphan)
+    users = seg_part.parent / "ghost-000001.parquet"  # a user's file: left alone (#14.8)
+    users.write_bytes(b"x")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
@@ -160,8 +170,8 @@ def test_repair_after_crash_states(tmp_path):
     stale = raw_part.parent / f".tmp-{dead.stdout.strip()}-x.parquet"
     stale.write_bytes(b"partial")
     done = repair(ds)
-    assert len(done) == 3
-    assert not stale.exists() and not orphan.exists()
+    assert len(done) == 4 and f"left alone {users}: not a diarkit segments part" in done
+    assert not stale.exists() and not orphan.exists() and users.read_bytes() == b"x"
     assert pq.read_table(seg_part).equals(expected)
 
 
