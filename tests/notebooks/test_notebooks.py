@@ -5,10 +5,12 @@ from __future__ import annotations
 import ast
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
@@ -19,15 +21,26 @@ NAMES = ["01_quickstart", "02_live_capture", "03_fleet_analysis"]
 
 
 def execute(name: str, out: Path, monkeypatch, timeout: int = 120) -> nbformat.NotebookNode:
-    """Run a notebook with kernel ``python3`` from its own folder; data goes under ``out``."""
+    """Run a notebook with kernel ``python3`` from a folder outside the repository.
+
+    The kernel's working directory is a fresh temporary folder (nothing above it holds a
+    ``pyproject.toml`` of this repository), so a notebook that looks for the repository or
+    for ``data/sample`` fails here; data goes under ``out``.
+    """
     monkeypatch.setenv("DIARKIT_NOTEBOOK_OUT", str(out))
     monkeypatch.delenv("DIARKIT_INTERACTIVE", raising=False)
+    cwd = Path(tempfile.mkdtemp(prefix="diarkit-nb-cwd-"))
+    assert not cwd.resolve().is_relative_to(ROOT)
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
+        resources={"metadata": {"path": str(cwd)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        assert not list(cwd.iterdir()), f"{name} wrote into its working folder"
+        cwd.rmdir()
     return nb
 
 
@@ -97,6 +110,12 @@ def test_02_live_capture(tmp_path, monkeypatch):
                for o in outputs(nb, "text/html"))
 
 
+def test_notebooks_do_not_look_for_the_repository():
+    for name in NAMES:
+        text = (NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8")
+        assert "pyproject.toml" not in text and "data/sample" not in text, name
+
+
 def test_03_fleet_analysis(tmp_path, monkeypatch):
     nb = execute("03_fleet_analysis", tmp_path, monkeypatch)
     assert_clean_run(nb)
@@ -106,6 +125,31 @@ def test_03_fleet_analysis(tmp_path, monkeypatch):
     for path in s["exports"]:
         assert Path(path).is_file() and Path(path).stat().st_size > 0, path
     assert len(outputs(nb, "image/png")) >= 3  # distributions, talk share, per-agent
+    # one analysis profile everywhere: the notebook's talk_stats.csv, `diarkit stats`,
+    # `diarkit report` and the library give the same rows on the notebook's dataset
+    from click.testing import CliRunner
+
+    from diarkit import finalize, load_segments, talk_stats
+    from diarkit.cli import cli
+
+    dataset = tmp_path / "fleet-dataset"
+    keys = ["conversation_id", "speaker"]
+
+    def rows(frame):
+        return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+    notebook = rows(pd.read_csv(tmp_path / "exports" / "talk_stats.csv"))
+    res = CliRunner().invoke(cli, ["stats", str(dataset), "--out", str(tmp_path / "st"),
+                                   "--format", "csv", "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["report", str(dataset), "-o", str(tmp_path / "r.html"),
+                                   "--timelines", "0"])
+    assert res.exit_code == 0, res.output
+    talk_stats(finalize(load_segments(dataset)).segments).to_csv(tmp_path / "lib.csv",
+                                                                  index=False)
+    for other in (tmp_path / "st" / "conversation_stats.csv", tmp_path / "talk_stats.csv",
+                  tmp_path / "lib.csv"):
+        pd.testing.assert_frame_equal(notebook, rows(pd.read_csv(other)), obj=str(other))
 
 
 def test_notebooks_do_not_leave_files_in_the_repo():
