@@ -145,14 +145,48 @@ def capture(
     raise SystemExit(code)
 
 
+#: Exit codes of the dataset commands (convert, recover, compact, rebuild), documented
+#: in docs/reliability.md: done; done with problems to look at (--strict, a damaged
+#: spool); nothing done, bad arguments (no input, not a dataset); nothing more done, the
+#: disk failed (full, read-only; the dataset stays consistent); another command holds
+#: the dataset lock; interrupted (Ctrl-C; rerun to complete).
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_IO, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def _dataset_command(run: Callable[[], int | None]) -> None:
+    """Run a dataset command; each failure is one clear line on stderr and its exit code."""
+    from diarkit.capture.recorder import describe_os_error
+    from diarkit.io.convert import NoInputError
+    from diarkit.io.dataset import DatasetBusyError, NotADatasetError
+
+    try:
+        code = run() or EXIT_OK
+    except (NoInputError, NotADatasetError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        code = EXIT_USAGE
+    except DatasetBusyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        code = EXIT_BUSY
+    except OSError as exc:
+        click.echo(f"error: {describe_os_error(exc, 'cannot write the dataset')}; what was "
+                   "written before is consistent, rerun when fixed", err=True)
+        code = EXIT_IO
+    except KeyboardInterrupt:
+        click.echo("interrupted: the dataset is valid; rerun the same command to complete it",
+                   err=True)
+        code = EXIT_INTERRUPTED
+    raise SystemExit(code)
+
+
 @cli.command()
-@click.argument("dataset", type=click.Path(file_okay=False))
+@click.argument("dataset", type=click.Path())
 @click.option("--keep-heartbeats", is_flag=True, help="Store heartbeat/pong frames too.")
 def recover(dataset: str, keep_heartbeats: bool) -> None:
     """Recover frames left in DATASET/_spool by a killed capture into Parquet parts."""
     from diarkit.capture.runner import run_recover
 
-    raise SystemExit(run_recover(dataset, keep_heartbeats=keep_heartbeats, echo=click.echo))
+    _dataset_command(lambda: run_recover(dataset, keep_heartbeats=keep_heartbeats,
+                                         echo=click.echo))
 
 
 @cli.command()
@@ -266,36 +300,39 @@ def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: in
     """
     from diarkit.io.convert import ConvertError, convert
 
-    try:
-        summary = convert(list(inputs), dataset, strict=strict, workers=workers,
-                          progress=not quiet)
-    except ConvertError as exc:
-        _echo_convert_summary(exc.summary)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        click.echo("interrupted: the dataset is valid; rerun the same command to complete it",
-                   err=True)
-        raise SystemExit(130) from None
-    _echo_convert_summary(summary)
+    def run() -> int:
+        try:
+            summary = convert(list(inputs), dataset, strict=strict, workers=workers,
+                              progress=not quiet)
+        except ConvertError as exc:
+            _echo_convert_summary(exc.summary)
+            return EXIT_PROBLEMS
+        _echo_convert_summary(summary)
+        return EXIT_OK
+
+    _dataset_command(run)
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.argument("dataset", type=click.Path())
 def compact(dataset: str) -> None:
     """Merge small part files of DATASET (per date) without changing its content."""
-    from diarkit.io.convert import compact as run
+    from diarkit.io.maintenance import compact as run
 
-    result = run(dataset)
-    click.echo(f"{result.before} raw part(s) -> {result.after} ({result.rows:,} rows merged)")
+    def go() -> None:
+        result = run(dataset)
+        click.echo(f"{result.before} raw part(s) -> {result.after} ({result.rows:,} rows merged)")
+
+    _dataset_command(go)
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.argument("dataset", type=click.Path())
 def rebuild(dataset: str) -> None:
     """Re-derive every segments part of DATASET from its raw part."""
-    from diarkit.io.convert import rebuild as run
+    from diarkit.io.maintenance import rebuild as run
 
-    click.echo(f"{run(dataset):,} segments rebuilt")
+    _dataset_command(lambda: click.echo(f"{run(dataset):,} segments rebuilt"))
 
 
 
@@ -604,6 +641,8 @@ def backfill(dataset: str, plural: bool, conversations: tuple[str, ...], wait_s:
             conversations=conversations or None)
     except (AnalyticsError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
     for line in summary.lines():
         click.echo(line)
 
@@ -632,6 +671,8 @@ def reconcile(dataset: str, threshold: float, mode: str, conversations: tuple[st
                                    mode=mode, conversations=conversations or None)
     except (AnalyticsError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
     cmp = result.comparison
     table = cmp.per_call if per_call else cmp.fleet
     if fmt == "csv":
@@ -667,6 +708,8 @@ def names(dataset: str, kinds: tuple[str, ...], **kw: Any) -> None:
         counts = refresh_names(dataset, client, kinds=kinds or NAME_KINDS)
     except (AnalyticsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
     for kind, n in counts.items():
         click.echo(f"{kind}: {n} name(s) -> {dataset}/dims/{kind}.parquet")
 

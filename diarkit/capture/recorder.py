@@ -73,6 +73,8 @@ class RecoveryReport:
     #: Temporary files of dead processes removed; ``capture_down`` gap files written.
     removed: list[Path] = field(default_factory=list)
     gaps: list[Path] = field(default_factory=list)
+    #: Raw parts whose missing segments twin was derived.
+    repaired: list[Path] = field(default_factory=list)
 
     @property
     def damaged(self) -> list[PartResult]:
@@ -92,6 +94,8 @@ class RecoveryReport:
         )
         if self.removed:
             text += f"; {len(self.removed)} dead temporary file(s) removed"
+        if self.repaired:
+            text += f"; {len(self.repaired)} missing segments part(s) derived"
         if self.gaps:
             text += f"; {len(self.gaps)} capture_down gap(s) recorded"
         if self.skipped_live:
@@ -269,6 +273,34 @@ def recover_spools(
         gap = _write_down_gap(dataset, sid, last_us)
         if gap is not None:
             report.gaps.append(gap)
+    return report
+
+
+def recover_dataset(dataset: str | Path, *, keep_heartbeats: bool = False) -> RecoveryReport:
+    """``diarkit recover``: recover leftover spools and repair what a crash left, locked.
+
+    Holds the dataset lock (``diarkit.io.dataset.dataset_lock``) while it recovers every
+    spool of a dead capture (``recover_spools``) and derives the segments twin of any raw
+    part that lacks it (a crash between a part's two renames).
+
+    Raises:
+        NotADatasetError: ``dataset`` has none of ``raw/``, ``segments/``, ``_spool/``.
+        DatasetBusyError: another command is changing the dataset.
+        OSError: the disk is full or read-only (every spool not converted stays).
+    """
+    from diarkit.io.dataset import (
+        dataset_lock,
+        ensure_segments,
+        raw_without_segments,
+        require_dataset,
+    )
+
+    root = require_dataset(Path(dataset), spool_ok=True)
+    with dataset_lock(root, "recover"):
+        report = recover_spools(root, keep_heartbeats=keep_heartbeats)
+        for part in raw_without_segments(root):
+            if ensure_segments(root, part):
+                report.repaired.append(part)
     return report
 
 

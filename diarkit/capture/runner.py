@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaptureError
-from .recorder import recover_spools
+from .recorder import recover_dataset
 from .session import Capture
 from .stats import CaptureStats
 from .token import Secret, read_secret_file
@@ -152,11 +152,11 @@ def run_capture(
 def run_recover(
     dataset: str | Path, *, keep_heartbeats: bool = False, echo: Callable[[str], Any] = print
 ) -> int:
-    """Recover leftover spools of ``dataset`` (``diarkit recover``); return the exit code."""
-    path = Path(dataset)
-    if not path.is_dir():
-        echo(f"error: {path} is not a directory")
-        return 1
-    report = recover_spools(path, keep_heartbeats=keep_heartbeats)
+    """Recover leftover spools of ``dataset`` (``diarkit recover``); return the exit code.
+
+    0: everything recovered; 1: recovered what could be, with problems (a damaged spool
+    kept, a file that is no spool). Errors (not a dataset, busy, disk) are raised.
+    """
+    report = recover_dataset(Path(dataset), keep_heartbeats=keep_heartbeats)
     echo(report.summary())
-    return 1 if report.failed else 0
+    return 1 if report.failed or report.damaged else 0
