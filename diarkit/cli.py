@@ -211,6 +211,15 @@ def recover(dataset: str, keep_heartbeats: bool) -> None:
     show_default=True,
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--profile", default="default", show_default=True,
+    type=click.Choice(["default", "genesys", "contact_lens", "ccai", "nice"]),
+    help="Analysis profile: thresholds and vendor definitions (docs/metrics.md).",
+)
+@click.option(
+    "--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
+    help="Override the profile's confidence threshold (0-1; words only, never talk time).",
+)
 def stats(
     dataset: str,
     scheduler: str | None,
@@ -219,16 +228,21 @@ def stats(
     out: str,
     fmt: str,
     quiet: bool,
+    profile: str,
+    min_confidence: float | None,
 ) -> None:
     """Per-conversation and fleet talk statistics of DATASET (pandas, or Dask at scale)."""
     from diarkit.scale.report import run_stats
 
     if scheduler is not None and local_cluster is not None:
         raise click.UsageError("use either --dask or --local-cluster, not both")
+    talk: dict[str, object] = {"profile": profile}
+    if min_confidence is not None:
+        talk["min_confidence"] = min_confidence
     try:
         paths = run_stats(
             dataset, out, fmt=fmt, scheduler=scheduler, local_cluster=local_cluster,  # type: ignore[arg-type]
-            memory_limit=memory_limit, progress=not quiet,
+            memory_limit=memory_limit, progress=not quiet, **talk,
         )
     except (ValueError, OSError) as exc:  # bad dataset/input, unreachable scheduler
         raise click.ClickException(str(exc)) from exc
@@ -712,6 +726,29 @@ def names(dataset: str, kinds: tuple[str, ...], **kw: Any) -> None:
         client.close()
     for kind, n in counts.items():
         click.echo(f"{kind}: {n} name(s) -> {dataset}/dims/{kind}.parquet")
+
+
+@cli.command()
+@click.option("--concurrent-calls", required=True, type=click.IntRange(min=1),
+              help="Peak number of calls in progress.")
+@click.option("--handle-time-s", required=True, type=click.FloatRange(min=0, min_open=True),
+              help="Mean call length, seconds.")
+@click.option("--mode", type=click.Choice(["websocket", "eventbridge"]), default="websocket",
+              show_default=True, help="Capture path to plan for.")
+@click.option("--busy-hours", type=click.FloatRange(0, 24, min_open=True), default=10.0,
+              show_default=True, help="Hours a day at the peak (calls/day = rate x hours).")
+@click.option("--grouping", type=click.Choice(["grouped", "low_latency", "per_frame"]),
+              default="low_latency", show_default=True,
+              help="How Genesys groups transcripts into messages (~35 s, ~3-5 s, one each).")
+def plan(concurrent_calls: int, handle_time_s: float, mode: str, busy_hours: float,
+         grouping: str) -> None:
+    """Print what capturing N concurrent calls needs: channels, OAuth clients, requests/min,
+    frames/s, GB/day, CPU and EventBridge events; recommend WebSocket or EventBridge."""
+    from diarkit.scale.plan import plan_capture
+
+    result = plan_capture(concurrent_calls, handle_time_s, mode,  # type: ignore[arg-type]
+                          busy_hours=busy_hours, grouping=grouping)
+    click.echo("\n".join(result.lines()))
 
 
 def main() -> None:

@@ -147,6 +147,7 @@ class AnalyticsClient:
         per_minute: client-side request budget per 60 s (None: no client-side limit).
         poll_s: seconds between polls of an analytics job.
         job_timeout_s: give up on an analytics job after this many seconds.
+        close_tokens: ``close()`` also closes ``tokens`` (the client owns it).
     """
 
     def __init__(
@@ -162,6 +163,7 @@ class AnalyticsClient:
         per_minute: int | None = 300,
         poll_s: float = 2.0,
         job_timeout_s: float = 1800.0,
+        close_tokens: bool = False,
     ) -> None:
         if isinstance(api_base, Environment):
             api_base = api_base.api_base
@@ -174,6 +176,7 @@ class AnalyticsClient:
         self.limiter = RateLimiter(per_minute) if per_minute else None
         self.poll_s = poll_s
         self.job_timeout_s = job_timeout_s
+        self._close_tokens = close_tokens
         #: REST requests sent (each attempt counts), and retries after 429/5xx/network.
         self.requests = 0
         self.retries = 0
@@ -184,8 +187,10 @@ class AnalyticsClient:
         return f"AnalyticsClient(api_base={self.api_base!r})"
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP client (and the token source, when the client owns it)."""
         self._client.close()
+        if self._close_tokens:
+            self.tokens.close()
 
     def __enter__(self) -> AnalyticsClient:
         return self
@@ -479,7 +484,7 @@ def open_client(
     env = resolve_environment(environment, login_base=login_base, api_base=api_base)
     cid, secret = credentials(client_id, client_secret_file)
     return AnalyticsClient(env.api_base, TokenSource(env.login_base, cid, secret),
-                           per_minute=per_minute)
+                           per_minute=per_minute, close_tokens=True)
 
 
 # --------------------------------------------------------------------------- reconcile

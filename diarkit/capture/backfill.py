@@ -26,6 +26,8 @@ conversation with a ``source`` column (``live``, ``backfill``, ``both``; see
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -47,7 +49,13 @@ from diarkit.analysis.reconcile import (
     is_backfill,
     merge_sources,
 )
-from diarkit.io.dataset import find_part, is_dataset, write_raw_part, write_table_atomic
+from diarkit.io.dataset import (
+    find_part,
+    is_dataset,
+    pid_alive,
+    write_raw_part,
+    write_table_atomic,
+)
 
 from .analytics import AnalyticsClient, AnalyticsError
 
@@ -290,7 +298,8 @@ def write_backfill_part(dataset: str | Path, documents: Sequence[bytes], convers
     sid = backfill_session(communication_id)
     tmp_root = root / BACKFILL_DIR
     tmp_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=tmp_root) as tmp:
+    _remove_stale_temporaries(tmp_root)
+    with tempfile.TemporaryDirectory(prefix=f".tmp-{os.getpid()}-", dir=tmp_root) as tmp:
         paths = []
         for i, doc in enumerate(documents):
             p = Path(tmp) / f"{i:03d}.json"
@@ -311,6 +320,14 @@ def write_backfill_part(dataset: str | Path, documents: Sequence[bytes], convers
     raw = put(raw, "source", pa.array([f"backfill:{conversation_id}/{communication_id}"] * n,
                                       pa.string()))
     return write_raw_part(root, raw, session_id=sid, seq=0), n
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove temporary folders a killed back-fill left (their process is gone)."""
+    for p in folder.glob(".tmp-*"):
+        parts = p.name.split("-")
+        if len(parts) > 2 and parts[1].isdigit() and not pid_alive(int(parts[1])):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- running

@@ -19,6 +19,9 @@ the official SDK's models (``purecloudplatformclientv2`` 269):
 * ``GET /api/v2/users``, ``/api/v2/routing/queues``, ``/api/v2/routing/wrapupcodes``
   (``UserEntityListing``, ``QueueEntityListing``, ``WrapupCodeEntityListing``) with
   repeated ``id`` parameters and ``pageSize``/``pageNumber`` paging.
+* ``GET .../communications/{commId}/transcripturls`` (``TranscriptUrls``; unless the server
+  serves it) with pre-signed URLs under ``/sim-s3/`` that expire after ``url_ttl_s``
+  (403 then, as S3 answers), and a fault that issues the next URLs already expired.
 * Post-call transcript readiness (``SimServer.transcript_gate``): a transcript is ready
   ``ready_delay_s`` wall seconds after the simulator first sees its call finished
   (``late`` overrides per conversation; ``never`` are never ready: 404 for ever).
@@ -31,6 +34,7 @@ ISO-8601 UTC; metric values (``tTalk`` ...) are milliseconds; wall durations are
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,7 +47,7 @@ from aiohttp import web
 from diarkit.analysis.reconcile import speech_partition
 
 from .generator import CallPlan, iso_ms, new_uuid
-from .ground_truth import truth_utterances
+from .ground_truth import post_call_transcript, truth_utterances
 from .server import SimServer, Token, _error, _json
 
 ANALYTICS_PERMISSION = "analytics:conversationDetail:view"
@@ -57,6 +61,7 @@ PERMISSIONS = frozenset({ANALYTICS_PERMISSION, RECORDING_PERMISSION, STA_PERMISS
 #: Largest ``paging.pageSize`` of a synchronous details query and of the listing APIs.
 MAX_PAGE_SIZE = 100
 DETAILS = "/api/v2/analytics/conversations/details"
+STA_CONVERSATIONS = "/api/v2/speechandtextanalytics/conversations"
 
 Json = dict[str, Any]
 
@@ -280,6 +285,9 @@ class AnalyticsSim:
         fail_jobs: the next this many submitted jobs end FAILED.
         job_page_size: default ``pageSize`` of async job results.
         wrapup_names: wrap-up code id to name (default: from the plans' codes).
+        url_ttl_s: wall seconds a pre-signed URL of ``transcripturls`` stays valid
+            (Genesys: 10 minutes); after that the document answers 403.
+        expire_next_urls: the next this many pre-signed URLs are issued already expired.
     """
 
     ready_delay_s: float = 0.0
@@ -290,8 +298,11 @@ class AnalyticsSim:
     fail_jobs: int = 0
     job_page_size: int = 100
     wrapup_names: Mapping[str, str] | None = None
+    url_ttl_s: float = 600.0
+    expire_next_urls: int = 0
     server: SimServer | None = None
     jobs: dict[str, _Job] = field(default_factory=dict)
+    signed: dict[str, tuple[str, float]] = field(default_factory=dict)
     finished_at: dict[str, float] = field(default_factory=dict)
     #: Requests served, by route name (for tests and benchmarks).
     served: dict[str, int] = field(default_factory=dict)
@@ -309,6 +320,10 @@ class AnalyticsSim:
         r.add_get(f"{DETAILS}/jobs/{{job}}/results", self.job_results)
         r.add_delete(f"{DETAILS}/jobs/{{job}}", self.delete_job)
         r.add_get("/api/v2/speechandtextanalytics/conversations/{conv}", self.sta_metrics)
+        plural = (f"{STA_CONVERSATIONS}/{{conv}}/communications/{{comm}}/transcripturls")
+        if not any(getattr(res, "canonical", None) == plural for res in r.resources()):
+            r.add_get(plural, self.transcript_urls)  # unless the server serves it already
+        r.add_get("/sim-s3/{key}.json", self.signed_document)
         r.add_get("/api/v2/users", self.users)
         r.add_get("/api/v2/routing/queues", self.queues)
         r.add_get("/api/v2/routing/wrapupcodes", self.wrapup_codes)
@@ -491,6 +506,49 @@ class AnalyticsSim:
             return job
         job.deleted = True
         return web.Response(status=204)
+
+    # ------------------------------------------------------------------ transcripts
+
+    async def transcript_urls(self, request: web.Request) -> web.Response:
+        """``GET .../transcripturls``: ``TranscriptUrls`` with pre-signed, expiring URLs."""
+        srv = self._srv()
+        token = srv._authorize(request)
+        if isinstance(token, web.Response):
+            return token
+        have = srv.clients[token.client_id].permissions
+        if not have & {RECORDING_PERMISSION, "recording:recordingSegment:view"}:
+            return _error(403, "missing.permissions",
+                          f"Missing permissions: {RECORDING_PERMISSION}")
+        conv, comm = request.match_info["conv"], request.match_info["comm"]
+        plan = srv.plans.get(conv)
+        if plan is None or plan.communication_id != comm:
+            return _error(404, "not.found", f"conversation {conv} communication {comm} not found")
+        why = None if conv in srv.finished else f"conversation {conv} has not finished"
+        why = why or self.not_ready(conv)
+        if why is not None:
+            return _error(404, "not.found", why)
+        key = secrets.token_urlsafe(18)
+        ttl = self.url_ttl_s
+        if self.expire_next_urls > 0:
+            self.expire_next_urls -= 1
+            ttl = -1.0
+            srv.fault("url_expired", f"transcript URL of {conv} issued expired")
+        self.signed[key] = (conv, time.monotonic() + ttl)
+        url = (f"{srv.base_url}/sim-s3/{key}.json?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+               f"&X-Amz-Expires={max(int(ttl), 0)}&X-Amz-Signature={key[:16]}")
+        return _json({"conversation": {"id": conv, "selfUri": f"/api/v2/conversations/{conv}"},
+                      "communicationId": comm, "urls": [{"url": url}]})
+
+    async def signed_document(self, request: web.Request) -> web.Response:
+        """The document behind a pre-signed URL: 403 once expired, as S3 answers."""
+        entry = self.signed.get(request.match_info["key"])
+        if entry is None:
+            return web.Response(status=404, text="NoSuchKey")
+        conv, expires = entry
+        if time.monotonic() >= expires:
+            return web.Response(status=403, text="AccessDenied: Request has expired")
+        plan = self._srv().plans[conv]
+        return _json(post_call_transcript(plan))
 
     # ------------------------------------------------------------------ STA metrics
 
