@@ -27,7 +27,15 @@ from .generator import (
     schedule,
     write_jsonl,
 )
-from .ground_truth import post_call_transcript, rttm_lines, write_rttm
+from .ground_truth import (
+    participant_intervals,
+    phases,
+    post_call_transcript,
+    rttm_lines,
+    speech_by_participant,
+    talk_time_by_participant,
+    write_rttm,
+)
 from .ledger import FaultLog, FaultRecord, Ledger, LedgerEntry
 
 if TYPE_CHECKING:
@@ -79,10 +87,14 @@ __all__ = [
     "lazy_schedule",
     "materialize",
     "parse_fault_spec",
+    "participant_intervals",
+    "phases",
     "post_call_transcript",
     "render_call",
     "rttm_lines",
     "schedule",
+    "speech_by_participant",
+    "talk_time_by_participant",
     "write_jsonl",
     "write_rttm",
 ]

@@ -14,7 +14,7 @@ import heapq
 import itertools
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -25,12 +25,16 @@ from diarkit.genesys import queue_calls_topic, transcription_topic, user_calls_t
 
 from .calls import (
     DEFAULT_EPOCH_MS,
+    EARLIEST_FRAME_MS,
+    GROUPINGS,
     CallPlan,
+    PlannedParticipant,
     Scenario,
     SpokenUtterance,
+    build_scenario,
     iso_ms,
     new_uuid,
-    plan_call,
+    plan_nth,
 )
 
 #: Session status messages come at the start, then every 5 minutes (milliseconds).
@@ -80,47 +84,103 @@ def _envelope(topic: str, correlation_id: str, body: dict[str, object]) -> str:
     ).decode()
 
 
-def _participant(pid: str, purpose: str, connected: int, end: int | None, state: str,
-                 **extra: object) -> dict[str, object]:
-    p: dict[str, object] = {"id": pid, "connectedTime": iso_ms(connected)}
-    if end is not None:
-        p["endTime"] = iso_ms(end)
-    p["purpose"] = purpose
-    p.update(extra)
-    p["state"] = state
-    return p
+def _participant_at(p: PlannedParticipant, t: int, e0: int,
+                    pauses: tuple[tuple[int, int], ...]) -> dict[str, object]:
+    """Participant ``p`` as a call event at ``t`` (ms from session start) shows it.
+
+    Fields follow the SDK's ``QueueConversationCallEventTopicCallMediaParticipant``; null
+    fields are left out, as the service serialises them.
+    """
+    d: dict[str, object] = {"id": p.participant_id, "name": p.name}
+    if p.address:
+        d["address"] = p.address
+    d["startTime"] = iso_ms(e0 + p.start_ms)
+    connected = p.connected_ms is not None and t >= p.connected_ms
+    if connected:
+        d["connectedTime"] = iso_ms(e0 + p.connected_ms)  # type: ignore[operator]
+    ended = t >= p.end_ms
+    if ended:
+        d["endTime"] = iso_ms(e0 + p.end_ms)
+    hold = next(((s, e) for s, e in p.holds_ms if s <= t < e), None)
+    if hold is not None:
+        d["startHoldTime"] = iso_ms(e0 + hold[0])
+    d["purpose"] = p.purpose
+    d["state"] = "disconnected" if ended else "connected" if connected else p.initial_state
+    d["initialState"] = p.initial_state
+    d["direction"] = p.direction
+    if ended:
+        d["disconnectType"] = p.disconnect_type
+    d["held"] = hold is not None
+    if p.purpose == "agent":
+        d["wrapupRequired"] = True
+    if p.user_id:
+        d["user"] = {"id": p.user_id, "name": p.user_name}
+    if p.queue_id:
+        d["queue"] = {"id": p.queue_id, "name": p.queue_name}
+    if p.acw_end_ms is not None and ended:
+        d["startAcwTime"] = iso_ms(e0 + p.end_ms)
+        if t >= p.acw_end_ms:
+            d["endAcwTime"] = iso_ms(e0 + p.acw_end_ms)
+            d["wrapup"] = {"code": p.wrapup_code, "notes": p.wrapup_notes,
+                           "durationSeconds": (p.acw_end_ms - p.end_ms) // 1000,
+                           "endTime": iso_ms(e0 + p.acw_end_ms)}
+    if p.purpose == "agent" and not ended:
+        d["securePause"] = any(s <= t < e for s, e in pauses)
+    if p.ani:
+        d["ani"] = p.ani
+    if p.dnis:
+        d["dnis"] = p.dnis
+    if p.consult_participant_id and p.consult_start_ms is not None and t >= p.consult_start_ms:
+        d["consultParticipantId"] = p.consult_participant_id
+    return d
 
 
-def _conversation_bodies(plan: CallPlan) -> list[tuple[int, bool, dict[str, object]]]:
-    """(ms from session start, also on the user topic, body) of each conversation event."""
+def conversation_events(plan: CallPlan) -> list[tuple[int, dict[str, object], tuple[str, ...]]]:
+    """``(ms from session start, body, topics)`` of each call event of ``plan``, in order.
+
+    One event per change (a participant created, connected or ended, a hold on or off,
+    after-call work ended, a consult or secure pause started or ended); each body is the
+    whole conversation (SDK ``QueueConversationCallEventTopicCallConversation``) as it is
+    then. A queue's topic carries the call from when its ``acd`` participant was created
+    to the last event; a user's topic from when the user's agent participant was created
+    (alerting) until the user's after-call work ended.
+    """
     e0 = plan.session_start_epoch_ms
-    pid = plan.participant_ids
-    q_in, a_in, end = plan.queue_entry_ms, plan.agent_connect_ms, plan.duration_ms
-
-    def customer(state: str, until: int | None) -> dict[str, object]:
-        calls = [{"id": plan.communication_id, "state": state, "direction": "inbound",
-                  "connectedTime": iso_ms(e0)}]
-        return _participant(pid["customer"], "customer", e0, until, state,
-                            address=plan.customer_address, calls=calls)
-
-    ivr_c = _participant(pid["ivr"], "ivr", e0 + 100, None, "connected")
-    ivr_d = _participant(pid["ivr"], "ivr", e0 + 100, e0 + q_in, "disconnected")
-    acd_c = _participant(pid["acd"], "acd", e0 + q_in, None, "connected", queueId=plan.queue_id)
-    acd_d = _participant(pid["acd"], "acd", e0 + q_in, e0 + a_in, "disconnected",
-                         queueId=plan.queue_id)
-    ag_c = _participant(pid["agent"], "agent", e0 + a_in, None, "connected",
-                        userId=plan.user_id, queueId=plan.queue_id)
-    ag_d = _participant(pid["agent"], "agent", e0 + a_in, e0 + end, "disconnected",
-                        userId=plan.user_id, queueId=plan.queue_id)
-    cid = plan.conversation_id
-    return [
-        (0, False, {"id": cid, "participants": [customer("connected", None), ivr_c]}),
-        (q_in, False, {"id": cid, "participants": [customer("connected", None), ivr_d, acd_c]}),
-        (a_in, True, {"id": cid, "participants": [customer("connected", None), ivr_d, acd_d,
-                                                  ag_c]}),
-        (end + 200, True, {"id": cid, "participants": [customer("disconnected", e0 + end), ivr_d,
-                                                       acd_d, ag_d]}),
-    ]
+    parts = plan.participants
+    times: set[int] = set()
+    for p in parts:
+        times.update(x for x in (p.start_ms, p.connected_ms, p.end_ms, p.acw_end_ms,
+                                 p.consult_start_ms) if x is not None)
+        for s, e in (*p.holds_ms, *p.secure_pauses_ms):
+            times.update((s, e))
+    pauses = plan.secure_pauses_ms
+    address = parts[0].address if parts else plan.customer_address
+    out = []
+    for t in sorted(times):
+        paused = any(s <= t < e for s, e in pauses)
+        body: dict[str, object] = {
+            "id": plan.conversation_id,
+            "participants": [_participant_at(p, t, e0, p.secure_pauses_ms)
+                             for p in parts if p.start_ms <= t],
+            "recordingState": "paused" if paused else "active",
+            "securePause": paused,
+        }
+        if address:
+            body["address"] = address
+        topics: list[str] = []
+        for p in parts:
+            if p.start_ms > t:
+                continue
+            if p.purpose == "acd" and p.queue_id:
+                topic = queue_calls_topic(p.queue_id)
+            elif p.purpose == "agent" and p.user_id and t <= (p.acw_end_ms or p.end_ms):
+                topic = user_calls_topic(p.user_id)
+            else:
+                continue
+            if topic not in topics:
+                topics.append(topic)
+        out.append((t, body, tuple(topics)))
+    return out
 
 
 class _CallText:
@@ -135,7 +195,8 @@ class _CallText:
             "conversationId": plan.conversation_id,
             "communicationId": plan.communication_id,
             "sessionStartTimeMs": self.e0,
-            "transcriptionStartTimeMs": self.e0 + 250,
+            "transcriptionStartTimeMs": (self.e0 - plan.transcription_lead_ms
+                                         if plan.transcription_lead_ms else self.e0 + 250),
             "speechTextAnalyticsProgramId": plan.program_id,
         }).decode()[1:-1]
         self.prefix = f'{{"topicName":"{topic}","version":"2","eventBody":{{"eventTime":"'
@@ -150,6 +211,16 @@ class _CallText:
 
     def status(self, at: int, status: str, corr: str) -> str:
         return self.frame(at, status, None, corr)
+
+    def group(self, at: int, items: tuple[tuple[_UtteranceText, int, float, int], ...],
+              corr: str) -> str:
+        """A frame of several transcripts (utterance versions), in the order given."""
+        body = ",".join(ut.item(k, conf, cut) for ut, k, conf, cut in items)
+        return (
+            f'{self.prefix}{_iso_cached(self.e0 + at)}",{self.head},"status":{{"offsetMs":'
+            f'{at},"status":"SESSION_ONGOING"}},"transcripts":[{body}]}},'
+            f'"metadata":{{"CorrelationId":"{corr}"}}}}'
+        )
 
     def utterance(self, at: int, ut: _UtteranceText, k: int, conf: float, corr: str,
                   cut: int = 0) -> str:
@@ -244,12 +315,22 @@ _GOLDEN = 0x9E3779B97F4A7C15
 _MASK48 = (1 << 48) - 1
 
 
-def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spec]:
+#: Grouping modes: (partial stride range, per-utterance delay range ms, tick gap range ms).
+#: ``grouped``: every 2nd-4th partial kept, batches every 15-35 s (so a transcript is sent
+#: within about 35 s of its words, as documented); ``low_latency``: every partial, 2.5-4 s
+#: pipeline delay, batches every 0.5-1.5 s (about 3-5.5 s after the words).
+_GROUPING = {"grouped": ((2, 4), (0, 0), (15_000, 35_000)),
+             "low_latency": ((1, 1), (2_500, 4_000), (500, 1_500))}
+
+
+def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0,
+                 grouping: str = "grouped") -> list[_Spec]:
     """Specs of every frame of one call, unsorted; ``seq`` counts up from ``seq0``.
 
     All random draws happen here, in a fixed order, so rendering texts later (or never)
     changes nothing. Correlation ids share a random per-call prefix and end in a scrambled
-    counter (UUID-shaped, unique), which saves a random draw per frame.
+    counter (UUID-shaped, unique), which saves a random draw per frame. ``grouping`` is
+    one of ``GROUPINGS``.
     """
     cid = plan.conversation_id
     topic = transcription_topic(cid)
@@ -260,26 +341,30 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
     seq = seq0
     first = new_uuid(rng)
     corr_prefix, corr_base = first[:24], int(first[24:], 16)
-    utter, status = ct.utterance, ct.status
-    qt, ut = queue_calls_topic(plan.queue_id), user_calls_topic(plan.user_id)
-    for at, on_user, body in _conversation_bodies(plan):
-        for topic_name in (qt, ut) if on_user else (qt,):
+    utter, status, group = ct.utterance, ct.status, ct.group
+    for at, body, topics in conversation_events(plan):
+        for topic_name in topics:
             corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
             append((t0 + at, seq, "conversation", topic_name, corr, _envelope,
                     (topic_name, corr, body), cid))
             seq += 1
-    ends = [*range(250, plan.duration_ms, STATUS_PERIOD_MS), plan.duration_ms + 100]
-    for j, at in enumerate(ends):
-        corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
-        state = "SESSION_ENDED" if j == len(ends) - 1 else "SESSION_ONGOING"
-        append((t0 + at, seq, "status", topic, corr, status, (at, state, corr), cid))
-        seq += 1
     rand = rng.random
+    per_frame = grouping == "per_frame"
+    if not per_frame:
+        (s_lo, s_hi), (d_lo, d_hi), (g_lo, g_hi) = _GROUPING[grouping]
+    # versions: (due ms, order, utterance text, k words, confidence, cut letters)
+    versions: list[tuple[int, int, _UtteranceText, int, float, int]] = []
+    last_sent = plan.duration_ms
     for u in plan.utterances:
+        if u.kind == "paused":  # secure pause: never transcribed
+            continue
         ut_text = _UtteranceText(u, ct.engine)
         confs, starts, durs = u.word_confidences, u.word_starts_ms, u.word_durations_ms
         csum = 0.0
-        last_at = 0
+        last_at = u.start_ms
+        if not per_frame:
+            stride = s_lo + int((s_hi - s_lo + 1) * rand())
+            delay = d_lo + int((d_hi - d_lo) * rand())
         for k in range(1, len(u.words)):  # partials: 1..n-1 words
             i = k - 1
             csum = 0 + confs[0] if k == 1 else csum + confs[i]
@@ -287,18 +372,52 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0) -> list[_Spe
             # 150 + 250 * rand() is exactly rng.uniform(150, 400), inlined
             at = end_k + int(150 + (400 - 150) * rand())
             at = last_at = at if at > last_at + 20 else last_at + 20  # max(), inlined
-            corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
             word = u.words[i]
             # now and then the newest word of a partial is still incomplete ("calli")
             cut = len(word) - 2 if len(word) >= 5 and rand() < 0.15 else 0
-            append((t0 + at, seq, "transcription", topic, corr, utter,
-                    (at, ut_text, k, round(csum / k * 0.9, 3), corr, cut), cid))
-            seq += 1
+            if per_frame:
+                corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
+                append((t0 + at, seq, "transcription", topic, corr, utter,
+                        (at, ut_text, k, round(csum / k * 0.9, 3), corr, cut), cid))
+                seq += 1
+            elif k % stride == 0:
+                versions.append((at + delay, len(versions), ut_text, k,
+                                 round(csum / k * 0.9, 3), cut))
         at = u.end_ms + int(300 + (700 - 300) * rand())
         at = at if at > last_at + 20 else last_at + 20
+        if per_frame:
+            corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
+            append((t0 + at, seq, "transcription", topic, corr, utter,
+                    (at, ut_text, len(u.words), u.confidence, corr), cid))
+            seq += 1
+            last_sent = max(last_sent, at)
+        else:
+            versions.append((at + delay, len(versions), ut_text, len(u.words),
+                             u.confidence, 0))
+    if versions:  # batches: every version goes out at the first tick at or after it is due
+        versions.sort(key=lambda v: (v[0], v[1]))
+        tick = versions[0][0] + int((g_hi - g_lo) * rand())
+        batch: list[tuple[_UtteranceText, int, float, int]] = []
+        for due, _, ut_text, k, conf, cut in versions:
+            if due > tick and batch:
+                corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
+                append((t0 + tick, seq, "transcription", topic, corr, group,
+                        (tick, tuple(batch), corr), cid))
+                seq += 1
+                batch = []
+            while due > tick:
+                tick += g_lo + int((g_hi - g_lo) * rand())
+            batch.append((ut_text, k, conf, cut))
         corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
-        append((t0 + at, seq, "transcription", topic, corr, utter,
-                (at, ut_text, len(u.words), u.confidence, corr), cid))
+        append((t0 + tick, seq, "transcription", topic, corr, group, (tick, tuple(batch), corr),
+                cid))
+        seq += 1
+        last_sent = max(last_sent, tick)
+    ends = [*range(250, plan.duration_ms, STATUS_PERIOD_MS), last_sent + 100]
+    for j, at in enumerate(ends):
+        corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
+        state = "SESSION_ENDED" if j == len(ends) - 1 else "SESSION_ONGOING"
+        append((t0 + at, seq, "status", topic, corr, status, (at, state, corr), cid))
         seq += 1
     return specs
 
@@ -308,17 +427,22 @@ def _materialize(spec: _Spec) -> ScheduledFrame:
     return ScheduledFrame(at, topic, corr, fn(*args), cid, kind)
 
 
-def render_call(plan: CallPlan, rng: random.Random) -> list[ScheduledFrame]:
+def render_call(plan: CallPlan, rng: random.Random,
+                grouping: str = "grouped") -> list[ScheduledFrame]:
     """Every notification frame about one call, in send order (ms from scenario start).
 
     Transcription partials grow word by word (``isFinal`` false) and are followed by the
-    final version with the same ``utteranceId``; empty utterances come as a final only.
+    final version with the same ``utteranceId``; empty utterances come as a final only;
+    ``grouping`` (``GROUPINGS``) says how versions are batched into frames: ``grouped``
+    (several utterances and versions per frame, within about 35 s), ``low_latency``
+    (about 3-5 s) or ``per_frame`` (one per frame, 150-700 ms after the words).
     Status-only messages: SESSION_ONGOING at the start and every 5 minutes, SESSION_ENDED
-    at the end. Queue events go to the queue topic; once an agent joins, also to the
-    agent's user topic. Frames are built from pre-serialised JSON pieces for speed; the
-    result is ordinary compact JSON.
+    after the last transcript. Call events: see ``conversation_events``. Frames are built
+    from pre-serialised JSON pieces for speed; the result is ordinary compact JSON.
     """
-    specs = _frame_specs(plan, rng)
+    if grouping not in GROUPINGS:
+        raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
+    specs = _frame_specs(plan, rng, 0, grouping)
     specs.sort()  # by (at, seq): (at, seq) is unique, so nothing else is compared
     return [_materialize(spec) for spec in specs]
 
@@ -337,7 +461,7 @@ def lazy_schedule(scenario: Scenario) -> list[LazyFrame]:
     rng = random.Random(f"frames-{scenario.seed}")
     specs: list[_Spec] = []
     for plan in scenario.plans:
-        specs.extend(_frame_specs(plan, rng, len(specs)))
+        specs.extend(_frame_specs(plan, rng, len(specs), scenario.grouping))
     specs.sort()  # by (at, seq); seq follows call order, then creation order
     return specs
 
@@ -367,6 +491,8 @@ def iter_scheduled(
     stagger_s: float = 2.0,
     epoch_ms: int = DEFAULT_EPOCH_MS,
     conversation_id: str | None = None,
+    kinds: Sequence[str] | None = None,
+    grouping: str = "grouped",
 ) -> Iterator[ScheduledFrame]:
     """Stream scheduled frames of ``conversations`` calls (``None``: endless) in send order.
 
@@ -377,15 +503,19 @@ def iter_scheduled(
     same frames as ``schedule(build_scenario(...))``.
     """
     for spec in _iter_specs(conversations, seed, queues, agents, call_duration_s, stagger_s,
-                            epoch_ms, conversation_id):
+                            epoch_ms, conversation_id, kinds, grouping):
         yield _materialize(spec)
 
 
 def _iter_specs(
     conversations: int | None, seed: int, queues: int, agents: int,
     call_duration_s: tuple[float, float], stagger_s: float, epoch_ms: int,
-    conversation_id: str | None,
+    conversation_id: str | None, kinds: Sequence[str] | None = None,
+    grouping: str = "grouped",
 ) -> Iterator[_Spec]:
+    # validates like build_scenario; plans nothing
+    build_scenario(seed=seed, conversations=0, queues=queues, agents=agents,
+                   call_duration_s=call_duration_s, kinds=kinds, grouping=grouping)
     rng = random.Random(seed)
     frame_rng = random.Random(f"frames-{seed}")
     org = new_uuid(rng)
@@ -401,12 +531,12 @@ def _iter_specs(
     done = False
     while not done:
         if conversations is None or i < conversations:
-            plan = plan_call(
-                rng, organization_id=org, queue_id=queue_ids[i % queues],
-                user_id=user_ids[i % agents], start_ms=int(start), epoch_ms=epoch_ms,
-                call_duration_s=call_duration_s, conversation_id=conversation_id,
-            )
-            until: float = plan.start_ms
+            plan = plan_nth(
+                rng, i, organization_id=org, queue_ids=queue_ids, user_ids=user_ids,
+                start_ms=int(start), epoch_ms=epoch_ms, call_duration_s=call_duration_s,
+                conversation_id=conversation_id, kinds=kinds)
+            # no later call has a frame before this (calls start in order)
+            until: float = plan.start_ms + EARLIEST_FRAME_MS
         else:
             done, until = True, float("inf")
         while heap and heap[0][0] <= until:  # every frame due before the next call starts
@@ -421,7 +551,7 @@ def _iter_specs(
                 pop(heap)
         if done:
             break
-        specs = _frame_specs(plan, frame_rng, seq)
+        specs = _frame_specs(plan, frame_rng, seq, grouping)
         specs.sort()  # (at, seq) is unique
         if specs:
             push(heap, (specs[0][0], specs[0][1], 0, specs))
@@ -442,18 +572,19 @@ def iter_frames(
 
     Offline (no server). Stops after ``n_frames`` frames when given; with neither limit
     it never ends. ``options`` go to :func:`iter_scheduled` (``queues``, ``agents``,
-    ``call_duration_s``, ``stagger_s``, ``epoch_ms``, ``conversation_id``).
+    ``call_duration_s``, ``stagger_s``, ``epoch_ms``, ``conversation_id``, ``kinds``,
+    ``grouping``).
     """
     opts: dict[str, Any] = {"queues": 2, "agents": 6, "call_duration_s": (120.0, 480.0),
                             "stagger_s": 2.0, "epoch_ms": DEFAULT_EPOCH_MS,
-                            "conversation_id": None}
+                            "conversation_id": None, "kinds": None, "grouping": "grouped"}
     unknown = set(options) - set(opts)
     if unknown:
         raise TypeError(f"iter_frames() got unexpected options {sorted(unknown)}")
     opts.update(options)
     specs = _iter_specs(conversations, seed, opts["queues"], opts["agents"],
                         opts["call_duration_s"], opts["stagger_s"], opts["epoch_ms"],
-                        opts["conversation_id"])
+                        opts["conversation_id"], opts["kinds"], opts["grouping"])
     if n_frames is not None:
         specs = itertools.islice(specs, n_frames)
     for spec in specs:

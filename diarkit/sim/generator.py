@@ -2,8 +2,9 @@
 
 The public face of ``calls`` (planning who says what, when) and ``frames`` (the exact
 wire text, in send order); other modules import from here. ``build_scenario`` plans many
-calls across queues and agents; ``render_call`` / ``schedule`` / ``lazy_schedule`` give
-their frames; ``iter_frames`` and ``write_jsonl`` stream frames offline, without a server.
+calls (of the kinds in ``CALL_KINDS``) across queues and agents; ``render_call`` /
+``schedule`` / ``lazy_schedule`` give their frames; ``iter_frames`` and ``write_jsonl``
+stream frames offline, without a server.
 
 All times inside a call are milliseconds from the transcription session start; absolute
 times are epoch milliseconds. The same seed always gives the same frames, byte for byte.
@@ -12,9 +13,13 @@ times are epoch milliseconds. The same seed always gives the same frames, byte f
 from __future__ import annotations
 
 from .calls import (
+    CALL_FEATURES,
+    CALL_KINDS,
     CHANNEL_OF_PARTY,
     DEFAULT_EPOCH_MS,
+    GROUPINGS,
     CallPlan,
+    PlannedParticipant,
     Scenario,
     SpokenUtterance,
     build_scenario,
@@ -28,6 +33,7 @@ from .frames import (
     STATUS_PERIOD_MS,
     LazyFrame,
     ScheduledFrame,
+    conversation_events,
     frame_text,
     iter_frames,
     iter_scheduled,
@@ -39,16 +45,21 @@ from .frames import (
 )
 
 __all__ = [
+    "CALL_FEATURES",
+    "CALL_KINDS",
     "CHANNEL_OF_PARTY",
     "DEFAULT_EPOCH_MS",
     "ENGINE",
+    "GROUPINGS",
     "STATUS_PERIOD_MS",
     "CallPlan",
     "LazyFrame",
+    "PlannedParticipant",
     "Scenario",
     "ScheduledFrame",
     "SpokenUtterance",
     "build_scenario",
+    "conversation_events",
     "decorate",
     "frame_text",
     "iso_ms",

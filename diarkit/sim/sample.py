@@ -12,10 +12,13 @@ import orjson
 from .generator import build_scenario, schedule
 from .ground_truth import post_call_transcript, write_rttm
 
-#: Shape of the committed sample: a few short calls so it stays well under 1 MB.
+#: Shape of the committed sample: a few short calls so it stays well under 1 MB. The first
+#: call has IVR, queue, agent and a hold; the second a consult transfer to a second agent;
+#: the third is abandoned in the queue. Transcripts come grouped, as the service sends them.
 SAMPLE_OPTIONS: dict[str, object] = {
     "conversations": 3, "queues": 2, "agents": 2, "call_duration_s": (40.0, 70.0),
-    "stagger_s": 8.0,
+    "stagger_s": 8.0, "kinds": ("basic+hold", "consult_transfer", "abandoned"),
+    "grouping": "grouped",
 }
 
 
@@ -52,6 +55,8 @@ def write_sample(out: str | Path, seed: int = 1) -> dict[str, Path]:
         "queue_ids": list(scenario.queue_ids),
         "user_ids": list(scenario.user_ids),
         "post_call_conversation_id": first.conversation_id,
+        "kinds": [p.kind + "".join(f"+{f}" for f in p.features) for p in scenario.plans],
+        "grouping": scenario.grouping,
         "times": "RTTM in seconds from each session start; frames and post-call in epoch ms",
     }
     paths["manifest"].write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")

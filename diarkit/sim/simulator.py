@@ -66,6 +66,11 @@ class Simulator:
         heartbeat_s: wall seconds between heartbeats on each socket (Genesys: 30).
         call_duration_s: (min, max) length of each call in call-time seconds.
         stagger_s: mean call-time seconds between call starts (0: all start together).
+        grouping: how transcripts are batched into frames (``diarkit.sim.calls.GROUPINGS``:
+            ``grouped`` within ~35 s, the documented default; ``low_latency`` ~3-5 s;
+            ``per_frame`` one transcript per frame).
+        kinds: call kinds given to calls in turn (``diarkit.sim.calls.CALL_KINDS``, with
+            ``+hold`` etc.); None: the seeded mix.
         autostart: start the calls by itself ``start_delay_s`` after the server is up;
             with False, call ``start_conversations()`` (after subscribing).
         start_delay_s: wall seconds between server start and call start (autostart).
@@ -93,6 +98,8 @@ class Simulator:
         *,
         call_duration_s: tuple[float, float] = (120.0, 480.0),
         stagger_s: float = 5.0,
+        grouping: str = "grouped",
+        kinds: Sequence[str] | None = None,
         autostart: bool = True,
         start_delay_s: float = 1.0,
         token_lifetime_s: float = 86_400.0,
@@ -115,6 +122,7 @@ class Simulator:
         self._scenario_args = {
             "seed": seed, "conversations": conversations, "queues": queues, "agents": agents,
             "call_duration_s": call_duration_s, "stagger_s": stagger_s,
+            "grouping": grouping, "kinds": kinds,
         }
         self._fixed_epoch = epoch_ms
         self.scenario: Scenario = build_scenario(

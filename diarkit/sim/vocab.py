@@ -110,3 +110,73 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "amount": ("forty two pounds", "twelve ninety nine", "one hundred and five dollars"),
     "years": ("three", "ten", "fifteen"),
 }
+
+# --------------------------------------------------------------------------- call flow
+
+ACD_COMFORT = (
+    "all of our agents are busy please stay on the line your call will be answered shortly",
+    "you are in a queue please continue to hold",
+)
+AGENT_CALLBACK_GREETING = (
+    "hello this is {agent} from {company} returning your call",
+    "hi it is {agent} at {company} you asked us to call you back",
+)
+AGENT_BLIND_TRANSFER = (
+    "i am going to transfer you to the right team please stay on the line",
+    "let me put you through to a colleague who can help with that",
+)
+AGENT_CONSULT = (
+    "let me check with a colleague i will put you on hold for a moment",
+    "i need to speak to my supervisor please hold the line",
+)
+AGENT_CONFERENCE = (
+    "i am going to bring a colleague into the call",
+    "let me add a specialist to this call",
+)
+AGENT_TRANSFER_GREETING = (
+    "hi this is {agent} my colleague has explained the situation",
+    "hello you are through to {agent} i have the notes from my colleague",
+)
+AGENT_CONFERENCE_HELLO = (
+    "hi it is {agent} joining the call",
+    "hello this is {agent} i can help with that",
+)
+AGENT_CONFERENCE_LEAVE = (
+    "i will leave you with my colleague now thank you",
+    "i will drop off the call now my colleague will take it from here",
+)
+AGENT_PAUSE = (
+    "i will pause the recording while you give me the card details",
+    "for your security the recording is paused while you read the card number",
+)
+CUSTOMER_CARD = (
+    "the card number is four four one two {digits}",
+    "it is {digits} expiry {month}",
+)
+AGENT_PAUSED_ACK = ("thank you", "got that thanks")
+AGENT_UNPAUSE = (
+    "thank you the payment has gone through and the recording has resumed",
+    "that is all done the recording is back on",
+)
+
+#: Agents (first and last name; the greeting uses the first name, lower case) and queues.
+AGENT_NAMES = (
+    "Sam Carter", "Priya Shah", "Jordan Lee", "Maria Garcia", "Tom Becker", "Aisha Khan",
+    "Lukas Novak", "Mei Chen", "Omar Haddad", "Nina Petrova", "Diego Ramos", "Grace Okafor",
+)
+QUEUE_NAMES = (
+    "Billing", "Technical Support", "Sales", "Retentions", "Card Services", "Moves",
+    "Complaints", "General Enquiries",
+)
+IVR_NAME = "Main IVR"
+#: Names shown in call events, never spoken (so not held to the recogniser's lower case).
+NOT_SPOKEN = ("AGENT_NAMES", "QUEUE_NAMES", "IVR_NAME", "WRAPUP_CODES", "NOT_SPOKEN")
+#: Wrap-up codes an agent picks at the end of after-call work, with a note.
+WRAPUP_CODES = (
+    ("billing-query", "explained the charge"),
+    ("refund-issued", "refund raised to card"),
+    ("technical-fault", "ticket raised for engineer"),
+    ("address-change", "address updated"),
+    ("cancellation", "package removed"),
+    ("transferred", "passed to colleague"),
+)

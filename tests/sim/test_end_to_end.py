@@ -81,7 +81,7 @@ def test_many_concurrent_calls_over_two_channels() -> None:
     from .conftest import close, connect, new_channel, recv_close, subscribe, token
 
     with Simulator(seed=21, conversations=30, queues=3, agents=8, autostart=False,
-                   **FAST) as sim:
+                   grouping="per_frame", **FAST) as sim:
         headers = {"Authorization": f"Bearer {token(sim)}"}
         with httpx.Client(base_url=sim.api_base, headers=headers) as api:
             channels = [new_channel(api), new_channel(api)]

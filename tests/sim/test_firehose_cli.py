@@ -42,7 +42,7 @@ def test_firehose_reaches_a_subscribed_socket_and_the_ledger(
 def test_replay_given_frames_on_one_channel(sim: Simulator, api: httpx.Client) -> None:
     sim.faults.stop_heartbeats()
     ch = new_channel(api)  # no subscriptions: channel_id sends regardless
-    frames = list(iter_frames(1, seed=2, n_frames=200))
+    frames = list(iter_frames(1, seed=2, n_frames=200, grouping="per_frame"))
     ws = connect(sim, ch)
     try:
         assert sim.start_replay(frames, channel_id=ch["id"]).result(30).frames == 200
@@ -89,8 +89,8 @@ def test_readme_documents_every_simulate_option() -> None:
 
     help_text = CliRunner().invoke(cli, ["simulate", "--help"]).output
     options = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help"}
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Simulator", 1)[1].split("\n## ", 1)[0]
+    page = (REPO / "docs" / "guide" / "simulator.md").read_text(encoding="utf-8")
+    section = page.split("# Simulator", 1)[1].split("\n# ", 1)[0]
     assert len(options) >= 12
     assert sorted(o for o in options if o not in section) == []
 
