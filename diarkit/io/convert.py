@@ -218,6 +218,9 @@ def process_batch(
         except (pa.ArrowInvalid, UnicodeDecodeError):
             frames = pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
     received = env["event_time"]  # the call time the data carries; never the file's mtime
+    if batch.received_at is not None:  # a time the input format carries (EventBridge)
+        given = batch.received_at if not dup else batch.received_at.take(pa.array(idx))
+        received = pc.coalesce(given.cast(UTC_TS), received)
     raw = assemble_raw(
         frames,
         digests_hex(digests),
@@ -675,7 +678,7 @@ def convert(
             f"{root}: a folder with other files that is not a diarkit dataset; "
             "choose a new or empty folder (diarkit only writes where it knows every file)"
         )
-    root.mkdir(parents=True, exist_ok=True)
+    (root / RAW_DIR).mkdir(parents=True, exist_ok=True)  # a dataset from now on
     with dataset_lock(root, "convert"):
         summary = ConvertSummary(_new_run_id(), root)
         summary.skipped.extend(missing)

@@ -91,6 +91,10 @@ class _Damaged(Exception):
         self.at = at
 
 
+class _TooLong(_Damaged):
+    """A span over ``MAX_SPAN_BYTES``; inside an array the element alone is lost."""
+
+
 class _Out:
     """Rows found so far, grouped into batches of one kind (records or import rows)."""
 
@@ -197,7 +201,7 @@ class _Parser:
             yield
             src.fill()
             if src.end - src.keep > MAX_SPAN_BYTES:
-                raise _Damaged(
+                raise _TooLong(
                     f"{self.where}: a value over {MAX_SPAN_BYTES >> 20} MiB "
                     "(damaged document or unbalanced quotes?)",
                     src.keep,
@@ -302,7 +306,16 @@ class _Parser:
         while True:
             self.where = path(idx)
             self.keep(prev + 1)
-            yield from self.need()
+            try:
+                yield from self.need()
+            except _TooLong as exc:
+                # quarantine this element only: skip to its end, keep the ones after it
+                sep, closed_at = yield from self._skip_element(prev, c, exc)
+                if closed_at is not None:
+                    return closed_at
+                prev = sep
+                idx += 1
+                continue
             i = src.i
             j = src.next_at_or_above(c - 1, i)
             bounds = src.pos[src.commas(c, i, j)]
@@ -333,6 +346,44 @@ class _Parser:
                 src.i = j + 1
                 return close + 1
             src.i = src.n
+
+    def _skip_element(
+        self, prev: int, c: int, exc: _Damaged
+    ) -> Generator[None, None, tuple[int, int | None]]:
+        """Reject the over-long element after ``prev`` and walk past it.
+
+        Its first ``SHOWN_BYTES`` are quarantined with the reason; the bytes after are
+        dropped as they are read (memory stays bounded). Returns the position of the
+        comma after it, or ``(close, position after the closing bracket)`` when the
+        array ends with it.
+        """
+        src = self.src
+        start = max(prev + 1, src.base)
+        line = self.line(start)
+        shown = src.text(start, min(src.end, start + SHOWN_BYTES)).strip()
+        self.out.reject(
+            line,
+            f"{exc.reason}; this element is quarantined (its first {SHOWN_BYTES} bytes) "
+            "and the elements after it are kept",
+            shown,
+        )
+        while True:
+            j = src.next_at_or_above(c - 1, src.i)
+            commas = src.commas(c, src.i, j)
+            if len(commas):
+                k = int(commas[0])
+                src.i = k + 1
+                return int(src.pos[k]), None
+            if j < src.n:
+                close = int(src.pos[j])
+                if src.ch[j] != CLOSE_ARRAY or src.lvl[j] != c - 1:
+                    raise self.damaged(f"unexpected {chr(src.ch[j])!r} in an array", close)
+                src.i = j + 1
+                return close, close + 1
+            src.i = src.n
+            src.keep = src.end  # nothing of this element is needed any more
+            yield
+            src.fill()
 
     def _records(self, open_pos: int) -> Walk:
         """A top-level array: every element is one record."""

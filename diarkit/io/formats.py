@@ -19,6 +19,9 @@ bad element is reported with its JSON path and skipped, good ones are kept.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -31,6 +34,41 @@ from diarkit.genesys.messages import LEGACY_SPEAKER_CHANNELS
 from diarkit.schema import SPEAKER_BY_CHANNEL
 
 Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InputFormat:
+    """A pluggable input format of ``convert`` (e.g. ``diarkit.io.eventbridge``).
+
+    Attributes:
+        name: what ``detect_format`` answers for it (e.g. ``"eventbridge"``).
+        detect: given a file's first bytes (up to 64 KiB, gzip already undone, a UTF-8
+            byte-order mark removed), True if the file is in this format. Must not raise.
+        read: ``read(path, chunk_bytes)`` yields ``diarkit.io.readers.Batch`` objects in
+            file order (records in ``blobs``, verbatim; problems in ``rejected``; a
+            per-record ``received_at`` array, when the format carries a time, e.g.
+            EventBridge's ``time``).
+    """
+
+    name: str
+    detect: Callable[[bytes], bool]
+    read: Callable[[Path, int], Iterator[Any]]
+
+
+#: Registered formats, tried in order before the built-in ones.
+INPUT_FORMATS: list[InputFormat] = []
+
+
+def register_format(fmt: InputFormat) -> InputFormat:
+    """Add ``fmt`` to the formats ``detect_format``/``iter_batches`` know (idempotent by name).
+
+    Call it at import time of the module defining the reader, and import that module
+    from ``diarkit.io.readers``' ``_PLUGINS`` (so detection sees it without the caller
+    importing anything).
+    """
+    INPUT_FORMATS[:] = [f for f in INPUT_FORMATS if f.name != fmt.name]
+    INPUT_FORMATS.append(fmt)
+    return fmt
 
 _PURPOSE_CHANNEL = {
     "internal": "INTERNAL",

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .dataset import is_dataset, list_parts
-from .formats import is_sta_transcript, is_tutorial_export
+from .formats import INPUT_FORMATS, InputFormat, is_sta_transcript, is_tutorial_export
 
 CHUNK_BYTES = 16 << 20
 _SNIFF = 1 << 16
@@ -78,6 +78,9 @@ class Batch:
     start_seq: int = 0
     topics: list[str] | None = None
     element_at: list[int] | None = None
+    #: Per-record receive time (UTC timestamps) a format carries (EventBridge ``time``);
+    #: ``None``: the record's own ``eventTime`` is used.
+    received_at: pa.Array | None = None
 
 
 class GzipStream:
@@ -247,8 +250,26 @@ def detect_format(path: str | Path) -> str:
     return format_of_head(path, _sniff(path))
 
 
+#: Modules that register input formats (``formats.register_format``) when imported.
+_PLUGINS: tuple[str, ...] = ()
+
+
+def _plugins() -> list[InputFormat]:
+    import importlib
+
+    for name in _PLUGINS:
+        importlib.import_module(name)
+    return INPUT_FORMATS
+
+
 def format_of_head(path: Path, head: bytes) -> str:
-    """``detect_format`` of a file whose first bytes (up to 64 KiB) are ``head``."""
+    """``detect_format`` of a file whose first bytes (up to 64 KiB) are ``head``.
+
+    Registered formats (``formats.register_format``) are asked first.
+    """
+    for fmt in _plugins():
+        if fmt.detect(head.removeprefix(BOM)):
+            return fmt.name
     if head[:4] == b"PAR1":
         raise UnknownFormatError(f"{path}: a Parquet file, not a dataset directory")
     text = head.removeprefix(BOM).lstrip(b" \t\r\n")
@@ -439,7 +460,10 @@ def iter_batches(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[B
     """
     path = Path(path)
     fmt = detect_format(path)
-    if fmt == "dataset":
+    plugin = next((f for f in _plugins() if f.name == fmt), None)
+    if plugin is not None:
+        yield from plugin.read(path, chunk_bytes)
+    elif fmt == "dataset":
         yield from iter_dataset(path)
     elif fmt == "jsonl":
         yield from iter_jsonl(path, chunk_bytes)
