@@ -5,6 +5,8 @@ Layout (``docs``: README "Fleet scale with Dask")::
     DATASET/segments/date=YYYY-MM-DD/<session>-<seq>.parquet
 
 Each part file becomes exactly one Dask partition, in path order (date, session, seq).
+A dataset on object storage (``s3://bucket/prefix``, :mod:`diarkit.scale.objectstore`)
+is listed and read the same way, straight from the bucket.
 Files are listed as :mod:`diarkit.io.dataset` lists them (temporary names ignored, so a
 dataset being written is always readable). Category columns of the contract
 are read as plain strings so that partitions with different dictionaries concatenate and
@@ -25,6 +27,7 @@ import pyarrow.parquet as pq
 
 from diarkit.io.dataset import SEGMENTS_DIR, superseded_parts
 from diarkit.io.dataset import list_parts as io_list_parts
+from diarkit.scale.objectstore import is_url, list_remote_parts, open_input
 from diarkit.schema import SEGMENTS
 
 #: Contract columns whose pandas kind is ``category`` (read as strings, see module doc).
@@ -39,7 +42,7 @@ class DatasetError(ValueError):
 class PartFile:
     """One segments part file: its path, its ``date`` partition and its row count."""
 
-    path: Path
+    path: Path | str  # a str URL for a dataset on object storage
     date: str
     rows: int
 
@@ -69,6 +72,8 @@ def list_parts(dataset: str | os.PathLike[str]) -> list[PartFile]:
         DatasetError: when the dataset has no segments part file, or a footer is unreadable
             (the message names the file).
     """
+    if is_url(dataset):
+        return _list_remote_parts(os.fspath(dataset))
     seg = segments_dir(dataset)
     parts: list[PartFile] = []
     skip = superseded_parts(seg.parent)
@@ -82,6 +87,23 @@ def list_parts(dataset: str | os.PathLike[str]) -> list[PartFile]:
         parts.append(PartFile(path, path.parent.name.removeprefix("date="), rows))
     if not parts:
         raise DatasetError(f"{seg}: no segments part files (date=YYYY-MM-DD/*.parquet)")
+    return parts
+
+
+def _list_remote_parts(url: str) -> list[PartFile]:
+    """``list_parts`` of a dataset on object storage (``s3://bucket/prefix``)."""
+    urls = list_remote_parts(url, SEGMENTS_DIR)
+    if not urls:
+        raise DatasetError(f"{url}: no segments part files (segments/date=YYYY-MM-DD/*.parquet)")
+    parts = []
+    for part in urls:
+        try:
+            with open_input(part) as f:
+                rows = pq.read_metadata(f).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise DatasetError(f"{part}: unreadable Parquet footer: {exc}") from exc
+        date = part.rsplit("/", 2)[-2].removeprefix("date=")
+        parts.append(PartFile(part, date, rows))
     return parts
 
 
@@ -108,9 +130,15 @@ def read_part(path: str | os.PathLike[str]) -> pd.DataFrame:
             required column or holds a column that cannot be cast to the contract type.
     """
     try:
-        file = pq.ParquetFile(path)
-        present = set(file.schema_arrow.names)
-        table = file.read(columns=[n for n in READ_SCHEMA.names if n in present])
+        if is_url(path):  # on object storage: one ranged read per column chunk
+            with open_input(os.fspath(path)) as f:
+                file = pq.ParquetFile(f)
+                present = set(file.schema_arrow.names)
+                table = file.read(columns=[n for n in READ_SCHEMA.names if n in present])
+        else:
+            file = pq.ParquetFile(path)
+            present = set(file.schema_arrow.names)
+            table = file.read(columns=[n for n in READ_SCHEMA.names if n in present])
     except (OSError, pa.ArrowException) as exc:
         raise DatasetError(f"{path}: unreadable Parquet part: {exc}") from exc
     columns = []

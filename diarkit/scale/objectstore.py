@@ -1,0 +1,143 @@
+"""Datasets on object storage (``s3://bucket/prefix``, any fsspec URL; extra ``diarkit[aws]``).
+
+The layout is the dataset layout of :mod:`diarkit.io.dataset`, one object per file::
+
+    s3://bucket/prefix/raw/date=YYYY-MM-DD/<session>-<seq>.parquet
+    s3://bucket/prefix/segments/date=YYYY-MM-DD/<session>-<seq>.parquet
+    s3://bucket/prefix/gaps/<session>.parquet
+    s3://bucket/prefix/quarantine/<run>.parquet
+
+What S3 gives and what it does not, and how the local guarantees carry over:
+
+* **No rename.** A local writer publishes by writing a temporary name and renaming it;
+  S3 has no atomic rename (a "move" is a copy plus a delete). So each object is written
+  *once, under its final key*: a single ``PutObject`` or one multipart upload. S3 makes
+  an object visible only when that request completes (a multipart upload only at
+  ``CompleteMultipartUpload``): readers see the whole object or nothing, never a part.
+* **Strong read-after-write consistency** (since December 2020): a listing after a
+  completed write includes the object, and a read returns its latest bytes.
+* **Temporary prefixes.** Keys whose last component starts with ``.`` or ``_`` (the
+  local writers' ``.tmp-*`` names, ``_spool/``, journals) are never uploaded and are
+  ignored by readers, as on disk (:func:`diarkit.io.dataset.is_visible`).
+* **No multi-object transaction.** A raw part and its segments twin are two objects:
+  :func:`publish_dataset` uploads raw before segments (as the local writer renames raw
+  first), so a reader never sees segments whose raw part is missing. Compaction is done
+  on disk before publishing; it is not run on a bucket.
+* **Idempotent.** Publishing again uploads only files whose object is missing or has a
+  different size; an interrupted publish is completed by running it again.
+
+Endpoint and credentials come from the usual AWS chain (``AWS_ENDPOINT_URL`` for a local
+endpoint such as moto or MinIO), so Dask worker processes started with the same
+environment read the same bucket. ``storage_options`` passes anything else to fsspec.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diarkit.io.dataset import GAPS_DIR, QUARANTINE_DIR, RAW_DIR, SEGMENTS_DIR, is_visible
+
+#: The areas of a dataset that are published, in upload order (raw before segments).
+AREAS = (RAW_DIR, SEGMENTS_DIR, GAPS_DIR, QUARANTINE_DIR)
+
+
+def is_url(path: str | os.PathLike[str]) -> bool:
+    """True for ``scheme://...`` other than ``file://`` (a dataset on object storage)."""
+    text = os.fspath(path)
+    return "://" in text and not text.startswith("file://")
+
+
+def filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
+    """The fsspec filesystem of ``url`` and the path inside it (bucket/prefix, no slash)."""
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(url, **dict(storage_options or {}))
+    return fs, str(root).rstrip("/")
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p)
+
+
+@dataclass(slots=True)
+class PublishReport:
+    """What :func:`publish_dataset` did: objects uploaded and skipped, bytes uploaded."""
+
+    uploaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+def publish_dataset(
+    dataset: str | os.PathLike[str],
+    url: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> PublishReport:
+    """Upload a local dataset's complete files to ``url`` under the same relative keys.
+
+    Raw parts go first, then segments, gaps and quarantine. Each file becomes one object
+    written once under its final key; temporary and hidden files are left out; objects
+    already there with the same size are skipped (see the module docstring).
+
+    Raises:
+        FileNotFoundError: ``dataset`` is not a directory.
+    """
+    root = Path(dataset)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such dataset directory")
+    fs, base = filesystem(url, storage_options)
+    report = PublishReport()
+    for area in AREAS:
+        top = root / area
+        if not top.is_dir():
+            continue
+        for path in sorted(top.rglob("*.parquet")):
+            rel = path.relative_to(root)
+            if not is_visible(path.name) or any(p.startswith((".", "_")) for p in rel.parts):
+                continue
+            key = _join(base, rel.as_posix())
+            size = path.stat().st_size
+            try:
+                if fs.size(key) == size:
+                    report.skipped.append(key)
+                    continue
+            except FileNotFoundError:
+                pass
+            fs.put_file(str(path), key)  # one PUT (or one multipart upload) to the final key
+            report.uploaded.append(key)
+            report.bytes += size
+    return report
+
+
+def list_remote_parts(url: str, kind: str = SEGMENTS_DIR, **storage_options: Any) -> list[str]:
+    """URLs of the complete part files of ``kind`` at ``url``, sorted by date and name.
+
+    Hidden and temporary keys (a component starting with ``.`` or ``_``) are ignored.
+    """
+    fs, base = filesystem(url, storage_options)
+    top = _join(base, kind)
+    protocol = url.split("://", 1)[0]
+    out = []
+    try:
+        dirs = sorted(fs.ls(top, detail=False))
+    except FileNotFoundError:
+        return []
+    for d in dirs:
+        name = d.rstrip("/").rsplit("/", 1)[-1]
+        if not name.startswith("date="):
+            continue
+        for key in sorted(fs.ls(d, detail=False)):
+            if is_visible(key.rsplit("/", 1)[-1]):
+                out.append(f"{protocol}://{key}")
+    return out
+
+
+def open_input(url: str, **storage_options: Any) -> Any:
+    """A binary file object of ``url`` (close it after use)."""
+    fs, path = filesystem(url, storage_options)
+    return fs.open(path, "rb")

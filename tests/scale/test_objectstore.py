@@ -1,0 +1,138 @@
+"""Datasets on object storage: publish to and read from S3 on a local moto server.
+
+Dask fleet statistics computed straight from the bucket (on a real 2-process
+LocalCluster whose workers reach the same endpoint) equal the single-machine result of
+the local copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+
+import cloudpickle
+import pandas as pd
+import pytest
+
+from diarkit.io.dataset import SEGMENTS_DIR, list_parts
+from diarkit.scale import DatasetError, read_part
+from diarkit.scale import list_parts as scale_list_parts
+from diarkit.scale.objectstore import is_url, list_remote_parts, publish_dataset
+from tests.eventbridge.conftest import aws_endpoint  # noqa: F401  (the moto server fixture)
+
+# the pipeline below lives in this test module, which worker processes cannot import
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def s3(aws_endpoint):  # noqa: F811
+    """A fresh bucket; ``AWS_ENDPOINT_URL`` points boto3, s3fs and child processes at moto."""
+    import boto3
+
+    old = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = aws_endpoint
+    bucket = f"diarkit-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    try:
+        yield bucket, client
+    finally:
+        if old is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = old
+
+
+@pytest.fixture(scope="module")
+def published(s3, dataset, tmp_path_factory):
+    """The synthetic fleet dataset (plus temporaries that must stay local) on S3."""
+    bucket, _ = s3
+    local = tmp_path_factory.mktemp("local") / "ds"
+    shutil.copytree(dataset, local)
+    first = list_parts(local, SEGMENTS_DIR)[0]
+    (first.parent / f".tmp-12345-{first.name}").write_bytes(b"half a file")
+    (local / "_spool").mkdir(exist_ok=True)
+    (local / "_spool" / "x-000000.spool").write_bytes(b"in flight")
+    url = f"s3://{bucket}/fleet/ds"
+    report = publish_dataset(local, url)
+    return local, url, report
+
+
+def test_publish_writes_the_same_layout_and_leaves_temporaries_out(published, s3):
+    local, url, report = published
+    bucket, client = s3
+    keys = sorted(
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="fleet/")
+        for o in page.get("Contents", [])
+    )
+    want = sorted(
+        f"fleet/ds/{p.relative_to(local).as_posix()}"
+        for kind in ("raw", "segments")
+        for p in list_parts(local, kind)
+    )
+    assert keys == want and len(keys) > 10
+    assert not any("/." in k or "/_" in k for k in keys)
+    assert len(report.uploaded) == len(keys) and report.bytes > 0
+    again = publish_dataset(local, url)  # idempotent: nothing to upload
+    assert again.uploaded == [] and len(again.skipped) == len(keys)
+
+
+def test_readers_list_the_bucket_as_the_disk(published):
+    local, url, _ = published
+    remote = scale_list_parts(url)
+    here = scale_list_parts(local)
+    assert [p.path.rsplit("/", 1)[-1] for p in remote] == [p.path.name for p in here]
+    assert [(p.date, p.rows) for p in remote] == [(p.date, p.rows) for p in here]
+    pd.testing.assert_frame_equal(read_part(remote[0].path), read_part(here[0].path))
+    assert is_url(url) and not is_url(local) and not is_url("file:///tmp/x")
+
+
+def test_unfinished_uploads_and_temporary_keys_are_invisible(published, s3):
+    _, url, _ = published
+    bucket, client = s3
+    before = list_remote_parts(url)
+    date = before[0].rsplit("/", 2)[-2]
+    key = f"fleet/ds/segments/{date}/zz-999999.parquet"
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)
+    client.upload_part(
+        Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 1024
+    )
+    client.put_object(Bucket=bucket, Key=f"fleet/ds/segments/{date}/.tmp-1-a.parquet", Body=b"x")
+    client.put_object(Bucket=bucket, Key=f"fleet/ds/segments/{date}/_journal.parquet", Body=b"x")
+    assert list_remote_parts(url) == before  # the multipart object exists only once completed
+    client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+
+
+def test_a_damaged_object_is_named_in_the_error(s3):
+    bucket, client = s3
+    client.put_object(
+        Bucket=bucket, Key="broken/ds/segments/date=2026-12-05/a-000000.parquet", Body=b"nope"
+    )
+    with pytest.raises(DatasetError, match=f"s3://{bucket}/broken/ds/segments/date=2026-12-05/a"):
+        scale_list_parts(f"s3://{bucket}/broken/ds")
+    with pytest.raises(DatasetError, match="no segments part files"):
+        scale_list_parts(f"s3://{bucket}/nothing-here")
+
+
+def talk_pipeline(segments: pd.DataFrame) -> pd.DataFrame:
+    """Per-conversation talk statistics of whole conversations (final versions)."""
+    from diarkit.analysis import finalize, talk_stats
+
+    return talk_stats(finalize(segments).segments)
+
+
+def test_dask_fleet_statistics_straight_from_the_bucket(published):
+    from diarkit.io.load import load_segments
+    from diarkit.scale import canonical, fleet_from_stats, local_client, map_conversations
+
+    local, url, _ = published
+    reference = canonical(talk_pipeline(load_segments(local)))
+    # worker processes inherit AWS_ENDPOINT_URL and read the objects themselves
+    with local_client(2, threads_per_worker=1, memory_limit="1GiB") as client:
+        remote = map_conversations(url, talk_pipeline, client=client)
+    assert len(remote) > 100
+    pd.testing.assert_frame_equal(remote, reference)
+    pd.testing.assert_frame_equal(fleet_from_stats(remote), fleet_from_stats(reference))
