@@ -359,8 +359,10 @@ class _Parser:
         """
         src = self.src
         start = max(prev + 1, src.base)
+        head = src.text(start, min(src.end, start + SHOWN_BYTES))
+        start += len(head) - len(head.lstrip())  # the element's first byte, for its line
         line = self.line(start)
-        shown = src.text(start, min(src.end, start + SHOWN_BYTES)).strip()
+        shown = head.strip()
         self.out.reject(
             line,
             f"{exc.reason}; this element is quarantined (its first {SHOWN_BYTES} bytes) "

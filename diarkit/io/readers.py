@@ -262,6 +262,23 @@ def _plugins() -> list[InputFormat]:
     return INPUT_FORMATS
 
 
+def _mostly_records(lines: list[bytes]) -> bool:
+    """True when at least two of ``lines`` (after the first) are one-line known records,
+    and most are: a JSONL file whose first line happens to start with ``[``."""
+    good = bad = 0
+    for raw_line in lines[1:]:
+        line = raw_line.strip()
+        if not line:
+            continue
+        try:
+            ok = is_known_record(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            ok = False
+        good += ok
+        bad += not ok
+    return good >= 2 and good > bad
+
+
 def format_of_head(path: Path, head: bytes) -> str:
     """``detect_format`` of a file whose first bytes (up to 64 KiB) are ``head``.
 
@@ -275,15 +292,15 @@ def format_of_head(path: Path, head: bytes) -> str:
     text = head.removeprefix(BOM).lstrip(b" \t\r\n")
     if not text:
         raise UnknownFormatError(f"{path}: empty file")
-    if text[:1] == b"[":
+    lines = text.split(b"\n")
+    if len(head) >= _SNIFF and len(lines) > 1:
+        lines.pop()  # cut by the sniff: not a whole line
+    if text[:1] == b"[" and not _mostly_records(lines[:SNIFF_LINES]):
         return "json-array"
     from .eventbridge import FORMAT, is_eventbridge_head  # it builds on this module
 
     if is_eventbridge_head(text):
         return FORMAT  # Firehose objects: envelopes one per line or concatenated
-    lines = text.split(b"\n")
-    if len(head) >= _SNIFF and len(lines) > 1:
-        lines.pop()  # cut by the sniff: not a whole line
     unknown: Any = None
     for raw_line in lines[:SNIFF_LINES]:
         line = raw_line.strip()
