@@ -123,8 +123,9 @@ def run_demo(
     """
     from diarkit.analysis.fleet import fleet_stats
     from diarkit.capture import Capture
-    from diarkit.io.load import load_gaps, load_segments
-    from diarkit.report import analyse, fleet_report
+    from diarkit.io.load import load_gaps
+    from diarkit.report import fleet_report
+    from diarkit.report.analyse import analyse_dataset
     from diarkit.report.ownership import check_writable, write_owned
     from diarkit.scale.fleet import canonical
     from diarkit.sim import Simulator, parse_fault_spec
@@ -180,7 +181,7 @@ def run_demo(
         raise RuntimeError(f"capture failed: {snap.message}")
     echo(f"Captured {snap.frames:,} frames ({snap.rows:,} rows in {snap.parts} Parquet parts).")
 
-    analysis = analyse(load_segments(dataset), PROFILE)
+    analysis = analyse_dataset(dataset, PROFILE)
     stats = canonical(analysis.stats)
     fleet = fleet_stats(stats, by=())
     gaps = load_gaps(dataset)

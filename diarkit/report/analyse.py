@@ -113,6 +113,33 @@ def analyse(segments: pd.DataFrame, profile: Any = None) -> Analysis:
                     threshold)
 
 
+def analyse_dataset(dataset: Any, profile: Any = None, *, conversations: Any = None,
+                    start: Any = None, end: Any = None) -> Analysis:
+    """``analyse`` for a dataset folder, on the conversation model when the dataset has one.
+
+    The statistics are the rows ``diarkit stats`` writes for the same dataset and profile
+    (``diarkit.io.load.conversation_stats``: segments attributed to the participants of
+    the call events, phases excluded from silence); the segments are the final
+    utterances of the same conversations, for timelines.
+    """
+    from diarkit.analysis import filter_confidence, finalize
+    from diarkit.io import load
+
+    prof = _profile(profile)
+    segments = load.load_segments(dataset, conversations=conversations, start=start, end=end)
+    final = finalize(segments)
+    by_model = getattr(load, "conversation_stats", None)
+    if by_model is None or segments.empty:
+        stats = stats_of(final.segments, prof)
+    else:
+        ids = sorted(segments["conversation_id"].astype(str).unique())
+        stats = by_model(dataset, prof, conversations=ids)
+    threshold = float(getattr(prof, "min_confidence", 0.5))
+    _kept, audit = filter_confidence(final.segments, min_confidence=threshold)
+    return Analysis(profile_name(prof), final.segments, final.unfinished, stats, audit,
+                    threshold)
+
+
 @dataclass(frozen=True)
 class Definition:
     """One figure's definition as the report prints it."""
@@ -192,4 +219,5 @@ def definitions(profile: Any = None) -> dict[str, Definition]:
     }
 
 
-__all__ = ["Analysis", "Definition", "analyse", "definitions", "profile_name", "stats_of"]
+__all__ = ["Analysis", "Definition", "analyse", "analyse_dataset", "definitions", "profile_name",
+           "stats_of"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .analyse import Analysis, analyse
+from .analyse import Analysis, analyse_dataset
 from .ownership import check_writable, write_owned
 
 #: What the report and its CSV are written by (kept in the folder's manifest).
@@ -123,7 +123,7 @@ def build_report(
         NoConversationsError: the filters leave nothing to report on.
     """
     from diarkit.analysis import fleet_stats
-    from diarkit.io.load import load_gaps, load_segments
+    from diarkit.io.load import load_gaps
     from diarkit.scale.fleet import canonical
 
     from .fleet import fleet_report
@@ -161,12 +161,11 @@ def build_report(
         filters["start"] = start
     if end is not None:
         filters["end"] = end
-    segments = load_segments(root, conversations=wanted, start=start, end=end)
-    if segments.empty:
+    analysis = analyse_dataset(root, profile, conversations=wanted, start=start, end=end)
+    if analysis.segments.empty:
         given = ", ".join(f"{k}={v}" for k, v in filters.items()) or "none"
         raise NoConversationsError(f"no conversation to report on in {root} (filters: "
                                    f"{given})", filters)
-    analysis = analyse(segments, profile)
     stats = canonical(analysis.stats)
     gaps = load_gaps(root) if (root / "gaps").is_dir() else None
     n_calls = int(stats["conversation_id"].nunique())
