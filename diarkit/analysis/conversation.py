@@ -149,28 +149,36 @@ def reconcile(segments: pd.DataFrame) -> Reconciled:
     validate(segments, SEGMENTS, where="reconcile()")
     df = segments
     if "source" not in df.columns:
-        df = df.assign(source=pd.Categorical(["live"] * len(df), categories=list(SEGMENT_SOURCES)))
+        live = np.zeros(len(df), dtype=np.int8)
+        df = df.assign(source=pd.Categorical.from_codes(live, categories=list(SEGMENT_SOURCES)))
     n = len(df)
     if n == 0:
         return Reconciled(df, df.iloc[:0])
     conv, _ = codes_of(df["conversation_id"])
-    chan, chan_labels = codes_of(
-        df["channel"].astype("string").fillna("UNKNOWN")
-        + "\x1f"
-        + df["speaker"].astype("string").fillna("")
-    )
-    comm, _ = codes_of(df["communication_id"].astype("string").fillna(""))
-    src = df["source"].astype("string").fillna("live").map(SOURCE_RANK)
-    if src.isna().any():
-        bad = df["source"][src.isna()].iloc[0]
+    chan, chan_labels = codes_of(df["channel"])
+    spk, spk_labels = codes_of(df["speaker"])
+    comm, _ = codes_of(df["communication_id"])
+    known = pd.Index(list(SEGMENT_SOURCES))
+    col = df["source"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        per_cat = known.get_indexer(col.cat.categories.astype(str))
+        codes = col.cat.codes.to_numpy()
+        src_rank = np.where(codes < 0, 0, np.append(per_cat, 0)[codes]).astype(np.int64)
+    else:
+        values = col.astype(object).where(col.notna(), "live")
+        src_rank = known.get_indexer(values).astype(np.int64)
+    if (src_rank < 0).any():
+        bad = df["source"].iloc[int(np.flatnonzero(src_rank < 0)[0])]
         raise ValueError(f"reconcile(): unknown source {bad!r}; known: {list(SEGMENT_SOURCES)}")
-    src_rank = src.to_numpy(dtype=np.int64)
-    n_chan = max(len(chan_labels), 1)
-    group = conv * n_chan + chan
-    stream = src_rank * (int(comm.max()) + 1) + comm
-    # fast path: one stream per (conversation, channel) -> nothing can collide
-    pairs = pd.DataFrame({"g": group, "s": stream}).drop_duplicates()
-    if len(pairs) == pairs["g"].nunique():
+    n_chan = len(chan_labels) + 1
+    n_spk = len(spk_labels) + 1
+    group = (conv * n_chan + (chan + 1)) * n_spk + (spk + 1)
+    n_comm = int(comm.max()) + 2
+    stream = src_rank * n_comm + (comm + 1)
+    # fast path: one stream per (conversation, channel, speaker) -> nothing can collide
+    n_streams = len(SEGMENT_SOURCES) * n_comm
+    pairs = np.unique(group * n_streams + stream)
+    if len(pairs) == len(np.unique(pairs // n_streams)):
         return Reconciled(df, df.iloc[:0])
     start_ms = to_ms(float_array(df["start_s"]))
     end_ms = to_ms(float_array(df["end_s"]))
@@ -268,9 +276,9 @@ def _one_conversation(
     times_real = all(real for _, real, _ in events)
     prev_at: datetime | None = None
     last_at: datetime | None = None
-    for i, (when, real, snap) in enumerate(events):
+    for i, (when, _real, snap) in enumerate(events):
         latest = snap.latest_time()
-        at = when if real and when is not None else latest
+        at = when if when is not None else latest
         if at is None:
             at = prev_at
         if prev_at is not None and at is not None and at < prev_at:
@@ -467,12 +475,11 @@ def _one_conversation(
 
 def _session_clock(df: pd.DataFrame, starts: pd.Series | None, cols: Iterable[str]) -> None:
     """Add ``*_s`` columns (seconds from each conversation's session start) in place."""
-    origin = (
-        df["conversation_id"].map(starts)
-        if starts is not None and len(starts)
-        else pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
-    )
-    origin = pd.to_datetime(origin, utc=True)
+    if starts is not None and len(starts) and len(df):
+        found = starts.reindex(df["conversation_id"].astype(str)).to_numpy()
+        origin = pd.Series(pd.to_datetime(found, utc=True), index=df.index)
+    else:
+        origin = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
     for col in cols:
         at = pd.to_datetime(df[f"{col}_at"], utc=True)
         df[f"{col}_s"] = (at - origin).dt.total_seconds().astype(np.float64)
@@ -511,6 +518,11 @@ def build_model(
             if pd.notna(a) and pd.notna(b):
                 gap_list.append((pd.Timestamp(a).to_pydatetime(), pd.Timestamp(b).to_pydatetime()))
     by_conv: dict[str, list[tuple[datetime | None, bool, CallSnapshot, int]]] = {}
+    neighbour = (
+        pd.to_datetime(events["neighbour_at"], utc=True)
+        if "neighbour_at" in events.columns and len(events)
+        else None
+    )
     received = pd.to_datetime(events["received_at"], utc=True) if len(events) else None
     frames = events["frame"].tolist() if len(events) else []
     seqs = events["seq"].tolist() if "seq" in events.columns else list(range(len(events)))
@@ -545,11 +557,21 @@ def build_model(
         first_latest = firsts[0][2].latest_time() if firsts else None
         if ok and first_latest is not None and firsts[0][0] is not None:
             ok = abs(firsts[0][0] - first_latest) <= tol
-        if not ok:
-            by_conv[cid] = [(s.latest_time(), False, s, i) for _, _, s, i in evs]
+        if not ok:  # storage order; time: the body's newest, or the frames around it
+            est = []
+            for _, _, snap, i in sorted(evs, key=lambda e: e[3]):
+                when = snap.latest_time()
+                near = neighbour.iloc[i] if neighbour is not None else pd.NaT
+                if pd.notna(near):
+                    near_dt = near.to_pydatetime()
+                    when = near_dt if when is None else max(when, near_dt)
+                est.append((when, False, snap, i))
+            by_conv[cid] = est
     conv_rows, part_rows, phase_rows = [], [], []
     for cid in sorted(by_conv):
-        evs = sorted(by_conv[cid], key=lambda e: (e[0] is None, e[0] or datetime.min, e[3]))
+        evs = by_conv[cid]
+        if all(real for _, real, _, _ in evs):
+            evs = sorted(evs, key=lambda e: (e[0] is None, e[0] or datetime.min, e[3]))
         c, p, ph = _one_conversation(cid, [(w, r, s) for w, r, s, _ in evs], gap_list)
         conv_rows.append(c)
         part_rows.extend(p)
@@ -560,7 +582,10 @@ def build_model(
     starts = session_starts
     if starts is not None:
         starts = pd.to_datetime(starts, utc=True)
-        conversations["session_start_at"] = conversations["conversation_id"].map(starts)
+        starts.index = starts.index.astype(str)
+        conversations["session_start_at"] = pd.to_datetime(
+            starts.reindex(conversations["conversation_id"].astype(str)).to_numpy(), utc=True
+        )
     _session_clock(conversations, starts, ("start", "end"))
     _session_clock(participants, starts, ("connected", "end"))
     _session_clock(phases, starts, ("start", "end"))
@@ -695,24 +720,43 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
     return out
 
 
+def by_party(attributed: pd.DataFrame) -> pd.DataFrame:
+    """Attributed segments with ``speaker`` set to ``party`` (IVR and queue speak apart)."""
+    return attributed.assign(speaker=attributed["party"])
+
+
 # --------------------------------------------------------------------------- metrics
 
 
 def one_timeline(segments: pd.DataFrame, profile: Any, where: str = "talk_stats()") -> pd.DataFrame:
-    """Finalized, de-duplicated, reconciled segments: what every metric reads.
+    """Finalized, de-duplicated, reconciled segments with text: what every metric reads.
 
     Partial versions are finalized (``profile.unfinalized == "finalize"``, the latest
     final version of each utterance is kept) or refused with a ``ValueError`` naming the
     first partial row (``"error"``); repeated final versions of one utterance are kept
-    once; sources and duplicate communications are merged by :func:`reconcile`.
+    once; final segments with blank text (the recogniser heard nothing) are not speech;
+    sources and duplicate communications are merged by :func:`reconcile`.
     """
     from diarkit.analysis.finality import finalize
 
     final = segments["is_final"].to_numpy(dtype=bool, na_value=False)
     needs = not final.all()
-    if not needs and segments["utterance_id"].notna().any():
-        key = segments[["conversation_id", "communication_id", "utterance_id"]]
-        needs = bool(key.duplicated().any())
+    if not needs and len(segments) > 1:
+        # repeated final versions share conversation, communication and times: a hash of
+        # those finds candidates cheaply (a collision only costs a finalize)
+        conv, _ = codes_of(segments["conversation_id"])
+        comm, _ = codes_of(segments["communication_id"])
+        start = to_ms(np.nan_to_num(float_array(segments["start_s"])))
+        end = to_ms(np.nan_to_num(float_array(segments["end_s"])))
+        with np.errstate(over="ignore"):
+            h = (
+                conv.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+                ^ (comm + 1).astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+                ^ start.astype(np.uint64) * np.uint64(0x165667B19E3779F9)
+                ^ end.astype(np.uint64) * np.uint64(0x27D4EB2F165667C5)
+            )
+        h.sort()
+        needs = bool((h[1:] == h[:-1]).any())
     if needs:
         if profile.unfinalized == "error" and not final.all():
             bad = np.flatnonzero(~final)
@@ -722,6 +766,11 @@ def one_timeline(segments: pd.DataFrame, profile: Any, where: str = "talk_stats(
                 "profile with unfinalized='finalize'"
             )
         segments = finalize(segments).segments
+    from diarkit.analysis.confidence import _blank
+
+    blank = _blank(segments["text"])
+    if blank.any():  # the recogniser heard nothing: no words, not speech
+        segments = segments[~blank]
     return reconcile(segments).segments
 
 

@@ -22,7 +22,7 @@ from diarkit.analysis._core import (
 )
 from diarkit.analysis.conversation import one_timeline, phase_index, to_ms
 from diarkit.analysis.profiles import Profile, get_profile
-from diarkit.analysis.turns import turn_bounds
+from diarkit.analysis.turns import merge_backchannels, turn_bounds
 from diarkit.schema import SEGMENTS, STATS, TURNS, validate
 
 #: Overlaps shorter than this (seconds) are not counted as overtalk events (time still is).
@@ -343,6 +343,15 @@ def talk_stats(
         # turn's end and speaker, as for a TURNS input
         fix = break_ties(np.arange(len(pos)), t_conv, t_start, t_end, t_spk)
         t_conv, t_spk, t_start, t_end = t_conv[fix], t_spk[fix], t_start[fix], t_end[fix]
+    t_conv, t_spk, t_start, t_end, is_bc = merge_backchannels(
+        t_conv,
+        t_spk,
+        t_start,
+        t_end,
+        max_gap_ms=round(max_gap * 1000),
+        backchannel_ms=backchannel_ms,
+        ends_turn=prof.backchannel_ends_turn,
+    )
     t_row = row_of_key[t_conv * n_spk + t_spk]
     t_dur = t_end - t_start
     turn_count = per_row(None, t_row)
@@ -356,15 +365,17 @@ def talk_stats(
     # ---- response latency -----------------------------------------------------------
     n_t = len(t_row)
     new_conv = starts_of_runs(t_conv)
-    handover = np.zeros(n_t, dtype=bool)
-    if n_t > 1:
-        handover[1:] = ~new_conv[1:] & (t_spk[1:] != t_spk[:-1])
-    prev_end = np.empty(n_t)
-    if n_t:
-        prev_end[0] = np.nan
-        prev_end[1:] = t_end[:-1]
-    latency = (t_start - prev_end)[handover]
-    lat_row = t_row[handover]
+    # backchannels are neither responses nor the turn a response answers (unless asked)
+    resp = np.ones(n_t, dtype=bool) if prof.backchannel_is_response else ~is_bc
+    r_idx = np.flatnonzero(resp)
+    r_conv, r_spk = t_conv[r_idx], t_spk[r_idx]
+    handover_r = np.zeros(len(r_idx), dtype=bool)
+    prev_end_r = np.full(len(r_idx), np.nan)
+    if len(r_idx) > 1:
+        handover_r[1:] = (r_conv[1:] == r_conv[:-1]) & (r_spk[1:] != r_spk[:-1])
+        prev_end_r[1:] = t_end[r_idx[:-1]]
+    latency = (t_start[r_idx] - prev_end_r)[handover_r]
+    lat_row = t_row[r_idx[handover_r]]
     response_count = per_row(None, lat_row)
     latency_mean = _ratio(per_row(latency, lat_row), response_count)
     latency_median = _group_median(latency, lat_row, n_rows)

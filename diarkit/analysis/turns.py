@@ -61,10 +61,81 @@ def turn_bounds(
     run_first = starts_of_runs(c) | starts_of_runs(k)
     running_end = group_cummax(e, np.cumsum(run_first))
     new = run_first.copy()
-    new[1:] |= (s[1:] - running_end[:-1]) > max_gap
+    # compared on integer milliseconds: a pause of exactly max_gap stays inside the turn
+    gap_ms = np.rint((s[1:] - running_end[:-1]) * 1000.0)
+    new[1:] |= gap_ms > round(max_gap * 1000)
     first = np.flatnonzero(new)
     turn_end = np.maximum.reduceat(e, first) if len(first) else e[:0]
     return order, first, turn_end
+
+
+def merge_backchannels(
+    conv: np.ndarray,
+    spk: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    *,
+    max_gap_ms: int,
+    backchannel_ms: int,
+    ends_turn: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge turns split only by another speaker's backchannel; flag the backchannels.
+
+    Input turns are sorted by (conversation, start). A turn shorter than
+    ``backchannel_ms`` (integer milliseconds) is a *backchannel* when it lies inside the
+    preceding longer turn of another speaker, or when it sits between two longer turns of
+    one other speaker whose pause (later start minus earlier end) is at most
+    ``max_gap_ms``; those two turns then become one (unless ``ends_turn``). Short turns
+    that are neither stay ordinary turns (a short answer is a response).
+
+    Returns:
+        (conv, speaker, start_s, end_s, is_backchannel) of the resulting turns, still
+        sorted by (conversation, start).
+    """
+    n = len(conv)
+    is_bc = np.zeros(n, dtype=bool)
+    if n < 2 or backchannel_ms <= 0:
+        return conv, spk, start, end, is_bc
+    dur_ms = np.rint((end - start) * 1000.0).astype(np.int64)
+    short = dur_ms < backchannel_ms
+    if not short.any():
+        return conv, spk, start, end, is_bc
+    idx = np.flatnonzero(~short)  # the longer turns, in order
+    # a short turn inside the preceding longer turn of another speaker
+    last_long = np.maximum.accumulate(np.where(~short, np.arange(n), -1))
+    prev_long = np.full(n, -1)
+    prev_long[1:] = last_long[:-1]
+    p = np.where(prev_long >= 0, prev_long, 0)
+    inside = (
+        short
+        & (prev_long >= 0)
+        & (conv[p] == conv)
+        & (spk[p] != spk)
+        & (np.rint((end[p] - end) * 1000.0) >= 0)
+    )
+    merge = np.zeros(len(idx), dtype=bool)  # idx[i] joins the run of idx[i-1]
+    if len(idx) > 1:
+        a, b = idx[:-1], idx[1:]
+        gap_ms = np.rint((start[b] - end[a]) * 1000.0).astype(np.int64)
+        merge[1:] = (
+            (conv[a] == conv[b]) & (spk[a] == spk[b]) & (b - a > 1) & (gap_ms <= max_gap_ms)
+        )
+    between = np.zeros(n + 1, dtype=np.int64)
+    if merge.any():
+        j = np.flatnonzero(merge)
+        np.add.at(between, idx[j - 1] + 1, 1)
+        np.add.at(between, idx[j], -1)
+    is_bc = short & ((np.cumsum(between)[:n] > 0) | inside)
+    if ends_turn or not merge.any():
+        return conv, spk, start, end, is_bc
+    run = np.cumsum(~merge) - 1  # run number of each longer turn
+    root = idx[np.flatnonzero(~merge)][run]
+    target = np.arange(n)
+    target[idx] = root
+    keep = target == np.arange(n)
+    new_end = end.copy()
+    np.maximum.at(new_end, target, end)
+    return conv[keep], spk[keep], start[keep], new_end[keep], is_bc[keep]
 
 
 def turn_index(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> TurnIndex:

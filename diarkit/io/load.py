@@ -310,7 +310,37 @@ def _call_events(root: Path, conversations: Iterable[str] | None) -> pd.DataFram
 
         table, _ = read_to_tables([root])
         table = ds.dataset(table).to_table(columns=cols, filter=expr)
-    return table.to_pandas()
+    events = table.to_pandas()
+    if len(events):
+        events["neighbour_at"] = _neighbour_times(root, events)
+    return events
+
+
+def _neighbour_times(root: Path, events: pd.DataFrame) -> pd.Series:
+    """For each call event, the time of the frames around it (UTC), from ``event_time``.
+
+    The midpoint of the ``event_time`` of the nearest earlier and later frames of the
+    same session that carry one (transcription frames), or whichever exists: the wire
+    time of an event whose receive time is not the call clock (a converted file).
+    """
+    frames = load_raw(root, columns=["session_id", "seq", "event_time"])
+    frames = frames.assign(session_id=frames["session_id"].astype("string"))
+    frames = frames.sort_values(["session_id", "seq"], kind="stable")
+    by = frames.groupby("session_id", sort=False)["event_time"]
+    before = by.shift(1)
+    after = by.shift(-1)
+    frames = frames.assign(
+        before=before.groupby(frames["session_id"], sort=False).ffill(),
+        after=after.groupby(frames["session_id"], sort=False).bfill(),
+    )
+    mid = frames["before"] + (frames["after"] - frames["before"]) / 2
+    frames["at"] = mid.fillna(frames["before"]).fillna(frames["after"])
+    key = pd.MultiIndex.from_arrays(
+        [events["session_id"].astype("string"), events["seq"].astype("int64")]
+    )
+    found = frames.set_index(["session_id", "seq"])["at"]
+    found = found[~found.index.duplicated()]
+    return pd.Series(found.reindex(key).to_numpy(), index=events.index)
 
 
 def _session_starts(root: Path, conversations: Iterable[str] | None) -> pd.Series:
@@ -364,6 +394,58 @@ def load_participants(path: str | Path, **filters: Any) -> pd.DataFrame:
 def load_phases(path: str | Path, **filters: Any) -> pd.DataFrame:
     """The ``PHASES`` table (ivr/queue/talk/hold/...); see :func:`load_conversation_model`."""
     return load_conversation_model(path, **filters).phases
+
+
+def session_sources(path: str | Path) -> dict[str, str]:
+    """``source`` (live/backfill/import) of each capture/convert session of a dataset.
+
+    Read from the raw rows' ``topic``/``source`` columns only (no frame text); a session
+    holding rows of several sources is named by its most common one.
+    """
+    from diarkit.analysis.conversation import source_of
+
+    raw = load_raw(path, columns=["session_id", "topic", "source"])
+    if not len(raw):
+        return {}
+    src = pd.Series(np.asarray(source_of(raw["topic"], raw["source"])), index=raw.index)
+    table = pd.DataFrame({"s": raw["session_id"].astype("string"), "src": src})
+    top = table.groupby("s")["src"].agg(lambda x: x.value_counts().index[0])
+    return {str(k): str(v) for k, v in top.items()}
+
+
+def conversation_stats(
+    path: str | Path,
+    profile: str | Any = None,
+    *,
+    conversations: Iterable[str] | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    **overrides: Any,
+) -> pd.DataFrame:
+    """``talk_stats`` of a dataset on the conversation model, as ``diarkit stats`` gives.
+
+    Loads the segments (with ``source``) and the conversation model, attributes every
+    segment (speaker = party: ``agent`` per user id, ``ivr``, ``acd``, ``customer``) and
+    computes :func:`diarkit.analysis.talk_stats` with ``profile`` and the phases.
+
+    Args:
+        path: a dataset directory (or a file ``diarkit convert`` reads).
+        profile: a profile name or ``Profile`` (default: ``default``).
+        conversations: keep only these conversation ids.
+        start: keep conversations whose call started at or after this time (UTC).
+        end: keep conversations whose call started before this time.
+        **overrides: threshold overrides of ``talk_stats`` (``min_confidence``, ...).
+
+    Returns:
+        A ``STATS`` table (seconds) in canonical order (conversation, speaker, user_id).
+    """
+    from diarkit.scale.fleet import canonical, default_pipeline
+
+    root = _check_root(path)
+    segments = load_segments(root, conversations, start, end, source=True)
+    ids = sorted(segments["conversation_id"].astype(str).unique())
+    phases = load_conversation_model(root, ids).phases if ids else None
+    return canonical(default_pipeline(segments, phases=phases, profile=profile, **overrides))
 
 
 def load_gaps(path: str | Path) -> pd.DataFrame:

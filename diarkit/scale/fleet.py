@@ -107,11 +107,58 @@ def by_conversation(segments: Any, npartitions: int | None = None) -> Any:
     return segments.shuffle(on="conversation_id", npartitions=n)
 
 
-def default_pipeline(segments: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
-    """Per-conversation statistics: ``talk_stats(finalize(segments).segments, **kwargs)``."""
-    from diarkit.analysis import finalize, talk_stats
+def default_pipeline(
+    segments: pd.DataFrame,
+    *,
+    phases: pd.DataFrame | None = None,
+    session_sources: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Per-conversation statistics of whole conversations, on the conversation model.
 
-    return talk_stats(finalize(segments).segments, **kwargs)
+    ``talk_stats(attribute(segments with source, phases), profile, phases=phases)`` with
+    speakers relabelled by party: the same rows as
+    :func:`diarkit.io.load.conversation_stats` gives for the same data and profile.
+
+    Args:
+        segments: SEGMENTS rows of whole conversations.
+        phases: the dataset's PHASES table (:func:`model_context`), or None.
+        session_sources: ``source`` (live/backfill/import) per capture ``session_id``.
+        **kwargs: ``profile`` and threshold overrides of ``talk_stats``.
+    """
+    from diarkit.analysis import talk_stats
+    from diarkit.analysis.conversation import attribute, by_party
+    from diarkit.schema import SEGMENT_SOURCES
+
+    if session_sources is not None and "source" not in segments.columns:
+        codes, sessions = pd.factorize(segments["session_id"].astype(object))
+        names = [session_sources.get(str(x), "live") for x in sessions]
+        rank = np.array([SEGMENT_SOURCES.index(n) for n in names] + [0], dtype=np.int8)
+        segments = segments.assign(
+            source=pd.Categorical.from_codes(rank[codes], categories=list(SEGMENT_SOURCES))
+        )
+    attributed = by_party(attribute(segments, phases))
+    return talk_stats(attributed, phases=phases, **kwargs)
+
+
+def model_context(dataset: str | os.PathLike[str]) -> dict[str, Any]:
+    """What :func:`default_pipeline` needs besides segments: phases and session sources.
+
+    Both are small (a few rows per conversation / capture session) and computed once on
+    the client, then shipped with every partition's task.
+    """
+    from diarkit.io.load import load_conversation_model, session_sources
+
+    root = _dataset_root(dataset)
+    return {
+        "phases": load_conversation_model(root).phases,
+        "session_sources": session_sources(root),
+    }
+
+
+def _dataset_root(dataset: str | os.PathLike[str]) -> Path:
+    path = Path(dataset)
+    return path.parent if path.name == "segments" else path
 
 
 def _apply(
@@ -126,7 +173,7 @@ def _apply(
 
 
 def canonical(
-    frame: pd.DataFrame, keys: tuple[str, ...] = ("conversation_id", "speaker")
+    frame: pd.DataFrame, keys: tuple[str, ...] = ("conversation_id", "speaker", "user_id")
 ) -> pd.DataFrame:
     """The canonical form of a per-conversation table: sorted by ``keys``, fresh index.
 
@@ -256,6 +303,7 @@ def talk_stats_dask(
     Returns:
         A ``diarkit.schema.STATS`` table sorted by conversation and speaker.
     """
+    talk_kwargs = {**model_context(dataset), **talk_kwargs}
     return map_conversations(
         dataset,
         default_pipeline,
@@ -271,7 +319,7 @@ def load_segments_pandas(dataset: str | os.PathLike[str]) -> pd.DataFrame:
     """All segments of ``dataset`` in one pandas frame (the single-machine path)."""
     from diarkit.io.load import load_segments
 
-    return load_segments(Path(dataset))
+    return load_segments(_dataset_root(dataset))
 
 
 def talk_stats_pandas(dataset: str | os.PathLike[str], **talk_kwargs: Any) -> pd.DataFrame:
@@ -280,6 +328,7 @@ def talk_stats_pandas(dataset: str | os.PathLike[str], **talk_kwargs: Any) -> pd
     ``talk_stats(finalize(load_segments(dataset)).segments)`` in canonical form: the
     reference :func:`talk_stats_dask` must match.
     """
+    talk_kwargs = {**model_context(dataset), **talk_kwargs}
     return canonical(default_pipeline(load_segments_pandas(dataset), **talk_kwargs))
 
 

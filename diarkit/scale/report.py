@@ -15,6 +15,7 @@ from diarkit.scale.fleet import (
     default_pipeline,
     fleet_from_stats,
     load_segments_pandas,
+    model_context,
     stats_dask,
     stats_pandas,
 )
@@ -77,6 +78,7 @@ def compute_stats(
 
     with tqdm(total=3, desc="pandas statistics", unit="step") as bar:
         bar.set_postfix_str("load segments")
+        talk_kwargs = {**model_context(dataset), **talk_kwargs}
         segments = load_segments_pandas(dataset)
         bar.update(1)
         bar.set_postfix_str("talk_stats")
@@ -121,10 +123,12 @@ def run_stats(
     local_cluster: int | None = None,
     memory_limit: str | None = "auto",
     progress: bool = True,
+    **talk_kwargs: Any,
 ) -> dict[str, Path]:
     """Compute a dataset's statistics and write them to ``out`` (what ``diarkit stats`` does).
 
-    See :func:`compute_stats` for the engines and :func:`write_stats` for the files.
+    See :func:`compute_stats` for the engines and :func:`write_stats` for the files;
+    ``talk_kwargs`` (``profile``, ``min_confidence``, thresholds) go to ``talk_stats``.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -134,5 +138,6 @@ def run_stats(
         local_cluster=local_cluster,
         memory_limit=memory_limit,
         progress=progress,
+        **talk_kwargs,
     )
     return write_stats(stats, out, fmt)

@@ -1,4 +1,9 @@
-"""Turn-based metrics against a plain-Python oracle that walks the segments one by one."""
+"""Turn-based metrics against a plain-Python oracle that walks the segments one by one.
+
+Thresholds are compared on integer milliseconds, as ``talk_stats`` does. The oracle keeps
+the plain rules (every turn of another speaker ends a turn and is a response): the
+profile below turns the backchannel rules off; ``test_stats`` covers them by hand.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diarkit.analysis import talk_stats, turns
+from diarkit.analysis.profiles import get_profile
 
 from ._frames import intervals
 
@@ -22,11 +28,15 @@ segment = st.tuples(
 )
 
 
+def _ms(seconds):
+    return round(seconds * 1000)
+
+
 def oracle_turns(rows):
     """Turns by walking segments sorted by (start, end, speaker)."""
     out = []
     for spk, s, e in sorted(rows, key=lambda r: (r[1], r[2], r[0])):
-        if out and out[-1][0] == spk and s - out[-1][2] <= GAP:
+        if out and out[-1][0] == spk and _ms(s - out[-1][2]) <= _ms(GAP):
             out[-1][2] = max(out[-1][2], e)
         else:
             out.append([spk, s, e])
@@ -43,7 +53,7 @@ def oracle(rows):
         res[spk]["durations"].append(e - s)
         if i and t[i - 1][0] != spk:
             res[spk]["latency"].append(s - t[i - 1][2])
-        if e - s < BACKCHANNEL:
+        if _ms(e - s) < _ms(BACKCHANNEL):
             continue
         hit = False
         for other in speakers:
@@ -54,7 +64,7 @@ def oracle(rows):
             if not before:
                 continue
             best = max(before, key=lambda jx: (jx[1][2], jx[0]))[1]
-            if best[1] < s < best[2] and best[2] - s <= GRACE and e > best[2]:
+            if best[1] < s < best[2] and _ms(best[2] - s) <= _ms(GRACE) and e > best[2]:
                 res[other]["interrupted"] += 1
                 hit = True
         res[spk]["interruptions"] += hit
@@ -69,7 +79,10 @@ def test_turn_metrics_match_the_oracle(raw):
     for spk, s, e in rows:
         spec.setdefault(spk, []).append((s, e))
     df = intervals(spec)
-    stats = talk_stats(df, max_gap=GAP, backchannel_max_s=BACKCHANNEL, interruption_grace_s=GRACE)
+    plain = get_profile("default").replace(backchannel_ends_turn=True, backchannel_is_response=True)
+    stats = talk_stats(
+        df, plain, max_gap=GAP, backchannel_max_s=BACKCHANNEL, interruption_grace_s=GRACE
+    )
     want = oracle(rows)
     assert len(turns(df, max_gap=GAP)) == len(oracle_turns(rows))
     for _, r in stats.iterrows():  # a handful of result rows, not input rows

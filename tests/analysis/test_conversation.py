@@ -1,0 +1,170 @@
+"""The conversation model on real Parquet datasets: sources, phases, attribution, call time."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from diarkit.analysis import talk_stats
+from diarkit.analysis.conversation import attribute, by_party, reconcile
+from diarkit.io.convert import convert
+from diarkit.io.load import (
+    conversation_stats,
+    load_conversation_model,
+    load_conversations,
+    load_phases,
+    load_segments,
+)
+from diarkit.schema import CONVERSATIONS, PARTICIPANTS, PHASES, validate
+
+from ._frames import segments
+
+SAMPLE = "data/sample"
+CALL = "9b810e76-6ec9-4286-a3ca-828dd5f4b3b2"  # the call with a post-call transcript too
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """data/sample converted: live frames + the post-call transcript of one call."""
+    out = tmp_path_factory.mktemp("both") / "ds"
+    convert([SAMPLE], out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """Only the live frames of data/sample."""
+    src = tmp_path_factory.mktemp("live-src")
+    shutil.copy(f"{SAMPLE}/frames.jsonl", src / "frames.jsonl")
+    out = tmp_path_factory.mktemp("live") / "ds"
+    convert([src], out)
+    return out
+
+
+def test_sources_are_merged_never_added(both, live):
+    seg = load_segments(both, source=True)
+    assert set(seg["source"].astype(str)) == {"live", "import"}
+    a = conversation_stats(both)
+    b = conversation_stats(live)
+    pd.testing.assert_frame_equal(a, b)  # the post-call transcript adds nothing
+    plain = talk_stats(load_segments(both, source=True))
+    only_live = talk_stats(load_segments(live))
+    pd.testing.assert_series_equal(plain["talk_time_s"], only_live["talk_time_s"])
+    pd.testing.assert_series_equal(plain["word_count"], only_live["word_count"])
+    agent = plain[(plain.conversation_id == CALL) & (plain.speaker == "agent")].iloc[0]
+    assert agent.talk_time_s == pytest.approx(30.706)  # INTERNAL (IVR + agent), not twice
+
+
+def test_a_backfilled_phrase_fills_a_gap_but_never_doubles_live_speech():
+    rows = [
+        {"start_s": 0.0, "end_s": 2.0, "source": "live", "communication_id": "m1"},
+        {"start_s": 5.0, "end_s": 6.0, "source": "live", "communication_id": "m1"},
+        {"start_s": 0.1, "end_s": 1.9, "source": "backfill", "communication_id": "m1"},
+        {"start_s": 2.5, "end_s": 4.5, "source": "backfill", "communication_id": "m1"},  # gap
+        {"start_s": 5.5, "end_s": 7.0, "source": "import", "communication_id": "m1"},
+        {"start_s": 8.0, "end_s": 9.0, "source": "live", "communication_id": "m2"},  # dup comm
+        {"start_s": 8.0, "end_s": 9.0, "source": "live", "communication_id": "m1"},
+    ]
+    df = segments(rows)
+    df["source"] = pd.Categorical([r["source"] for r in rows])
+    kept, dropped = reconcile(df)
+    assert sorted(kept["start_s"]) == [0.0, 2.5, 5.0, 8.0]
+    assert sorted(dropped["start_s"]) == [0.1, 5.5, 8.0]
+    # m1 has more speech than m2, so m1's copy of 8-9 s is kept
+    assert kept[kept.start_s == 8.0]["communication_id"].astype(str).tolist() == ["m1"]
+    with pytest.raises(ValueError, match="unknown source 'tape'"):
+        reconcile(df.assign(source=pd.Categorical(["tape"] * len(df))))
+
+
+def test_the_model_of_the_sample_call(both):
+    model = load_conversation_model(both)
+    validate(model.conversations, CONVERSATIONS)
+    validate(model.participants, PARTICIPANTS)
+    validate(model.phases, PHASES)
+    conv = model.conversations.set_index("conversation_id").loc[CALL]
+    assert conv.call_duration_s == pytest.approx(57.034)
+    assert conv.start_at == pd.Timestamp("2026-11-24T09:00:00Z")
+    assert conv.queue_id == "1e2feb89-414c-443c-9027-c4d1c386bbc4"
+    assert list(conv.user_ids) == ["35bf992d-c9e9-4616-a12e-7696a6cecc1b"]
+    assert conv.ended and not conv.abandoned and not conv.transferred
+    ph = model.phases[model.phases.conversation_id == CALL]
+    got = [(r.phase, round(r.start_s, 3), round(r.end_s, 3)) for r in ph.itertuples()]
+    # IVR, queue, agent; the customer held 31.139 s until the event showing held: false
+    # (a converted file: between the frames around it, 37.294 and 39.444 -> 38.369)
+    assert got == [
+        ("ivr", 0.0, 11.686),
+        ("queue", 11.686, 14.617),
+        ("talk", 14.617, 31.139),
+        ("hold", 31.139, 38.369),
+        ("talk", 38.369, 57.034),
+        ("acw", 57.034, 64.405),
+    ]
+    # a converted file's receive time is its mtime: the model says the times are estimated
+    assert set(ph[ph.phase != "acw"]["end_source"]) == {"estimated"}
+
+
+def test_ivr_speech_is_not_the_agent(both):
+    seg = load_segments(both, conversations=[CALL], source=True)
+    model = load_conversation_model(both, [CALL])
+    spoken = attribute(reconcile(seg[seg.is_final]).segments, model.phases)
+    greeting = spoken[(spoken.start_s < 11.6) & (spoken.channel == "INTERNAL")]
+    assert set(greeting["party"].astype(str)) == {"ivr"}
+    assert set(spoken["attribution"].astype(str)) <= {"participant", "none"}
+    agent = spoken[spoken.party == "agent"]
+    assert set(agent["user_id"]) == {"35bf992d-c9e9-4616-a12e-7696a6cecc1b"}
+    stats = talk_stats(by_party(spoken), phases=model.phases)
+    parties = dict(zip(stats["speaker"].astype(str), stats["talk_time_s"], strict=True))
+    assert parties["ivr"] == pytest.approx(10.347)
+    assert parties["agent"] == pytest.approx(20.359)
+    # a segment of a conversation without events is attributed to its channel
+    unknown = attribute(seg.assign(conversation_id=seg["conversation_id"].astype(str) + "x"),
+                        model.phases)
+    assert set(unknown["attribution"].astype(str)) == {"channel"}
+
+
+def test_silence_never_covers_hold_queue_ivr_or_unknown_time():
+    df = segments(
+        [
+            {"speaker": "agent", "channel": "INTERNAL", "start_s": 0.0, "end_s": 1.0},
+            {"speaker": "agent", "channel": "INTERNAL", "start_s": 20.0, "end_s": 21.0},
+            {"speaker": "customer", "channel": "EXTERNAL", "start_s": 30.0, "end_s": 31.0},
+        ]
+    )
+    phases = pd.DataFrame(
+        {
+            "conversation_id": ["c1"] * 5,
+            "phase": ["ivr", "talk", "hold", "talk", "unknown"],
+            "start_s": [0.0, 2.0, 6.0, 19.0, 25.0],
+            "end_s": [2.0, 6.0, 19.0, 25.0, 32.0],
+            "holder_purpose": ["ivr", "agent", "agent", "agent", None],
+            "holder_count": [1, 1, 1, 1, 0],
+        }
+    )
+    for col in ("start_at", "end_at"):
+        phases[col] = pd.NaT
+    phases["duration_s"] = phases["end_s"] - phases["start_s"]
+    for col in ("participant_id", "user_id", "end_source"):
+        phases[col] = None
+    s = talk_stats(df, phases=phases).iloc[0]
+    # speech gaps: 1-20 and 21-30; talk phases 2-6 and 19-25 -> silence 2-6 (4 s) and
+    # 21-25 (4 s); the IVR (1-2), the hold (6-19) and the unknown 25-30 are not silence
+    assert s.call_silence_count == 2 and s.call_silence_s == pytest.approx(8.0)
+    assert s.call_duration_s == pytest.approx(32.0) and s.call_unknown_s == pytest.approx(7.0)
+    assert talk_stats(df).iloc[0].call_silence_s == pytest.approx(28.0)  # without phases
+
+
+def test_call_time_filters_select_whole_calls_by_call_start(both):
+    assert len(load_conversations(both, start="2026-11-24", end="2026-11-25")) == 3
+    assert len(load_conversations(both, start="2026-11-25")) == 0
+    # 09:00:05 UTC, given in a zone: only the calls started later (09:00:08.181, 08.642)
+    late = load_segments(both, start="2026-11-24T10:00:05+01:00")
+    assert set(late["conversation_id"].astype(str)) == {
+        "055198c0-a132-4797-8a77-814ea6142e5b",
+        "8356d01d-e431-4e89-9d0e-6fdeac4c09d3",
+    }
+    whole = load_segments(both, conversations=list(late["conversation_id"].astype(str).unique()))
+    assert len(late) == len(whole)  # never a call cut at the window edge
+    phases = load_phases(both, start="2026-11-24T09:00:08.5Z")
+    assert set(phases["conversation_id"]) == {"8356d01d-e431-4e89-9d0e-6fdeac4c09d3"}
