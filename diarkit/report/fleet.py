@@ -307,7 +307,7 @@ def fleet_report(
     report.section(
         "Capture health",
         note="Events are not replayed after a disconnection: gaps are time in which events "
-        "were lost. Filtered rows are kept in the audit, never silently dropped.",
+        "were lost. Low-confidence text is listed, never silently dropped.",
     )
     if capture:
         report.metrics({k: (f"{v:,}" if isinstance(v, int) else str(v))
