@@ -728,6 +728,29 @@ def names(dataset: str, kinds: tuple[str, ...], **kw: Any) -> None:
         click.echo(f"{kind}: {n} name(s) -> {dataset}/dims/{kind}.parquet")
 
 
+@cli.command()
+@click.option("--concurrent-calls", required=True, type=click.IntRange(min=1),
+              help="Peak number of calls in progress.")
+@click.option("--handle-time-s", required=True, type=click.FloatRange(min=0, min_open=True),
+              help="Mean call length, seconds.")
+@click.option("--mode", type=click.Choice(["websocket", "eventbridge"]), default="websocket",
+              show_default=True, help="Capture path to plan for.")
+@click.option("--busy-hours", type=click.FloatRange(0, 24, min_open=True), default=10.0,
+              show_default=True, help="Hours a day at the peak (calls/day = rate x hours).")
+@click.option("--grouping", type=click.Choice(["grouped", "low_latency", "per_frame"]),
+              default="low_latency", show_default=True,
+              help="How Genesys groups transcripts into messages (~35 s, ~3-5 s, one each).")
+def plan(concurrent_calls: int, handle_time_s: float, mode: str, busy_hours: float,
+         grouping: str) -> None:
+    """Print what capturing N concurrent calls needs: channels, OAuth clients, requests/min,
+    frames/s, GB/day, CPU and EventBridge events; recommend WebSocket or EventBridge."""
+    from diarkit.scale.plan import plan_capture
+
+    result = plan_capture(concurrent_calls, handle_time_s, mode,  # type: ignore[arg-type]
+                          busy_hours=busy_hours, grouping=grouping)
+    click.echo("\n".join(result.lines()))
+
+
 def main() -> None:
     """Entry point of the ``diarkit`` console script."""
     cli()
