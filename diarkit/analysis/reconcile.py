@@ -334,7 +334,8 @@ class LiveView:
             disconnections, utterances never final, and after the last frame when the
             session never ended (``end`` may be ``inf``: until the call's end).
         duration_s: the call's duration as live capture knows it: the ``SESSION_ENDED``
-            offset, else the last frame's (then the true end is unknown).
+            offset, else the last frame's (then the true end is unknown); NaN when live
+            capture received nothing of the call (then all of it is unknown).
         ended: live capture saw ``SESSION_ENDED``.
     """
 
@@ -368,6 +369,12 @@ def coverage(views: Iterable[LiveView], backfilled: Mapping[str, float]) -> pd.D
         seen.add(v.conversation_id)
         has_bf = v.conversation_id in backfilled
         dur = float(backfilled[v.conversation_id]) if has_bf else float(v.duration_s)
+        if dur != dur:  # live capture received nothing: all of the call is unknown
+            rows.append({"conversation_id": v.conversation_id, "duration_s": dur,
+                         "live_s": 0.0, "backfill_s": 0.0, "unknown_s": dur,
+                         "coverage_live": 0.0, "coverage_backfill": 0.0,
+                         "coverage_unknown": 1.0, "complete": False})
+            continue
         miss = np.array(v.missing, dtype=float).reshape(-1, 2)
         s, e = _clip(miss[:, 0], miss[:, 1], 0.0, dur)
         missed = _union_length(s, e)

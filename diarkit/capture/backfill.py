@@ -179,6 +179,9 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
         for f in sorted(gaps_dir.glob("*.parquet")):
             if not f.name.startswith((".", "_")):
                 gap_rows.extend(pq.read_table(f).to_pylist())
+    for g in gap_rows:  # subscribed during a gap, yet not one frame recorded
+        for cid in g.get("conversations") or []:
+            out.setdefault(cid, _Conv(cid))
     for c in out.values():
         _classify(c, gap_rows)
     return out
@@ -241,12 +244,14 @@ def find_candidates(dataset: str | Path) -> pd.DataFrame:
 
     Returns:
         One row per (conversation, communication) with ``reasons`` (comma-separated:
-        ``gap``, ``late_join``, ``not_final``, ``no_session_end``), sorted by id.
+        ``gap``, ``late_join``, ``not_final``, ``no_session_end``), sorted by id. A
+        conversation that was subscribed during a gap but has no frame at all gets an
+        empty ``communication_id``: ``run_backfill`` looks it up in the analytics details.
     """
     rows = [{"conversation_id": c.conversation_id, "communication_id": comm,
              "reasons": ",".join(r for r in REASONS if r in c.reasons)}
             for c in scan_live(dataset).values() if c.reasons
-            for comm in sorted(c.communications)]
+            for comm in (sorted(c.communications) or [""])]
     df = pd.DataFrame(rows, columns=["conversation_id", "communication_id", "reasons"])
     return df.sort_values(["conversation_id", "communication_id"], ignore_index=True)
 
@@ -426,6 +431,7 @@ def run_backfill(
             pend[col] = pd.to_datetime(pend[col], utc=True)
         _save_pending(root, pend)
     before_req, before_429 = client.requests, client.rate_limited
+    pend = _resolve_communications(root, client, pend, t0, summary)
     wanted = set(cand["conversation_id"]) if conversations is not None else None
     for i in pend.index:
         item = pend.loc[i]
@@ -453,6 +459,51 @@ def run_backfill(
     summary.requests = client.requests - before_req
     summary.rate_limited = client.rate_limited - before_429
     return summary
+
+
+def _resolve_communications(root: Path, client: AnalyticsClient, pend: pd.DataFrame,
+                            t: datetime, summary: BackfillSummary) -> pd.DataFrame:
+    """Fill in unknown communication ids from the analytics details (customer sessions).
+
+    A conversation with no recorded frame has no known communication id; the analytics
+    details list each participant's sessions, and the customer's voice session id is
+    the communication id the transcript URL needs. Unresolved items stay as they are.
+    """
+    todo = pend[(pend["communication_id"] == "") & (pend["state"] == "pending")]
+    if not len(todo):
+        return pend
+    gaps = root / "gaps"
+    times = [r["start_at"] for f in sorted(gaps.glob("*.parquet")) if not f.name.startswith(".")
+             for r in pq.read_table(f, columns=["start_at"]).to_pylist() if r["start_at"]]
+    lo = min(times, default=t) - timedelta(days=1)
+    hi = max(times, default=t) + timedelta(days=1)
+    try:
+        found = client.details(todo["conversation_id"].tolist(), (lo, hi)).conversations
+    except AnalyticsError as exc:
+        summary.errors.append(f"communication ids: {exc}")
+        return pend
+    comms: dict[str, list[str]] = {}
+    for c in found:
+        for p in c.get("participants") or []:
+            if p.get("purpose") not in ("customer", "external"):
+                continue
+            for sess in p.get("sessions") or []:
+                if sess.get("mediaType") == "voice" and sess.get("sessionId"):
+                    comms.setdefault(str(c.get("conversationId")), []).append(
+                        str(sess["sessionId"]))
+    rows = []
+    for i in todo.index:
+        for comm in comms.get(str(pend.loc[i, "conversation_id"]), []):
+            row = pend.loc[i].copy()
+            row["communication_id"] = comm
+            rows.append(row)
+    if not rows:
+        return pend
+    resolved = {str(r["conversation_id"]) for r in rows}
+    drop = todo.index[todo["conversation_id"].astype(str).isin(resolved)]
+    out = pd.concat([pend.drop(index=drop), pd.DataFrame(rows)], ignore_index=True)
+    _save_pending(root, out)
+    return out
 
 
 def backfill_until(dataset: str | Path, client: AnalyticsClient, *, wait_s: float = 0.0,
@@ -493,7 +544,8 @@ def _try_item(root: Path, client: AnalyticsClient, pend: pd.DataFrame, i: Any, c
     pend.loc[i, "attempts"] = attempts
     pend.loc[i, "last_try_at"] = pd.Timestamp(t)
     try:
-        docs = client.fetch_transcripts(cid, comm, plural=plural)
+        # no communication id yet (no frame and no analytics record): like not ready
+        docs = client.fetch_transcripts(cid, comm, plural=plural) if comm else None
     except AnalyticsError as exc:
         summary.failed += 1
         summary.errors.append(f"{cid}/{comm}: {exc}")
@@ -536,12 +588,13 @@ def backfilled_durations(dataset: str | Path) -> dict[str, float]:
     import pyarrow.dataset as ds
 
     raw_dir = Path(dataset) / "raw"
-    if not raw_dir.exists():
+    sessions = _backfill_sessions(raw_dir) if raw_dir.exists() else []
+    if not sessions:
         return {}
     table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
                        exclude_invalid_files=True).to_table(
         columns=["session_id", "conversation_id", "frame"],
-        filter=ds.field("session_id").isin(_backfill_sessions(raw_dir)))
+        filter=ds.field("session_id").isin(pa.array(sessions, pa.string())))
     out: dict[str, float] = {}
     for cid, text in zip(table.column("conversation_id").to_pylist(),
                          table.column("frame").to_pylist(), strict=True):
@@ -569,7 +622,11 @@ def live_views(dataset: str | Path) -> list[LiveView]:
     """What live capture saw of each conversation (missing ranges in seconds)."""
     out = []
     for c in scan_live(dataset).values():
-        last = max(c.positions_ms) if c.positions_ms else 0
+        if not c.positions_ms:  # subscribed, nothing received: the duration is unknown
+            out.append(LiveView(c.conversation_id, ((0.0, float("inf")),), float("nan"),
+                                False))
+            continue
+        last = max(c.positions_ms)
         dur = (c.ended_ms if c.ended_ms is not None else last) / 1000
         out.append(LiveView(c.conversation_id, tuple(c.missing), dur, c.ended_ms is not None))
     return out

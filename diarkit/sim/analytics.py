@@ -230,7 +230,10 @@ def conversation_details(plan: CallPlan) -> Json:
                     metrics += [_metric("tTalk", talk, at), _metric("tHeld", held, at),
                                 _metric("tAcw", acw, at),
                                 _metric("tHandle", talk + held + acw, at)]
-        session: Json = {"mediaType": "voice", "sessionId": new_uuid_from(p.participant_id),
+        # the customer's call session is the communication (transcripturl's commId)
+        sid = (plan.communication_id if p.purpose == "customer"
+               else new_uuid_from(p.participant_id))
+        session: Json = {"mediaType": "voice", "sessionId": sid,
                          "direction": "inbound", "segments": segs}
         if metrics:
             session["metrics"] = metrics

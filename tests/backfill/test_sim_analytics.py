@@ -81,6 +81,7 @@ def test_details_query_conforms_and_matches_ground_truth(org):
 def test_async_jobs_conform_page_with_a_cursor_and_are_deleted(org):
     sim, asim, client = org
     lo, hi = interval(sim)
+    asim.job_queued_s = asim.job_pending_s = 0.5
     r = raw(client, "POST", f"{DETAILS}/jobs", json={"interval": f"{iso(lo)}/{iso(hi)}"})
     assert r.status_code == 202
     job = conform(r.json(), "AsyncQueryResponse").job_id
@@ -92,7 +93,10 @@ def test_async_jobs_conform_page_with_a_cursor_and_are_deleted(org):
         if st.state == "FULFILLED":
             break
         time.sleep(0.01)
-    assert states[0] == "QUEUED" and states[-1] == "FULFILLED"
+    order = ["QUEUED", "PENDING", "FULFILLED"]
+    assert states[0] == "QUEUED" and states[-1] == "FULFILLED" and "PENDING" in states
+    assert [order.index(x) for x in states] == sorted(order.index(x) for x in states)
+    asim.job_queued_s = asim.job_pending_s = 0.05
     early = raw(client, "GET", f"{DETAILS}/jobs/{job}/results")
     page = conform(early.json(), "AnalyticsConversationAsyncQueryResponse")
     assert len(page.conversations) == 2 and page.cursor

@@ -1,0 +1,97 @@
+"""``reconcile`` and ``names`` against the simulator, library and CLI: zero disagreement where
+diarkit and the simulator's analytics agree by construction, the faulty calls named."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from diarkit.capture.analytics import load_names, reconcile_dataset
+from diarkit.capture.backfill import backfill_until
+from diarkit.cli import cli
+
+from .bfhelp import client_of, copy_dataset, utterance_finals
+
+pytestmark = pytest.mark.timeout(240)
+FAST = {"retry_delays_s": (0.2,), "give_up_after_s": 3.0}
+
+
+def test_reconcile_names_the_calls_a_fault_made_differ_and_agrees_after_backfill(
+        captured, tmp_path):
+    ds = copy_dataset(captured, tmp_path / "ds")
+    with client_of(captured.sim) as client:
+        live_only = reconcile_dataset(str(ds), client, threshold_s=0.5, mode="query")
+        backfill_until(ds, client, wait_s=20.0, **FAST)
+        after = reconcile_dataset(str(ds), client, threshold_s=0.5, mode="query")
+        as_job = reconcile_dataset(str(ds), client, threshold_s=0.5, mode="job")
+    stored = utterance_finals([r["frame"] for r in captured.stored])
+    truth = {(p.conversation_id, u.utterance_id) for p in captured.sim.scenario.plans
+             for u in p.utterances if u.kind not in ("empty", "paused")}
+    lost_by_call = {cid for cid, _u in truth - stored}
+    # before back-fill: the calls that lost speech disagree on talk and silence, no other
+    # (live capture's duration is the SESSION_ENDED frame's offset, which the simulator
+    # sends at its grouping window's end: durations disagree on every live-only call)
+    per = live_only.comparison.per_call
+    speech = per[per["metric"].isin(["agent_s", "customer_s", "overtalk_s", "silence_s"])]
+    named = set(speech.loc[speech["beyond"], "conversation_id"])
+    assert named and named <= lost_by_call
+    assert set(live_only.comparison.disagreeing) >= named
+    # the call without a transcript has no STA metrics either: compared on duration/hold only
+    never_rows = per[per["conversation_id"] == captured.never]
+    assert set(never_rows["metric"]) <= {"duration_s", "hold_s"}
+    # after back-fill: zero disagreement; talk, silence, overtalk, hold equal to the ms
+    assert after.comparison.disagreeing == []
+    fleet = after.comparison.fleet.set_index("metric")
+    assert (fleet["beyond"] == 0).all()
+    # the call without a transcript keeps live capture's duration (its SESSION_ENDED frame)
+    assert (fleet.drop(index="duration_s")["mad_s"].abs() < 1e-3).all(), fleet
+    assert set(fleet.index) >= {"agent_s", "customer_s", "overtalk_s", "silence_s", "hold_s"}
+    pd.testing.assert_frame_equal(after.comparison.fleet, as_job.comparison.fleet)
+    assert as_job.mode == "job" and after.mode == "query"
+
+
+def _cli_env(sim):
+    return {"GENESYS_CLIENT_ID": sim.client_id, "GENESYS_CLIENT_SECRET": sim.client_secret}
+
+
+def test_cli_backfill_reconcile_and_names(captured, tmp_path):
+    ds = copy_dataset(captured, tmp_path / "ds")
+    sim = captured.sim
+    base = ["--api-base", sim.api_base, "--login-base", sim.login_base]
+    runner = CliRunner(env=_cli_env(sim))
+    listed = runner.invoke(cli, ["backfill", str(ds), "--list"])
+    assert listed.exit_code == 0 and captured.never in listed.output
+    res = runner.invoke(cli, ["backfill", str(ds), *base, "--retry-delay", "0.2",
+                              "--give-up-after", "3", "--wait", "20"])
+    assert res.exit_code == 0, res.output
+    assert "1 unavailable" in res.output and "still pending" not in res.output
+    out = tmp_path / "fleet.json"
+    res = runner.invoke(cli, ["reconcile", str(ds), *base, "--format", "json", "--out",
+                              str(out), "--threshold", "0.5"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(out.read_text())
+    assert {r["metric"] for r in rows} >= {"agent_s", "silence_s", "hold_s"}
+    assert all(r["beyond"] == 0 for r in rows)
+    res = runner.invoke(cli, ["reconcile", str(ds), *base, "--per-call", "--format", "csv"])
+    assert res.exit_code == 0 and res.output.startswith("conversation_id,metric,diarkit")
+    res = runner.invoke(cli, ["reconcile", str(ds), *base])
+    assert "no call beyond the threshold" in res.output
+    res = runner.invoke(cli, ["names", str(ds), *base, "--kind", "users", "--kind", "queues"])
+    assert res.exit_code == 0, res.output
+    users = load_names(str(ds), "users")
+    # conversations mode records no call events: names come from the back-filled transcripts
+    assert set(users) == {p.user_id for p in sim.scenario.plans if p.user_id}
+    table = pq.read_table(ds / "dims" / "queues.parquet")
+    assert table.column_names == ["id", "name", "resolved_at"] and table.num_rows >= 1
+    # errors are clean: no credentials, unknown environment
+    bare = CliRunner(env={k: "" for k in _cli_env(sim)})
+    res = bare.invoke(cli, ["reconcile", str(ds), *base])
+    assert res.exit_code != 0 and "GENESYS_CLIENT_ID" in res.output
+    res = runner.invoke(cli, ["names", str(ds), "--env", "nowhere.example"])
+    assert res.exit_code != 0 and "nowhere.example" in res.output
+    assert os.path.exists(ds / "backfill" / "pending.parquet")
