@@ -147,7 +147,10 @@ def talk_stats(
 
     Args:
         segments_or_turns: a SEGMENTS table or a TURNS table. With turns, talk time is the
-            union of the turns, pauses inside turns included.
+            union of the turns, pauses inside turns included. A table of only
+            ``conversation_id``, ``speaker``, ``start_s``, ``end_s`` (seconds; optional
+            ``text``, ``confidence``) from another tool is taken as final segments
+            (:func:`diarkit.analysis.minimal.complete_segments`).
         profile: a :class:`~diarkit.analysis.profiles.Profile` or a shipped profile name
             (``default``, ``genesys``, ``contact_lens``, ``ccai``, ``nice``).
         phases: the ``PHASES`` table of the conversations (``load_phases``), optional.
@@ -171,6 +174,10 @@ def talk_stats(
             conversations (naming the first bad row), negative thresholds or a bad span.
     """
     df = segments_or_turns
+    from .minimal import complete_segments, is_minimal
+
+    if is_minimal(df):  # conversation_id, speaker, start_s, end_s [+ text]: other tools
+        df = complete_segments(df)
     is_turns = isinstance(df, pd.DataFrame) and "turn_index" in df.columns
     validate(df, TURNS if is_turns else SEGMENTS, where="talk_stats()")
     if span not in (None, "speech", "session"):
