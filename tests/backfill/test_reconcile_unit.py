@@ -149,3 +149,18 @@ def test_sta_seconds():
     got = sta_seconds(pm, 120.0)
     assert got["agent_s"] == 60.0 and got["customer_s"] == 30.0
     assert math.isnan(got["silence_s"])
+
+
+def test_report_sections_render():
+    from diarkit.report.builder import Report
+    from diarkit.report.reconcile import add_coverage_section, add_reconcile_section
+
+    d = pd.DataFrame({"conversation_id": ["a", "b"], "agent_s": [10.0, 20.0]})
+    g = pd.DataFrame({"conversation_id": ["a", "b"], "agent_s": [10.0, 25.0]})
+    cmp = compare_metrics(d, g, threshold_s=1.0, metrics=("agent_s",))
+    cov = coverage([LiveView("a", ((0.0, 5.0),), 50.0, True)], {})
+    r = add_coverage_section(add_reconcile_section(Report("t"), cmp), cov)
+    html = r.to_html()
+    assert "diarkit vs Genesys" in html and "agent talking alone" in html
+    assert "Calls beyond the threshold" in html and "Coverage" in html
+    assert "Calls not completely covered" in html
