@@ -445,6 +445,47 @@ def superseded_parts(dataset: Path) -> set[Path]:
     return out
 
 
+#: A counter ``compact`` bumps at each step that changes which parts hold which rows.
+GENERATION_NAME = "_diarkit.generation"
+
+
+def generation(dataset: Path) -> str:
+    """The dataset's compaction generation (``""`` before the first compaction)."""
+    try:
+        return (Path(dataset) / GENERATION_NAME).read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+
+
+def bump_generation(dataset: Path) -> None:
+    """Advance the generation (``compact`` calls it around every rename and deletion)."""
+    root = Path(dataset)
+    now = generation(root)
+    tmp = root / f"{TMP_PREFIX}{os.getpid()}-generation.json"
+    tmp.write_text(str(int(now or 0) + 1))
+    os.replace(tmp, root / GENERATION_NAME)
+
+
+def readable_parts(dataset: Path, kind: str = RAW_DIR) -> list[Path]:
+    """The parts of ``kind`` a reader should read now: one consistent snapshot.
+
+    Superseded parts (``superseded_parts``) are left out, and the listing is taken again
+    if a compaction changed the dataset while it was being taken (the generation moved),
+    so a reader never sees a compacted part next to the parts it replaced, nor misses
+    both. A part may still vanish before it is read: wrap the read in
+    ``retry_vanished``.
+    """
+    root = Path(dataset)
+    for _ in range(100):
+        before = generation(root)
+        files = list_parts(root, kind)
+        skip = superseded_parts(root)
+        if generation(root) == before:
+            break
+        time.sleep(0.002)
+    return [p for p in files if p not in skip]
+
+
 def retry_vanished(read: Callable[[], T], attempts: int = 5) -> T:
     """Call ``read`` (which lists parts and reads them) again if a part vanished meanwhile.
 

@@ -29,6 +29,7 @@ from .dataset import (
     RAW_DIR,
     SEGMENTS_DIR,
     atomic_path,
+    bump_generation,
     dataset_lock,
     ensure_segments,
     list_parts,
@@ -225,11 +226,15 @@ def _merge(root: Path, date_dir: str, group: list[Path], name: str) -> int:
     tmp_j.write_text(json.dumps({"new": rel, "old": old_rel}))
     os.replace(tmp_j, journal)
     replaced = [n for p in olds_raw for n in (p.name, *merged_part_names(p))]
+    # readers take their listing again when the generation moves (readable_parts)
     rows = _stream_concat(olds_raw, new_raw, {MERGED_PARTS_KEY: json.dumps(replaced).encode()})
+    bump_generation(root)
     _stream_concat(olds_seg, new_seg)
+    bump_generation(root)
     for p in olds_seg + olds_raw:
         p.unlink(missing_ok=True)
     journal.unlink()
+    bump_generation(root)
     return rows
 
 
