@@ -35,8 +35,8 @@ from .dataset import (
     SEGMENTS_DIR,
     is_dataset,
     list_files,
-    list_parts,
-    superseded_parts,
+    readable_parts,
+    retry_vanished,
 )
 
 TimeLike: TypeAlias = datetime | date | pd.Timestamp | str | None
@@ -85,18 +85,30 @@ def _filter(
     return functools.reduce(operator.and_, parts) if parts else None
 
 
-def _dataset(root: Path, kind: str, schema: pa.Schema) -> ds.Dataset:
-    files = list_parts(root, kind)
-    skip = superseded_parts(root)
-    paths = [str(p) for p in files if p not in skip]
-    full = schema.append(pa.field("date", pa.string()))
-    return ds.dataset(
-        paths,
-        schema=full,
-        format="parquet",
-        partitioning=_PARTITIONING,
-        partition_base_dir=str(root / kind),
-    )
+class _Parts:
+    """The parts of one kind, listed when read and listed again if one vanished meanwhile
+    (a compaction deleting what it merged): readers never fail during a compaction."""
+
+    def __init__(self, root: Path, kind: str, schema: pa.Schema) -> None:
+        self.root, self.kind, self.schema = root, kind, schema
+
+    def to_table(self, **kwargs: Any) -> pa.Table:
+        return retry_vanished(lambda: self._listed().to_table(**kwargs))
+
+    def _listed(self) -> ds.Dataset:
+        paths = [str(p) for p in readable_parts(self.root, self.kind)]
+        full = self.schema.append(pa.field("date", pa.string()))
+        return ds.dataset(
+            paths,
+            schema=full,
+            format="parquet",
+            partitioning=_PARTITIONING,
+            partition_base_dir=str(self.root / self.kind),
+        )
+
+
+def _dataset(root: Path, kind: str, schema: pa.Schema) -> _Parts:
+    return _Parts(root, kind, schema)
 
 
 def _as_categories(table: pa.Table, categories: Iterable[str]) -> pa.Table:
