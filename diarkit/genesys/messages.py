@@ -139,11 +139,34 @@ class SessionStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class InvalidTranscript:
+    """One transcript of a frame that could not be read; the frame's others still count.
+
+    The service groups several transcripts into one frame, so one bad transcript must not
+    cost the good ones. ``index`` is its position in ``eventBody.transcripts``; ``path``
+    and ``reason`` say what is wrong (as a ``ProtocolError`` would); ``utterance_id`` is
+    set when it could be read.
+    """
+
+    index: int
+    path: str
+    reason: str
+    utterance_id: str | None = None
+
+    @property
+    def error(self) -> str:
+        """``"<path>: <reason>"``, the text a ``ProtocolError`` would carry."""
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class TranscriptionEvent:
     """``v2.conversations.{id}.transcription``: status and/or utterance versions.
 
-    ``legacy`` marks the tutorial's ``{eventType, conversationId, transcripts}`` shape,
-    whose seconds were converted to milliseconds here.
+    ``utterances`` are the transcripts that could be read, in frame order; ``invalid``
+    the ones that could not (each invalidates only itself; a frame whose transcripts are
+    all invalid fails as a whole). ``legacy`` marks the tutorial's ``{eventType,
+    conversationId, transcripts}`` shape, whose seconds were converted to milliseconds.
     """
 
     envelope: Envelope
@@ -158,6 +181,7 @@ class TranscriptionEvent:
     utterances: tuple[Utterance, ...]
     legacy: bool = False
     kind: str = "transcription"
+    invalid: tuple[InvalidTranscript, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,9 +321,7 @@ def _transcription(env: Envelope, topic: Topic, body: JSON) -> TranscriptionEven
             status=string(s, "status", f"{p}.status") or "UNKNOWN",
             offset_ms=integer(s, "offsetMs", f"{p}.status"),
         )
-    utterances = tuple(
-        _utterance(u, f"{p}.transcripts[{i}]") for i, u in enumerate(array(body, "transcripts", p))
-    )
+    utterances, invalid = _transcripts(array(body, "transcripts", p), f"{p}.transcripts")
     return TranscriptionEvent(
         envelope=env,
         conversation_id=conversation_id,
@@ -311,7 +333,36 @@ def _transcription(env: Envelope, topic: Topic, body: JSON) -> TranscriptionEven
         program_id=string(body, "speechTextAnalyticsProgramId", p),
         status=status,
         utterances=utterances,
+        invalid=invalid,
     )
+
+
+def _transcripts(
+    items: list[Any], path: str
+) -> tuple[tuple[Utterance, ...], tuple[InvalidTranscript, ...]]:
+    """The readable utterances of ``items`` and the transcripts that are not.
+
+    A transcript without ``utteranceId`` is one of the latter: the SDK model lets it be
+    absent, but without it versions of an utterance cannot be told apart.
+
+    Raises:
+        ProtocolError: there are transcripts and none of them can be read (the first
+            one's error).
+    """
+    good: list[Utterance] = []
+    bad: list[InvalidTranscript] = []
+    first: ProtocolError | None = None
+    for i, raw in enumerate(items):
+        try:
+            good.append(_utterance(raw, f"{path}[{i}]"))
+        except ProtocolError as exc:
+            first = first or exc
+            uid = raw.get("utteranceId") if isinstance(raw, dict) else None
+            bad.append(InvalidTranscript(i, exc.path, exc.reason,
+                                         uid if isinstance(uid, str) else None))
+    if first is not None and not good:
+        raise first
+    return tuple(good), tuple(bad)
 
 
 #: Legacy tutorial speakers -> Genesys channels.

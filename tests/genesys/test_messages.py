@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import orjson
 import pytest
@@ -160,24 +161,6 @@ def test_nulls_and_extra_fields_are_normal(frame_bytes):
     ("mutate", "path"),
     [
         (lambda d: d["eventBody"].update(transcripts={}), "$.eventBody.transcripts"),
-        (
-            lambda d: d["eventBody"]["transcripts"][1].update(isFinal="yes"),
-            "$.eventBody.transcripts[1].isFinal",
-        ),
-        (
-            lambda d: d["eventBody"]["transcripts"][0]["alternatives"][0].update(confidence="hi"),
-            "$.eventBody.transcripts[0].alternatives[0].confidence",
-        ),
-        (
-            lambda d: d["eventBody"]["transcripts"][0].pop("utteranceId"),
-            "$.eventBody.transcripts[0].utteranceId",
-        ),
-        (
-            lambda d: d["eventBody"]["transcripts"][0]["alternatives"][0]["words"].__setitem__(
-                1, 5
-            ),
-            "$.eventBody.transcripts[0].alternatives[0].words[1]",
-        ),
         (lambda d: d.update(eventBody=[]), "$.eventBody"),
         (lambda d: d.update(topicName=17), "$.topicName"),
         (lambda d: d.update(metadata="x"), "$.metadata"),
@@ -194,6 +177,73 @@ def test_malformed_frames_name_the_path(frame_bytes, mutate, path):
         parse_frame(orjson.dumps(doc))
     assert info.value.path == path
     assert path in str(info.value)
+
+
+#: Ways one transcript can be malformed, with the path its error names (relative to it).
+BAD_TRANSCRIPTS = [
+    (lambda t: t.update(isFinal="yes"), ".isFinal"),
+    (lambda t: t["alternatives"][0].update(confidence="hi"), ".alternatives[0].confidence"),
+    (lambda t: t.pop("utteranceId"), ".utteranceId"),
+    (lambda t: t["alternatives"][0]["words"].__setitem__(1, 5), ".alternatives[0].words[1]"),
+    (lambda t: t.update(alternatives={}), ".alternatives"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "where"), BAD_TRANSCRIPTS)
+def test_one_malformed_transcript_invalidates_only_itself(frame_bytes, mutate, where):
+    doc = orjson.loads(frame_bytes("transcription"))
+    transcripts = doc["eventBody"]["transcripts"]
+    transcripts.extend(orjson.loads(orjson.dumps(transcripts)))  # a grouped frame: 2 more
+    for k, t in enumerate(transcripts):
+        t["utteranceId"] = f"u{k}"
+    mutate(transcripts[1])
+    msg = parse_frame(orjson.dumps(doc))
+    assert [u.utterance_id for u in msg.utterances] == [f"u{k}" for k in range(len(transcripts))
+                                                        if k != 1]
+    (bad,) = msg.invalid
+    assert bad.index == 1 and bad.path == f"$.eventBody.transcripts[1]{where}"
+    assert bad.error == f"{bad.path}: {bad.reason}"
+    assert bad.utterance_id == (None if where == ".utteranceId" else "u1")
+
+
+@pytest.mark.parametrize(("mutate", "where"), BAD_TRANSCRIPTS)
+def test_a_frame_whose_every_transcript_is_malformed_fails_naming_the_first(
+    frame_bytes, mutate, where
+):
+    doc = orjson.loads(frame_bytes("transcription"))
+    for t in doc["eventBody"]["transcripts"]:
+        mutate(t)
+    with pytest.raises(ProtocolError) as info:
+        parse_frame(orjson.dumps(doc))
+    assert info.value.path == f"$.eventBody.transcripts[0]{where}"
+
+
+def test_null_transcript_is_invalid_alone(frame_bytes):
+    doc = orjson.loads(frame_bytes("transcription"))
+    doc["eventBody"]["transcripts"].insert(0, None)
+    msg = parse_frame(orjson.dumps(doc))
+    assert len(msg.utterances) == len(doc["eventBody"]["transcripts"]) - 1
+    assert [(b.index, b.path) for b in msg.invalid] == [(0, "$.eventBody.transcripts[0]")]
+
+
+def test_grouped_frames_of_the_simulator_parse_with_interleaved_versions():
+    from diarkit.sim import build_scenario, schedule
+
+    sc = build_scenario(seed=4, conversations=2, kinds=["basic", "conference+early"],
+                        call_duration_s=(120.0, 150.0))
+    interleaved = negative = early = 0
+    for f in schedule(sc):
+        msg = parse_frame(f.text)
+        if msg.kind != "transcription" or not msg.utterances:
+            continue
+        assert not msg.invalid
+        ids = [u.utterance_id for u in msg.utterances]
+        # several utterances per frame, their versions interleaved
+        interleaved += any(a != b and a in ids[i + 1:] for i, (a, b) in
+                           enumerate(itertools.pairwise(ids)))
+        negative += any(u.best.offset_ms < 0 for u in msg.utterances)
+        early += msg.transcription_start_time_ms < msg.session_start_time_ms
+    assert interleaved and negative and early  # transcription began before the session
 
 
 @pytest.mark.parametrize(

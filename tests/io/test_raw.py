@@ -116,7 +116,9 @@ def test_fast_envelope_matches_parse_frame_for_conversation_events():
         golden("queue_conversation"),
         orjson.dumps(no_id),
         orjson.dumps(null_participant),
+        # one transcript of two lacks utteranceId: it alone is invalid, the frame stands
         transcription_frame("b").replace(b'"utteranceId":"b-u1",', b""),
+        transcription_frame("c", utterances=1).replace(b'"utteranceId":"c-u0",', b""),
     ]
     raw = build_raw_table(frames, session_id="s", start_seq=0, received_at=NOW, source=None)
     infos = [classify_frame(f) for f in frames]
@@ -126,6 +128,7 @@ def test_fast_envelope_matches_parse_frame_for_conversation_events():
         "conversation",
         "invalid",
         "invalid",
+        "transcription",
         "invalid",
     ]
     assert raw.column("conversation_id").to_pylist() == [i.conversation_id for i in infos]
