@@ -129,11 +129,11 @@ def test_03_fleet_analysis(tmp_path, monkeypatch):
     # `diarkit report` and the library give the same rows on the notebook's dataset
     from click.testing import CliRunner
 
-    from diarkit import finalize, load_segments, talk_stats
     from diarkit.cli import cli
+    from diarkit.io.load import conversation_stats
 
     dataset = tmp_path / "fleet-dataset"
-    keys = ["conversation_id", "speaker"]
+    keys = ["conversation_id", "speaker", "user_id"]
 
     def rows(frame):
         return frame.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -145,8 +145,7 @@ def test_03_fleet_analysis(tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, ["report", str(dataset), "-o", str(tmp_path / "r.html"),
                                    "--timelines", "0"])
     assert res.exit_code == 0, res.output
-    talk_stats(finalize(load_segments(dataset)).segments).to_csv(tmp_path / "lib.csv",
-                                                                  index=False)
+    conversation_stats(dataset).to_csv(tmp_path / "lib.csv", index=False)
     for other in (tmp_path / "st" / "conversation_stats.csv", tmp_path / "talk_stats.csv",
                   tmp_path / "lib.csv"):
         pd.testing.assert_frame_equal(notebook, rows(pd.read_csv(other)), obj=str(other))
