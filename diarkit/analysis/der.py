@@ -197,6 +197,9 @@ def diarization_error(
     the one-to-one mapping maximises total co-occurrence (Hungarian method), as
     pyannote.metrics and md-eval do.
 
+    Zero-length reference rows are dropped first, as pyannote.metrics drops them (an
+    empty ``Segment`` adds nothing to an ``Annotation``): no speech and no collar zone.
+
     Collar convention: ``collar`` is md-eval's ``-c``: seconds on EACH side of every
     reference row's start and end are not scored. pyannote.metrics' ``collar`` is the
     total width, so ``diarization_error(h, r, collar=0.25)`` equals pyannote's
@@ -231,6 +234,9 @@ def diarization_error(
             | set(hyp["conversation_id"].astype("string").unique())
         )
     )
+    # zero-length reference rows are no speech and leave no collar zone, as in
+    # pyannote.metrics (an empty Segment adds nothing to an Annotation)
+    ref = ref[(float_array(ref["end_s"]) > float_array(ref["start_s"]))]
     bounds: dict[str, tuple[float, float]] = {}
     if uem is not None:
         u = _prepare(uem.assign(speaker="uem"), "uem")

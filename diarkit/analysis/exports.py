@@ -109,9 +109,18 @@ def _clock(seconds: np.ndarray, decimal: str) -> pa.Array:
     )
 
 
+#: Every Unicode line break and space (RE2's ``\s`` is ASCII only): vertical tab, NEL
+#: U+0085, no-break spaces, U+1680, U+2000-U+200A, line/paragraph separators U+2028/U+2029,
+#: U+202F, U+205F, U+3000 and the BOM. A cue or word must never be split by any of them.
+WHITESPACE_RUN = (
+    r"[\s\x{0b}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}"
+    r"\x{3000}\x{feff}]+"
+)
+
+
 def _one_line(arr: pa.Array) -> pa.Array:
-    """Missing text as empty, runs of whitespace (line breaks too) as one space, trimmed."""
-    flat = pc.replace_substring_regex(pc.fill_null(arr, ""), r"\s+", " ")
+    """Missing text as empty, runs of any Unicode whitespace or line break as one space."""
+    flat = pc.replace_substring_regex(pc.fill_null(arr, ""), WHITESPACE_RUN, " ")
     return pc.utf8_trim_whitespace(flat)
 
 
@@ -127,7 +136,7 @@ def _joined(lines: pa.Array, sep: str = "") -> str:
 
 
 def _no_space(labels: pa.Array, what: str, where: str) -> pa.Array:
-    bad = pc.match_substring_regex(labels, r"\s")
+    bad = pc.match_substring_regex(labels, WHITESPACE_RUN)
     if pc.any(bad).as_py():
         first = labels.filter(bad)[0].as_py()
         raise ValueError(
@@ -144,7 +153,7 @@ def _cue_rows(table: pd.DataFrame) -> tuple[pa.Array, pa.Array, np.ndarray, np.n
     keep_np = keep.to_numpy(zero_copy_only=False)
     start = float_array(table["start_s"])[keep_np]
     end = np.maximum(float_array(table["end_s"])[keep_np], start + 0.001)
-    return _text(table["speaker"]).filter(keep), text.filter(keep), start, end
+    return _one_line(_text(table["speaker"])).filter(keep), text.filter(keep), start, end
 
 
 def to_rttm(table: pd.DataFrame) -> str:
@@ -390,7 +399,7 @@ def to_ctm(segments: pd.DataFrame) -> str:
     if len(flat) == 0:
         return ""
     parent = pc.list_parent_indices(words).to_numpy()
-    word = pc.replace_substring_regex(pc.fill_null(flat.field("word"), ""), r"\s+", "_")
+    word = pc.replace_substring_regex(pc.fill_null(flat.field("word"), ""), WHITESPACE_RUN, "_")
     w_start = flat.field("start_s").to_numpy(zero_copy_only=False).astype(np.float64)
     w_end = flat.field("end_s").to_numpy(zero_copy_only=False).astype(np.float64)
     conf = flat.field("confidence").to_numpy(zero_copy_only=False).astype(np.float64)
@@ -416,11 +425,16 @@ def to_ctm(segments: pd.DataFrame) -> str:
 _ESCAPES = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")] + [
     (chr(c), f"\\u{c:04x}") for c in range(32) if chr(c) not in "\n\r\t"
 ]
+# line terminators outside ASCII (valid in JSON, but they end lines in JavaScript before
+# ES2019 and in str.splitlines()): escaped so the document stays one line per line
+_ESCAPES += [("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")]
 
 
 def _json_string(arr: pa.Array) -> pa.Array:
     """Strings as JSON string literals (quoted, escaped); null as ``null``."""
-    special = pc.fill_null(pc.match_substring_regex(arr, '[\\\\"\\x00-\\x1f]'), False)
+    special = pc.fill_null(
+        pc.match_substring_regex(arr, '[\\\\"\\x00-\\x1f\\x{85}\\x{2028}\\x{2029}]'), False
+    )
     if pc.any(special).as_py():
         some = arr.filter(special)
         for char, escaped in _ESCAPES:  # 34 characters, applied to affected rows only

@@ -119,3 +119,37 @@ def test_agrees_with_pyannote_metrics(collar, skip_overlap):
         assert got.confusion_s == pytest.approx(want["confusion"], abs=1e-9)
         if want["total"] > 0:
             assert got.der == pytest.approx(want["diarization error rate"], abs=1e-9)
+
+
+@pytest.mark.parametrize("collar", [0.0, 0.25])
+def test_zero_length_reference_rows_are_scored_as_pyannote_metrics_does(collar):
+    # a zero-length reference row is no speech for pyannote (an empty Segment adds nothing
+    # to an Annotation) -- but with a collar its boundary still gets a no-score zone there
+    ref_spec = {"A": [(0.0, 4.0), (6.0, 6.0)], "B": [(4.0, 8.0), (9.0, 9.0)]}
+    hyp_spec = {"x": [(0.0, 4.5)], "y": [(4.5, 9.5)]}
+    uem = Timeline([Segment(0.0, 9.5)])
+    ann = _annotation(ref_spec)
+    assert ann.get_timeline().duration() == pytest.approx(8.0)  # the empty rows are gone
+    metric = DiarizationErrorRate(collar=2 * collar)
+    want = metric(ann, _annotation(hyp_spec), uem=uem, detailed=True)
+    got = diarization_error(
+        intervals(hyp_spec),
+        intervals(ref_spec),
+        collar=collar,
+        uem=pd.DataFrame({"conversation_id": ["c1"], "start_s": [0.0], "end_s": [9.5]}),
+    )
+    # without the zero-length rows pyannote sees the same reference
+    clean = {k: [(s, e) for s, e in v if e > s] for k, v in ref_spec.items()}
+    same = diarization_error(
+        intervals(hyp_spec),
+        intervals(clean),
+        collar=collar,
+        uem=pd.DataFrame({"conversation_id": ["c1"], "start_s": [0.0], "end_s": [9.5]}),
+    )
+    assert got.reference_s == pytest.approx(want["total"], abs=1e-9)
+    assert got.missed_s == pytest.approx(want["missed detection"], abs=1e-9)
+    assert got.false_alarm_s == pytest.approx(want["false alarm"], abs=1e-9)
+    assert got.confusion_s == pytest.approx(want["confusion"], abs=1e-9)
+    assert (got.missed_s, got.false_alarm_s, got.confusion_s) == pytest.approx(
+        (same.missed_s, same.false_alarm_s, same.confusion_s), abs=1e-9
+    )

@@ -205,3 +205,41 @@ def test_json_escapes_every_string_exactly():
     assert texts[0] == nasty and texts[1] is None
     assert doc["segments"][0]["timestamp"] == "2024-05-01T09:00:00.500000Z"
     assert json.loads(to_json(call().iloc[:0])) == {"totalSegments": 0, "segments": []}
+
+
+HOSTILE = "one\u2028two\u2029three\x85four\x0bfive\x0csix\xa0seven\u202feight\r\nnine"
+
+
+def test_every_unicode_line_break_and_space_is_normalised_one_cue_per_line(tmp_path):
+    df = segments(
+        [
+            {"speaker": "agent", "start_s": 0.0, "end_s": 1.0, "text": HOSTILE},
+            {"speaker": "customer", "start_s": 1.5, "end_s": 2.0, "text": "fine\u2028thanks"},
+        ]
+    )
+    want = "one two three four five six seven eight nine"
+    vtt = to_webvtt(df)
+    cues = list(webvtt.from_string(vtt))
+    assert [c.text for c in cues] == [want, "fine thanks"]
+    # str.splitlines() breaks on U+2028/U+2029/NEL/VT/FF: none may be left in any export
+    for text in (vtt, to_srt(df), to_textgrid(df), to_rttm(df)):
+        assert not any(ch in text for ch in "\u2028\u2029\x85\x0b\x0c\xa0\u202f"), text
+    assert len(to_srt(df).splitlines()) == 8  # 2 cues x (number, times, text, blank)
+    path = tmp_path / "c.srt"
+    path.write_text(to_srt(df), encoding="utf-8")
+    assert [c.raw_text for c in webvtt.from_srt(str(path))] == [f"agent: {want}",
+                                                                "customer: fine thanks"]
+    # JSON keeps the text exactly (escaped), on one line per file
+    assert json.loads(to_json(df))["segments"][0]["text"] == HOSTILE
+    assert len(to_json(df).splitlines()) == len(to_json(df).split("\n"))
+    # labels with a Unicode separator are refused where whitespace separates fields
+    with pytest.raises(ValueError, match="contains whitespace"):
+        to_rttm(df.assign(speaker="a\u2028b"))
+
+
+def test_ctm_words_never_contain_a_unicode_space():
+    words = [{"word": "New\u00a0York\u2028City", "start_s": 0.0, "end_s": 1.0, "confidence": 0.9}]
+    df = segments([{"speaker": "agent", "start_s": 0.0, "end_s": 1.0, "text": "x",
+                    "words": words}], words=True)
+    line = to_ctm(df).splitlines()[0]
+    assert line.split(" ")[4] == "New_York_City"
