@@ -48,8 +48,8 @@ FRAME_PROFILES: dict[str, tuple[float, int]] = {
     "per_frame": (2.3138, 1_896),
 }
 #: Bytes EventBridge adds around a frame (envelope members and ``detail.timestamp``),
-#: measured on ``diarkit.genesys.eventbridge.wrap_frame`` output.
-EVENTBRIDGE_ENVELOPE_BYTES = 330
+#: measured on ``diarkit.genesys.eventbridge.wrap_frame`` output (``bench_sqs.py profile``).
+EVENTBRIDGE_ENVELOPE_BYTES = 339
 #: Parquet (raw + segments parts, zstd) bytes per byte of frame JSON: ``diarkit convert``
 #: of the simulator's frames (``benchmarks/bench_sqs.py --profile``: 0.10-0.11).
 PARQUET_RATIO = 0.11
@@ -59,9 +59,10 @@ CAPTURE_CPU_US_PER_KB = (4.9 + 15.5) / 2.7
 #: CPU microseconds per KB of frame for ``diarkit convert`` (20.6 us per 1.9 KB frame:
 #: README "Convert and load", ``benchmarks/bench_convert.py``).
 CONVERT_CPU_US_PER_KB = 20.6 / 1.9
-#: CPU microseconds per message the SQS capture adds (boto3 receive and delete, envelope
-#: parse) on top of recording: ``benchmarks/bench_sqs.py`` against moto on 127.0.0.1.
-SQS_CPU_US_PER_MESSAGE = 900.0
+#: CPU microseconds per message of the SQS client alone (boto3 ``ReceiveMessage`` of 10 +
+#: ``DeleteMessageBatch``): the bare loop of ``benchmarks/bench_sqs.py sqs`` against moto
+#: on 127.0.0.1 (476 us; the whole SqsCapture, Parquet included, 896 us on ~4 KB events).
+SQS_CPU_US_PER_MESSAGE = 476.0
 #: Amazon EventBridge: partner events published, USD per million
 #: (aws.amazon.com/eventbridge/pricing).
 EVENTBRIDGE_USD_PER_MILLION = 1.00

@@ -42,8 +42,8 @@ def test_eventbridge_mode_counts_events_and_sqs_requests():
     assert p.channels == 0 and p.oauth_clients == 0
     events = 4_400 * 36_000
     assert p.eventbridge_events_per_day == pytest.approx(events)
-    assert p.eventbridge_gb_per_day == pytest.approx(events * (4_000 + 330) / 1e9)
-    # 10 events of 4,330 B = 43 KB per receive: one 64 KB chunk, plus one delete per batch
+    assert p.eventbridge_gb_per_day == pytest.approx(events * (4_000 + 339) / 1e9)
+    # 10 events of 4,339 B = 43 KB per receive: one 64 KB chunk, plus one delete per batch
     assert p.sqs_requests_per_day == 2 * math.ceil(events / 10)
     assert p.eventbridge_usd_per_day == pytest.approx(events / 1e6 * 1.00)
     assert p.sqs_usd_per_day == pytest.approx(2 * events / 10 / 1e6 * 0.40)
@@ -55,7 +55,7 @@ def test_eventbridge_mode_counts_events_and_sqs_requests():
 
 def test_big_grouped_frames_fill_fewer_messages_a_batch():
     p = plan_capture(1_000, 300, "eventbridge", grouping="grouped")
-    size = 26_386 + 330  # 9 fit in 256 KiB; 9 x 26.7 KB = 240 KB = 4 chunks of 64 KiB
+    size = 26_386 + 339  # 9 fit in 256 KiB; 9 x 26.7 KB = 240 KB = 4 chunks of 64 KiB
     assert min(10, 256 * 1024 // size) == 9
     batches = math.ceil(p.eventbridge_events_per_day / 9)
     assert p.sqs_requests_per_day == batches * 4 + batches
