@@ -23,6 +23,10 @@ class NotificationsError(CaptureError):
         self.status = status
 
 
+class BadReplyError(NotificationsError):
+    """A REST reply that is not what the API returns (HTML, wrong types): retried."""
+
+
 class ChannelGoneError(NotificationsError):
     """The notification channel no longer exists (404): create a new one."""
 

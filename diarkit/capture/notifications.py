@@ -15,11 +15,39 @@ import httpx
 
 from diarkit.genesys import Action, Environment, backoff
 
-from ._http import BackoffFactory, Sleeper, default_sleep, error_detail, send_with_retry
-from .errors import ChannelGoneError, NotificationsError
+from ._http import (
+    MAX_RETRY_AFTER_S,
+    BackoffFactory,
+    Sleeper,
+    WaitNotice,
+    default_sleep,
+    error_detail,
+    send_with_retry,
+)
+from .errors import BadReplyError, ChannelGoneError, NotificationsError
 from .token import TokenSource
 
 CHANNELS_PATH = "/api/v2/notifications/channels"
+#: Subscriptions are sent with ``?ignoreErrors=true``: without it one topic the client
+#: may not see fails the whole request (403 ``missing.permissions``); with it the other
+#: topics go through and the refused ones come back as ``Rejected`` entries.
+IGNORE_ERRORS = {"ignoreErrors": "true"}
+
+
+def reply_json(response: httpx.Response, what: str) -> Any:
+    """The JSON body of a 2xx reply.
+
+    Raises:
+        BadReplyError: the body is not JSON (an HTML page from a proxy, a cut reply).
+    """
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        text = response.text[:120].replace("\n", " ")
+        raise BadReplyError(
+            f"{what}: unexpected reply ({response.status_code}, {kind}), not JSON: {text!r}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +124,8 @@ class NotificationsClient:
         sleep: waits between retries; returning True aborts (stopping capture).
         backoff_factory: delays in seconds when the server gives no ``Retry-After``.
         max_attempts: attempts per call on 429/5xx/network errors.
+        on_wait: told each retry wait as one line (also logged).
+        max_retry_after_s: cap on a server's ``Retry-After`` wait, seconds.
     """
 
     def __init__(
@@ -108,6 +138,8 @@ class NotificationsClient:
         sleep: Sleeper = default_sleep,
         backoff_factory: BackoffFactory = backoff,
         max_attempts: int = 8,
+        on_wait: WaitNotice | None = None,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
     ) -> None:
         if isinstance(api_base, Environment):
             api_base = api_base.api_base
@@ -117,6 +149,8 @@ class NotificationsClient:
         self._sleep = sleep
         self._backoff = backoff_factory
         self._max_attempts = max_attempts
+        self.on_wait = on_wait
+        self.max_retry_after_s = max_retry_after_s
         #: Retries caused by 429/5xx/network errors.
         self.retries = 0
 
@@ -130,14 +164,24 @@ class NotificationsClient:
     # ------------------------------------------------------------------ public calls
 
     def create_channel(self) -> Channel:
-        """``POST /api/v2/notifications/channels``: a new channel (a 21st evicts the oldest)."""
-        body = self._call("POST", CHANNELS_PATH).json()
-        try:
-            return Channel(body["id"], body["connectUri"], _parse_expires(body.get("expires")))
-        except (KeyError, TypeError):
-            raise NotificationsError(
-                f"POST {CHANNELS_PATH}: reply lacks id/connectUri: {str(body)[:200]}"
-            ) from None
+        """``POST /api/v2/notifications/channels``: a new channel (a 21st evicts the oldest).
+
+        Raises:
+            BadReplyError: the reply is not a channel (not JSON, ``id`` or ``connectUri``
+                missing or not a string, a URI that is not ``ws://``/``wss://``).
+        """
+        what = f"POST {CHANNELS_PATH}"
+        body = reply_json(self._call("POST", CHANNELS_PATH), what)
+        cid = body.get("id") if isinstance(body, dict) else None
+        uri = body.get("connectUri") if isinstance(body, dict) else None
+        if not isinstance(cid, str) or not cid or "/" in cid or not isinstance(uri, str) or (
+            not uri.startswith(("ws://", "wss://"))
+        ):
+            raise BadReplyError(
+                f"{what}: unexpected reply, not a channel (id and connectUri must be "
+                f"strings, connectUri ws:// or wss://): {str(body)[:200]}"
+            )
+        return Channel(cid, uri, _parse_expires(body.get("expires")))
 
     def channel_exists(self, channel_id: str) -> bool:
         """``HEAD .../channels/{id}``: True on 200, False when the channel is gone (404)."""
@@ -158,7 +202,8 @@ class NotificationsClient:
     def list_subscriptions(self, channel_id: str) -> SubscriptionResult:
         """``GET .../subscriptions``: the topics on the channel now."""
         path = f"{CHANNELS_PATH}/{channel_id}/subscriptions"
-        return parse_subscriptions(self._call("GET", path, channel_call=True).json())
+        return parse_subscriptions(
+            reply_json(self._call("GET", path, channel_call=True), f"GET {path}"))
 
     def remove_subscriptions(self, channel_id: str) -> None:
         """``DELETE .../subscriptions``: remove every topic from the channel."""
@@ -171,16 +216,26 @@ class NotificationsClient:
     ) -> SubscriptionResult:
         body = [{"id": t} for t in topics]
         path = f"{CHANNELS_PATH}/{channel_id}/subscriptions"
-        response = self._call(method, path, json=body, channel_call=True)
+        response = self._call(method, path, json=body, channel_call=True, params=IGNORE_ERRORS)
         if not response.content:
             return SubscriptionResult(tuple(t["id"] for t in body))
-        return parse_subscriptions(response.json())
+        reply = reply_json(response, f"{method} {path}")
+        if not isinstance(reply, dict) or not isinstance(reply.get("entities"), list):
+            raise BadReplyError(f"{method} {path}: unexpected reply, no entities list: "
+                                f"{str(reply)[:200]}")
+        return parse_subscriptions(reply)
 
     def _count_retry(self, _decision: object) -> None:
         self.retries += 1
 
     def _call(
-        self, method: str, path: str, *, json: Any = None, channel_call: bool = False
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        channel_call: bool = False,
+        params: dict[str, str] | None = None,
     ) -> httpx.Response:
         what = f"{method} {path}"
         url = f"{self.api_base}{path}"
@@ -188,7 +243,9 @@ class NotificationsClient:
 
             def build() -> httpx.Request:
                 headers = {"Authorization": f"Bearer {self.tokens.token()}"}
-                return self._client.build_request(method, url, headers=headers, json=json)
+                return self._client.build_request(
+                    method, url, headers=headers, json=json, params=params
+                )
 
             try:
                 response, decision = send_with_retry(
@@ -200,6 +257,8 @@ class NotificationsClient:
                     max_attempts=self._max_attempts,
                     channel_call=channel_call,
                     on_retry=self._count_retry,
+                    on_wait=self.on_wait,
+                    max_retry_after_s=self.max_retry_after_s,
                 )
             except httpx.HTTPError as exc:
                 raise NotificationsError(f"{what} failed: {type(exc).__name__}: {exc}") from None

@@ -1,21 +1,19 @@
-"""The capture session: channels, WebSocket workers, watchdog, reconnect, follow mode.
+"""The capture session: ``Capture``, the supervisor of channel workers.
 
 ``Capture`` runs a supervisor thread (setup, follow-mode subscriptions, channel renewal,
-spool rolling by time, gap bookkeeping) and one worker thread per channel. A worker
-receives frames with websocket-client (``skip_utf8_validation=True``), hands each one to
-the ``RawRecorder`` *first*, then looks at it:
+moving channels to a new token before the old one expires, spool rolling by time, gap
+bookkeeping) and one ``ChannelWorker`` thread per channel (``worker.py``: socket,
+watchdog, reconnect). Given-up channels are released by a ``Releaser`` thread
+(``release.py``). How a capture runs is one ``CaptureOptions`` (``options.py``).
 
-- a heartbeat watchdog declares the socket dead after ``dead_after`` heartbeat periods
-  without a frame, and a ping is sent after one idle period;
-- ``socket_closing`` opens the replacement connection at once, drains the old one and
-  closes it; a drop reconnects with the backoff policy (first attempt at once), reusing
-  the channel if it still exists, else a new channel with the subscriptions restored;
-- ``token_revoked`` gets a new token and a new channel; ``no_longer_subscribed`` a new
-  channel;
-- every disconnection becomes a gap (last frame before it .. events flowing again);
-- a channel given up for a new one, and at stop every channel the capture subscribed,
-  has its subscriptions removed (``DELETE .../subscriptions``; the API cannot delete a
-  channel) by a release thread, best effort: failures are logged and counted, never fatal.
+What lands in ``gaps/`` besides disconnections (``cause`` says which):
+
+- ``late_join``: a followed conversation whose call started before its transcription
+  topic was subscribed (start: the earliest participant time in the call event; end:
+  the subscription) -- follow mode learns of a call only when it reaches the queue;
+- ``refused: <topic>: <reason> (missing permissions: ...)``: a topic the server refused
+  (zero length, at the time of the refusal);
+- ``frame truncated: ...``: a frame over ``max_frame_bytes`` (stored truncated).
 
 All policy (backoff, close and error classification, topic names, message parsing) is
 ``diarkit.genesys``; this module only does I/O and bookkeeping.
@@ -29,126 +27,36 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import websocket
-
 from diarkit.genesys import (
-    Action,
     ConversationEvent,
-    Decision,
     Environment,
-    ProtocolError,
-    SocketClosing,
-    SystemMessage,
-    TopicKind,
     TranscriptionEvent,
-    backoff,
-    classify_close,
-    classify_exception,
-    decode_frame,
-    parse_document,
-    parse_topic,
     queue_calls_topic,
     resolve_environment,
     transcription_topic,
     user_calls_topic,
 )
-from diarkit.genesys.topics import MAX_CHANNELS, MAX_TOPICS_PER_CHANNEL
+from diarkit.genesys.topics import MAX_CHANNELS, check_id
 
 from . import stats as st
-from .errors import (
-    CaptureError,
-    ChannelGoneError,
-    NotificationsError,
-    RecorderError,
-    RetryExhaustedError,
-    StoppedError,
-    SubscriptionRejectedError,
-)
-from .follow import ENDED_STATUSES, FollowTracker, TopicPlan, conversation_of
-from .notifications import Channel, NotificationsClient, RejectedTopic, SubscriptionResult
-from .readahead import ReadAheadWebSocket
+from .errors import CaptureError, RecorderError, StoppedError, SubscriptionRejectedError
+from .follow import FollowTracker, TopicPlan, conversation_of
+from .notifications import NotificationsClient, RejectedTopic, SubscriptionResult
+from .options import OPTION_NAMES, CaptureOptions
 from .recorder import RawRecorder
+from .release import Releaser
 from .token import Secret, TokenSource
+from .worker import ChannelWorker, peek_topic
 
 log = logging.getLogger("diarkit.capture")
 
-PING = '{"message": "ping"}'
-_TEXT = (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY)
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
-
-#: Frames that may end a transcription session (then parsed in full for follow mode).
-_ENDED_MARKS = tuple(sorted(s.encode() for s in ENDED_STATUSES))
-_TOPIC_KINDS: dict[bytes, TopicKind | None] = {}
-_TOPIC_KEY = b'"topicName"'
-#: The last frame's bytes up to its topic's closing quote, and that topic's kind.
-_last_peek: tuple[bytes, TopicKind | None] | None = None
-
-
-def peek_topic(frame: bytes) -> TopicKind | None:
-    """The kind of a frame's topic without decoding the frame (None: not found or bad).
-
-    Reads the first ``"topicName": "..."`` in the first 1 KB with plain byte searches and
-    classifies it with ``diarkit.genesys.parse_topic`` (cached per topic name). A frame
-    that starts with the same bytes as the last one, up to its topic's closing quote, has
-    the same first topic: one ``startswith`` answers (the bulk of a stream). A frame whose
-    topic cannot be peeked is decoded in full by the caller; the stored frame is never
-    affected.
-    """
-    global _last_peek
-    last = _last_peek
-    if last is not None and frame.startswith(last[0]):
-        return last[1]
-    i = frame.find(_TOPIC_KEY, 0, 1024)
-    if i < 0:
-        return None
-    i += 11
-    j = frame.find(b'"', i, i + 64)
-    if j < 0:
-        return None
-    k = frame.find(b'"', j + 1, j + 514)
-    if k < 0:
-        return None
-    if frame[i:j].strip() != b":":
-        return None  # not ``"topicName": "..."``: the caller parses the frame
-    name = frame[j + 1 : k]
-    kind: TopicKind | None
-    if name in _TOPIC_KINDS:
-        kind = _TOPIC_KINDS[name]
-    elif b"\\" in name or not name:
-        kind = None  # not a plain string value: the caller parses the frame
-    else:
-        try:
-            kind = parse_topic(name.decode("utf-8")).kind
-        except (ProtocolError, UnicodeDecodeError):
-            kind = None
-    if len(_TOPIC_KINDS) > 100_000:
-        _TOPIC_KINDS.clear()
-    _TOPIC_KINDS[name] = kind
-    _last_peek = (frame[: k + 1], kind)
-    return kind
-
-
-def _may_end(frame: bytes) -> bool:
-    if len(_ENDED_MARKS) == 1:
-        return _ENDED_MARKS[0] in frame
-    return any(mark in frame for mark in _ENDED_MARKS)
-
-
-def _close_ws(ws: websocket.WebSocket) -> None:
-    """Close a socket: a close frame when still open, and always release the OS socket."""
-    with contextlib.suppress(Exception):
-        ws.close(timeout=0.2)
-    with contextlib.suppress(Exception):
-        ws.shutdown()  # ws.close() does nothing once the server's close frame was answered
+#: Old name of ``ChannelWorker`` (kept for code that imported it).
+_Worker = ChannelWorker
 
 
 def new_session_id() -> str:
@@ -156,360 +64,36 @@ def new_session_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
-class _Worker:
-    """One channel: its socket, its thread, its counters. Owned by ``Capture``."""
+def _ids(value: str | Iterable[str], what: str) -> list[str]:
+    """Ids from one id string or an iterable of them (a string is one id, not characters)."""
+    items = [value] if isinstance(value, str) else list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{what}: expected id strings, got {type(item).__name__}")
+    return list(dict.fromkeys(items))
 
-    def __init__(self, capture: Capture, index: int) -> None:
-        self.cap = capture
-        self.index = index
-        self.channel: Channel | None = None
-        self.ws: websocket.WebSocket | None = None
-        self.counters = st.WorkerCounters()
-        self.lock = threading.RLock()  # guards channel + REST calls on it
-        self.ready = threading.Event()
-        self.last_frame = time.monotonic()
-        self.pinged = False
-        self.silent_strikes = 0
-        self.renew_at = float("inf")
-        self.lifetime = 0.0
-        self.open_gap: st.Gap | None = None
-        self.needs_sync = False
-        self.in_handover = False
-        self.thread = threading.Thread(
-            target=self.run, name=f"diarkit-capture-ch{index}", daemon=True
-        )
 
-    # ------------------------------------------------------------------ connections
-
-    def connect(self, uri: str) -> websocket.WebSocket:
-        ws = ReadAheadWebSocket(skip_utf8_validation=True, enable_multithread=True)
-        try:
-            ws.connect(uri, timeout=self.cap.connect_timeout_s)
-            ws.settimeout(self.cap.poll_s)
-        except BaseException:
-            _close_ws(ws)
-            raise
-        return ws
-
-    def open_channel(self) -> None:
-        """Create a channel, connect to it, then subscribe (no event can slip in between)."""
-        cap = self.cap
-        with self.lock:
-            channel = cap.notifications.create_channel()
-            ws = self.connect(channel.connect_uri)
-            cap.channel_subscribed(channel.id)
-            try:
-                result = cap.notifications.replace_subscriptions(
-                    channel.id, cap.topics_of(self.index)
-                )
-            except BaseException:
-                _close_ws(ws)
-                cap.release_channel(channel.id)  # the PUT may have landed all the same
-                raise
-            self.channel = channel
-            self.ws = ws
-            self.set_renewal()
-        cap.note_subscriptions(result)
-
-    def set_renewal(self) -> None:
-        channel = self.channel
-        now = time.monotonic()
-        if channel is not None and channel.expires is not None:
-            left = (channel.expires - datetime.now(UTC)).total_seconds()
-            self.lifetime = max(left, 1.0)
-        else:
-            self.lifetime = 24 * 3600.0
-        self.renew_at = now + self.lifetime * self.cap.renew_fraction
-
-    def renew(self) -> None:
-        """Re-subscribe the channel's topics: this extends its life (before 24 h)."""
-        with self.lock:
-            if self.channel is None or self.ws is None:
-                return
-            try:
-                result = self.cap.notifications.replace_subscriptions(
-                    self.channel.id, self.cap.topics_of(self.index)
-                )
-            except ChannelGoneError:
-                self.renew_at = float("inf")  # the worker reconnects and sets a new one
-                return
-            except RetryExhaustedError as exc:
-                self.renew_at = time.monotonic() + 1.0
-                self.cap.set_status(self.cap.status, f"renewing channel: {exc}")
-                return
-            self.renew_at = time.monotonic() + self.lifetime * self.cap.renew_fraction
-        self.cap.note_subscriptions(result)
-
-    def update_topics(self, added: list[str] | None) -> None:
-        """Add topics (POST) or, with ``added=None``, replace the list (PUT) on the channel."""
-        with self.lock:
-            if self.channel is None:
-                return  # (re)connecting: the plan's topics are restored with the channel
-            topics = self.cap.topics_of(self.index)
-            try:
-                if added is None:
-                    result = self.cap.notifications.replace_subscriptions(self.channel.id, topics)
-                else:
-                    result = self.cap.notifications.add_subscriptions(self.channel.id, added)
-            except ChannelGoneError:
-                return  # the worker notices the drop and restores every topic
-            except RetryExhaustedError as exc:
-                self.needs_sync = True  # the supervisor PUTs the whole list again later
-                self.cap.set_status(self.cap.status, f"updating subscriptions: {exc}")
-                return
-            self.needs_sync = False
-        self.cap.note_subscriptions(result)
-
-    def close_socket(self) -> None:
-        ws = self.ws
-        if ws is not None:
-            _close_ws(ws)
-
-    # ------------------------------------------------------------------ main loop
-
-    def run(self) -> None:
-        cap = self.cap
-        try:
-            self.reconnect(None, initial=True)
-            self.ready.set()
-            while not cap.stopping.is_set():
-                self.step()
-        except StoppedError:
-            pass
-        except Exception as exc:
-            cap.fail(exc)
-        finally:
-            self.ready.set()
-            self.close_socket()
-            if self.open_gap is not None:
-                cap.close_gap(self, self.open_gap, _now_us(), stopped=True)
-                self.open_gap = None
-
-    def step(self) -> None:
-        ws = self.ws
-        assert ws is not None
-        try:
-            batch = ws.recv_batch() if isinstance(ws, ReadAheadWebSocket) else [ws.recv_data()]
-        except websocket.WebSocketTimeoutException:
-            self.idle()
-            return
-        except Exception as exc:
-            if self.cap.stopping.is_set():
-                return
-            self.reconnect(classify_exception(exc))
-            return
-        opcode, data = batch[0]
-        if len(batch) > 1 or opcode in _TEXT:  # a batch holds only data frames
-            self.on_frames([payload for _, payload in batch])
-        elif opcode == websocket.ABNF.OPCODE_CLOSE and not self.cap.stopping.is_set():
-            code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
-            self.reconnect(classify_close(code))
-
-    def idle(self) -> None:
-        cap = self.cap
-        silent = time.monotonic() - self.last_frame
-        if silent >= cap.heartbeat_s * cap.dead_after:
-            self.silent_strikes += 1
-            action = Action.RETRY if self.silent_strikes < 2 else Action.NEW_CHANNEL
-            self.reconnect(Decision(action, f"silent socket: no frame for {silent:.1f} s"))
-        elif silent >= cap.heartbeat_s and not self.pinged and self.ws is not None:
-            self.pinged = True
-            with contextlib.suppress(Exception):
-                self.ws.send(PING)
-
-    # ------------------------------------------------------------------ frames
-
-    def on_frame(self, data: bytes) -> None:
-        """``on_frames`` of one frame."""
-        self.on_frames([data])
-
-    def on_frames(self, frames: list[bytes]) -> None:
-        """Spool frames received together first (one ``writev``), then look at each.
-
-        Transcription frames (the bulk) are not decoded here: their topic is read from
-        the envelope by ``peek_topic`` and only frames that may end a session are parsed
-        (follow mode needs them). Utterances, finals and invalid frames are counted from
-        the authoritative parse (``diarkit.io``) when their Parquet part is written.
-        """
-        cap = self.cap
-        received = _now_us()
-        channel = self.channel
-        cap.recorder.append_batch(frames, channel.id if channel else "", received)
-        c = self.counters
-        c.frames += len(frames)
-        c.last_frame_us = received
-        self.last_frame = time.monotonic()
-        self.pinged = False
-        self.silent_strikes = 0
-        if self.open_gap is not None:
-            cap.close_gap(self, self.open_gap, received)
-            self.open_gap = None
-        transcriptions = 0
-        for data in frames:
-            kind = peek_topic(data)
-            if kind is TopicKind.TRANSCRIPTION:
-                transcriptions += 1
-                if not _may_end(data):
-                    continue
-            self.look_at(data, kind, received)
-        if transcriptions:
-            c.transcription_events += transcriptions
-            c.last_event_us = received
-
-    def look_at(self, data: bytes, kind: TopicKind | None, received: int) -> None:
-        """Decode a spooled frame that is not a plain transcription frame and act on it."""
-        c = self.counters
-        try:
-            doc = decode_frame(data)
-        except ProtocolError:
-            c.undecodable += 1
-            return
-        if kind is None and isinstance(doc, dict) and isinstance(doc.get("topicName"), str):
-            with contextlib.suppress(ProtocolError):
-                kind = parse_topic(doc["topicName"]).kind
-            if kind is TopicKind.TRANSCRIPTION:
-                c.transcription_events += 1
-                c.last_event_us = received
-        if kind is TopicKind.CHANNEL_METADATA:
-            body = doc.get("eventBody") if isinstance(doc, dict) else None
-            if isinstance(body, dict) and body.get("message") == "pong":
-                c.pongs += 1
-            else:
-                c.heartbeats += 1
-            return
-        self.dispatch(doc)
-
-    def dispatch(self, doc: Any) -> None:
-        try:
-            message = parse_document(doc)
-        except ProtocolError:
-            return  # stored raw and flagged at roll time
-        cap = self.cap
-        if isinstance(message, ConversationEvent):
-            self.counters.conversation_events += 1
-            cap.observe(message)
-        elif isinstance(message, TranscriptionEvent):
-            cap.observe(message)
-        elif isinstance(message, SocketClosing):
-            self.counters.system += 1
-            self.handover()
-        elif isinstance(message, SystemMessage):
-            self.counters.system += 1
-            if message.topic_kind is TopicKind.TOKEN_REVOKED:
-                self.reconnect(Decision(Action.NEW_TOKEN, "token revoked"))
-            elif message.topic_kind is TopicKind.NO_LONGER_SUBSCRIBED:
-                reason = message.reason or message.message or "no longer subscribed"
-                self.reconnect(Decision(Action.NEW_CHANNEL, f"no longer subscribed: {reason}"))
-
-    # ------------------------------------------------------------------ handover / reconnect
-
-    def handover(self) -> None:
-        """``socket_closing``: connect again now, drain the old socket, then close it."""
-        channel = self.channel
-        old = self.ws
-        if channel is None or old is None or self.in_handover:
-            return
-        try:
-            new = self.connect(channel.connect_uri)
-        except Exception:
-            return  # keep the old socket; when it goes, the normal reconnect runs
-        self.ws = new
-        self.counters.handovers += 1
-        self.in_handover = True
-        try:
-            old.settimeout(self.cap.drain_s)
-            deadline = time.monotonic() + self.cap.drain_s * 5
-            while time.monotonic() < deadline:
-                try:
-                    opcode, data = old.recv_data()
-                except Exception:
-                    break
-                if opcode in _TEXT:
-                    self.on_frame(data)
-                elif opcode == websocket.ABNF.OPCODE_CLOSE:
-                    break
-        finally:
-            self.in_handover = False
-            _close_ws(old)
-
-    def reconnect(self, decision: Decision | None, *, initial: bool = False) -> None:
-        """Re-establish the channel after ``decision`` (None: first connection).
-
-        Waits with the backoff policy between failed attempts (the first is immediate),
-        records the disconnection as an open gap, and raises ``CaptureError`` for fatal
-        failures and ``StoppedError`` when the capture stops meanwhile.
-        """
-        cap = self.cap
-        old_channel = self.channel
-        if decision is not None:
-            self.close_socket()
-            if self.open_gap is None:
-                start = self.counters.last_frame_us or _now_us()
-                self.open_gap = st.Gap(
-                    start_us=start,
-                    cause=decision.reason,
-                    channel_id=old_channel.id if old_channel else "",
-                    conversations=cap.conversations_of(self.index),
-                )
-            cap.set_status(st.RECONNECTING, f"{decision.reason}; reconnecting")
-        with self.lock:
-            self.ws = None
-            if decision is not None and decision.action is not Action.RETRY:
-                self.channel = None
-        action = Action.NEW_CHANNEL if decision is None else decision.action
-        delays = cap.backoff_factory()
-        while True:
-            if cap.stopping.is_set():
-                raise StoppedError("capture stopped while reconnecting")
-            if action is Action.FATAL:
-                reason = decision.reason if decision is not None else "fatal"
-                raise CaptureError(f"channel {old_channel.id if old_channel else '?'}: {reason}")
-            try:
-                if action is Action.NEW_TOKEN:
-                    cap.tokens.invalidate()
-                    action = Action.NEW_CHANNEL
-                if action is Action.RETRY and old_channel is not None:
-                    if cap.notifications.channel_exists(old_channel.id):
-                        ws = self.connect(old_channel.connect_uri)
-                        with self.lock:
-                            self.channel = old_channel
-                            self.ws = ws
-                    else:
-                        action = Action.NEW_CHANNEL
-                        continue
-                else:
-                    self.open_channel()
-                break
-            except ChannelGoneError:
-                action = Action.NEW_CHANNEL
+def conversation_start_us(doc: Any) -> int | None:
+    """Earliest participant ``startTime``/``connectedTime`` of a call event, epoch µs."""
+    body = doc.get("eventBody") if isinstance(doc, dict) else None
+    parts = body.get("participants") if isinstance(body, dict) else None
+    best: int | None = None
+    for part in parts if isinstance(parts, list) else ():
+        if not isinstance(part, dict):
+            continue
+        for key in ("startTime", "connectedTime"):
+            value = part.get(key)
+            if not isinstance(value, str):
                 continue
-            except (NotificationsError, RetryExhaustedError) as exc:
-                if isinstance(exc, NotificationsError) and 400 <= exc.status < 500:
-                    raise
-                reason = str(exc)
-            except (CaptureError, StoppedError):
-                raise
-            except Exception as exc:
-                d = classify_exception(exc)
-                if d.action is Action.FATAL:
-                    raise CaptureError(f"reconnecting: {d.reason}") from None
-                if d.action is not Action.RETRY:
-                    action = d.action
-                reason = d.reason
-            wait = next(delays)
-            cap.set_status(st.RECONNECTING, f"{reason}; retrying in {wait:.1f} s")
-            if cap.stopping.wait(wait):
-                raise StoppedError("capture stopped while reconnecting")
-        if old_channel is not None and (self.channel is None or self.channel.id != old_channel.id):
-            cap.release_channel(old_channel.id)  # its socket is closed: nothing reads it now
-        self.last_frame = time.monotonic()
-        self.pinged = False
-        if not initial:
-            self.counters.reconnects += 1
-            if self.open_gap is not None:
-                cap.close_gap(self, self.open_gap, _now_us())
-                self.open_gap = None
-        cap.worker_up()
+            try:
+                at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            us = int(at.timestamp() * 1_000_000)
+            best = us if best is None else min(best, us)
+    return best
 
 
 class Capture:
@@ -518,27 +102,29 @@ class Capture:
     Args:
         out: the dataset directory (``raw/``, ``segments/``, ``gaps/``, ``_spool/``).
         environment: a domain (``mypurecloud.de``), region (``eu-central-1``) or ``Environment``.
+        region: a region name (``eu-central-1``), as the CLI's ``--region``; give
+            ``environment`` or ``region``, not both.
         login_base: explicit OAuth base URL (simulator, proxies); with ``api_base``.
         api_base: explicit REST base URL.
         client_id: OAuth client id (client credentials grant).
         client_secret: its secret (``str`` or ``Secret``; never logged or shown).
         tokens: a ready ``TokenSource`` instead of the three above.
-        conversations: conversation ids to capture (never dropped).
-        follow_queues: queue ids whose new conversations are followed.
-        follow_users: user ids whose new conversations are followed.
+        conversations: conversation ids to capture (never dropped); one id string is one id.
+        follow_queues: queue ids whose new conversations are followed (or one id string).
+        follow_users: user ids whose new conversations are followed (or one id string).
         session_id: capture session id (default: UTC time + random suffix).
-        heartbeat_s: the server's heartbeat period in seconds (30 on Genesys Cloud).
-        dead_after: heartbeat periods without a frame before the socket counts as dead.
-        grace_s: seconds a followed conversation stays subscribed after it ended.
-        roll_frames: roll spools after this many frames ...
-        roll_seconds: ... or this many seconds.
-        roll_bytes: ... or this many bytes.
-        keep_heartbeats: store heartbeat/pong frames too (default: only count them).
-        max_topics_per_channel: topics per channel before another channel is opened.
-        renew_fraction: re-subscribe a channel after this fraction of its lifetime.
-        backoff_factory: reconnect delays in seconds (default ``diarkit.genesys.backoff``).
+        options: how the capture runs (``CaptureOptions``); the keywords below override it.
         transport: httpx transport for the token and REST clients (tests).
-        recover: recover leftover spools of earlier sessions at start.
+        clock: wall clock, epoch seconds, stamping ``received_at`` and gaps (default
+            ``time.time``; a sped-up simulator's ``Simulator.call_clock`` stamps its call
+            time).
+        **settings: any ``CaptureOptions`` field by name (``heartbeat_s=``, ``grace_s=``,
+            ``roll_seconds=``, ``backoff_factory=``, ...), as before the options object.
+
+    Raises:
+        CaptureError: no credentials, or nothing to capture.
+        ValueError: an invalid setting, a malformed id, or both environment and region.
+        TypeError: an unknown setting.
     """
 
     def __init__(
@@ -546,33 +132,35 @@ class Capture:
         out: str | Path,
         *,
         environment: str | Environment | None = None,
+        region: str | None = None,
         login_base: str | None = None,
         api_base: str | None = None,
         client_id: str | None = None,
         client_secret: str | Secret | None = None,
         tokens: TokenSource | None = None,
-        conversations: Iterable[str] = (),
-        follow_queues: Iterable[str] = (),
-        follow_users: Iterable[str] = (),
+        conversations: str | Iterable[str] = (),
+        follow_queues: str | Iterable[str] = (),
+        follow_users: str | Iterable[str] = (),
         session_id: str | None = None,
-        heartbeat_s: float = 30.0,
-        dead_after: float = 2.5,
-        grace_s: float = 10.0,
-        roll_frames: int = 10_000,
-        roll_seconds: float = 5.0,
-        roll_bytes: int = 32 << 20,
-        keep_heartbeats: bool = False,
-        max_topics_per_channel: int = MAX_TOPICS_PER_CHANNEL,
-        renew_fraction: float = 0.8,
-        backoff_factory: Callable[[], Iterator[float]] = backoff,
+        options: CaptureOptions | None = None,
         transport: Any = None,
-        recover: bool = True,
+        clock: Callable[[], float] = time.time,
+        **settings: Any,
     ) -> None:
+        unknown = sorted(set(settings) - OPTION_NAMES)
+        if unknown:
+            raise TypeError(f"Capture() got unknown setting(s): {', '.join(unknown)}")
+        opts = (options or CaptureOptions()).replace(**settings)
+        self.options = opts
+        if environment is not None and region is not None:
+            raise ValueError("give environment or region, not both")
         if isinstance(environment, Environment):
             env = environment
         else:
-            env = resolve_environment(environment, login_base=login_base, api_base=api_base)
+            env = resolve_environment(environment or region, login_base=login_base,
+                                      api_base=api_base)
         self.environment = env
+        self.clock = clock
         self.stopping = threading.Event()
         sleeper = self.stopping.wait
         if tokens is None:
@@ -587,31 +175,25 @@ class Capture:
                 client_secret,
                 transport=transport,
                 sleep=sleeper,
-                backoff_factory=backoff_factory,
+                backoff_factory=opts.backoff_factory,
+                max_retry_after_s=opts.max_retry_after_s,
             )
+        tokens.on_wait = self._notice
         self.tokens = tokens
         self.notifications = NotificationsClient(
-            env, tokens, transport=transport, sleep=sleeper, backoff_factory=backoff_factory
+            env, tokens, transport=transport, sleep=sleeper,
+            backoff_factory=opts.backoff_factory, on_wait=self._notice,
+            max_retry_after_s=opts.max_retry_after_s,
         )
-        #: Seconds ``stop()`` waits for the last subscription removals before giving up.
-        self.release_timeout_s = 10.0
-        self._release_abort = threading.Event()
-        self._releaser = NotificationsClient(  # own client: retries outlive ``stopping``
-            env,
-            tokens,
-            transport=transport,
-            sleep=self._release_abort.wait,
-            backoff_factory=backoff_factory,
-            max_attempts=3,
-        )
-        self._releases: queue.Queue[str | None] = queue.Queue()
-        self._release_thread: threading.Thread | None = None
-        self._subscribed: dict[str, None] = {}  # every channel we subscribed, in order
-        self._released: set[str] = set()
-        self._release_failures = 0
-        self.conversations = [c for c in dict.fromkeys(conversations)]
-        self.follow_queues = list(dict.fromkeys(follow_queues))
-        self.follow_users = list(dict.fromkeys(follow_users))
+        abort = threading.Event()  # cuts the releaser's retries short at stop
+        self.releaser = Releaser(NotificationsClient(  # own client: retries outlive stop
+            env, tokens, transport=transport, sleep=abort.wait,
+            backoff_factory=opts.backoff_factory, max_attempts=3,
+            max_retry_after_s=opts.max_retry_after_s,
+        ), abort=abort)
+        self.conversations = _ids(conversations, "conversations")
+        self.follow_queues = _ids(follow_queues, "follow_queues")
+        self.follow_users = _ids(follow_users, "follow_users")
         self.requested = (
             [transcription_topic(c) for c in self.conversations]
             + [queue_calls_topic(q) for q in self.follow_queues]
@@ -620,43 +202,71 @@ class Capture:
         if not self.requested:
             raise CaptureError("nothing to capture: give conversations, queues or users to follow")
         self.session_id = session_id or new_session_id()
-        self.heartbeat_s = heartbeat_s
-        self.dead_after = dead_after
-        self.renew_fraction = renew_fraction
-        self.backoff_factory = backoff_factory
-        self.poll_s = min(0.2, heartbeat_s / 4)
+        self.poll_s = min(0.2, opts.heartbeat_s / 4)
         self.drain_s = 0.2
-        self.connect_timeout_s = 10.0
         self.recorder = RawRecorder(
             out,
             self.session_id,
-            roll_frames=roll_frames,
-            roll_seconds=roll_seconds,
-            roll_bytes=roll_bytes,
-            keep_heartbeats=keep_heartbeats,
-            recover=recover,
+            roll_frames=opts.roll_frames,
+            roll_seconds=opts.roll_seconds,
+            roll_bytes=opts.roll_bytes,
+            keep_heartbeats=opts.keep_heartbeats,
+            recover=opts.recover,
         )
-        self.tracker = FollowTracker(grace_s=grace_s, pinned=frozenset(self.conversations))
-        self.plan = TopicPlan(per_channel=max_topics_per_channel, max_channels=MAX_CHANNELS)
+        self.tracker = FollowTracker(grace_s=opts.grace_s, pinned=frozenset(self.conversations))
+        self.plan = TopicPlan(per_channel=opts.max_topics_per_channel, max_channels=MAX_CHANNELS)
         self.rejected: list[RejectedTopic] = []
         self.gaps: list[st.Gap] = []
         self.status = st.CONNECTING
         self.message = ""
         self.error: BaseException | None = None
+        #: True once every channel was live at least once.
+        self.went_live = False
+        #: Frames stored truncated (over ``max_frame_bytes``) and ids skipped as malformed.
+        self.truncated_frames = 0
+        self.skipped_ids = 0
         self._lock = threading.RLock()
-        self._workers: list[_Worker] = []
+        self._workers: list[ChannelWorker] = []
         self._commands: queue.Queue[tuple[str, str]] = queue.Queue()
         self._gaps_dirty = False
         self._supervisor: threading.Thread | None = None
         self._started = 0.0
         self._ended: float | None = None
         self._subscribed_once = False
+        self._late: dict[str, int] = {}  # followed conversation -> its call's start, µs
+        self._move_after: dict[int, float] = {}
 
     def __repr__(self) -> str:
         return (
             f"Capture(session_id={self.session_id!r}, out={str(self.recorder.dataset)!r}, "
             f"status={self.status!r})"
         )
+
+    # ------------------------------------------------------------------ settings (compat)
+
+    @property
+    def heartbeat_s(self) -> float:
+        """The server's heartbeat period in seconds (``options.heartbeat_s``)."""
+        return self.options.heartbeat_s
+
+    @property
+    def dead_after(self) -> float:
+        """Heartbeat periods of silence before a socket counts as dead."""
+        return self.options.dead_after
+
+    @property
+    def backoff_factory(self) -> Callable[[], Any]:
+        """Retry/reconnect delays (``options.backoff_factory``)."""
+        return self.options.backoff_factory
+
+    @property
+    def release_timeout_s(self) -> float:
+        """Seconds ``stop()`` waits for the last subscription removals before giving up."""
+        return self.releaser.timeout_s
+
+    @release_timeout_s.setter
+    def release_timeout_s(self, value: float) -> None:
+        self.releaser.timeout_s = value
 
     # ------------------------------------------------------------------ public API
 
@@ -665,8 +275,23 @@ class Capture:
         """The dataset directory."""
         return self.recorder.dataset
 
-    def start(self) -> Capture:
-        """Start capturing in a background thread; returns at once (poll ``stats()``)."""
+    def now_us(self) -> int:
+        """The capture clock now, microseconds since the epoch."""
+        return int(self.clock() * 1_000_000)
+
+    def start(self, wait: bool = False, timeout: float = 60.0) -> Capture:
+        """Start capturing in a background thread.
+
+        Args:
+            wait: block until every channel is live (True) or return at once (False;
+                poll ``stats()``).
+            timeout: with ``wait``, seconds to wait for ``live``.
+
+        Raises:
+            CaptureError: with ``wait``: the capture ended in an error first (e.g.
+                ``AuthError`` for a wrong client id or secret; the error itself is raised),
+                or was not live within ``timeout`` (the message gives its last status).
+        """
         if self._supervisor is not None:
             raise CaptureError("capture already started")
         self._started = time.monotonic()
@@ -674,15 +299,50 @@ class Capture:
             target=self._supervise, name="diarkit-capture", daemon=True
         )
         self._supervisor.start()
+        if wait:
+            deadline = time.monotonic() + timeout
+            while self.status not in (st.LIVE, st.ERROR) and time.monotonic() < deadline:
+                if not self._supervisor.is_alive():
+                    break
+                time.sleep(0.02)
+            if self.status != st.LIVE:
+                if self.error is None:
+                    self.stop()
+                    raise CaptureError(
+                        f"capture not live after {timeout:g} s ({self.status}: {self.message})"
+                    )
+                self.wait(10.0)
+                raise (self.error if isinstance(self.error, CaptureError)
+                       else CaptureError(str(self.error)))
         return self
 
     def stop(self, timeout: float = 60.0) -> st.CaptureStats:
-        """Stop, flush every frame into durable Parquet parts, write gaps; return the stats."""
+        """Stop, flush every frame into durable Parquet parts, write gaps; return the stats.
+
+        If the supervisor has not finished within ``timeout`` seconds the status becomes
+        ``error`` with a message saying frames may remain in ``_spool`` (run
+        ``diarkit recover``), never ``live``.
+        """
         self.stopping.set()
         self._commands.put(("stop", ""))  # wakes the supervisor now, not at its next poll
         if self._supervisor is not None:
             self._supervisor.join(timeout)
+            if self._supervisor.is_alive():
+                with self._lock:
+                    self.status = st.ERROR
+                    self.message = (
+                        f"stop did not finish within {timeout:g} s; frames may remain in "
+                        f"{self.recorder.spool_dir}: run `diarkit recover {self.dataset}`"
+                    )
+                    if self.error is None:
+                        self.error = CaptureError(self.message)
         return self.stats()
+
+    @property
+    def finished(self) -> bool:
+        """True when the capture has stopped and everything it received is stored."""
+        sup = self._supervisor
+        return sup is not None and not sup.is_alive() and self.status in (st.STOPPED, st.ERROR)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the capture ends by itself (error) or ``timeout`` s pass; True if ended."""
@@ -751,8 +411,10 @@ class Capture:
             part_bytes=rec.part_bytes,
             last_event_at=st.utc_from_us(last),
             elapsed_s=(end - self._started) if self._started else 0.0,
-            channels_released=len(self._released),
-            release_failures=self._release_failures,
+            channels_released=self.releaser.released,
+            release_failures=self.releaser.failures,
+            refused=tuple(str(r) for r in self.rejected),
+            truncated=self.truncated_frames,
         )
 
     def active_conversations(self) -> list[str]:
@@ -761,6 +423,10 @@ class Capture:
             rejected = {r.topic for r in self.rejected}
             topics = [t for chan in self.plan.channels for t in chan if t not in rejected]
         return [c for c in (conversation_of(t) for t in topics) if c]
+
+    def channels_left_subscribed(self) -> list[str]:
+        """Channels this capture subscribed whose subscriptions were not removed (yet)."""
+        return self.releaser.left_subscribed()
 
     # ------------------------------------------------------------------ used by workers
 
@@ -778,24 +444,15 @@ class Capture:
             self.status = status
             self.message = message
 
-    def channel_subscribed(self, channel_id: str) -> None:
-        """Remember a channel we subscribe topics on (its subscriptions go at stop)."""
-        with self._lock:
-            self._subscribed[channel_id] = None
-
-    def release_channel(self, channel_id: str) -> None:
-        """Queue removing a given-up channel's subscriptions (returns at once)."""
-        self._releases.put(channel_id)
-
-    def channels_left_subscribed(self) -> list[str]:
-        """Channels this capture subscribed whose subscriptions were not removed (yet)."""
-        with self._lock:
-            return [c for c in self._subscribed if c not in self._released]
+    def _notice(self, line: str) -> None:
+        """A retry wait of the token or REST client: shown in the status (and logged)."""
+        self.set_status(self.status, line)
 
     def worker_up(self) -> None:
         with self._lock:
             if all(w.ws is not None for w in self._workers) and self._subscribed_once:
                 self.set_status(st.LIVE)
+                self.went_live = True
 
     def fail(self, exc: BaseException) -> None:
         with self._lock:
@@ -803,24 +460,61 @@ class Capture:
                 self.error = exc
                 self.status = st.ERROR
                 self.message = str(exc)
+        log.error("capture failed: %s", exc)
         self.stopping.set()
 
-    def note_subscriptions(self, result: SubscriptionResult) -> None:
+    def note_subscriptions(self, result: SubscriptionResult, channel_id: str = "") -> None:
+        """Remember refused topics (once each): in stats, the log and ``gaps/``."""
         if not result.rejected:
             return
+        now = self.now_us()
         with self._lock:
             known = {r.topic for r in self.rejected}
-            self.rejected.extend(r for r in result.rejected if r.topic not in known)
+            new = [r for r in result.rejected if r.topic not in known]
+            self.rejected.extend(new)
+            for r in new:
+                cid = conversation_of(r.topic)
+                self.gaps.append(st.Gap(now, f"refused: {r}", channel_id,
+                                        [cid] if cid else [], now))
+                self._gaps_dirty = True
+        for r in new:
+            log.warning("topic refused by the server: %s", r)
 
-    def observe(self, message: ConversationEvent | TranscriptionEvent) -> None:
+    def frame_truncated(self, worker: ChannelWorker, size: int) -> None:
+        """A frame over ``max_frame_bytes`` was stored truncated: count, log, record."""
+        limit = self.options.max_frame_bytes
+        now = self.now_us()
+        cause = (f"frame truncated: {size} bytes over the {limit}-byte limit "
+                 f"(max_frame_bytes); its first {limit} bytes are stored, flagged invalid")
+        with self._lock:
+            self.truncated_frames += 1
+            channel = worker.channel.id if worker.channel else ""
+            self.gaps.append(st.Gap(now, cause, channel, self.conversations_of(worker.index),
+                                    now))
+            self._gaps_dirty = True
+        log.warning("channel %d: %s", worker.index, cause)
+
+    def observe(self, message: ConversationEvent | TranscriptionEvent, doc: Any = None) -> None:
+        """Follow-mode bookkeeping of a call or transcription event."""
+        if isinstance(message, ConversationEvent):
+            try:
+                check_id(message.conversation_id, "conversation id")
+            except ValueError as exc:
+                with self._lock:
+                    self.skipped_ids += 1
+                log.warning("skipped a call event on %s: %s", message.envelope.topic, exc)
+                return
         with self._lock:
             new = self.tracker.observe(message, time.monotonic())
+            if doc is not None:
+                for cid in new:
+                    begun = conversation_start_us(doc)
+                    if begun is not None:
+                        self._late[cid] = begun
         for cid in new:
             self._commands.put(("subscribe", cid))
 
-    def close_gap(
-        self, worker: _Worker, gap: st.Gap, end_us: int, *, stopped: bool = False
-    ) -> None:
+    def close_gap(self, gap: st.Gap, end_us: int, *, stopped: bool = False) -> None:
         gap.end_us = end_us
         if stopped:
             gap.cause += " (capture stopped before reconnecting)"
@@ -828,13 +522,15 @@ class Capture:
             self.gaps.append(gap)
             self._gaps_dirty = True
 
+    def schedule_move(self, worker: ChannelWorker, delay_s: float) -> None:
+        """Ask for another move attempt of ``worker`` after ``delay_s`` seconds."""
+        with self._lock:
+            self._move_after[worker.index] = time.monotonic() + delay_s
+
     # ------------------------------------------------------------------ supervisor
 
     def _supervise(self) -> None:
-        self._release_thread = threading.Thread(
-            target=self._release_loop, name="diarkit-capture-release", daemon=True
-        )
-        self._release_thread.start()
+        self.releaser.start()
         try:
             self._setup()
             while not self.stopping.is_set():
@@ -876,8 +572,8 @@ class Capture:
         self._subscribed_once = True
         self.worker_up()
 
-    def _add_worker(self, index: int) -> _Worker:
-        worker = _Worker(self, index)
+    def _add_worker(self, index: int) -> ChannelWorker:
+        worker = ChannelWorker(self, index)
         with self._lock:
             self._workers.append(worker)
         worker.thread.start()
@@ -897,6 +593,12 @@ class Capture:
             self._add_worker(index)
         else:
             self._workers[index].update_topics([topic])
+        with self._lock:
+            begun = self._late.pop(arg, None)
+        now = self.now_us()
+        if begun is not None and begun < now:
+            channel = self._workers[index].channel
+            self.close_gap(st.Gap(begun, "late_join", channel.id if channel else "", [arg]), now)
 
     def _tick(self) -> None:
         self.recorder.tick()
@@ -907,52 +609,21 @@ class Capture:
         for index in touched:
             if index is not None:
                 self._workers[index].update_topics(None)
+        token = None
         for w in list(self._workers):
             if w.needs_sync:
                 w.update_topics(None)
             if now >= w.renew_at:
                 w.renew()
+            if w.channel_token is not None and not w.move_requested:
+                if token is None:
+                    token = self.tokens.token()  # refreshed before expiry by TokenSource
+                if w.channel_token != token and now >= self._move_after.get(w.index, 0.0):
+                    w.move_requested = True  # the worker moves before its next read
         if self.recorder.error is not None:
             raise self.recorder.error
         if self._gaps_dirty:
             self._write_gaps()
-
-    def _release_loop(self) -> None:
-        """Remove the subscriptions of queued channels until ``None`` (best effort).
-
-        ``DELETE .../channels/{id}/subscriptions`` is all the API offers: there is no call
-        that deletes a channel. A channel already gone (404) counts as released; any other
-        failure is logged and counted, and the channel is tried again at stop.
-        """
-        while True:
-            cid = self._releases.get()
-            if cid is None:
-                return
-            with self._lock:
-                if cid in self._released:
-                    continue
-            try:
-                self._releaser.remove_subscriptions(cid)
-            except ChannelGoneError:
-                pass  # expired or evicted: nothing is subscribed on it any more
-            except Exception as exc:  # never fail or block the capture over a cleanup
-                with self._lock:
-                    self._release_failures += 1
-                log.warning("could not remove the subscriptions of channel %s: %s", cid, exc)
-                continue
-            with self._lock:
-                self._released.add(cid)
-
-    def _finish_releases(self) -> None:
-        """Wait up to ``release_timeout_s`` for the queued removals, then cut retries short."""
-        thread = self._release_thread
-        if thread is None:
-            return
-        self._releases.put(None)
-        thread.join(self.release_timeout_s)
-        if thread.is_alive():
-            self._release_abort.set()
-            thread.join(2.0)
 
     def _write_gaps(self) -> None:
         import pyarrow as pa
@@ -975,8 +646,6 @@ class Capture:
         # Each worker notices within poll_s and closes its own socket (one reader per socket).
         for w in list(self._workers):
             w.thread.join(15)
-        for cid in self.channels_left_subscribed():  # the sockets are closed by now
-            self.release_channel(cid)
         try:
             self.recorder.close()
         except RecorderError as exc:
@@ -985,8 +654,8 @@ class Capture:
             self._write_gaps()
         except Exception as exc:
             self.fail(exc)
-        self._finish_releases()
-        for client in (self.notifications, self._releaser, self.tokens):
+        self.releaser.finish()
+        for client in (self.notifications, self.tokens):
             with contextlib.suppress(Exception):
                 client.close()
         self._ended = time.monotonic()
@@ -994,3 +663,6 @@ class Capture:
             if self.status != st.ERROR:
                 self.status = st.STOPPED
                 self.message = ""
+
+
+__all__ = ["Capture", "ChannelWorker", "conversation_start_us", "new_session_id", "peek_topic"]

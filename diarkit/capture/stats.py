@@ -47,7 +47,9 @@ class CaptureStats:
     ones), ``invalid`` (stored frames that failed to parse), ``rows``, ``parts``,
     ``part_bytes``. ``elapsed_s`` is seconds since ``start()``. ``channels_released``:
     channels whose subscriptions were removed after the capture gave them up (or at stop);
-    ``release_failures``: removals that failed (logged; never fatal).
+    ``release_failures``: removals that failed (logged; never fatal). ``refused``: topics
+    the server refused, each with its reason and missing permissions; ``truncated``:
+    frames stored truncated (over ``max_frame_bytes``).
     """
 
     session_id: str
@@ -74,6 +76,8 @@ class CaptureStats:
     elapsed_s: float
     channels_released: int = 0
     release_failures: int = 0
+    refused: tuple[str, ...] = ()
+    truncated: int = 0
 
     def line(self) -> str:
         """A one-line human summary."""
@@ -87,7 +91,9 @@ class CaptureStats:
         if self.undecodable or self.invalid:
             text += f", {max(self.invalid, self.undecodable)} invalid"
         if self.rejected:
-            text += f", {self.rejected} rejected topics"
+            text += f", {self.rejected} refused topics"
+        if self.truncated:
+            text += f", {self.truncated} truncated frames"
         if self.release_failures:
             text += f", {self.release_failures} failed channel releases"
         if self.message:

@@ -16,7 +16,15 @@ import httpx
 
 from diarkit.genesys import Action, Environment, backoff
 
-from ._http import BackoffFactory, Sleeper, default_sleep, error_detail, send_with_retry
+from ._http import (
+    MAX_RETRY_AFTER_S,
+    BackoffFactory,
+    Sleeper,
+    WaitNotice,
+    default_sleep,
+    error_detail,
+    send_with_retry,
+)
 from .errors import AuthError, CaptureError
 
 
@@ -77,6 +85,8 @@ class TokenSource:
         backoff_factory: delays in seconds when the server gives no ``Retry-After``.
         max_attempts: attempts per token request before giving up.
         clock: monotonic clock in seconds (tests pass a fake one).
+        on_wait: told each retry wait as one line (also logged).
+        max_retry_after_s: cap on a server's ``Retry-After`` wait, seconds.
     """
 
     def __init__(
@@ -92,6 +102,8 @@ class TokenSource:
         backoff_factory: BackoffFactory = backoff,
         max_attempts: int = 8,
         clock: Callable[[], float] = time.monotonic,
+        on_wait: WaitNotice | None = None,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
     ) -> None:
         if isinstance(login_base, Environment):
             login_base = login_base.login_base
@@ -108,6 +120,8 @@ class TokenSource:
         self._backoff = backoff_factory
         self._max_attempts = max_attempts
         self._clock = clock
+        self.on_wait = on_wait
+        self.max_retry_after_s = max_retry_after_s
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -150,6 +164,11 @@ class TokenSource:
         self._client.close()
 
     def _scrub(self, text: str) -> str:
+        """Foreign ``text`` (a server reply, an exception) with the secret masked.
+
+        Applied to what others wrote, never to diarkit's own wording, so a short secret
+        that is also an ordinary word cannot garble the explanation around it.
+        """
         secret = self._secret.reveal()
         return text.replace(secret, "***") if secret else text
 
@@ -165,6 +184,15 @@ class TokenSource:
             content=b"grant_type=client_credentials",
         )
 
+    def _notice(self, line: str) -> None:
+        if self.on_wait is not None:
+            self.on_wait(self._scrub(line))
+
+    def expires_in(self) -> float:
+        """Seconds until the current token expires (fetching one if none is cached)."""
+        self.token()
+        return self.seconds_left()
+
     def _count_retry(self, _decision: object) -> None:
         self.retries += 1
 
@@ -179,20 +207,22 @@ class TokenSource:
                 backoff_factory=self._backoff,
                 max_attempts=self._max_attempts,
                 on_retry=self._count_retry,
+                on_wait=self._notice,
+                max_retry_after_s=self.max_retry_after_s,
             )
         except httpx.HTTPError as exc:
             raise AuthError(self._scrub(f"{what} failed: {type(exc).__name__}: {exc}")) from None
         except CaptureError as exc:
             raise type(exc)(self._scrub(str(exc))) from None
         if decision is not None:
-            raise AuthError(self._scrub(self._explain(response, decision.action)))
+            raise AuthError(self._explain(response, decision.action))
         try:
             body = response.json()
             token = body["access_token"]
             lifetime = float(body.get("expires_in") or 86400)
         except (ValueError, KeyError, TypeError):
             raise AuthError(
-                f"{what}: unexpected reply (no access_token): {response.text[:200]!r}"
+                f"{what}: unexpected reply (no access_token): {self._scrub(response.text[:200])!r}"
             ) from None
         if not isinstance(token, str) or not token:
             raise AuthError(f"{what}: unexpected reply: access_token is not a string")
@@ -204,7 +234,7 @@ class TokenSource:
 
     def _explain(self, response: httpx.Response, action: Action) -> str:
         status = response.status_code
-        detail = error_detail(response)
+        detail = self._scrub(error_detail(response))
         head = f"OAuth token request to {self.token_url} refused ({status}: {detail})"
         if status in (400, 401):
             return (

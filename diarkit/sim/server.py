@@ -15,6 +15,7 @@ import math
 import random
 import secrets
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from diarkit.genesys import (
     SOCKET_CLOSING_TOPIC,
     ProtocolError,
     TopicKind,
+    no_longer_subscribed_topic,
     parse_topic,
     token_revoked_topic,
 )
@@ -44,10 +46,33 @@ QUEUE_PERMISSION = "routing:queue:view"
 DEFAULT_PERMISSIONS = frozenset({TRANSCRIPTION_PERMISSION, QUEUE_PERMISSION,
                                  "speechAndTextAnalytics:data:view"})
 #: The permission each subscribable topic kind needs (kinds not listed need none).
-TOPIC_PERMISSIONS = {
+#: The permission each subscribable topic kind needs; a kind not listed is not offered
+#: (subscribing it is refused as unknown: 400, or ``Rejected`` with ignoreErrors).
+TOPIC_PERMISSIONS: dict[TopicKind, tuple[str, ...]] = {
     TopicKind.TRANSCRIPTION: (TRANSCRIPTION_PERMISSION,),
     TopicKind.QUEUE_CALLS: (QUEUE_PERMISSION,),
+    TopicKind.USER_CALLS: (),
 }
+
+
+def _available(template: str, description: str, permissions: tuple[str, ...]) -> Json:
+    """One ``AvailableTopic`` entity (SDK model field names)."""
+    return {"id": template, "description": description,
+            "requiresPermissions": list(permissions), "requiresDivisionPermissions": False,
+            "requiresAnyValidator": False, "enforced": bool(permissions),
+            "visibility": "Public", "requiresCurrentUser": False,
+            "requiresCurrentUserOrPermission": False, "transports": ["All"],
+            "topicParameters": ["id"], "schema": {"type": "object"}}
+
+
+#: ``GET /api/v2/notifications/availabletopics`` entities: the topics the simulator serves.
+AVAILABLE_TOPICS: list[Json] = [
+    _available("v2.conversations.{id}.transcription",
+               "Real-time transcription of a conversation", (TRANSCRIPTION_PERMISSION,)),
+    _available("v2.routing.queues.{id}.conversations.calls",
+               "Call conversations routed to a queue", (QUEUE_PERMISSION,)),
+    _available("v2.users.{id}.conversations.calls", "Call conversations of a user", ()),
+]
 HEARTBEAT_TEXT = '{"topicName":"channel.metadata","eventBody":{"message":"WebSocket Heartbeat"}}'
 PONG_TEXT = '{"topicName":"channel.metadata","eventBody":{"message":"pong"}}'
 CLOSE_NORMAL = 1000
@@ -69,6 +94,9 @@ class Client:
     client_id: str
     client_secret: str
     permissions: frozenset[str]
+    #: Ids (queues, users, conversations) outside the client's divisions: their topics
+    #: are refused with the permission they need, as a division-scoped role does.
+    hidden_ids: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -80,6 +108,8 @@ class Token:
     client_id: str
     expires_at: float
     revoked: bool = False
+    #: Its channels were stopped (expired or revoked).
+    ended: bool = False
 
 
 @dataclass
@@ -117,10 +147,28 @@ class HttpFaults:
     slow_s: float = 0.0
 
 
-def error_body(status: int, code: str, message: str) -> Json:
-    """The Genesys Cloud REST error body: ``message``, ``code``, ``status`` (+ context)."""
-    return {"message": message, "code": code, "status": status,
-            "contextId": secrets.token_hex(16), "details": [], "errors": []}
+def error_body(status: int, code: str, message: str,
+               params: dict[str, str] | None = None) -> Json:
+    """The Genesys Cloud REST error body (SDK ``ErrorBody``).
+
+    ``message``, ``code``, ``status``, ``contextId``, ``details``, ``errors``; with
+    ``params``, also ``messageWithParams`` (``{name}`` placeholders) and ``messageParams``.
+    """
+    body: Json = {"message": message, "code": code, "status": status,
+                  "contextId": str(uuid.UUID(bytes=secrets.token_bytes(16), version=4)),
+                  "details": [], "errors": []}
+    if params:
+        template = message
+        for key, value in params.items():
+            template = template.replace(value, "{" + key + "}")
+        body["messageWithParams"] = template
+        body["messageParams"] = dict(params)
+    return body
+
+
+def oauth_error(error: str, description: str) -> Json:
+    """An OAuth error body: ``error``, ``description`` and ``error_description``."""
+    return {"error": error, "description": description, "error_description": description}
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -128,9 +176,9 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
                         content_type="application/json")
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None
-           ) -> web.Response:
-    return _json(error_body(status, code, message), status, headers)
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+           params: dict[str, str] | None = None) -> web.Response:
+    return _json(error_body(status, code, message, params), status, headers)
 
 
 class SimServer:
@@ -196,6 +244,12 @@ class SimServer:
         #: gives a reason is not ready yet (404 with that reason; ``diarkit.sim.analytics``
         #: sets it for readiness delays and transcripts that never arrive).
         self.transcript_gate: Callable[[str], str | None] | None = None
+        #: ``time.monotonic()`` when the calls started (call time zero), else None.
+        self.call_t0: float | None = None
+        #: Wall seconds a pre-signed transcript URL stays valid (Genesys: 10 minutes).
+        self.url_ttl_s = 600.0
+        #: Pre-signed URL signature -> (conversation id, ``time.monotonic()`` expiry).
+        self.signed_urls: dict[str, tuple[str, float]] = {}
 
     # ------------------------------------------------------------------ app
 
@@ -212,6 +266,7 @@ class SimServer:
         r.add_post(sub, self.add_subscriptions)
         r.add_put(sub, self.replace_subscriptions)
         r.add_delete(sub, self.delete_subscriptions)
+        r.add_get("/api/v2/notifications/availabletopics", self.available_topics)
         r.add_get(
             "/api/v2/speechandtextanalytics/conversations/{conv}/communications/{comm}"
             "/transcripturl", self.transcript_url,
@@ -305,22 +360,20 @@ class SimServer:
                 decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
                 client_id, _, secret = decoded.partition(":")
             except (binascii.Error, UnicodeDecodeError):
-                return _json({"error": "invalid_client",
-                              "error_description": "malformed Basic authorization header"}, 401)
+                return _json(oauth_error("invalid_client",
+                                         "malformed Basic authorization header"), 401)
         else:
             client_id = _form_str(form, "client_id")
             secret = _form_str(form, "client_secret")
         grant = _form_str(form, "grant_type")
         if grant is None:
-            return _json({"error": "invalid_request",
-                          "error_description": "missing grant_type"}, 400)
+            return _json(oauth_error("invalid_request", "missing grant_type"), 400)
         if grant != "client_credentials":
-            return _json({"error": "unsupported_grant_type",
-                          "error_description": f"grant type {grant!r} is not supported"}, 400)
+            return _json(oauth_error("unsupported_grant_type",
+                                     f"grant type {grant!r} is not supported"), 400)
         client = self.clients.get(client_id or "")
         if client is None or not secrets.compare_digest(client.client_secret, secret or ""):
-            return _json({"error": "invalid_client",
-                          "error_description": "client id or secret is wrong"}, 401)
+            return _json(oauth_error("invalid_client", "client not found or bad secret"), 401)
         token = Token(
             access_token=secrets.token_urlsafe(48), token_id=new_uuid(self.rng),
             client_id=client.client_id,
@@ -377,7 +430,7 @@ class SimServer:
         if isinstance(token, web.Response):
             return token
         mine = [self._channel_json(c) for c in self.channels.values()
-                if c.client_id == token.client_id]
+                if c.token_id == token.token_id]  # other tokens' channels are not listed
         return _json({"entities": mine})
 
     async def head_channel(self, request: web.Request) -> web.Response:
@@ -410,42 +463,75 @@ class SimServer:
                 del self.topic_index[topic]
 
     def check_topics(self, raw: Any) -> list[str] | str:
-        """Topic names of a subscriptions body ``[{"id": topic}, ...]`` (or a message)."""
+        """Topic names of a subscriptions body ``[{"id": topic}, ...]``, or the problem."""
+        checked = self.split_topics(raw)
+        if isinstance(checked, str):
+            return checked
+        valid, bad = checked
+        return valid if not bad else f"{bad[0]['rejectionReason']}"
+
+    def split_topics(self, raw: Any) -> tuple[list[str], list[Json]] | str:
+        """(valid topic names, ``Rejected`` entries for unknown topics), or the problem.
+
+        A body that is not a list of ``{"id": <string>}`` is a problem (400 whatever
+        ``ignoreErrors`` says); unknown or unsubscribable topics are what
+        ``ignoreErrors=true`` answers with ``Rejected`` entries.
+        """
         if not isinstance(raw, list):
             return "body must be a JSON array of {\"id\": topic} objects"
-        out = []
+        out: list[str] = []
+        bad: list[Json] = []
         for i, item in enumerate(raw):
             name = item.get("id") if isinstance(item, dict) else item
             if not isinstance(name, str):
                 return f"body[{i}]: expected {{\"id\": <topic name>}}"
-            try:
-                topic = parse_topic(name)
-            except ProtocolError as exc:
-                return f"body[{i}]: invalid topic {name!r}: {exc.args[0]}"
-            if topic.kind in (TopicKind.CHANNEL_METADATA, TopicKind.SOCKET_CLOSING,
-                              TopicKind.TOKEN_REVOKED, TopicKind.NO_LONGER_SUBSCRIBED,
-                              TopicKind.SYSTEM) or not name.startswith("v2."):
-                return f"body[{i}]: topic {name!r} cannot be subscribed"
-            out.append(name)
-        return out
+            problem = self.topic_problem(name)
+            if problem is None:
+                out.append(name)
+            else:
+                bad.append({"id": name, "state": "Rejected", "rejectionReason": problem})
+        return out, bad
+
+    @staticmethod
+    def topic_problem(name: str) -> str | None:
+        """Why a topic cannot be subscribed (unknown, malformed, a system topic), or None."""
+        try:
+            topic = parse_topic(name)
+        except ProtocolError as exc:
+            return f"invalid topic {name!r}: {exc.args[0]}"
+        if topic.kind not in TOPIC_PERMISSIONS or not name.startswith("v2."):
+            return f"topic {name!r} is not a subscribable topic"
+        return None
 
     def _entities(self, ch: Channel, rejected: list[Json]) -> Json:
         permitted = [{"id": t, "state": "Permitted"} for t in ch.topics]
         return {"entities": permitted + rejected}
 
-    def subscribe(self, ch: Channel, topics: list[str], *, replace: bool) -> Json | str:
-        """Apply a subscription change; the reply body, or an error message (too many)."""
-        perms = self.clients[ch.client_id].permissions
+    def permission_check(self, ch: Channel, topics: list[str]) -> tuple[list[str], list[Json]]:
+        """Split topics into (allowed, ``Rejected`` entries with the missing permissions)."""
+        client = self.clients[ch.client_id]
+        perms = client.permissions
         allowed, rejected = [], []
         for name in dict.fromkeys(topics):
-            need = TOPIC_PERMISSIONS.get(parse_topic(name).kind, ())
-            missing = [p for p in need if p not in perms]
+            topic = parse_topic(name)
+            need = TOPIC_PERMISSIONS.get(topic.kind, ())
+            missing = [p for p in need if p not in perms or topic.id in client.hidden_ids]
             if missing:
                 rejected.append({"id": name, "state": "Rejected",
                                  "rejectionReason": "Missing permissions",
                                  "missingPermissions": missing})
             else:
                 allowed.append(name)
+        return allowed, rejected
+
+    def subscribe(self, ch: Channel, topics: list[str], *, replace: bool) -> Json | str:
+        """Apply a subscription change; the reply body, or an error message (too many).
+
+        A topic newly subscribed here that another channel of the same client held moves:
+        that channel loses it and gets ``v2.system.no_longer_subscribed`` (reason
+        ``another_channel_subscribed``).
+        """
+        allowed, rejected = self.permission_check(ch, topics)
         new = dict.fromkeys(allowed) if replace else {**ch.topics, **dict.fromkeys(allowed)}
         if len(new) > self.max_topics:
             return (f"a channel holds at most {self.max_topics} topics; this request would "
@@ -453,13 +539,44 @@ class SimServer:
         for t in ch.topics:
             if t not in new:
                 self._unindex(t, ch.id)
+        moved: dict[str, list[str]] = {}
+        for t in new:
+            if t in ch.topics:
+                continue
+            for other_id in tuple(self.topic_index.get(t, ())):
+                other = self.channels.get(other_id)
+                if other is None or other is ch or other.client_id != ch.client_id:
+                    continue
+                other.topics.pop(t, None)
+                self._unindex(t, other.id)
+                moved.setdefault(other.id, []).append(t)
         for t in new:
             self._index(t, ch.id)
+        for other_id, lost in moved.items():
+            self.spawn(self._no_longer_subscribed(other_id, lost, ch.id))
         ch.topics = new
         ch.last_used = time.monotonic()
         ch.expires_at = time.monotonic() + self.channel_lifetime_s
         ch.expires_wall = time.time() + self.channel_lifetime_s
         return self._entities(ch, rejected)
+
+    async def _no_longer_subscribed(self, channel_id: str, topics: list[str],
+                                    new_channel: str) -> None:
+        ch = self.channels.get(channel_id)
+        if ch is None or ch.ws is None:
+            return
+        corr = new_uuid(self.rng)
+        topic = no_longer_subscribed_topic(channel_id)
+        text = orjson.dumps({
+            "topicName": topic, "version": "2",
+            "eventBody": {"channelId": channel_id, "systemTopicType": "no_longer_subscribed",
+                          "correlationId": corr, "reason": "another_channel_subscribed",
+                          "message": f"{len(topics)} topic(s) moved to channel {new_channel}",
+                          "data": {"topics": topics}},
+            "metadata": {"CorrelationId": corr}}).decode()
+        self.fault("no_longer_subscribed",
+                   f"channel {channel_id}: {len(topics)} topic(s) moved to {new_channel}")
+        await self.send(ch, topic, corr, text)
 
     async def _change(self, request: web.Request, *, replace: bool) -> web.Response:
         token = self._authorize(request)
@@ -472,13 +589,38 @@ class SimServer:
             raw = orjson.loads(await request.read())
         except orjson.JSONDecodeError as exc:
             return _error(400, "bad.request", f"body is not valid JSON: {exc}")
-        topics = self.check_topics(raw)
-        if isinstance(topics, str):
-            return _error(400, "bad.request", topics)
+        ignore = request.query.get("ignoreErrors", "false").lower() == "true"
+        checked = self.split_topics(raw)
+        if isinstance(checked, str):
+            return _error(400, "bad.request", checked)
+        topics, invalid = checked
+        if invalid and not ignore:
+            return _error(400, "bad.request", str(invalid[0]["rejectionReason"]))
+        if not ignore:
+            # ignoreErrors defaults to false: one topic the client may not see fails the
+            # whole request and nothing changes.
+            _allowed, refused = self.permission_check(ch, topics)
+            if refused:
+                missing = sorted({p for e in refused for p in e["missingPermissions"]})
+                listed = ", ".join(missing)
+                return _error(
+                    403, "missing.permissions",
+                    "Unable to perform the requested action. You are missing the following "
+                    f"permission(s): [{listed}]",
+                    params={"permissions": f"[{listed}]"},
+                )
         result = self.subscribe(ch, topics, replace=replace)
         if isinstance(result, str):
             return _error(400, "notification.subscription.limit.exceeded", result)
+        result["entities"].extend(invalid)
         return _json(result)
+
+    async def available_topics(self, request: web.Request) -> web.Response:
+        """``GET /api/v2/notifications/availabletopics``: the topics this org offers."""
+        token = self._authorize(request)
+        if isinstance(token, web.Response):
+            return token
+        return _json({"entities": AVAILABLE_TOPICS})
 
     async def add_subscriptions(self, request: web.Request) -> web.Response:
         """``POST .../subscriptions``: add topics (extends the channel's life)."""
@@ -531,11 +673,21 @@ class SimServer:
         why = self.transcript_gate(conv) if self.transcript_gate is not None else None
         if why is not None:
             return _error(404, "not.found", why)
-        return _json({"url": f"{self.base_url}/transcripts/{conv}/{comm}.json"})
+        key = secrets.token_urlsafe(24)
+        self.signed_urls[key] = (conv, time.monotonic() + self.url_ttl_s)
+        expires = int(time.time() + self.url_ttl_s)
+        return _json({"url": f"{self.base_url}/transcripts/{conv}/{comm}.json"
+                             f"?X-Amz-Expires={int(self.url_ttl_s)}&Expires={expires}"
+                             f"&Signature={key}"})
 
     async def transcript_document(self, request: web.Request) -> web.Response:
         """The post-call transcript JSON a ``transcripturl`` points at (pre-signed: no auth)."""
         conv = request.match_info["conv"]
+        signed = self.signed_urls.get(request.query.get("Signature", ""))
+        if signed is None or signed[0] != conv:
+            return web.Response(status=403, text="AccessDenied: signature does not match")
+        if time.monotonic() >= signed[1]:
+            return web.Response(status=403, text="AccessDenied: Request has expired")
         plan = self.plans.get(conv)
         if conv not in self.finished or plan is None:
             return web.Response(status=404, text="NoSuchKey")
@@ -650,6 +802,7 @@ class SimServer:
         """Send every scheduled frame at its time (call-time ms scaled by ``speed``)."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+        self.call_t0 = time.monotonic()
         try:
             for i, frame in enumerate(self.frames):
                 due = t0 + frame[0] / 1000.0 / self.speed
@@ -664,7 +817,7 @@ class SimServer:
 
     async def watch_expiry(self) -> None:
         """Remove channels whose lifetime ran out (closing their sockets with 1000)."""
-        period = min(0.25, max(0.02, self.channel_lifetime_s / 20))
+        period = min(0.25, max(0.02, min(self.channel_lifetime_s, self.token_lifetime_s) / 20))
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
@@ -672,6 +825,13 @@ class SimServer:
                 self.fault_log.add(FaultRecord(time.time(), "channel_expired",
                                                f"channel {ch.id} expired"))
                 await self.remove_channel(ch, "expired")
+            for token in [t for t in self.tokens.values() if not t.ended and t.expires_at <= now]:
+                token.ended = True  # channels live with the token that created them
+                for ch in [c for c in self.channels.values() if c.token_id == token.token_id]:
+                    self.fault_log.add(FaultRecord(
+                        time.time(), "token_expired_channel",
+                        f"channel {ch.id} stopped: token {token.token_id} expired"))
+                    await self.remove_channel(ch, "stopped: token expired")
 
     # ------------------------------------------------------------------ faults
 
@@ -736,12 +896,15 @@ class SimServer:
                 text = orjson.dumps({
                     "topicName": topic, "version": "2",
                     "eventBody": {"channelId": ch.id, "systemTopicType": "token_revoked",
-                                  "reason": "The access token was revoked",
+                                  "correlationId": corr, "reason": "user_tokens_revoked",
                                   "message": "Token revoked: subscriptions on this channel "
                                              "will stop"},
                     "metadata": {"CorrelationId": corr}}).decode()
                 await self.send(ch, topic, corr, text, ws=ws)
                 await ws.close(code=CLOSE_POLICY, message=b"token revoked")
+            token.ended = True
+            for ch in [c for c in self.channels.values() if c.token_id == token.token_id]:
+                await self.remove_channel(ch, "stopped: token revoked")
         return [t.token_id for t in revoked]
 
     async def expire(self, channel_id: str | None, why: str) -> int:

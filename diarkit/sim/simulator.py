@@ -155,6 +155,7 @@ class Simulator:
         self._done = threading.Event()
         self._startup_error: BaseException | None = None
         self._schedule_started = False
+        self._call_epoch_ms: int | None = None
         self.port = 0
 
     # ------------------------------------------------------------------ identity
@@ -200,9 +201,15 @@ class Simulator:
         return self._server.fault_log
 
     def add_client(self, client_id: str, client_secret: str,
-                   permissions: Iterable[str] = DEFAULT_PERMISSIONS) -> None:
-        """Configure another OAuth client (e.g. one lacking a permission)."""
-        self._server.clients[client_id] = Client(client_id, client_secret, frozenset(permissions))
+                   permissions: Iterable[str] = DEFAULT_PERMISSIONS,
+                   hidden_ids: Iterable[str] = ()) -> None:
+        """Configure another OAuth client (e.g. one lacking a permission).
+
+        ``hidden_ids``: queue/user/conversation ids outside the client's divisions; their
+        topics are refused for the permission they need (one queue the client may not see).
+        """
+        self._server.clients[client_id] = Client(client_id, client_secret, frozenset(permissions),
+                                                 frozenset(hidden_ids))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -328,7 +335,24 @@ class Simulator:
             plans = tuple(dataclasses.replace(p, session_start_epoch_ms=epoch + p.start_ms)
                           for p in self.scenario.plans)
             self.scenario = dataclasses.replace(self.scenario, plans=plans)
+            self._call_epoch_ms = epoch
+        else:
+            self._call_epoch_ms = self._fixed_epoch
         return lazy_schedule(self.scenario)
+
+    def call_clock(self) -> float:
+        """The simulated calls' clock now, epoch seconds (``Capture(clock=sim.call_clock)``).
+
+        Call time runs ``speed`` times faster than the wall clock from the moment the calls
+        start, from the epoch their timestamps use; before the calls start it is the wall
+        clock. A capture stamping ``received_at`` with it puts frames and call events on
+        the same clock as the timestamps inside them.
+        """
+        t0 = self._server.call_t0
+        epoch = self._call_epoch_ms
+        if t0 is None or epoch is None:
+            return time.time()
+        return epoch / 1000.0 + (time.monotonic() - t0) * self.speed
 
     async def _run_faults(self) -> None:
         loop = asyncio.get_running_loop()

@@ -32,6 +32,9 @@ def make_sim(**kw: Any) -> Simulator:
         "autostart": False,
         "call_duration_s": (60.0, 90.0),
         "stagger_s": 0.0,
+        # one transcript per frame: many frames per call, so faults land mid-stream
+        # (tests of the realistic grouped default pass grouping="grouped")
+        "grouping": "per_frame",
     }
     opts.update(kw)
     return Simulator(**opts)

@@ -142,5 +142,5 @@ def test_channel_gone_and_other_errors_are_clear():
     with pytest.raises(NotificationsError, match=r"403.*Forbidden.*permission"):
         nc.create_channel()
     api.fail_next = [httpx.Response(200, json={"weird": True})]
-    with pytest.raises(NotificationsError, match="lacks id/connectUri"):
+    with pytest.raises(NotificationsError, match="unexpected reply, not a channel"):
         nc.create_channel()

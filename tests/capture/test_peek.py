@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from diarkit.capture import session
+from diarkit.capture import worker as session
 from diarkit.genesys import ProtocolError, TopicKind, parse_topic
 
 TR = "v2.conversations.c1.transcription"

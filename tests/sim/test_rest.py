@@ -179,8 +179,8 @@ def test_channel_subscriptions_lists_each_clients_channels(sim: Simulator, api: 
         ({"id": "x"}, "JSON array"),
         ([{"topic": "v2.conversations.a.transcription"}], "body[0]"),
         ([{"id": "v2.conversations.bad id.transcription"}], "invalid topic"),
-        ([{"id": "channel.metadata"}], "cannot be subscribed"),
-        ([{"id": "v2.system.socket_closing"}], "cannot be subscribed"),
+        ([{"id": "channel.metadata"}], "not a subscribable topic"),
+        ([{"id": "v2.system.socket_closing"}], "not a subscribable topic"),
     ],
 )
 def test_bad_subscription_bodies_are_400(sim: Simulator, api: httpx.Client, body, needle) -> None:
@@ -208,7 +208,16 @@ def test_client_without_transcription_permission_is_rejected(sim: Simulator) -> 
         ch = new_channel(api)
         t = transcription_topic(sim.conversation_ids[0])
         q = queue_calls_topic(sim.queue_ids[0])
+        # ignoreErrors defaults to false: one unpermitted topic refuses the whole request
         r = subscribe(api, ch["id"], [t, q])
+        body = _error_shape(r, 403)
+        assert body["code"] == "missing.permissions"
+        assert TRANSCRIPTION_PERMISSION in body["message"]
+        assert body["messageParams"] == {"permissions": f"[{TRANSCRIPTION_PERMISSION}]"}
+        assert sim.subscriptions(ch["id"]) == []
+        # with ignoreErrors=true the permitted topics go through, the others come back
+        r = api.post(f"/api/v2/notifications/channels/{ch['id']}/subscriptions",
+                     params={"ignoreErrors": "true"}, json=[{"id": t}, {"id": q}])
     assert r.status_code == 200
     assert r.json()["entities"] == [
         {"id": q, "state": "Permitted"},
@@ -268,7 +277,8 @@ def test_transcript_url_404_while_ongoing_then_document() -> None:
         assert "not finished" in _error_shape(httpx.get(path, headers=headers), 404)["message"]
         _error_shape(httpx.get(path.replace(comm, "nope"), headers=headers), 404)
         _error_shape(httpx.get(path), 401)
-        assert httpx.get(f"{sim.api_base}/transcripts/{cid}/{comm}.json").status_code == 404
+        # the document URL is pre-signed: without a valid signature S3 says 403
+        assert httpx.get(f"{sim.api_base}/transcripts/{cid}/{comm}.json").status_code == 403
         sim.start_conversations()
         assert sim.wait_for_conversations_done(30)
         r = httpx.get(path, headers=headers)

@@ -65,7 +65,7 @@ def test_channel_without_subscriptions_delivers_nothing(sim: Simulator, api: htt
                                                         ) -> None:
     topics = [transcription_topic(c) for c in sim.conversation_ids]
     kept, emptied = new_channel(api), new_channel(api)
-    for ch in (kept, emptied):
+    for ch in (emptied, kept):  # the topics move to ``kept``: one channel holds a topic
         assert subscribe(api, ch["id"], topics).status_code == 200
     url = f"/api/v2/notifications/channels/{emptied['id']}/subscriptions"
     assert api.delete(url).status_code == 204
