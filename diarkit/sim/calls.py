@@ -161,7 +161,8 @@ class CallPlan:
     ``user_id`` are the first queue and the first agent's user (None when no agent ever
     connected); ``queue_entry_ms``/``agent_connect_ms`` when the call reached that queue
     and that agent connected (None when not). ``holds_ms`` are the customer's holds and
-    ``secure_pauses_ms`` the conversation's secure pauses. ``duration_ms`` is when the
+    ``secure_pauses_ms`` the conversation's secure pauses. ``participants[0]`` is the
+    customer; the others follow in order of creation. ``duration_ms`` is when the
     customer's leg ends; after-call work can run later. ``transcription_lead_ms`` > 0:
     transcription started that long before the session start (negative offsets).
     """
@@ -605,7 +606,7 @@ def plan_call(
         parts.append(PlannedParticipant(
             acw_end_ms=a_end + acw, wrapup_code=code, wrapup_notes=notes,
             secure_pauses_ms=pauses, **a))  # type: ignore[arg-type]
-    parts.sort(key=lambda p: (p.start_ms, p.purpose != "customer"))
+    parts.sort(key=lambda p: (p.purpose != "customer", p.start_ms))  # the customer first
     return _plan(cid, comm, organization_id, program, queue_id, user_id, start_ms, epoch_ms,
                  acd_start, agent_connect, end, pid, address, b, kind, features, parts, lead,
                  dnis)

@@ -317,10 +317,10 @@ _MASK48 = (1 << 48) - 1
 
 #: Grouping modes: (partial stride range, per-utterance delay range ms, tick gap range ms).
 #: ``grouped``: every 2nd-4th partial kept, batches every 15-35 s (so a transcript is sent
-#: within about 35 s of its words, as documented); ``low_latency``: every partial, 2.5-4 s
-#: pipeline delay, batches every 0.5-1.5 s (about 3-5.5 s after the words).
+#: within about 35 s of its words, as documented); ``low_latency``: every partial, 2.3-3.3 s
+#: pipeline delay, batches every 0.5-1.2 s (about 2.5-5 s after the words).
 _GROUPING = {"grouped": ((2, 4), (0, 0), (15_000, 35_000)),
-             "low_latency": ((1, 1), (2_500, 4_000), (500, 1_500))}
+             "low_latency": ((1, 1), (2_300, 3_300), (500, 1_200))}
 
 
 def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0,

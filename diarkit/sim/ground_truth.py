@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 #: RTTM speaker label of each party when labelling ``by="channel"`` (the schema's default
 #: speakers: IVR and queue prompts are on the INTERNAL channel, so they count as ``agent``).
 CHANNEL_SPEAKER = {"ivr": "agent", "acd": "agent", "agent": "agent", "customer": "customer"}
-#: Phases of a call's own timeline (non-overlapping, covering the customer's leg).
+#: Phases of a call's own timeline (non-overlapping, from its first participant to the
+#: customer's end).
 CALL_PHASES = ("ivr", "queue", "dialing", "talk", "hold")
 #: Phase rows that overlap the call timeline: one agent's after-call work, a secure pause.
 MARKER_PHASES = ("acw", "secure_pause")
@@ -79,7 +80,7 @@ def participant_rows(plan: CallPlan) -> list[dict[str, Any]]:
 
 
 def _phase_at(plan: CallPlan, t: int) -> str:
-    """The call-timeline phase at ms ``t`` (inside the customer's leg)."""
+    """The call-timeline phase at ms ``t`` (inside the call)."""
     customer = plan.participants[0]
     if any(s <= t < e for s, e in customer.holds_ms):
         return "hold"
@@ -98,18 +99,20 @@ def _phase_at(plan: CallPlan, t: int) -> str:
 def phase_rows(plan: CallPlan) -> list[dict[str, Any]]:
     """Phase rows of ``plan`` (columns ``PHASE_COLUMNS``), call timeline first, then markers.
 
-    The call timeline covers the customer's leg, ``[customer start, customer end)``, with
-    non-overlapping ``ivr``, ``queue``, ``dialing`` (a callback: agent connected, customer
-    not yet), ``talk`` and ``hold`` (the customer held: hold music, a consult) rows;
+    The call timeline covers the call, from its first participant (the customer, or a
+    callback's queue) to the customer's end, with non-overlapping ``ivr``, ``queue``,
+    ``dialing`` (a callback: agent connected, customer not yet), ``talk`` and ``hold``
+    (the customer held: hold music, a consult) rows;
     ``participant_id``/``user_id`` are None there, except on ``hold`` (the customer). The
     markers overlap it: ``acw`` (one agent's after-call work, from its end to
     ``endAcwTime``) and ``secure_pause`` (the agent who paused).
     """
     customer = plan.participants[0]
-    cuts = {customer.start_ms, customer.end_ms}
+    first = min(p.start_ms for p in plan.participants if p.purpose != "agent")
+    cuts = {first, customer.end_ms}
     for p in plan.participants:
         for t in (p.start_ms, p.connected_ms, p.end_ms):
-            if t is not None and customer.start_ms < t < customer.end_ms:
+            if t is not None and first < t < customer.end_ms:
                 cuts.add(t)
     for s, e in customer.holds_ms:
         cuts.update((s, e))
