@@ -58,10 +58,11 @@ def demo(out: str, conversations: int, speed: float, seed: int, faults: tuple[st
 @click.option("--follow-queue", "follow_queues", multiple=True, help="Follow a queue's calls.")
 @click.option("--follow-user", "follow_users", multiple=True, help="Follow a user's calls.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset directory.")
-@click.option("--duration", type=float, help="Stop after this many seconds (default: never).")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+              help="Stop after this many seconds (default: never).")
 @click.option(
     "--heartbeat",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
     help="Server heartbeat period in seconds (watchdog: 2.5 periods).",
@@ -87,6 +88,9 @@ def demo(out: str, conversations: int, speed: float, seed: int, faults: tuple[st
     help="With --source sqs://: visibility timeout per receive, seconds (default: the queue's).",
 )
 @click.option("--quiet", is_flag=True, help="No live status line.")
+@click.option("--backfill-wait", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="After the capture stops, back-fill what it missed (diarkit backfill), "
+              "waiting up to SECONDS for transcripts not ready yet.")
 def capture(
     environment: str | None,
     region: str | None,
@@ -106,8 +110,11 @@ def capture(
     source: str | None,
     visibility_timeout: int | None,
     quiet: bool,
+    backfill_wait: float | None = None,
 ) -> None:
     """Capture live transcription events into a Parquet dataset (Ctrl-C stops cleanly)."""
+    if environment and region:
+        raise click.UsageError("give --env or --region, not both")
     if source is not None:
         from diarkit.capture.sqs import run_sqs_capture
 
@@ -142,6 +149,11 @@ def capture(
         keep_heartbeats=keep_heartbeats,
         session_id=session_id,
     )
+    if backfill_wait is not None and code == 0:
+        _backfill(out, {"environment": environment, "region": region,
+                        "login_base": login_base, "api_base": api_base,
+                        "client_id": client_id, "client_secret_file": client_secret_file,
+                        "per_minute": 300}, wait_s=backfill_wait)
     raise SystemExit(code)
 
 
@@ -271,10 +283,13 @@ def stats(
               help="Also inject a seeded random fault about every SECONDS.")
 @click.option("--write-sample", "write_sample", type=click.Path(file_okay=False),
               help="Write the deterministic data sample to this folder and exit.")
+@click.option("--start-now", is_flag=True,
+              help="Start the calls at once instead of waiting for a subscriber.")
 def simulate(
     seed: int, conversations: int, queues: int, agents: int, speed: float, heartbeat: float,
     call_duration: tuple[float, float], stagger: float, port: int, duration: float | None,
     faults: tuple[str, ...], chaos: float | None, write_sample: str | None,
+    start_now: bool = False,
 ) -> None:
     """Run the embedded Genesys Cloud simulator on 127.0.0.1 (prints URLs and credentials)."""
     from diarkit.sim.runner import run_simulate
@@ -284,7 +299,7 @@ def simulate(
             seed=seed, conversations=conversations, queues=queues, agents=agents, speed=speed,
             heartbeat_s=heartbeat, call_duration_s=call_duration, stagger_s=stagger, port=port,
             duration_s=duration, faults=faults, chaos_every_s=chaos,
-            write_sample_dir=write_sample, echo=click.echo,
+            write_sample_dir=write_sample, start_now=start_now, echo=click.echo,
         )
     except (ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -635,24 +650,25 @@ def backfill(dataset: str, plural: bool, conversations: tuple[str, ...], wait_s:
              retry_delays: tuple[float, ...], give_up_after: float, list_only: bool,
              **kw: Any) -> None:
     """Fetch post-call transcripts of calls live capture saw only in part into DATASET."""
-    from diarkit.capture.analytics import AnalyticsError
-    from diarkit.capture.backfill import (
-        RETRY_DELAYS_S,
-        backfill_until,
-        find_candidates,
-        load_pending,
-    )
+    from diarkit.capture.backfill import RETRY_DELAYS_S, find_candidates, load_pending
 
     if list_only:
         click.echo(find_candidates(dataset).to_string(index=False))
         click.echo(load_pending(dataset).to_string(index=False))
         return
+    _backfill(dataset, kw, wait_s=wait_s, plural=plural,
+              retry_delays_s=retry_delays or RETRY_DELAYS_S, give_up_after_s=give_up_after,
+              conversations=conversations or None)
+
+
+def _backfill(dataset: str, kw: dict[str, Any], **options: Any) -> None:
+    """``backfill_until`` with a client from CLI options; prints its summary."""
+    from diarkit.capture.analytics import AnalyticsError
+    from diarkit.capture.backfill import backfill_until
+
     client = _analytics_client(kw)
     try:
-        summary = backfill_until(
-            dataset, client, wait_s=wait_s, plural=plural,
-            retry_delays_s=retry_delays or RETRY_DELAYS_S, give_up_after_s=give_up_after,
-            conversations=conversations or None)
+        summary = backfill_until(dataset, client, **options)
     except (AnalyticsError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:

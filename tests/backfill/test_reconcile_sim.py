@@ -95,3 +95,28 @@ def test_cli_backfill_reconcile_and_names(captured, tmp_path):
     res = runner.invoke(cli, ["names", str(ds), "--env", "nowhere.example"])
     assert res.exit_code != 0 and "nowhere.example" in res.output
     assert os.path.exists(ds / "backfill" / "pending.parquet")
+
+
+def test_capture_backfill_wait_runs_backfill_after_the_capture(tmp_path):
+    from diarkit.capture.backfill import coverage_table, load_pending
+    from diarkit.sim.analytics import AnalyticsSim
+    from diarkit.sim.faults import PlannedFault
+
+    from .bfhelp import analytics_sim
+
+    sim = analytics_sim(AnalyticsSim(), conversations=3, autostart=True,
+                        start_delay_s=1.5, stagger_s=3.0,
+                        fault_plan=[PlannedFault(0.4, "drop"), PlannedFault(0.45, "drop")])
+    with sim:
+        ds = tmp_path / "ds"
+        res = CliRunner(env=_cli_env(sim)).invoke(cli, [
+            "capture", "--api-base", sim.api_base, "--login-base", sim.login_base,
+            "--heartbeat", "0.25", "--roll-seconds", "0.5", "--duration", "4", "--quiet",
+            "--out", str(ds), *[a for c in sim.conversation_ids for a in ("--conversation", c)],
+            "--backfill-wait", "10"])
+    assert res.exit_code == 0, res.output
+    assert "need back-fill" in res.output, res.output
+    pend = load_pending(ds)
+    assert len(pend) >= 1 and (pend["state"] == "done").all()
+    cov = coverage_table(ds)
+    assert cov["complete"].all()
