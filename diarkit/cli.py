@@ -531,9 +531,10 @@ def _utc(value: str | None, flag: str) -> object:
 @click.option("--end", help="Only calls before this time (UTC unless a zone is given).")
 @click.option("--conversation", "conversations", multiple=True,
               help="Only this conversation id (repeat).")
-@click.option("--queue", "queues", multiple=True, help="Only calls of this queue id (repeat).")
+@click.option("--queue", "queues", multiple=True,
+              help="Only calls of this queue (id, start of an id, or name; repeat).")
 @click.option("--agent", "agents", multiple=True,
-              help="Only calls handled by this agent (user id; repeat).")
+              help="Only calls handled by this agent (user id, its start, or name; repeat).")
 @click.option("--title", help="Report title.")
 @click.option("--timelines", default=3, show_default=True, type=click.IntRange(0, 50),
               help="Call timelines drawn (flagged calls first).")

@@ -176,3 +176,20 @@ def test_excel_export_of_the_statistics(dataset, tmp_path):
     csv = pd.read_csv(tmp_path / "talk_stats.csv")
     assert len(sheets["talk_stats"]) == len(csv) and sheets["per_call"].shape[0] == 12
     assert sheets["talk_stats"]["talk_time_s"].sum() == pytest.approx(csv["talk_time_s"].sum())
+
+
+def test_queue_and_agent_filters_match_id_starts_and_names():
+    from diarkit.report.run import _select
+
+    handlers = pd.DataFrame({
+        "conversation_id": ["c1", "c2", "c3"],
+        "agent_id": ["aaaa-1", "bbbb-2", pd.NA],
+        "agent_name": ["Alice Smith", pd.NA, pd.NA],
+        "queue_id": ["q-1", "q-1", "q-2"],
+        "queue_name": ["Billing", "Billing", "Sales"],
+    }).astype("string")
+    assert _select(handlers, "agent", ["aaaa"]) == {"c1"}
+    assert _select(handlers, "agent", ["alice smith", "bbbb-2"]) == {"c1", "c2"}
+    assert _select(handlers, "queue", ["Sales"]) == {"c3"}
+    assert _select(handlers, "queue", ["q-"]) == {"c1", "c2", "c3"}
+    assert _select(handlers, "agent", ["nobody"]) == set()

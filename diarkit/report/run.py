@@ -47,37 +47,39 @@ def conversation_handlers(dataset: str | os.PathLike[str],
                           conversations: Iterable[str] | None = None) -> pd.DataFrame:
     """Which agents (user ids) and queues took part in each conversation of ``dataset``.
 
-    Read from the queue and user ``conversations.calls`` events stored in ``raw/``: one row
-    per (conversation_id, agent_id, queue_id) seen on an ``agent`` or ``acd`` participant
-    (``agent_id`` or ``queue_id`` null when a participant has none). Empty when the
-    dataset holds no such events (e.g. converted transcripts only).
+    From the conversation model (``diarkit.io.load.load_participants``: the queue and user
+    ``conversations.calls`` events stored in ``raw/``): one row per ``agent`` or ``acd``
+    participant with ``conversation_id``, ``agent_id``/``agent_name`` (agents) and
+    ``queue_id``/``queue_name``; empty when the dataset holds no call events (e.g.
+    converted transcripts only).
     """
-    from diarkit.genesys import ConversationEvent, parse_frame
-    from diarkit.io.load import load_raw
+    from diarkit.io.load import load_participants
 
-    raw = load_raw(Path(dataset), conversations=conversations, columns=["kind", "frame"])
-    rows: set[tuple[str, str | None, str | None]] = set()
-    for text in raw.loc[raw["kind"].astype("string") == "conversation", "frame"]:
-        try:
-            msg = parse_frame(text)
-        except ValueError:
-            continue  # stored with kind="invalid" elsewhere; a bad frame names nobody
-        if not isinstance(msg, ConversationEvent):
-            continue
-        for p in msg.participants:
-            if p.purpose in ("agent", "acd") and (p.user_id or p.queue_id):
-                rows.add((msg.conversation_id, p.user_id if p.purpose == "agent" else None,
-                          p.queue_id))
-    frame = pd.DataFrame(sorted(rows, key=lambda r: tuple(str(x) for x in r)),
-                         columns=["conversation_id", "agent_id", "queue_id"])
-    return frame.astype("string")
+    cols = ["conversation_id", "agent_id", "agent_name", "queue_id", "queue_name"]
+    parts = load_participants(Path(dataset))
+    if conversations is not None:
+        keep = {str(c) for c in conversations}
+        parts = parts[parts["conversation_id"].astype(str).isin(keep)]
+    parts = parts[parts["purpose"].astype("string").isin(["agent", "acd"])]
+    agent = parts["purpose"].astype("string") == "agent"
+    frame = pd.DataFrame({
+        "conversation_id": parts["conversation_id"].astype("string"),
+        "agent_id": parts["user_id"].astype("string").where(agent),
+        "agent_name": parts["user_name"].astype("string").where(agent),
+        "queue_id": parts["queue_id"].astype("string"),
+        "queue_name": parts["queue_name"].astype("string"),
+    })[cols]
+    return frame.drop_duplicates().sort_values(cols[:4], na_position="last").reset_index(
+        drop=True)
 
 
 def _select(handlers: pd.DataFrame, column: str, wanted: list[str]) -> set[str]:
-    col = handlers[column].astype("string")
+    """Conversations whose ``column`` id starts with, or whose name equals, a wanted value."""
+    ids = handlers[f"{column}_id"].astype("string")
+    names = handlers[f"{column}_name"].astype("string").str.casefold()
     hit = pd.Series(False, index=handlers.index)
     for w in wanted:
-        hit |= col.eq(w).fillna(False) | col.str.startswith(w).fillna(False)
+        hit |= ids.str.startswith(w).fillna(False) | names.eq(w.casefold()).fillna(False)
     return set(handlers.loc[hit, "conversation_id"].astype(str))
 
 
@@ -108,8 +110,10 @@ def build_report(
         start: keep segments at or after this time (UTC; a date, ISO text or Timestamp).
         end: keep segments before this time (UTC, exclusive).
         conversations: keep only these conversation ids.
-        queues: keep only calls routed through one of these queue ids (or id prefixes).
-        agents: keep only calls handled by one of these agent user ids (or id prefixes).
+        queues: keep only calls routed through one of these queues (an id, the start of
+            one, or a queue name when the events carry names).
+        agents: keep only calls handled by one of these agents (user id, its start, or
+            the user's name when known).
         title: report title (default names the dataset).
         timelines: how many call timelines to draw (flagged calls first).
         overwrite: replace files diarkit cannot prove it wrote.
@@ -152,10 +156,10 @@ def build_report(
         keep = set(handlers["conversation_id"].astype(str))
         if queue_ids:
             filters["queues"] = queue_ids
-            keep &= _select(handlers, "queue_id", queue_ids)
+            keep &= _select(handlers, "queue", queue_ids)
         if agent_ids:
             filters["agents"] = agent_ids
-            keep &= _select(handlers, "agent_id", agent_ids)
+            keep &= _select(handlers, "agent", agent_ids)
         wanted = sorted(keep)
     if start is not None:
         filters["start"] = start
