@@ -193,3 +193,18 @@ def test_queue_and_agent_filters_match_id_starts_and_names():
     assert _select(handlers, "queue", ["Sales"]) == {"c3"}
     assert _select(handlers, "queue", ["q-"]) == {"c1", "c2", "c3"}
     assert _select(handlers, "agent", ["nobody"]) == set()
+
+
+def test_coverage_section_when_back_fill_ran(dataset, tmp_path):
+    """A dataset back-fill has touched (``backfill/``) gets the coverage section."""
+    import shutil
+
+    from diarkit.report import build_report
+
+    copy = tmp_path / "ds"
+    shutil.copytree(dataset, copy)
+    plain = build_report(copy, tmp_path / "a.html", stats_csv=False).report.read_text()
+    assert "<h2>Coverage" not in plain
+    (copy / "backfill").mkdir()
+    text = build_report(copy, tmp_path / "b.html", stats_csv=False).report.read_text()
+    assert "<h2>Coverage" in text

@@ -183,6 +183,14 @@ def build_report(
         fleet=fleet_stats(stats, by=()), timelines=timelines, profile=profile,
         low_confidence=analysis.low_confidence,
     )
+    if (root / "backfill").is_dir():  # back-fill ran: how much of each call anyone saw
+        from diarkit.capture.backfill import coverage_table
+
+        from .reconcile import add_coverage_section
+
+        cov = coverage_table(root)
+        reported = set(stats["conversation_id"].astype(str))
+        add_coverage_section(report, cov[cov["conversation_id"].astype(str).isin(reported)])
     write_owned(report_path, report.to_html(), writer=WRITER, overwrite=overwrite)
     if csv_path is not None:
         write_owned(csv_path, stats.to_csv(index=False), writer=WRITER, overwrite=overwrite)
