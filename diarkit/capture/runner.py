@@ -1,13 +1,19 @@
 """The foreground capture behind ``diarkit capture``: credentials, status line, signals.
 
 Credentials come from ``GENESYS_CLIENT_ID`` / ``GENESYS_CLIENT_SECRET`` or a secret
-file, never from a plain argument. A live tqdm status line shows the counters; a summary
-is printed on exit, also after Ctrl-C or SIGTERM (both stop the capture cleanly: every
-spooled frame is flushed into Parquet first).
+file, never from a plain argument. A live tqdm status line shows the counters and each
+retry with its cause (also logged); a summary is printed on exit, also after Ctrl-C or
+SIGTERM (both stop the capture cleanly: every spooled frame is flushed into Parquet
+first; more Ctrl-C presses while stopping only say so, they never cut the flush short).
+
+Exit codes: 0 a clean stop after the capture was live; 1 the capture ended in an error,
+never went live (wrong host, credentials, permissions), or could not store everything
+it received (then the message says to run ``diarkit recover``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -59,7 +65,10 @@ def summary(stats: CaptureStats, out: str | Path, rejected: Iterable[object] = (
         f"  reconnects {stats.reconnects}, handovers {stats.handovers}, gaps {stats.gaps}, "
         f"channels {stats.channels}, active conversations {stats.active_conversations}",
     ]
-    lines += [f"  rejected topic {r}" for r in rejected]
+    lines += [f"  refused topic {r}" for r in rejected]
+    if stats.truncated:
+        lines.append(f"  {stats.truncated} frame(s) over the size limit stored truncated "
+                     "(flagged invalid; see gaps/)")
     if stats.message:
         lines.append(f"  {stats.status}: {stats.message}")
     return "\n".join(lines)
@@ -84,8 +93,10 @@ def run_capture(
     """Run a capture in the foreground until ``duration`` s, Ctrl-C or SIGTERM; return exit code.
 
     Extra ``options`` go to ``Capture`` (``heartbeat_s``, ``keep_heartbeats``, ...).
-    Returns 0 after a clean stop, 1 when the capture ended in an error; the summary and
-    any error are printed with ``echo`` either way.
+    Returns 0 after a clean stop of a capture that went live; 1 when it ended in an
+    error, never went live, or left frames unstored (the message then says to run
+    ``diarkit recover``). The summary and any error are printed with ``echo`` either
+    way; a capture that received no transcription event gets a warning.
     """
     try:
         cid, secret = credentials(client_id, client_secret_file)
@@ -107,17 +118,38 @@ def run_capture(
     stop_reason: list[str] = []
 
     def on_signal(signum: int, _frame: object) -> None:
-        stop_reason.append(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        stop_reason.append(name)
+        if len(stop_reason) > 1:  # pressed again while stopping: say so, keep flushing
+            sys.stderr.write(f"\n{name} again: still storing the frames received "
+                             "(stopping never drops them); please wait\n")
         capture.stopping.set()
 
-    previous = None
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, on_signal)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, on_signal)
     bar = None
+    handler: logging.Handler | None = None
     if status_line:
         from tqdm import tqdm
 
         bar = tqdm(total=None, bar_format="{desc}", file=sys.stderr, dynamic_ncols=True)
+    else:
+        handler = _retry_log_handler(echo)
+    try:
+        return _run_and_report(capture, out, duration, bar, stop_reason, echo)
+    finally:
+        if bar is not None:
+            bar.close()
+        if handler is not None:
+            logging.getLogger("diarkit.capture").removeHandler(handler)
+        for signum, old in previous.items():  # only now: a late Ctrl-C changes nothing
+            signal.signal(signum, old)
+
+
+def _run_and_report(capture: Capture, out: str | Path, duration: float | None, bar: Any,
+                    stop_reason: list[str], echo: Callable[[str], Any]) -> int:
     capture.start()
     deadline = None if duration is None else time.monotonic() + duration
     try:
@@ -127,26 +159,53 @@ def run_capture(
             capture.stopping.wait(0.5)
             if bar is not None:
                 bar.set_description_str(capture.stats().line(), refresh=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # SIGINT before our handler was installed
         stop_reason.append("SIGINT")
-    finally:
-        try:
-            stats = capture.stop()
-        except KeyboardInterrupt:  # a second Ctrl-C while flushing: flush anyway
-            stats = capture.stop()
-        if bar is not None:
-            bar.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    stats = _stop(capture)
+    if bar is not None:
+        bar.close()
     if stop_reason:
-        echo(f"stopped by {stop_reason[0]}")
+        echo(f"stopped by {stop_reason[0]}" + (
+            f" (pressed {len(stop_reason)} times)" if len(stop_reason) > 1 else ""))
     echo(summary(stats, out, capture.rejected))
     if capture.recorder.recovery.results:
         echo("  " + capture.recorder.recovery.summary())
+    if not capture.finished:
+        echo(f"error: the capture did not finish storing what it received; frames may remain "
+             f"in {capture.recorder.spool_dir}: run `diarkit recover {capture.dataset}`")
+        return 1
     if capture.error is not None:
         echo(f"error: {capture.error}")
         return 1
+    if not capture.went_live:
+        echo(f"error: the capture never went live ({stats.message or 'no reason given'})")
+        return 1
+    if stats.transcription_events == 0:
+        echo("warning: no transcription event was received: no call was in progress on the "
+             "given conversations, queues or users (a simulator waits for a subscriber; "
+             "real calls must have voice transcription enabled)")
     return 0
+
+
+def _stop(capture: Capture) -> CaptureStats:
+    """``capture.stop()``, shielded from KeyboardInterrupt: a stop always finishes its flush."""
+    while True:
+        try:
+            return capture.stop()
+        except KeyboardInterrupt:
+            continue  # raised by a default SIGINT handler (not main thread): stop again
+
+
+def _retry_log_handler(echo: Callable[[str], Any]) -> logging.Handler:
+    """Show capture warnings (each retry and its cause) through ``echo`` at once."""
+
+    class _Echo(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            echo(f"{record.levelname.lower()}: {record.getMessage()}")
+
+    handler = _Echo(logging.WARNING)
+    logging.getLogger("diarkit.capture").addHandler(handler)
+    return handler
 
 
 def run_recover(

@@ -7,6 +7,7 @@ error message is scrubbed of it.
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -57,10 +58,22 @@ class Secret:
 def read_secret_file(path: str | Path) -> Secret:
     """Read a client secret from a file (first line, stripped).
 
+    A file that other users may read (any group/other permission bit, as ``ls -l`` shows
+    past ``-rw-------``) is read all the same but logged as a warning on
+    ``diarkit.capture`` naming the file and the fix (``chmod 600``).
+
     Raises:
         CaptureError: the file is missing, unreadable or empty (the message names the file).
     """
     p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        mode = 0
+    if mode & 0o077 and p.is_file():
+        logging.getLogger("diarkit.capture").warning(
+            "client secret file %s can be read by other users (mode %s); "
+            "restrict it with: chmod 600 %s", p, oct(mode & 0o777), p)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:

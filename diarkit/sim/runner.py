@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 
@@ -25,14 +26,18 @@ def run_simulate(
     faults: Sequence[str] = (),
     chaos_every_s: float | None = None,
     write_sample_dir: str | None = None,
+    start_now: bool = False,
     echo: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Serve a simulated Genesys Cloud org until Ctrl-C or ``duration_s``; return exit code.
 
-    Prints the base URLs, the demo credentials and the ids to subscribe to, then a summary
-    (frames sent, faults injected). With ``write_sample_dir`` it writes the deterministic
-    data sample there instead and returns.
+    Prints the base URLs, the demo credentials, the ids to subscribe to and a
+    ready-to-paste ``diarkit capture`` command, then a summary (frames sent, faults
+    injected). The calls start when a client has subscribed a channel and connected its
+    socket (so a capture started later still sees every call from its beginning), or at
+    once with ``start_now``. With ``write_sample_dir`` it writes the deterministic data
+    sample there instead and returns.
 
     Raises:
         ValueError: a malformed ``KIND[:N]@SECONDS`` fault spec.
@@ -47,6 +52,7 @@ def run_simulate(
         seed=seed, conversations=conversations, queues=queues, agents=agents, speed=speed,
         heartbeat_s=heartbeat_s, call_duration_s=call_duration_s, stagger_s=stagger_s,
         port=port, fault_plan=plan, chaos_every_s=chaos_every_s, ledger_maxlen=100_000,
+        autostart=start_now,
     )
     with sim:
         echo(f"login base:    {sim.login_base}")
@@ -58,10 +64,21 @@ def run_simulate(
         echo(f"conversations: {' '.join(sim.conversation_ids)}")
         for f in plan:
             echo(f"fault planned: {f.kind} x{f.count} at {f.at_s:g} s")
-        echo("running (Ctrl-C stops)")
+        echo("capture it with (in another terminal):")
+        echo("  " + capture_command(sim, heartbeat_s))
+        if start_now:
+            echo("running; calls start now (Ctrl-C stops)")
+        else:
+            echo(f"waiting for a subscriber before starting {len(sim.conversation_ids)} "
+                 "call(s) (Ctrl-C stops)")
         started = time.monotonic()
+        calls_started = start_now
         try:
             while duration_s is None or time.monotonic() - started < duration_s:
+                if not calls_started and sim.has_subscriber():
+                    echo("subscriber connected: starting the calls")
+                    sim.start_conversations()
+                    calls_started = True
                 sleep(0.2)
         except KeyboardInterrupt:
             echo("stopping")
@@ -69,3 +86,15 @@ def run_simulate(
              f"{len(sim.finished_conversations)}/{len(sim.conversation_ids)}; "
              f"faults: {len(sim.fault_log)}")
     return 0
+
+
+def capture_command(sim: Simulator, heartbeat_s: float, out: str = "sim-capture") -> str:
+    """A ``diarkit capture`` command line that follows every queue of ``sim``."""
+    parts = ["GENESYS_CLIENT_ID=" + shlex.quote(sim.client_id),
+             "GENESYS_CLIENT_SECRET=" + shlex.quote(sim.client_secret),
+             "diarkit", "capture", "--login-base", sim.login_base, "--api-base", sim.api_base,
+             "--heartbeat", f"{heartbeat_s:g}"]
+    for queue in sim.queue_ids:
+        parts += ["--follow-queue", queue]
+    parts += ["--out", out]
+    return " ".join(parts)

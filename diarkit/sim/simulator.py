@@ -417,6 +417,14 @@ class Simulator:
         return {c.id: list(c.topics) for c in self._server.channels.values()
                 if client_id is None or c.client_id == client_id}
 
+    def has_subscriber(self) -> bool:
+        """True when a connected channel is subscribed to a topic that carries calls."""
+        return bool(self._run(self._has_subscriber(), 5.0))
+
+    async def _has_subscriber(self) -> bool:
+        return any(c.ws is not None and not c.ws.closed and c.topics
+                   for c in self._server.channels.values())
+
     def wait_connected(self, channel_id: str, timeout: float = 5.0) -> bool:
         """Block until ``channel_id`` has a connected socket; False on timeout (seconds)."""
         deadline = time.monotonic() + timeout

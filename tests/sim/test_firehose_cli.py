@@ -103,7 +103,7 @@ def test_cli_bad_call_duration_is_a_clean_error() -> None:
 
 def test_cli_chaos_injects_logged_faults() -> None:
     result = CliRunner().invoke(cli, ["simulate", "--duration", "1.6", "--conversations", "1",
-                                      "--chaos", "0.1", "--seed", "3"])
+                                      "--chaos", "0.1", "--seed", "3", "--start-now"])
     assert result.exit_code == 0, result.output
     faults = int(result.output.rsplit("faults: ", 1)[1].split()[0])
     assert faults >= 2  # the calls (and the chaos) start 1 s in
