@@ -7,6 +7,10 @@ and its time is extrapolated linearly to all of them (the output says so).
 
     .venv/bin/python benchmarks/bench_stats.py            # the full run
     .venv/bin/python benchmarks/bench_stats.py --segments 100000 --conversations 500
+    .venv/bin/python benchmarks/bench_stats.py --stats-only --repeat 2   # ~40 s
+
+The conversation-model steps are timed apart: ``attribute`` (the interval join of every
+segment to the phase holding the line) and ``talk_stats`` by party with phases.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from diarkit.analysis import (
     to_rttm,
     turns,
 )
+from diarkit.analysis.conversation import attribute, by_party
 from diarkit.schema import SEGMENTS
 
 
@@ -85,6 +90,40 @@ def synthetic_segments(n_segments: int, n_conversations: int, seed: int = 0) -> 
     return table.cast(SEGMENTS.arrow_schema(include_optional=False)).to_pandas()
 
 
+def synthetic_phases(df: pd.DataFrame) -> pd.DataFrame:
+    """A PHASES table for the synthetic calls: IVR, queue, then two agents with a hold.
+
+    Per conversation (seconds): ivr [0, 8), queue [8, 10), talk by agent A up to a third of
+    the call, hold for 20 s, then talk by agent B to the end -- so attribution has work.
+    """
+    g = df.groupby("conversation_id", observed=True)["end_s"].max()
+    n = len(g)
+    end = g.to_numpy()
+    third = np.maximum(end / 3, 12.0)
+    kinds = ["ivr", "queue", "talk", "hold", "talk"]
+    starts = np.column_stack([np.zeros(n), np.full(n, 8.0), np.full(n, 10.0), third, third + 20])
+    ends = np.column_stack([np.full(n, 8.0), np.full(n, 10.0), third, third + 20, end + 20])
+    conv = np.repeat(g.index.astype(str).to_numpy(), 5)
+    holder = np.tile(np.array(["ivr", "acd", "agent", "agent", "agent"], dtype=object), n)
+    users = np.tile(np.array([None, None, "user-a", "user-a", "user-b"], dtype=object), n)
+    return pd.DataFrame(
+        {
+            "conversation_id": conv,
+            "phase": np.tile(np.array(kinds, dtype=object), n),
+            "start_at": pd.NaT,
+            "end_at": pd.NaT,
+            "start_s": starts.ravel(),
+            "end_s": ends.ravel(),
+            "duration_s": (ends - starts).ravel(),
+            "participant_id": users,
+            "user_id": users,
+            "end_source": "event",
+            "holder_purpose": holder,
+            "holder_count": np.ones(5 * n, dtype=np.int64),
+        }
+    )
+
+
 def best_of(repeat: int, fn):
     times, result = [], None
     for _ in range(repeat):
@@ -126,6 +165,11 @@ def main() -> None:
         help="conversations timed with pyannote.core (0 = all)",
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--stats-only",
+        action="store_true",
+        help="only talk_stats and the conversation-model steps (no other exports, no pyannote)",
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -136,12 +180,30 @@ def main() -> None:
     )
 
     t_stats, stats = best_of(args.repeat, lambda: talk_stats(df))
-    t_turns, tt = best_of(args.repeat, lambda: turns(df))
-    t_final, _ = best_of(args.repeat, lambda: finalize(df))
+    if args.stats_only:
+        t_turns, tt, t_final = 0.0, df.iloc[:0], 0.0
+    else:
+        t_turns, tt = best_of(args.repeat, lambda: turns(df))
+        t_final, _ = best_of(args.repeat, lambda: finalize(df))
     print(
         f"talk_stats (all metrics)        {t_stats:7.3f} s   {len(stats):,} rows"
         f"   target <= 2 s: {'OK' if t_stats <= 2.0 else 'MISSED'}"
     )
+    phases = synthetic_phases(df)
+    t_attr, spoken = best_of(args.repeat, lambda: attribute(df, phases))
+    print(
+        f"attribute (interval join)       {t_attr:7.3f} s   "
+        f"{(spoken['attribution'] == 'participant').mean():.1%} attributed"
+    )
+    t_model, model_stats = best_of(
+        args.repeat, lambda: talk_stats(by_party(spoken), phases=phases)
+    )
+    print(
+        f"talk_stats (by party, phases)   {t_model:7.3f} s   {len(model_stats):,} rows "
+        "(agents split by user id; silence inside talk phases)"
+    )
+    if args.stats_only:
+        return
     print(f"turns (with joined text)        {t_turns:7.3f} s   {len(tt):,} turns")
     print(f"finalize                        {t_final:7.3f} s")
     for name, fn in (

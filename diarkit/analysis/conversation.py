@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from diarkit.analysis._core import codes_of, float_array
+from diarkit.analysis._core import codes_of, float_array, order_by
 from diarkit.genesys.calls import CallParticipant, CallSnapshot, parse_call_body, parse_time
 from diarkit.genesys.errors import ProtocolError
 from diarkit.schema import (
@@ -658,65 +658,78 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
     """
     validate(segments, SEGMENTS, where="attribute()")
     n = len(segments)
-    channel = segments["channel"].astype("string").fillna("UNKNOWN").to_numpy(dtype=object)
-    internal = channel == "INTERNAL"
-    default_party = np.where(
-        internal, "agent", np.where(channel == "EXTERNAL", "customer", "unknown")
-    )
-    party = default_party.astype(object)
-    pid = np.full(n, None, dtype=object)
-    uid = np.full(n, None, dtype=object)
-    how = np.full(n, "channel", dtype=object)
+    conv, conv_labels = codes_of(segments["conversation_id"])
+    chan, chan_labels = codes_of(segments["channel"])
+    chan_names = np.append(np.asarray(chan_labels.astype(str), dtype=object), "")
+    internal = (chan_names == "INTERNAL")[chan]
+    external = (chan_names == "EXTERNAL")[chan]
+    # party codes: 0 customer, 1 agent, 2 unknown, then holder purposes
+    parties = ["customer", "agent", "unknown"]
+    party = np.where(internal, 1, np.where(external, 0, 2)).astype(np.int64)
+    how = np.full(n, ATTRIBUTIONS.index("channel"), dtype=np.int8)
+    pid_code = np.full(n, -1, dtype=np.int64)
+    uid_code = np.full(n, -1, dtype=np.int64)
+    pid_labels: list[str] = []
+    uid_labels: list[str] = []
     if phases is not None and len(phases) and n:
         ph = phases[
             phases["phase"].astype("string").ne("acw").to_numpy(dtype=bool)
             & phases["start_s"].notna().to_numpy()
         ]
-        seg_conv = segments["conversation_id"].astype("string").to_numpy(dtype=object)
-        ph_conv = ph["conversation_id"].astype("string").to_numpy(dtype=object)
-        labels, codes = np.unique(np.concatenate([seg_conv, ph_conv]), return_inverse=True)
-        s_code, p_code = codes[:n], codes[n:]
-        has_model = np.zeros(len(labels), dtype=bool)
-        has_model[p_code] = True
-        modelled = has_model[s_code]
-        mid_ms = (
-            to_ms(float_array(segments["start_s"])) + to_ms(float_array(segments["end_s"]))
-        ) // 2
+        p_conv = pd.Index(conv_labels.astype(str)).get_indexer(
+            ph["conversation_id"].astype(str)
+        )
+        ph = ph[p_conv >= 0]
+        p_conv = p_conv[p_conv >= 0].astype(np.int64)
+    if phases is not None and len(phases) and n and len(ph):
+        has_model = np.zeros(len(conv_labels) + 1, dtype=bool)
+        has_model[p_conv] = True
+        modelled = has_model[conv]  # code -1 (missing id) hits the spare last slot
+        start_ms = to_ms(float_array(segments["start_s"]))
+        mid_ms = (start_ms + to_ms(float_array(segments["end_s"]))) // 2
         p_start = to_ms(ph["start_s"].to_numpy(np.float64))
         p_end = to_ms(ph["end_s"].to_numpy(np.float64))
-        span = int(max(p_end.max() if len(p_end) else 0, mid_ms.max(), 0)) + 1
-        lo = int(min(p_start.min() if len(p_start) else 0, mid_ms.min(), 0))
-        width = span - lo + 1
-        key_p = p_code.astype(np.int64) * width + (p_start - lo)
+        lo = int(min(p_start.min(initial=0), mid_ms.min(initial=0), 0))
+        width = int(max(p_end.max(initial=0), mid_ms.max(initial=0), 0)) - lo + 2
+        key_p = p_conv * width + (p_start - lo)
         order = np.argsort(key_p, kind="stable")
-        key_p = key_p[order]
-        end_p = (p_code.astype(np.int64) * width + (p_end - lo))[order]
-        key_s = s_code.astype(np.int64) * width + (mid_ms - lo)
+        key_p, end_p = key_p[order], (p_conv * width + (p_end - lo))[order]
+        key_s = conv * width + (mid_ms - lo)
         j = np.searchsorted(key_p, key_s, side="right") - 1
-        ok = (j >= 0) & modelled
-        jj = np.where(ok, j, 0)
-        inside = ok & (key_s < end_p[jj]) & (p_code[order][jj] == s_code)
-        holder = ph["holder_purpose"].astype(object).to_numpy()[order][jj]
-        count = ph["holder_count"].to_numpy(np.int64)[order][jj]
-        h_pid = ph["participant_id"].astype(object).to_numpy()[order][jj]
-        h_uid = ph["user_id"].astype(object).to_numpy()[order][jj]
-        how = np.where(modelled, "none", "channel").astype(object)
-        ext = modelled & (channel == "EXTERNAL")
-        how[ext] = "participant"
-        single = inside & internal & (count == 1)
-        multi = inside & internal & (count > 1)
-        party[single] = holder[single]
-        pid[single] = h_pid[single]
-        uid[single] = h_uid[single]
-        how[single] = "participant"
-        has_holder = multi & pd.notna(holder)
-        party[has_holder] = holder[has_holder]
-        how[multi] = "ambiguous"
+        jj = np.where(j >= 0, j, 0)
+        inside = modelled & (j >= 0) & (key_s < end_p[jj]) & (key_s >= key_p[jj])
+        holder_labels = ph["holder_purpose"].astype("string").fillna("").to_numpy(dtype=object)
+        h_codes, h_uniques = pd.factorize(holder_labels[order])
+        h_party = np.array(
+            [parties.index(h) if h in parties else -1 for h in h_uniques], dtype=np.int64
+        )
+        for k, h in enumerate(h_uniques):
+            if h_party[k] < 0 and h:
+                parties.append(str(h))
+                h_party[k] = len(parties) - 1
+        row_party = np.where(h_codes >= 0, h_party[np.maximum(h_codes, 0)], -1)
+        row_party = np.where(holder_labels[order] == "", -1, row_party)
+        count = ph["holder_count"].to_numpy(np.int64)[order]
+        pc_codes, pc_uniques = pd.factorize(ph["participant_id"].astype(object).to_numpy()[order])
+        uc_codes, uc_uniques = pd.factorize(ph["user_id"].astype(object).to_numpy()[order])
+        pid_labels = [str(x) for x in pc_uniques]
+        uid_labels = [str(x) for x in uc_uniques]
+        how = np.where(modelled, ATTRIBUTIONS.index("none"), how).astype(np.int8)
+        how[modelled & external] = ATTRIBUTIONS.index("participant")
+        single = inside & internal & (count[jj] == 1) & (row_party[jj] >= 0)
+        multi = inside & internal & (count[jj] > 1)
+        party = np.where(single, row_party[jj], party)
+        pid_code = np.where(single, pc_codes[jj], pid_code)
+        uid_code = np.where(single, uc_codes[jj], uid_code)
+        how[single] = ATTRIBUTIONS.index("participant")
+        common = multi & (row_party[jj] >= 0)
+        party = np.where(common, row_party[jj], party)
+        how[multi] = ATTRIBUTIONS.index("ambiguous")
     out = segments.copy()
-    out["party"] = pd.Categorical(party.astype(str))
-    out["participant_id"] = pd.array(pid, dtype="string")
-    out["user_id"] = pd.array(uid, dtype="string")
-    out["attribution"] = pd.Categorical(how.astype(str), categories=list(ATTRIBUTIONS))
+    out["party"] = pd.Categorical.from_codes(party, categories=parties)
+    out["participant_id"] = pd.Categorical.from_codes(pid_code, categories=pid_labels)
+    out["user_id"] = pd.Categorical.from_codes(uid_code, categories=uid_labels)
+    out["attribution"] = pd.Categorical.from_codes(how, categories=list(ATTRIBUTIONS))
     return out
 
 
@@ -825,7 +838,7 @@ class AllowedTime:
         c = np.concatenate([c_a, c_a, self.conv, self.conv])
         da = np.concatenate([np.ones(m), -np.ones(m), np.zeros(2 * k)]).astype(np.int64)
         db = np.concatenate([np.zeros(2 * m), np.ones(k), -np.ones(k)]).astype(np.int64)
-        order = np.lexsort((da + db, t, c))  # ends before starts at one instant
+        order = order_by(c, len(self.has_phases), t, da + db)  # ends first at one instant
         t, c, da, db = t[order], c[order], da[order], db[order]
         ca, cb = np.cumsum(da), np.cumsum(db)
         if len(t) > 1:

@@ -60,10 +60,19 @@ _USER_SEP = "\x1f"
 
 def _split_by_user(df: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     """Speakers made per (speaker, user_id): ``agent`` + user id, so agents never merge."""
-    spk = df["speaker"].astype("string")
-    user = df["user_id"].astype("string")
-    label = spk.where(user.isna(), spk + _USER_SEP + user.fillna(""))
-    return df.assign(speaker=pd.Categorical(label)), True
+    spk, spk_labels = codes_of(df["speaker"])
+    user, user_labels = codes_of(df["user_id"])
+    key = spk * (len(user_labels) + 1) + (user + 1)
+    codes, uniques = pd.factorize(key)
+    spk_names = np.append(np.asarray(spk_labels.astype(str), dtype=object), None)
+    user_names = np.append(np.asarray(user_labels.astype(str), dtype=object), None)
+    u_spk = uniques // (len(user_labels) + 1)
+    u_user = uniques % (len(user_labels) + 1) - 1
+    labels = [
+        str(spk_names[a]) if b < 0 else f"{spk_names[a]}{_USER_SEP}{user_names[b]}"
+        for a, b in zip(u_spk, u_user, strict=True)
+    ]
+    return df.assign(speaker=pd.Categorical.from_codes(codes, categories=labels)), True
 
 
 def _join_user(out: pd.DataFrame) -> pd.DataFrame:
