@@ -577,6 +577,7 @@ def reconcile_dataset(
     threshold_s: float = 1.0,
     mode: str = "auto",
     conversations: Iterable[str] | None = None,
+    hold_from: str = "auto",
 ) -> ReconcileResult:
     """Compare a dataset's talk, hold, silence and overtalk with Genesys's own figures.
 
@@ -595,6 +596,11 @@ def reconcile_dataset(
         threshold_s: a call disagrees on a metric when the difference exceeds this (s).
         mode: details fetch mode (``auto``, ``query``, ``job``).
         conversations: only these conversations (default: every one in the dataset).
+        hold_from: where diarkit's holds come from: ``"events"`` (the dataset's call
+            events, through the conversation model's ``hold`` phases), ``"analytics"``
+            (the details' hold segments: then ``hold_s`` is not an independent measure)
+            or ``"auto"`` (events for conversations that have them, else analytics). The
+            ``diarkit`` table's ``hold_source`` says which, per call.
     """
     import numpy as np
     import pandas as pd
@@ -634,10 +640,20 @@ def reconcile_dataset(
     seg["start_s"] = (start_abs - origin) / 1000
     seg["end_s"] = seg["start_s"] + dur_ms / 1000
     ph = phases.copy()
+    if hold_from not in ("auto", "events", "analytics"):
+        raise ValueError(f"hold_from must be 'auto', 'events' or 'analytics', got {hold_from!r}")
+    own, mine = _dataset_holds(dataset, ids) if hold_from != "analytics" else (None, set())
+    hold_source = dict.fromkeys(ids, "analytics" if hold_from != "events" else None)
+    if own is not None:
+        ph = pd.concat([ph[~((ph["phase"] == "hold") & ph["conversation_id"].isin(mine))],
+                        own], ignore_index=True)
+        hold_source.update(dict.fromkeys(mine, "events"))
     ph["start_s"] = (ph["start_ms"] - ph["conversation_id"].map(call_at["start_ms"])) / 1000
     ph["end_s"] = (ph["end_ms"] - ph["conversation_id"].map(call_at["start_ms"])) / 1000
     durations = {str(k): float(v) for k, v in call_at["duration_s"].items() if v == v}
     dk = partition_table(seg, durations, ph)
+    dk["hold_source"] = dk["conversation_id"].map(hold_source)
+    dk.loc[dk["hold_source"].isna(), "hold_s"] = np.nan  # events asked for, none there
     cov = coverage_table(dataset).set_index("conversation_id")["duration_s"]
     dk["duration_s"] = dk["conversation_id"].map(cov).astype(float)
     gen_rows = []
@@ -653,6 +669,31 @@ def reconcile_dataset(
     gen = pd.DataFrame(gen_rows)
     comparison = compare_metrics(dk, gen, threshold_s=threshold_s)
     return ReconcileResult(comparison, dk, gen, details.mode, client.requests - before)
+
+
+def _dataset_holds(dataset: str, ids: list[str]) -> tuple[Any, set[str]]:
+    """``hold`` phases (epoch ms) the dataset's own call events give, and the conversations
+    the events cover (a call among them without a hold row had no hold)."""
+    import pandas as pd
+
+    from diarkit.io.load import load_conversation_model
+
+    try:
+        phases = load_conversation_model(dataset, conversations=ids).phases
+    except (ValueError, KeyError, FileNotFoundError):
+        return None, set()
+    covered = set(phases["conversation_id"].astype(str))
+    holds = phases[phases["phase"] == "hold"].dropna(subset=["start_at", "end_at"])
+    if not covered:
+        return None, set()
+    epoch = pd.Timestamp(0, tz="UTC")
+    ms = pd.Timedelta(milliseconds=1)
+    return pd.DataFrame({
+        "conversation_id": holds["conversation_id"].astype(str).to_numpy(),
+        "phase": "hold",
+        "start_ms": ((holds["start_at"] - epoch) // ms).astype("int64").to_numpy(),
+        "end_ms": ((holds["end_at"] - epoch) // ms).astype("int64").to_numpy(),
+    }), covered
 
 
 # --------------------------------------------------------------------------- names

@@ -83,6 +83,7 @@ class _Party:
     holds_ms: tuple[tuple[int, int], ...] = ()
     acw_end_ms: int | None = None
     wrapup_code: str | None = None
+    start_ms: int | None = None
 
 
 def parties(plan: CallPlan) -> list[_Party]:
@@ -90,7 +91,8 @@ def parties(plan: CallPlan) -> list[_Party]:
     planned = getattr(plan, "participants", ())
     if planned:
         return [_Party(p.participant_id, p.purpose, p.name, p.connected_ms, p.end_ms,
-                       p.user_id, p.queue_id, tuple(p.holds_ms), p.acw_end_ms, p.wrapup_code)
+                       p.user_id, p.queue_id, tuple(p.holds_ms), p.acw_end_ms, p.wrapup_code,
+                       p.start_ms)
                 for p in planned]
     pid = plan.participant_ids
     q, a, d = plan.queue_entry_ms, plan.agent_connect_ms, plan.duration_ms
@@ -105,9 +107,13 @@ def parties(plan: CallPlan) -> list[_Party]:
 
 
 def call_window(plan: CallPlan) -> tuple[int, int]:
-    """(start, end) of the whole call in ms from the session start: from the first
-    participant's connect (negative when the call began before transcription) to the
-    customer's leg end (``duration_ms``)."""
+    """(start, end) of the whole call in ms from the session start: from the customer
+    participant's creation (``conversationStart``; negative when the call began before
+    transcription, as for a callback's dialing) to the customer's leg end
+    (``duration_ms``), as the post-call transcript's ``conversationStartTime``/``duration``."""
+    customer = next((p for p in parties(plan) if p.purpose == "customer"), None)
+    if customer is not None and customer.start_ms is not None:
+        return (customer.start_ms, plan.duration_ms)
     starts = [p.connected_ms for p in parties(plan) if p.connected_ms is not None]
     return (min([0, *starts]), plan.duration_ms)
 

@@ -120,3 +120,41 @@ def test_capture_backfill_wait_runs_backfill_after_the_capture(tmp_path):
     assert len(pend) >= 1 and (pend["state"] == "done").all()
     cov = coverage_table(ds)
     assert cov["complete"].all()
+
+
+def test_reconcile_takes_holds_from_the_datasets_call_events(tmp_path):
+    """A follow-mode capture records call events: diarkit's holds come from its own
+    conversation model (``hold_source = "events"``), an independent measure of tHeld."""
+    from diarkit.sim.analytics import AnalyticsSim
+
+    from .bfhelp import analytics_sim, make_capture, wait_for, wait_live
+
+    sim = analytics_sim(AnalyticsSim(), conversations=6, seed=5, speed=20.0, stagger_s=5.0,
+                        call_duration_s=(40.0, 70.0))
+    out = tmp_path / "ds"
+    with sim:
+        cap = make_capture(sim, out, follow_queues=sim.queue_ids, follow_users=sim.user_ids,
+                           clock=sim.call_clock)
+        cap.start()
+        wait_live(cap)
+        sim.start_conversations()
+        assert sim.wait_for_conversations_done(60)
+        wait_for(lambda: cap.stats().active_conversations == 0, what="calls dropped")
+        assert cap.stop().status == "stopped"
+        with client_of(sim) as client:
+            backfill_until(out, client, wait_s=10.0, **FAST)
+            events = reconcile_dataset(str(out), client, hold_from="events")
+            analytics = reconcile_dataset(str(out), client, hold_from="analytics")
+        held = {p.conversation_id for p in sim.scenario.plans if p.holds_ms}
+    assert (events.diarkit["hold_source"] == "events").all()
+    assert (analytics.diarkit["hold_source"] == "analytics").all()
+    per = events.comparison.per_call
+    hold = per[per["metric"] == "hold_s"].set_index("conversation_id")
+    assert len(hold) == len(sim.conversation_ids)
+    # holds measured from the call events agree with tHeld wherever the model saw the hold
+    seen = hold[hold["diarkit"] > 0]
+    assert len(seen) >= 1 and set(seen.index) <= held
+    assert (seen["diff"].abs() <= 1.0).all(), seen
+    # with the details' own hold segments, hold agrees by construction
+    a = analytics.comparison.per_call
+    assert not a[(a["metric"] == "hold_s") & a["beyond"]].shape[0]
