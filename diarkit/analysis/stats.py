@@ -64,8 +64,8 @@ def _split_by_user(df: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     user, user_labels = codes_of(df["user_id"])
     key = spk * (len(user_labels) + 1) + (user + 1)
     codes, uniques = pd.factorize(key)
-    spk_names = np.append(np.asarray(spk_labels.astype(str), dtype=object), None)
-    user_names = np.append(np.asarray(user_labels.astype(str), dtype=object), None)
+    spk_names = [str(x) for x in spk_labels]
+    user_names = [str(x) for x in user_labels]
     u_spk = uniques // (len(user_labels) + 1)
     u_user = uniques % (len(user_labels) + 1) - 1
     labels = [
