@@ -328,11 +328,13 @@ def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: in
     Rerunning adds nothing twice; bad records go to DATASET/quarantine/.
     """
     from diarkit.io.convert import ConvertError, convert
+    from diarkit.io.eventbridge import local_inputs  # s3:// prefixes (docs/eventbridge.md)
 
     def run() -> int:
         try:
-            summary = convert(list(inputs), dataset, strict=strict, workers=workers,
-                              progress=not quiet)
+            with local_inputs(inputs) as paths:
+                summary = convert(paths, dataset, strict=strict, workers=workers,
+                                  progress=not quiet)
         except ConvertError as exc:
             _echo_convert_summary(exc.summary)
             return EXIT_PROBLEMS
@@ -690,16 +692,20 @@ def _backfill(dataset: str, kw: dict[str, Any], **options: Any) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
               show_default=True, help="Output format.")
 @click.option("--per-call", is_flag=True, help="Print every (call, metric) row, not the fleet.")
+@click.option("--hold-from", type=click.Choice(["auto", "events", "analytics"]),
+              default="auto", show_default=True,
+              help="diarkit's holds: the dataset's call events, the analytics details, or "
+              "events where the dataset has them.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file (default: stdout).")
 def reconcile(dataset: str, threshold: float, mode: str, conversations: tuple[str, ...],
-              fmt: str, per_call: bool, out: str | None, **kw: Any) -> None:
+              fmt: str, per_call: bool, hold_from: str, out: str | None, **kw: Any) -> None:
     """Compare DATASET's talk, hold, silence and overtalk with Genesys analytics and STA."""
     from diarkit.capture.analytics import AnalyticsError, reconcile_dataset
 
     client = _analytics_client(kw)
     try:
-        result = reconcile_dataset(dataset, client, threshold_s=threshold,
-                                   mode=mode, conversations=conversations or None)
+        result = reconcile_dataset(dataset, client, threshold_s=threshold, mode=mode,
+                                   conversations=conversations or None, hold_from=hold_from)
     except (AnalyticsError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
