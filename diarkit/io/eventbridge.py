@@ -18,9 +18,11 @@ the same ``id`` with a different ``detail`` (a re-serialised copy) is dropped he
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -154,3 +156,67 @@ def _batch(block: bytes, first_line: int, source: str, seen: dict[str, bytes]) -
         nlines=block.count(b"\n"),
         rejected=rejected,
     )
+
+
+def is_remote(path: str) -> bool:
+    """True for an object-store URL (``s3://bucket/prefix``; any fsspec URL but ``file://``)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def download_prefix(url: str, dest: str | Path) -> list[Path]:
+    """Copy every object under ``url`` (a Firehose prefix, or one object) below ``dest``.
+
+    Keys keep their path (``<bucket>/<prefix>/YYYY/MM/DD/HH/<object>``), so a
+    quarantined record names its object. Objects already there with the same size are
+    not fetched again; keys whose name starts with ``.`` or ``_`` are skipped.
+
+    Returns:
+        The local files, sorted.
+
+    Raises:
+        FileNotFoundError: nothing exists at ``url``.
+    """
+    from fsspec.core import url_to_fs
+
+    fs, root = url_to_fs(url)
+    root = str(root).rstrip("/")
+    if fs.isfile(root):
+        keys = [root]
+    else:
+        keys = sorted(k for k in fs.find(root) if not k.rsplit("/", 1)[-1].startswith((".", "_")))
+    if not keys:
+        raise FileNotFoundError(f"{url}: no objects")
+    scheme = url.split("://", 1)[0]
+    out = []
+    for key in keys:
+        local = Path(dest) / scheme / key
+        size = fs.size(key)
+        if not (local.exists() and local.stat().st_size == size):
+            local.parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(key, str(local))
+        out.append(local)
+    return out
+
+
+@contextlib.contextmanager
+def local_inputs(inputs: Iterable[str | Path]) -> Iterator[list[str]]:
+    """``convert`` inputs with each object-store URL downloaded to a temporary folder.
+
+    Local paths and patterns pass through unchanged; ``s3://bucket/prefix/`` becomes the
+    folder its objects were copied to (deleted on exit). Credentials and endpoint come
+    from the AWS chain (``AWS_ENDPOINT_URL`` for a local endpoint).
+    """
+    items = [str(i) for i in inputs]
+    if not any(is_remote(i) for i in items):
+        yield items
+        return
+    with tempfile.TemporaryDirectory(prefix="diarkit-objects-") as tmp:
+        out = []
+        for i, item in enumerate(items):
+            if is_remote(item):
+                dest = Path(tmp) / str(i)
+                download_prefix(item, dest)
+                out.append(str(dest))
+            else:
+                out.append(item)
+        yield out

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -269,3 +270,34 @@ def test_limits_are_checked(tmp_path):
         SqsCapture(tmp_path, "http://127.0.0.1:1/1/q", client=object(), batch_size=11)
     with pytest.raises(ValueError, match="wait_s must be 0-20"):
         SqsCapture(tmp_path, "http://127.0.0.1:1/1/q", client=object(), wait_s=21)
+
+
+def test_diarkit_convert_reads_firehose_objects_straight_from_s3(
+    reference, aws_endpoint, tmp_path, monkeypatch
+):
+    import boto3
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+
+    ws_out, frames = reference
+    bodies = hostile_stream(envelopes(frames))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+    bucket = f"raw-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    third = len(bodies) // 3
+    for hour, chunk in (
+        ("09", bodies[:third]),
+        ("10", bodies[third : 2 * third]),
+        ("11", bodies[2 * third :]),
+    ):
+        key = f"genesys/transcription/2026/12/05/{hour}/stream-1-2026-12-05-{hour}-00-00-x.gz"
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress("".join(chunk).encode()))
+    out = tmp_path / "ds"
+    url = f"s3://{bucket}/genesys/transcription/"
+    result = CliRunner().invoke(cli, ["convert", url, "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output  # not --strict: quarantine is no failure
+    pd.testing.assert_frame_equal(final_segments(out), final_segments(ws_out))
+    q = load_quarantine(out)
+    assert len(q) == 1 and f"s3/{bucket}/genesys/transcription/2026/12/05/" in q["source"][0]
