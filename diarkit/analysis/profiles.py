@@ -7,11 +7,12 @@ the vendors where they differ (see ``docs/metrics.md`` for each definition and i
 
 - ``default``: diarkit's own choice — NICE's 3 s silence threshold compared strictly
   ("more than 3 s"), whole call as the talk-share denominator, confidence 0.5 for text.
-- ``genesys``: Genesys Cloud Speech and Text Analytics — the same strict 3 s silence,
-  talk share over the time agents were connected (hold, queue and IVR are not
-  conversation).
-- ``contact_lens``: AWS Contact Lens — talk share over the total conversation duration;
-  every gap where nobody talks is non-talk time (no minimum).
+- ``genesys``: Genesys Cloud Speech and Text Analytics — agent, customer, IVR, ACD,
+  silence and overtalk each as a share of the whole conversation (the SDK's
+  ``ParticipantMetrics``); the strict 3 s silence threshold.
+- ``contact_lens``: AWS Contact Lens — agent talk time over the conversation Contact Lens
+  analyses (the agent's connected time); every gap where nobody talks is non-talk time
+  (no minimum).
 - ``ccai``: Google CCAI Insights — silence only when longer than 5 s, as a share of the
   whole conversation.
 - ``nice``: NICE — silence is notable when it lasts three or more seconds (inclusive) and
@@ -112,14 +113,17 @@ PROFILES: dict[str, Profile] = {
     "default": Profile(),
     "genesys": Profile(
         name="genesys",
-        denominator="agent",
-        source="https://help.mypurecloud.com/articles/speech-and-text-analytics-overview/",
+        denominator="call",
+        source=(
+            "https://github.com/MyPureCloud/platform-client-sdk-python/blob/master/"
+            "build/docs/ParticipantMetrics.md"
+        ),
     ),
     "contact_lens": Profile(
         name="contact_lens",
         min_silence_s=0.0,
         silence_inclusive=False,
-        denominator="call",
+        denominator="agent",
         source="https://docs.aws.amazon.com/connect/latest/adminguide/contact-lens-metrics.html",
     ),
     "ccai": Profile(
