@@ -301,3 +301,23 @@ def test_diarkit_convert_reads_firehose_objects_straight_from_s3(
     pd.testing.assert_frame_equal(final_segments(out), final_segments(ws_out))
     q = load_quarantine(out)
     assert len(q) == 1 and f"s3/{bucket}/genesys/transcription/2026/12/05/" in q["source"][0]
+
+
+def test_a_batch_held_past_half_the_visibility_timeout_is_extended_then_deleted(queue, tmp_path):
+    url, sqs = queue
+    now = [1_000.0]
+    cap = SqsCapture(
+        tmp_path, url, client=sqs, wait_s=0, visibility_timeout_s=4, clock=lambda: now[0]
+    )
+    frame = '{"topicName":"v2.conversations.v.transcription","eventBody":{"conversationId":"v"}}'
+    send_all(sqs, url, [b for _, b in envelopes([frame, frame.replace('"v"', '"w"')])])
+    cap.open()
+    batch = cap.receive()
+    assert batch is not None and len(batch.new) == 2
+    cap.store(batch)
+    now[0] += 2.5  # the disk was slow: more than half of the 4 s visibility timeout went by
+    cap.delete(batch)
+    assert cap.counters.visibility_extensions == 1
+    assert cap.counters.deleted == 2 and cap.counters.delete_failures == 0
+    cap.stop()
+    assert queue_depth(sqs, url) == 0
