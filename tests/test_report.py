@@ -208,3 +208,15 @@ def test_coverage_section_when_back_fill_ran(dataset, tmp_path):
     (copy / "backfill").mkdir()
     text = build_report(copy, tmp_path / "b.html", stats_csv=False).report.read_text()
     assert "<h2>Coverage" in text
+
+
+def test_a_folder_that_is_not_a_dataset_is_a_clear_error(tmp_path):
+    from diarkit.datasets import sample
+
+    for folder in (sample(), tmp_path / "empty"):
+        folder.mkdir(exist_ok=True)
+        res = run("report", folder, "-o", tmp_path / "r.html")
+        assert res.exit_code == 1 and "Traceback" not in res.output
+        assert f"{folder} is not a diarkit dataset" in res.output
+        assert f"diarkit convert {folder} -o dataset/" in res.output
+    assert not (tmp_path / "r.html").exists()

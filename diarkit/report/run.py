@@ -24,6 +24,10 @@ from .ownership import check_writable, write_owned
 WRITER = "diarkit report"
 
 
+class NotADatasetError(ValueError):
+    """The path is not a dataset folder (``diarkit capture``/``convert`` output)."""
+
+
 class NoConversationsError(ValueError):
     """The filters left no conversation to report on; ``filters`` says which were given."""
 
@@ -124,6 +128,7 @@ def build_report(
     Raises:
         FileExistsError: ``out`` or the CSV exists and is not diarkit's (before any work).
         FileNotFoundError: ``dataset`` does not exist.
+        NotADatasetError: ``dataset`` is a folder of files, not a dataset.
         NoConversationsError: the filters leave nothing to report on.
     """
     from diarkit.analysis import fleet_stats
@@ -145,6 +150,12 @@ def build_report(
     root = Path(dataset)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such dataset")
+    from diarkit.io.dataset import is_dataset
+
+    if not is_dataset(root):
+        raise NotADatasetError(
+            f"{root} is not a diarkit dataset (no raw/ or segments/ parts): convert it "
+            f"first, e.g. diarkit convert {root} -o dataset/")
 
     filters: dict[str, Any] = {}
     wanted = list(conversations) if conversations is not None else None
@@ -197,4 +208,5 @@ def build_report(
     return ReportResult(report_path, csv_path, n_calls, analysis.profile, analysis)
 
 
-__all__ = ["NoConversationsError", "ReportResult", "build_report", "conversation_handlers"]
+__all__ = ["NoConversationsError", "NotADatasetError", "ReportResult", "build_report",
+           "conversation_handlers"]
