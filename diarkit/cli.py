@@ -232,6 +232,10 @@ def recover(dataset: str, keep_heartbeats: bool) -> None:
     "--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
     help="Override the profile's confidence threshold (0-1; words only, never talk time).",
 )
+@click.option("--start", "start_at", help="Only calls started from this time on (UTC unless "
+              "a zone is given; whole calls).")
+@click.option("--end", "end_at", help="Only calls started before this time (UTC unless a "
+              "zone is given).")
 def stats(
     dataset: str,
     scheduler: str | None,
@@ -242,6 +246,8 @@ def stats(
     quiet: bool,
     profile: str,
     min_confidence: float | None,
+    start_at: str | None,
+    end_at: str | None,
 ) -> None:
     """Per-conversation and fleet talk statistics of DATASET (pandas, or Dask at scale)."""
     from diarkit.scale.report import run_stats
@@ -251,6 +257,10 @@ def stats(
     talk: dict[str, object] = {"profile": profile}
     if min_confidence is not None:
         talk["min_confidence"] = min_confidence
+    if start_at is not None:
+        talk["start"] = _utc(start_at, "--start")
+    if end_at is not None:
+        talk["end"] = _utc(end_at, "--end")
     try:
         paths = run_stats(
             dataset, out, fmt=fmt, scheduler=scheduler, local_cluster=local_cluster,  # type: ignore[arg-type]

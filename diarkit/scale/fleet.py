@@ -145,10 +145,14 @@ def model_context(dataset: str | os.PathLike[str]) -> dict[str, Any]:
     """What :func:`default_pipeline` needs besides segments: phases and session sources.
 
     Both are small (a few rows per conversation / capture session) and computed once on
-    the client, then shipped with every partition's task.
+    the client, then shipped with every partition's task. A dataset on object storage
+    (``s3://...``) carries them as published (:func:`diarkit.scale.objectstore.model_context_url`).
     """
     from diarkit.io.load import load_conversation_model, session_sources
+    from diarkit.scale.objectstore import is_url, model_context_url
 
+    if is_url(dataset):
+        return model_context_url(os.fspath(dataset))
     root = _dataset_root(dataset)
     return {
         "phases": load_conversation_model(root).phases,
@@ -322,12 +326,23 @@ def load_segments_pandas(dataset: str | os.PathLike[str]) -> pd.DataFrame:
     return load_segments(_dataset_root(dataset))
 
 
-def talk_stats_pandas(dataset: str | os.PathLike[str], **talk_kwargs: Any) -> pd.DataFrame:
+def talk_stats_pandas(
+    dataset: str | os.PathLike[str],
+    *,
+    start: Any = None,
+    end: Any = None,
+    **talk_kwargs: Any,
+) -> pd.DataFrame:
     """Per-conversation statistics (seconds) of ``dataset`` in one pandas process.
 
-    ``talk_stats(finalize(load_segments(dataset)).segments)`` in canonical form: the
-    reference :func:`talk_stats_dask` must match.
+    :func:`default_pipeline` over the whole dataset in canonical form: the reference
+    :func:`talk_stats_dask` must match. ``start``/``end`` select whole conversations by
+    call time (:func:`diarkit.io.load.load_segments`).
     """
+    if start is not None or end is not None:
+        from diarkit.io.load import conversation_stats
+
+        return conversation_stats(_dataset_root(dataset), start=start, end=end, **talk_kwargs)
     talk_kwargs = {**model_context(dataset), **talk_kwargs}
     return canonical(default_pipeline(load_segments_pandas(dataset), **talk_kwargs))
 
@@ -393,6 +408,9 @@ def stats_dask(
 
 
 def stats_pandas(dataset: str | os.PathLike[str], **talk_kwargs: Any) -> FleetStats:
-    """Per-conversation and fleet statistics (seconds) of ``dataset`` in one pandas process."""
+    """Per-conversation and fleet statistics (seconds) of ``dataset`` in one pandas process.
+
+    ``talk_kwargs``: ``profile``, threshold overrides, and ``start``/``end`` (call time).
+    """
     conv = talk_stats_pandas(dataset, **talk_kwargs)
     return FleetStats(conv, fleet_from_stats(conv))

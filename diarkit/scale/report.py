@@ -60,6 +60,10 @@ def compute_stats(
     if scheduler is not None and local_cluster is not None:
         raise ValueError("give either a scheduler address or a local cluster size, not both")
     list_parts(dataset)  # a clear DatasetError for a path without segments parts, early
+    if (scheduler is not None or local_cluster is not None) and (
+        talk_kwargs.get("start") is not None or talk_kwargs.get("end") is not None
+    ):
+        raise ValueError("--start/--end (call time) run on the pandas engine only")
     if scheduler is not None:
         from diarkit.scale.cluster import remote_client
 
@@ -72,7 +76,7 @@ def compute_stats(
 
         with local_client(local_cluster, memory_limit=memory_limit) as client:
             return stats_dask(dataset, client, progress=progress, **talk_kwargs)
-    if not progress:
+    if not progress or talk_kwargs.get("start") is not None or talk_kwargs.get("end") is not None:
         return stats_pandas(dataset, **talk_kwargs)
     from tqdm import tqdm
 
