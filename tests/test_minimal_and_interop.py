@@ -72,3 +72,12 @@ def test_excel_sheets_and_clear_errors(final, tmp_path):
     assert list(sheets) == ["talk_stats", "segments"] and len(sheets["talk_stats"]) == len(stats)
     with pytest.raises(ValueError, match="31 characters"):
         to_excel({"x" * 32: stats}, tmp_path / "bad.xlsx")
+
+
+def test_excel_without_openpyxl_names_the_extra(final, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'diarkit\[excel\]'"):
+        to_excel(talk_stats(final), tmp_path / "s.xlsx")
+    assert not (tmp_path / "s.xlsx").exists()
