@@ -25,6 +25,11 @@ What S3 gives and what it does not, and how the local guarantees carry over:
   on disk before publishing; it is not run on a bucket.
 * **Idempotent.** Publishing again uploads only files whose object is missing or has a
   different size; an interrupted publish is completed by running it again.
+* **Derived context.** The conversation model's context that statistics need besides
+  segments (phases from the call events in raw frames, the source of each session) is
+  derived from the local dataset and published as ``model/phases.parquet`` and
+  ``model/session_sources.parquet`` (rewritten on every publish), so Dask workers never
+  read raw frames from the bucket.
 
 Endpoint and credentials come from the usual AWS chain (``AWS_ENDPOINT_URL`` for a local
 endpoint such as moto or MinIO), so Dask worker processes started with the same
@@ -111,7 +116,70 @@ def publish_dataset(
             fs.put_file(str(path), key)  # one PUT (or one multipart upload) to the final key
             report.uploaded.append(key)
             report.bytes += size
+    if (root / SEGMENTS_DIR).is_dir():
+        _publish_model_context(root, fs, base, report)  # after the parts it is derived from
     return report
+
+
+#: Area of a published dataset holding its derived conversation-model context (visible).
+MODEL_DIR = "model"
+_PHASES = "phases.parquet"
+_SESSIONS = "session_sources.parquet"
+
+
+def _publish_model_context(root: Path, fs: Any, base: str, report: PublishReport) -> None:
+    """Write ``model/phases.parquet`` and ``model/session_sources.parquet`` (one PUT each)."""
+    import io
+
+    import pandas as pd
+
+    from diarkit.scale.fleet import model_context
+
+    context = model_context(root)
+    sources = pd.DataFrame(
+        {
+            "session_id": list(context["session_sources"]),
+            "source": list(context["session_sources"].values()),
+        },
+        dtype="string",
+    )
+    for name, frame in ((_PHASES, context["phases"]), (_SESSIONS, sources)):
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        key = _join(base, MODEL_DIR, name)
+        fs.pipe_file(key, buf.getvalue())  # one PUT to the final key
+        report.uploaded.append(key)
+        report.bytes += buf.tell()
+
+
+def model_context_url(url: str, **storage_options: Any) -> dict[str, Any]:
+    """The conversation-model context (phases, session sources) of a published dataset.
+
+    :func:`publish_dataset` derives it from the local dataset (``model/``), so Dask
+    statistics from the bucket match the local ones without reading raw frames.
+
+    Raises:
+        FileNotFoundError: the dataset was not published with its model context.
+    """
+    import pandas as pd
+
+    fs, base = filesystem(url, storage_options)
+    try:
+        with fs.open(_join(base, MODEL_DIR, _PHASES), "rb") as f:
+            phases = pd.read_parquet(f)
+        with fs.open(_join(base, MODEL_DIR, _SESSIONS), "rb") as f:
+            sessions = pd.read_parquet(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{url}: no {MODEL_DIR}/{_PHASES}: publish the dataset with "
+            "diarkit.scale.objectstore.publish_dataset (it writes the model context)"
+        ) from None
+    return {
+        "phases": phases,
+        "session_sources": {
+            str(k): str(v) for k, v in zip(sessions["session_id"], sessions["source"], strict=True)
+        },
+    }
 
 
 def list_remote_parts(url: str, kind: str = SEGMENTS_DIR, **storage_options: Any) -> list[str]:

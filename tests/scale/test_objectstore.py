@@ -73,11 +73,13 @@ def test_publish_writes_the_same_layout_and_leaves_temporaries_out(published, s3
         for kind in ("raw", "segments")
         for p in list_parts(local, kind)
     )
-    assert keys == want and len(keys) > 10
+    model = ["fleet/ds/model/phases.parquet", "fleet/ds/model/session_sources.parquet"]
+    assert keys == sorted(want + model) and len(keys) > 10
     assert not any("/." in k or "/_" in k for k in keys)
     assert len(report.uploaded) == len(keys) and report.bytes > 0
-    again = publish_dataset(local, url)  # idempotent: nothing to upload
-    assert again.uploaded == [] and len(again.skipped) == len(keys)
+    again = publish_dataset(local, url)  # idempotent: only the derived context is rewritten
+    assert sorted(again.uploaded) == [f"{bucket}/{k}" for k in model]
+    assert len(again.skipped) == len(want)
 
 
 def test_readers_list_the_bucket_as_the_disk(published):
@@ -125,14 +127,30 @@ def talk_pipeline(segments: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_dask_fleet_statistics_straight_from_the_bucket(published):
+    """``stats_dask`` on the bucket: the conversation model's context comes as published."""
     from diarkit.io.load import load_segments
-    from diarkit.scale import canonical, fleet_from_stats, local_client, map_conversations
+    from diarkit.scale import canonical, local_client, map_conversations, stats_dask, stats_pandas
 
     local, url, _ = published
-    reference = canonical(talk_pipeline(load_segments(local)))
+    reference = stats_pandas(local)
+    plain = canonical(talk_pipeline(load_segments(local)))
     # worker processes inherit AWS_ENDPOINT_URL and read the objects themselves
     with local_client(2, threads_per_worker=1, memory_limit="1GiB") as client:
-        remote = map_conversations(url, talk_pipeline, client=client)
-    assert len(remote) > 100
-    pd.testing.assert_frame_equal(remote, reference)
-    pd.testing.assert_frame_equal(fleet_from_stats(remote), fleet_from_stats(reference))
+        remote = stats_dask(url, client)
+        remote_plain = map_conversations(url, talk_pipeline, client=client)
+    assert len(remote.conversations) > 100
+    pd.testing.assert_frame_equal(remote.conversations, reference.conversations)
+    pd.testing.assert_frame_equal(remote.fleet, reference.fleet)
+    pd.testing.assert_frame_equal(remote_plain, plain)
+
+
+def test_an_unpublished_context_is_a_clear_error(s3, dataset):
+    from diarkit.scale import stats_dask
+    from diarkit.scale.objectstore import filesystem
+
+    bucket, _ = s3
+    fs, _ = filesystem(f"s3://{bucket}")
+    part = list_parts(dataset, SEGMENTS_DIR)[0]
+    fs.put_file(str(part), f"{bucket}/bare/ds/segments/{part.parent.name}/{part.name}")
+    with pytest.raises(FileNotFoundError, match="publish the dataset with"):
+        stats_dask(f"s3://{bucket}/bare/ds")
