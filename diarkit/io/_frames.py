@@ -106,6 +106,63 @@ def parse_block(buffer: bytes | pa.Buffer, expected_rows: int) -> pa.Table | Non
     return table.combine_chunks()
 
 
+def parse_block_strict(frame: bytes) -> pa.Table | None:
+    """One frame (no newline in it) parsed with ``WIRE_SCHEMA``, for ``raw.strict_problem``.
+
+    Returns:
+        The one-row table, or ``None`` when Arrow cannot read it for any reason but one.
+
+    Raises:
+        ValueError: a member of ``WIRE_SCHEMA`` appears twice in one object (the message
+            names it as Arrow does, e.g. ``Column(/eventBody/conversationId)``).
+    """
+    try:
+        return pj.read_json(
+            pa.BufferReader(frame + b"\n"),
+            read_options=pj.ReadOptions(use_threads=False),
+            parse_options=_PARSE,
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        text = str(exc)
+        if "specified twice" in text:
+            column = text.split("Column(", 1)[-1].split(")", 1)[0]
+            raise ValueError(f"$.{column.strip('/').replace('/', '.')}: duplicate key") from None
+        return None
+
+
+#: Numbers at or beyond this magnitude do not fit int64 (the wire's integers).
+INT64_LIMIT = float(2**63)
+
+_NUMERIC_PATHS = (
+    ("eventBody", "sessionStartTimeMs"),
+    ("eventBody", "transcripts", "alternatives", "offsetMs"),
+    ("eventBody", "transcripts", "alternatives", "durationMs"),
+    ("eventBody", "transcripts", "alternatives", "confidence"),
+    ("eventBody", "transcripts", "alternatives", "words", "offsetMs"),
+    ("eventBody", "transcripts", "alternatives", "words", "durationMs"),
+    ("eventBody", "transcripts", "alternatives", "words", "confidence"),
+)
+
+
+def too_big_numbers(table: pa.Table) -> dict[str, float]:
+    """The numeric ``WIRE_SCHEMA`` members of parsed frames beyond the int64 range.
+
+    Returns:
+        ``{dotted member name: first such value}``, empty when there is none.
+    """
+    out: dict[str, float] = {}
+    for path in _NUMERIC_PATHS:
+        arr: pa.Array = table.column(path[0]).combine_chunks()
+        for name in path[1:]:
+            while pa.types.is_list(arr.type):
+                arr = pc.list_flatten(arr)
+            arr = pc.struct_field(arr, name)
+        big = pc.filter(arr, pc.fill_null(pc.greater_equal(pc.abs(arr), INT64_LIMIT), False))
+        if len(big):
+            out[".".join(path)] = big[0].as_py()
+    return out
+
+
 def _rows_with(parents: pa.Array, bad: pa.Array, n: int) -> np.ndarray:
     """Bool mask (length ``n``) of parent rows that have at least one ``bad`` child."""
     mask = np.zeros(n, dtype=bool)

@@ -65,7 +65,9 @@ from .raw import (
     assemble_raw,
     digests_hex,
     envelope_columns,
+    flag_bad_utf8,
     frame_digests,
+    texts_checked,
 )
 from .readers import CHUNK_BYTES, Batch, Rejected, UnknownFormatError, detect_format, iter_batches
 from .segments import raw_to_segments, segments_from_parsed, segments_from_rows
@@ -212,11 +214,9 @@ def process_batch(
     m = len(blobs)
     parsed = parse_block(buffer, m) if buffer is not None else None
     env, ok = envelope_columns(blobs, parsed, documents=True)
-    if frames is None:
-        try:
-            frames = pa.array(blobs, pa.binary()).cast(pa.string())
-        except (pa.ArrowInvalid, UnicodeDecodeError):
-            frames = pa.array([b.decode("utf-8", errors="replace") for b in blobs], pa.string())
+    if frames is None:  # the block's one-cast check failed (or never ran): row by row
+        frames, bad_utf8 = texts_checked(pa.array(blobs, pa.binary()))
+        env = flag_bad_utf8(env, bad_utf8)
     received = env["event_time"]  # the call time the data carries; never the file's mtime
     if batch.received_at is not None:  # a time the input format carries (EventBridge)
         given = batch.received_at if not dup else batch.received_at.take(pa.array(idx))
@@ -241,7 +241,7 @@ def process_batch(
         rejected.extend(
             Rejected(ctx.source, ln, err, txt)
             for ln, err, txt in zip(bad_lines, errors, texts, strict=True)
-            if txt.strip()  # a whitespace-only line is no record: skipped, not rejected
+            if txt.strip(" \t\r\n")  # a blank line is no record: skipped, not rejected
         )
         mask = pa.array(~invalid)
         raw = raw.filter(mask)

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from diarkit.schema import UTC_TS
 
 from ._frames import parse_block
-from .raw import assemble_raw, envelope_columns, hash_frames, texts_of
+from .raw import assemble_raw, envelope_columns, flag_bad_utf8, hash_frames, texts_checked
 from .segments import segments_from_parsed
 
 _WHITESPACE = np.array([0x20, 0x09, 0x0A, 0x0D], dtype=np.uint8)
@@ -154,7 +154,8 @@ def tables_from_frame_buffer(
         envelope = {k: v.take(take) for k, v in envelope.items()}
         ok = ok.take(take)
         hashes = hashes.take(take)
-    frames = texts_of(_gather(_pieces(data, starts, ends), kept))
+    frames, bad_utf8 = texts_checked(_gather(_pieces(data, starts, ends), kept))
+    envelope = flag_bad_utf8(envelope, bad_utf8)
     names = pa.array([name or None for name in source_names], pa.string())
     raw = assemble_raw(
         frames,

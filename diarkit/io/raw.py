@@ -22,7 +22,13 @@ import pyarrow.compute as pc
 from diarkit.genesys import ProtocolError, TranscriptionEvent, parse_frame
 from diarkit.schema import RAW, UTC_TS
 
-from ._frames import fast_envelope, parse_block, parse_event_times
+from ._frames import (
+    fast_envelope,
+    parse_block,
+    parse_block_strict,
+    parse_event_times,
+    too_big_numbers,
+)
 from .formats import is_import_element, is_sta_transcript, is_tutorial_export
 
 RAW_SCHEMA = RAW.arrow_schema()
@@ -83,57 +89,31 @@ class FrameInfo:
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-class _Strict(ValueError):
-    """A frame that is valid JSON but cannot be read faithfully (``reason`` says why)."""
-
-
-def _strict_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: set[str] = set()
-    for key, value in pairs:
-        if key in seen:
-            raise _Strict(f"$..{key}: duplicate key in one object")
-        seen.add(key)
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and not INT64_MIN <= value <= INT64_MAX
-        ):
-            raise _Strict(f"$..{key}: integer {value} is beyond the int64 range")
-    return dict(pairs)
-
-
-def _strict_int(text: str) -> int:
-    value = int(text)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise _Strict(f"$: integer {text} is beyond the int64 range")
-    return value
-
-
-def _no_constant(text: str) -> Any:
-    raise _Strict(f"$: {text} is not valid JSON")
-
-
 def strict_problem(frame: str | bytes) -> str | None:
     """Why a frame that parses as JSON still cannot be stored as valid, or ``None``.
 
-    Checks what a lenient parser accepts silently: an object with the same key twice
-    (which value wins depends on the parser), and an integer beyond int64 (no column
-    type holds it; times derived from it would overflow). Runs only on frames the fast
-    path does not vouch for, so its cost (a full Python parse) is paid by few frames.
-    """
-    import json
+    Judged on the members diarkit reads (``_frames.WIRE_SCHEMA``), exactly as the fast
+    path judges a block, so a frame gets the same verdict whichever path classified it:
 
+    * one of them twice in an object (which value wins depends on the parser);
+    * a number in one of them beyond the int64 range (no column type holds it; times
+      derived from it would overflow).
+
+    Other members are stored verbatim and never interpreted. Runs only on frames the fast
+    path does not vouch for, so its cost (a one-frame Arrow parse) is paid by few frames.
+    """
+    data = frame.encode("utf-8") if isinstance(frame, str) else bytes(frame)
+    if b"\n" in data or b"\r" in data:
+        data = data.replace(b"\r", b" ").replace(b"\n", b" ")  # JSON whitespace only
     try:
-        json.loads(
-            frame,
-            object_pairs_hook=_strict_pairs,
-            parse_int=_strict_int,
-            parse_constant=_no_constant,
-        )
-    except _Strict as exc:
+        table = parse_block_strict(data)
+    except ValueError as exc:
         return str(exc)
-    except (ValueError, RecursionError):
-        return None  # not JSON at all: parse_frame says why
+    if table is None:
+        return None  # not a frame Arrow can read: parse_frame says why, if anything
+    for name, value in too_big_numbers(table).items():
+        shown = f"{value:.0f}" if value == value and abs(value) != float("inf") else value
+        return f"$.{name}: {shown} is beyond the int64 range"
     return None
 
 
@@ -147,7 +127,8 @@ def classify_frame(frame: str | bytes) -> FrameInfo:
         msg = parse_frame(frame)
         problem = strict_problem(frame)
         if problem is not None:
-            raise ProtocolError(problem.split(": ", 1)[1], problem.split(": ", 1)[0])
+            where, why = problem.split(": ", 1)
+            raise ProtocolError(why, where)
     except (ProtocolError, ArithmeticError, RecursionError) as exc:
         topic = None
         try:
@@ -247,7 +228,7 @@ def _blobs(frames: Sequence[str | bytes]) -> list[bytes]:
     return [f.encode("utf-8") if isinstance(f, str) else bytes(f) for f in frames]
 
 
-def _frame_texts(blobs: list[bytes]) -> pa.Array:
+def _frame_texts(blobs: list[bytes]) -> tuple[pa.Array, np.ndarray]:
     n = len(blobs)
     lens = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
     total = int(lens.sum())
@@ -258,7 +239,51 @@ def _frame_texts(blobs: list[bytes]) -> pa.Array:
         binary = pa.Array.from_buffers(pa.binary(), n, buffers)
     else:
         binary = pa.array(blobs, pa.binary())
-    return texts_of(binary)
+    return texts_checked(binary)
+
+
+def texts_checked(binary: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``texts_of``, and the rows that were not valid UTF-8 (int64 indices, usually none).
+
+    Validation is the cast itself (one C pass); rows are looked at one by one only when
+    it fails.
+    """
+    try:
+        return binary.cast(pa.string()), np.zeros(0, dtype=np.int64)
+    except pa.ArrowInvalid:
+        pass
+    values = binary.to_pylist()
+    bad = []
+    texts = []
+    for i, b in enumerate(values):
+        try:
+            texts.append(b.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad.append(i)
+            texts.append(b.decode("utf-8", errors="replace"))
+    return pa.array(texts, pa.string()), np.asarray(bad, dtype=np.int64)
+
+
+def flag_bad_utf8(envelope: dict[str, pa.Array], rows: np.ndarray) -> dict[str, pa.Array]:
+    """Envelope columns with ``rows`` made ``invalid``: not UTF-8, so not JSON.
+
+    Their topic, conversation id and event time are nulled: Arrow's JSON reader does not
+    validate UTF-8, and a string column holding invalid bytes would make the whole part
+    unreadable. The frame itself is kept (its bytes shown with U+FFFD).
+    """
+    if not len(rows):
+        return envelope
+    n = len(envelope["kind"])
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    m = pa.array(mask)
+    out = dict(envelope)
+    for name in ("topic", "conversation_id", "event_time"):
+        col = out[name]
+        out[name] = pc.if_else(m, pa.scalar(None, col.type), col)
+    out["kind"] = pc.if_else(m, pa.scalar("invalid"), out["kind"])
+    out["error"] = pc.if_else(m, pa.scalar("$: not valid UTF-8 (so not JSON)"), out["error"])
+    return out
 
 
 def texts_of(binary: pa.Array) -> pa.Array:
@@ -419,8 +444,10 @@ def build_raw_parsed(
     if blobs and not any(b"\n" in b or b"\r" in b or not b.strip() for b in blobs):
         parsed = parse_block(b"\n".join(blobs), len(blobs))
     envelope, ok = envelope_columns(blobs, parsed)
+    texts, bad = _frame_texts(blobs)
+    envelope = flag_bad_utf8(envelope, bad)
     table = assemble_raw(
-        _frame_texts(blobs),
+        texts,
         hash_frames(blobs) if hashes is None else hashes(),
         envelope,
         session_id=session_id,

@@ -233,3 +233,23 @@ def test_converted_rows_get_their_time_from_the_data_not_the_file(tmp_path):
     assert datetime.fromtimestamp(1772600000, UTC) in times
     assert all(t is None or t.year == 2026 for t in times)
     assert pq.read_table(list_parts(tmp_path / "ds3")[0]).num_rows == 2
+
+
+def test_invalid_utf8_is_flagged_and_the_part_stays_readable(tmp_path):
+    """Found by the fuzz test: Arrow's JSON reader does not validate UTF-8, so a frame with
+    a stray byte put invalid text into the conversation id column and made the whole part
+    unreadable. Such a frame is invalid (not JSON) and its envelope columns are null."""
+    good = frames(4)
+    bad = good[0].replace(b'"conversationId":"c0"', b'"conversationId":"\x80c0"')
+    rec = RawRecorder(tmp_path / "cap", "u8", roller="thread")
+    rec.open()
+    rec.append_batch([good[1], bad, good[2]], "ch")
+    rec.close()
+    rows = stored(tmp_path / "cap")  # decodes every string column: would raise before
+    (row,) = [r for r in rows if r["kind"] == "invalid"]
+    assert "UTF-8" in row["error"] and row["conversation_id"] is None
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join([good[1], bad, good[3]]))
+    s = convert([src], tmp_path / "ds", progress=False)
+    assert (s.written, s.quarantined) == (2, 1)
+    assert "UTF-8" in quarantined(tmp_path / "ds")[0]["reason"]
