@@ -114,7 +114,8 @@ def test_every_docs_page_is_in_the_nav():
 
     in_nav = set(walk(config["nav"]))
     pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
-    assert sorted(pages - in_nav) == []
+    missing = sorted(pages - in_nav)
+    assert missing == [], f"add these pages to the nav in mkdocs.yml: {missing}"
 
 
 def _commands() -> list[str]:
