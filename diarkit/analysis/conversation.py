@@ -489,6 +489,7 @@ def build_model(
     events: pd.DataFrame,
     session_starts: pd.Series | None = None,
     gaps: pd.DataFrame | None = None,
+    speech_spans: pd.DataFrame | None = None,
 ) -> ConversationModel:
     """Conversations, participants and phases from stored ``.calls`` events.
 
@@ -504,6 +505,10 @@ def build_model(
         session_starts: transcription session start (UTC) per conversation id; gives the
             ``*_s`` columns (NaN where unknown).
         gaps: capture gaps (``diarkit.schema.GAPS``); their spans become ``unknown``.
+        speech_spans: ``speech_start_at``/``speech_end_at`` (UTC) indexed by conversation
+            id: a conversation without call events gets one ``unknown`` phase per capture
+            gap inside its speech span (and no other phase), so silence never covers a
+            gap even where nothing else is known.
 
     Returns:
         A :class:`ConversationModel` (tables ``CONVERSATIONS``, ``PARTICIPANTS``,
@@ -576,6 +581,28 @@ def build_model(
         conv_rows.append(c)
         part_rows.extend(p)
         phase_rows.extend(ph)
+    if speech_spans is not None and gap_list:
+        for cid, row in speech_spans.iterrows():  # a few rows per conversation, no segments
+            if str(cid) in by_conv or pd.isna(row["speech_start_at"]):
+                continue
+            lo0 = pd.Timestamp(row["speech_start_at"]).to_pydatetime()
+            hi0 = pd.Timestamp(row["speech_end_at"]).to_pydatetime()
+            for g0, g1 in gap_list:
+                lo, hi = max(g0, lo0), min(g1, hi0)
+                if hi > lo:
+                    phase_rows.append(
+                        {
+                            "conversation_id": str(cid),
+                            "phase": "unknown",
+                            "start_at": pd.Timestamp(lo),
+                            "end_at": pd.Timestamp(hi),
+                            "participant_id": None,
+                            "user_id": None,
+                            "holder_purpose": None,
+                            "holder_count": 0,
+                            "end_source": "event",
+                        }
+                    )
     conversations = _frame(conv_rows, CONVERSATIONS)
     participants = _frame(part_rows, PARTICIPANTS)
     phases = _frame(phase_rows, PHASES, extra=("holder_purpose", "holder_count"))
@@ -673,7 +700,7 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
     uid_labels: list[str] = []
     if phases is not None and len(phases) and n:
         ph = phases[
-            phases["phase"].astype("string").ne("acw").to_numpy(dtype=bool)
+            ~phases["phase"].astype("string").isin(["acw", "unknown"]).to_numpy(dtype=bool)
             & phases["start_s"].notna().to_numpy()
         ]
         p_conv = pd.Index(conv_labels.astype(str)).get_indexer(
@@ -804,11 +831,12 @@ class PhaseIndex:
     kind: np.ndarray
     start: np.ndarray
     end: np.ndarray
+    clipped: np.ndarray  # conversations whose silence is clipped (a model, or gaps only)
 
     def allowed(self, kinds: Iterable[str]) -> AllowedTime:
         """The phases of the given kinds, as the time silence may be counted in."""
         keep = np.isin(self.kind, list(kinds))
-        return AllowedTime(self.has_phases, self.conv[keep], self.start[keep], self.end[keep])
+        return AllowedTime(self.clipped, self.conv[keep], self.start[keep], self.end[keep])
 
 
 @dataclass(frozen=True, slots=True)
@@ -882,12 +910,19 @@ def phase_index(phases: pd.DataFrame, conv_labels: pd.Index) -> PhaseIndex:
     start = ph["start_s"].to_numpy(np.float64)
     end = ph["end_s"].to_numpy(np.float64)
     kind = ph["phase"].astype("string").to_numpy(dtype=object)
+    real = kind != "unknown"
     has = np.zeros(n, dtype=bool)
-    has[code] = True
+    has[code[real]] = True  # a call model (not only capture gaps)
+    gaps_only = np.zeros(n, dtype=bool)
+    gaps_only[code] = True
+    gaps_only &= ~has
     call_start = np.full(n, np.nan)
     call_end = np.full(n, np.nan)
-    if len(code):
-        g = pd.DataFrame({"c": code, "s": start, "e": end}).groupby("c")
+    modelled = has[code]  # every phase (unknown too) of a conversation with a call model
+    if modelled.any():
+        g = pd.DataFrame(
+            {"c": code[modelled], "s": start[modelled], "e": end[modelled]}
+        ).groupby("c")
         call_start[g["s"].min().index.to_numpy()] = g["s"].min().to_numpy()
         call_end[g["e"].max().index.to_numpy()] = g["e"].max().to_numpy()
     holder = (
@@ -902,6 +937,26 @@ def phase_index(phases: pd.DataFrame, conv_labels: pd.Index) -> PhaseIndex:
     agent_time = np.bincount(code[agent], weights=dur[agent], minlength=n)[:n]
     unknown = kind == "unknown"
     unknown_time = np.bincount(code[unknown], weights=dur[unknown], minlength=n)[:n]
+    # a conversation known only through capture gaps: silence may lie anywhere but there,
+    # so its allowed time is the complement of its gaps
+    g_idx = np.flatnonzero(gaps_only[code])
+    if len(g_idx):
+        gdf = pd.DataFrame({"c": code[g_idx], "s": start[g_idx], "e": end[g_idx]}).sort_values(
+            ["c", "s"]
+        )
+        c_arr, s_arr, e_arr = (gdf[x].to_numpy() for x in ("c", "s", "e"))
+        first = np.ones(len(c_arr), dtype=bool)
+        first[1:] = c_arr[1:] != c_arr[:-1]
+        last = np.ones(len(c_arr), dtype=bool)
+        last[:-1] = c_arr[:-1] != c_arr[1:]
+        prev_end = np.where(first, -1e12, np.roll(e_arr, 1))
+        comp_c = np.concatenate([c_arr, c_arr[last]])
+        comp_s = np.concatenate([prev_end, e_arr[last]])
+        comp_e = np.concatenate([s_arr, np.full(int(last.sum()), 1e12)])
+        code = np.concatenate([code, comp_c])
+        kind = np.concatenate([kind, np.full(len(comp_c), "talk", dtype=object)])
+        start = np.concatenate([start, comp_s])
+        end = np.concatenate([end, comp_e])
     return PhaseIndex(
         has_phases=has,
         call_start=call_start,
@@ -912,4 +967,5 @@ def phase_index(phases: pd.DataFrame, conv_labels: pd.Index) -> PhaseIndex:
         kind=kind,
         start=start,
         end=end,
+        clipped=has | gaps_only,
     )

@@ -288,7 +288,7 @@ def talk_stats(
         conv_start = np.where(has, ph.call_start, conv_start)
         conv_end = np.where(has, ph.call_end, conv_end)
         agent_time = np.where(has, ph.agent_time, np.nan)
-        unknown_time = np.where(has, ph.unknown_time, np.nan)
+        unknown_time = np.where(ph.clipped, ph.unknown_time, np.nan)
         allowed = ph.allowed(prof.silence_phases)
     conv_duration = conv_end - conv_start
 

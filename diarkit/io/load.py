@@ -355,15 +355,30 @@ def _neighbour_times(root: Path, events: pd.DataFrame) -> pd.Series:
     return pd.Series(found.reindex(key).to_numpy(), index=events.index)
 
 
-def _session_starts(root: Path, conversations: Iterable[str] | None) -> pd.Series:
-    """Transcription session start (UTC) per conversation: ``start_at - start_s``."""
+def _session_starts(root: Path, conversations: Iterable[str] | None) -> pd.DataFrame:
+    """Per conversation: transcription session start and the speech span (UTC).
+
+    ``session_start_at`` is ``start_at - start_s`` (median over the segments);
+    ``speech_start_at``/``speech_end_at`` bound the conversation's segments.
+    """
     seg = _segment_table(
-        root, ["conversation_id", "start_s", "start_at"], _filter(conversations, None, None)
+        root,
+        ["conversation_id", "start_s", "end_s", "start_at"],
+        _filter(conversations, None, None),
     ).to_pandas()
     seg = seg.dropna(subset=["start_at", "start_s"])
     origin = seg["start_at"] - pd.to_timedelta(np.round(seg["start_s"] * 1000), unit="ms")
-    out = origin.groupby(seg["conversation_id"].astype("string"), sort=True).median()
-    return out.rename("session_start_at")
+    stop = seg["start_at"] + pd.to_timedelta(
+        np.round((seg["end_s"] - seg["start_s"]).fillna(0.0) * 1000), unit="ms"
+    )
+    key = seg["conversation_id"].astype("string")
+    return pd.DataFrame(
+        {
+            "session_start_at": origin.groupby(key, sort=True).median(),
+            "speech_start_at": seg["start_at"].groupby(key, sort=True).min(),
+            "speech_end_at": stop.groupby(key, sort=True).max(),
+        }
+    )
 
 
 def load_conversation_model(
@@ -390,7 +405,13 @@ def load_conversation_model(
     ids = _conversations_in_window(root, conversations, start, end)
     events = _call_events(root, ids)
     gaps = load_gaps(root) if is_dataset(root) else None
-    return build_model(events, _session_starts(root, ids), gaps)
+    clocks = _session_starts(root, ids)
+    return build_model(
+        events,
+        clocks["session_start_at"],
+        gaps,
+        speech_spans=clocks[["speech_start_at", "speech_end_at"]],
+    )
 
 
 def load_conversations(path: str | Path, **filters: Any) -> pd.DataFrame:

@@ -168,3 +168,32 @@ def test_call_time_filters_select_whole_calls_by_call_start(both):
     assert len(late) == len(whole)  # never a call cut at the window edge
     phases = load_phases(both, start="2026-11-24T09:00:08.5Z")
     assert set(phases["conversation_id"]) == {"8356d01d-e431-4e89-9d0e-6fdeac4c09d3"}
+
+
+def test_a_capture_gap_inside_a_call_is_an_unknown_phase(tmp_path):
+    from diarkit.io import write_gaps
+
+    root = tmp_path / "ds"
+    convert([SAMPLE], root, progress=False)
+    t0 = pd.Timestamp("2026-11-24T09:00:40Z")  # inside the second talk phase (38.4-57.0 s)
+    write_gaps(
+        root,
+        "gap-run",
+        pd.DataFrame(
+            {
+                "session_id": ["gap-run"],
+                "start_at": [t0],
+                "end_at": [t0 + pd.Timedelta(seconds=5)],
+                "duration_s": [5.0],
+                "cause": ["socket closed"],
+                "channel_id": ["ch"],
+                "conversations": [[CALL]],
+            }
+        ),
+    )
+    ph = load_phases(root, conversations=[CALL])
+    got = [(r.phase, round(r.start_s, 3), round(r.end_s, 3)) for r in ph.itertuples()]
+    assert ("unknown", 40.0, 45.0) in got
+    assert ("talk", 38.369, 40.0) in got and ("talk", 45.0, 57.034) in got
+    stats = conversation_stats(root, conversations=[CALL])
+    assert (stats["call_unknown_s"] == 5.0).all()

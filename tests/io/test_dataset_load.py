@@ -197,3 +197,46 @@ def test_load_a_file_directly(tmp_path):
     assert len(diarkit.load_raw(f)) == 2
     with pytest.raises(FileNotFoundError):
         diarkit.load_segments(tmp_path / "missing")
+
+
+def _gap(session: str, start: datetime, seconds: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "session_id": [session],
+            "start_at": [pd.Timestamp(start)],
+            "end_at": [pd.Timestamp(start + timedelta(seconds=seconds))],
+            "duration_s": [seconds],
+            "cause": ["socket closed"],
+            "channel_id": ["ch-1"],
+            "conversations": [["a"]],
+        }
+    )
+
+
+def test_capture_gaps_are_unknown_time_never_silence(tmp_path):
+    """A conversation with no call events: its gap is unknown time, not silence."""
+    from diarkit.io.load import conversation_stats, load_phases
+
+    root = tmp_path / "ds"
+    # conv-1 speaks at 1.0-2.5 s and 3.0-4.5 s (session start 09:45:00 UTC); then a frame
+    # with offsets 31.0-32.5 s and 33.0-34.5 s: a 26.5 s gap between, 20 s of it a
+    # capture gap
+    first = transcription_frame("conv-1", utterances=2, offset_ms=1000)
+    later = transcription_frame("conv-1", utterances=2, offset_ms=31000).replace(
+        b"conv-1-u", b"conv-1-v"
+    )
+    raw = build_raw_table([first, later], session_id="s1", start_seq=0, received_at=DAY2,
+                          source="ch-1")
+    write_raw_part(root, raw, session_id="s1", seq=0)
+    plain = conversation_stats(root).iloc[0]
+    assert plain.call_silence_s == pytest.approx(26.5)
+    session_start = datetime(2026, 11, 24, 9, 45, tzinfo=UTC)
+    write_gaps(root, "s1", _gap("s1", session_start + timedelta(seconds=8), 20.0))
+    phases = load_phases(root)
+    assert phases[["phase", "start_s", "end_s"]].values.tolist() == [["unknown", 8.0, 28.0]]
+    stats = conversation_stats(root).iloc[0]
+    # silence: 4.5-8.0 (3.5 s, not > 3 s... it is: 3.5 > 3) and 28.0-31.0 (3.0 s: not > 3)
+    assert stats.call_silence_count == 1
+    assert stats.call_silence_s == pytest.approx(3.5)
+    assert stats.call_unknown_s == pytest.approx(20.0)
+    assert stats.talk_time_s == plain.talk_time_s
