@@ -220,3 +220,24 @@ def test_a_folder_that_is_not_a_dataset_is_a_clear_error(tmp_path):
         assert f"{folder} is not a diarkit dataset" in res.output
         assert f"diarkit convert {folder} -o dataset/" in res.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_time_window_selects_whole_calls_by_call_start(dataset, tmp_path):
+    """--start/--end select calls by when they started (UTC; zones accepted), whole."""
+    from diarkit.io.load import call_times
+
+    times = call_times(dataset).sort_values()
+    cut = times.iloc[len(times) // 2]
+    later = set(times[times >= cut].index.astype(str))
+    earlier = set(times[times < cut].index.astype(str))
+    assert later and earlier
+    zoned = cut.tz_convert("Europe/Berlin").isoformat()  # the same instant, another zone
+    res = run("report", dataset, "-o", tmp_path / "late.html", "--start", zoned,
+              "--stats-csv", tmp_path / "late.csv")
+    assert res.exit_code == 0, res.output
+    got = set(pd.read_csv(tmp_path / "late.csv")["conversation_id"].astype(str))
+    assert got == later
+    res = run("report", dataset, "-o", tmp_path / "early.html", "--end", cut.isoformat(),
+              "--stats-csv", tmp_path / "early.csv")
+    assert res.exit_code == 0, res.output
+    assert set(pd.read_csv(tmp_path / "early.csv")["conversation_id"].astype(str)) == earlier
