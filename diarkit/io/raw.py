@@ -281,8 +281,10 @@ def flag_bad_utf8(envelope: dict[str, pa.Array], rows: np.ndarray) -> dict[str, 
     for name in ("topic", "conversation_id", "event_time"):
         col = out[name]
         out[name] = pc.if_else(m, pa.scalar(None, col.type), col)
-    out["kind"] = pc.if_else(m, pa.scalar("invalid"), out["kind"])
-    out["error"] = pc.if_else(m, pa.scalar("$: not valid UTF-8 (so not JSON)"), out["error"])
+    # a row already invalid keeps its own reason (the parser's, with its JSON path)
+    fresh = pc.and_(m, pc.fill_null(pc.not_equal(out["kind"], "invalid"), True))
+    out["kind"] = pc.if_else(fresh, pa.scalar("invalid"), out["kind"])
+    out["error"] = pc.if_else(fresh, pa.scalar("$: not valid UTF-8 (so not JSON)"), out["error"])
     return out
 
 
