@@ -200,7 +200,7 @@ def run_demo(
         f"(seed {seed}, {speed:g}x speed) · dataset {dataset}",
         capture=counters, gaps=gaps, unfinished=len(analysis.unfinished),
         fleet=fleet, timelines=timelines, profile=PROFILE,
-        low_confidence=analysis.low_confidence,
+        low_confidence=analysis.low_confidence, phases=analysis.phases,
         notes="Utterances: latest final version of each (finalize). Statistics: talk_stats "
         f"with analysis profile {analysis.profile!r}, the rows `diarkit stats` gives for "
         "this dataset; definitions above.",

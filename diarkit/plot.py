@@ -167,6 +167,34 @@ def resolve_conversation(ids: Iterable[object], conversation_id: str, where: str
     raise ValueError(f"{where}: conversation {wanted!r} is not in the table")
 
 
+#: Fill colours of non-talk phases on a timeline's ``phases`` row.
+_PHASE_COLOURS = {"ivr": "#BFE5D9", "queue": "#E5E5E5", "hold": "#F3D9B1",
+                  "secure_pause": "#E8D5E5", "acw": "#D5E1EE", "unknown": "#F2C4C4"}
+
+
+def _phase_spans(phases: pd.DataFrame | None, frame: pd.DataFrame,
+                 conversation_id: str | None) -> list[tuple[float, float, str]]:
+    """(start_s, end_s, kind) of the conversation's phases, in time order (seconds)."""
+    if phases is None or phases.empty:
+        return []
+    missing = [c for c in ("conversation_id", "phase", "start_s", "end_s")
+               if c not in phases.columns]
+    if missing:
+        raise ValueError(f"plot_timeline: phases have no column(s) {missing} (need PHASES)")
+    cid = str(frame["conversation_id"].iloc[0]) if len(frame) else str(conversation_id)
+    mine = phases[phases["conversation_id"].astype("string") == cid]
+    mine = mine.dropna(subset=["start_s", "end_s"]).sort_values("start_s")
+    return [(float(a), float(b), str(k)) for a, b, k in
+            zip(mine["start_s"], mine["end_s"], mine["phase"], strict=True) if b > a]
+
+
+def _clip(intervals: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """The parts of ``intervals`` (n x 2, seconds) that lie inside ``within`` (m x 2)."""
+    out = [(max(a, c), min(b, d)) for a, b in intervals for c, d in within
+           if min(b, d) > max(a, c)]
+    return np.array(out, dtype=float).reshape(-1, 2)
+
+
 def _pick_conversation(frame: pd.DataFrame, conversation_id: str | None) -> pd.DataFrame:
     frame = _require_table(frame, "plot_timeline", "diarkit.load_segments(path)")
     for col in ("conversation_id", "speaker", "start_s", "end_s"):
@@ -205,6 +233,8 @@ def plot_timeline(
     show_overtalk: bool = True,
     show_silence: bool = True,
     title: str | None = None,
+    phases: pd.DataFrame | None = None,
+    silence_phases: Sequence[str] = ("talk",),
 ) -> Axes:
     """Draw one conversation as a speaker timeline; the x axis is call time in mm:ss.
 
@@ -230,6 +260,11 @@ def plot_timeline(
         show_overtalk: draw the overtalk row and shading.
         show_silence: draw the silence row.
         title: axes title; default names the conversation and its length.
+        phases: the conversation model's ``PHASES`` rows (``phase``, ``start_s``,
+            ``end_s``; ``load_phases``): silence is then only counted inside
+            ``silence_phases``, as ``talk_stats`` counts it, and the other phases (hold,
+            queue, IVR, after-call work, unknown) are drawn on a ``phases`` row.
+        silence_phases: phase kinds inside which a gap can be silence.
 
     Returns:
         The Axes drawn on.
@@ -251,6 +286,10 @@ def plot_timeline(
     spk = frame["speaker"].astype("string").fillna("unknown").to_numpy(dtype=object)
     order = _ordered_speakers(spk, speakers)
     lanes = list(order)
+    spans = _phase_spans(phases, frame, conversation_id)
+    other = [(a, b, k) for a, b, k in spans if k not in silence_phases]
+    if other:
+        lanes.append("phases")
     if show_overtalk:
         lanes.append("overtalk")
     if show_silence:
@@ -297,7 +336,20 @@ def plot_timeline(
     everyone = np.concatenate(unions) if unions else np.empty((0, 2))
     all_union = _union(everyone[:, 0], everyone[:, 1]) if len(everyone) else everyone
     call_start = float(all_union[0, 0]) if len(all_union) else t0
-    gaps = _gaps(all_union, call_start, t1, silence_min_s)
+    if spans:
+        talk = np.array([(a, b) for a, b, k in spans if k in silence_phases], dtype=float)
+        raw_gaps = _gaps(all_union, call_start, t1, 0.0)
+        pieces = _clip(raw_gaps, talk.reshape(-1, 2))
+        gaps = pieces[(pieces[:, 1] - pieces[:, 0]) > silence_min_s] if len(pieces) else pieces
+        ybase = y_of["phases"] - height / 2 if other else 0.0
+        for a, b, kind in other:
+            ax.broken_barh([(a, b - a)], (ybase, height), facecolors=_PHASE_COLOURS.get(
+                kind, "#DDDDDD"), edgecolor="none")
+            if b - a >= (t1 - t0) * 0.04:
+                ax.text((a + b) / 2, y_of["phases"], kind, ha="center", va="center",
+                        fontsize=7, color="#333333")
+    else:
+        gaps = _gaps(all_union, call_start, t1, silence_min_s)
     if show_silence:
         ybase = y_of["silence"] - height / 2
         ax.broken_barh(
@@ -316,7 +368,7 @@ def plot_timeline(
     for tick, name in zip(ax.get_yticklabels(), lanes, strict=True):
         if name == "overtalk":
             tick.set_color(OVERTALK_COLOUR)
-        elif name == "silence":
+        elif name in ("silence", "phases"):
             tick.set_color("#666666")
         else:
             tick.set_color(speaker_colour(name))

@@ -362,3 +362,24 @@ def test_fleet_and_compare_take_any_numeric_stats_column():
     with pytest.raises(ValueError, match="not numeric"):
         plot.plot_fleet(pd.DataFrame({"conversation_id": ["a"], "note": ["x"]}),
                         metrics=["note"])
+
+
+def test_timeline_with_phases_counts_silence_only_in_talk_phases():
+    """Hold is drawn on a phases row and is never silence, as talk_stats counts it."""
+    rows = [("agent", 0.0, 10.0, 0.9), ("customer", 10.0, 20.0, 0.9),
+            ("agent", 60.0, 70.0, 0.9), ("customer", 75.0, 80.0, 0.9)]  # 40 s gap, then 5 s
+    phases = pd.DataFrame({
+        "conversation_id": [CID] * 3, "phase": ["talk", "hold", "talk"],
+        "start_s": [0.0, 20.0, 58.0], "end_s": [20.0, 58.0, 80.0],
+    })
+    ax = plot.plot_timeline(make_segments(rows), phases=phases)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["agent", "customer", "phases", "overtalk", "silence"]
+    summary = next(t.get_text() for t in ax.texts if "talk share of call" in t.get_text())
+    assert "silence 0:05" in summary  # 70-75 s only; 58-60 s is 2 s (< 3 s), hold excluded
+    assert any(t.get_text() == "hold" for t in ax.texts)
+    plain = plot.plot_timeline(make_segments(rows))
+    text = next(t.get_text() for t in plain.texts if "talk share of call" in t.get_text())
+    assert "silence 0:45" in text  # without phases the whole 40 s gap is silence
+    with pytest.raises(ValueError, match="phases have no column"):
+        plot.plot_timeline(make_segments(rows), phases=phases.drop(columns="phase"))

@@ -80,6 +80,7 @@ class Analysis:
         low_confidence: the ``filter_confidence`` audit at the profile's threshold: rows
             whose *text* is unreliable (they still count as speech).
         min_confidence: that threshold (0-1).
+        phases: the conversation model's ``PHASES`` rows (None without call events).
     """
 
     profile: str
@@ -88,6 +89,7 @@ class Analysis:
     stats: pd.DataFrame
     low_confidence: pd.DataFrame
     min_confidence: float
+    phases: pd.DataFrame | None = None
 
 
 def analyse(segments: pd.DataFrame, profile: Any = None) -> Analysis:
@@ -120,7 +122,8 @@ def analyse_dataset(dataset: Any, profile: Any = None, *, conversations: Any = N
     The statistics are the rows ``diarkit stats`` writes for the same dataset and profile
     (``diarkit.io.load.conversation_stats``: segments attributed to the participants of
     the call events, phases excluded from silence); the segments are the final
-    utterances of the same conversations, for timelines.
+    utterances of the same conversations with ``speaker`` set to the party the statistics
+    count (``agent``, ``ivr``, ``acd``, ``customer``), for timelines.
     """
     from diarkit.analysis import filter_confidence, finalize
     from diarkit.io import load
@@ -129,15 +132,22 @@ def analyse_dataset(dataset: Any, profile: Any = None, *, conversations: Any = N
     segments = load.load_segments(dataset, conversations=conversations, start=start, end=end)
     final = finalize(segments)
     by_model = getattr(load, "conversation_stats", None)
+    shown = final.segments
+    phases = None
     if by_model is None or segments.empty:
         stats = stats_of(final.segments, prof)
     else:
+        from diarkit.analysis.conversation import attribute, by_party
+
         ids = sorted(segments["conversation_id"].astype(str).unique())
         stats = by_model(dataset, prof, conversations=ids)
+        # timelines show the parties the statistics count (IVR apart from the agent)
+        phases = load.load_conversation_model(dataset, ids).phases
+        shown = by_party(attribute(final.segments, phases))
     threshold = float(getattr(prof, "min_confidence", 0.5))
     _kept, audit = filter_confidence(final.segments, min_confidence=threshold)
-    return Analysis(profile_name(prof), final.segments, final.unfinished, stats, audit,
-                    threshold)
+    return Analysis(profile_name(prof), shown, final.unfinished, stats, audit, threshold,
+                    phases)
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,7 @@ def fleet_report(
     notes: str = "",
     profile: Any = None,
     low_confidence: pd.DataFrame | None = None,
+    phases: pd.DataFrame | None = None,
 ) -> Report:
     """Lay out a fleet report: KPI tiles, fleet plots, flagged calls, timelines, capture health.
 
@@ -201,6 +202,8 @@ def fleet_report(
             its rules are the definitions printed on the page (``definitions``).
         low_confidence: the audit of final utterances below the profile's confidence
             threshold (their text is unreliable; they still count as speech).
+        phases: the conversation model's ``PHASES`` rows: timelines then count silence
+            only inside the profile's silence phases and draw hold, queue and IVR.
 
     Returns:
         A ``Report``; call ``.write(path)``.
@@ -287,8 +290,11 @@ def fleet_report(
             if one.empty:
                 continue
             silence_s = float(getattr(_prof_obj(profile), "min_silence_s", 3.0))
+            prof = _prof_obj(profile)
             _embed(report, plot_timeline(one, cid, confidence=True, title=f"{cid} — {why}",
-                                         silence_min_s=silence_s),
+                                         silence_min_s=silence_s, phases=phases,
+                                         silence_phases=tuple(getattr(
+                                             prof, "silence_phases", ("talk",)))),
                    alt=f"timeline of {cid}")
 
     report.section("Every call", note=f"agent/customer talk: {defs['talk_share'].name} "

@@ -192,7 +192,7 @@ def build_report(
         f"{analysis.profile!r}" + (f" · {shown}" if shown else ""),
         gaps=gaps, unfinished=len(analysis.unfinished),
         fleet=fleet_stats(stats, by=()), timelines=timelines, profile=profile,
-        low_confidence=analysis.low_confidence,
+        low_confidence=analysis.low_confidence, phases=analysis.phases,
     )
     if (root / "backfill").is_dir():  # back-fill ran: how much of each call anyone saw
         from diarkit.capture.backfill import coverage_table
