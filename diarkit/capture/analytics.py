@@ -682,7 +682,9 @@ def _dataset_holds(dataset: str, ids: list[str]) -> tuple[Any, set[str]]:
         phases = load_conversation_model(dataset, conversations=ids).phases
     except (ValueError, KeyError, FileNotFoundError):
         return None, set()
-    covered = set(phases["conversation_id"].astype(str))
+    # conversations the call events describe (an "unknown" row alone is no description)
+    described = phases[phases["phase"].astype(str) != "unknown"]
+    covered = set(described["conversation_id"].astype(str))
     holds = phases[phases["phase"] == "hold"].dropna(subset=["start_at", "end_at"])
     if not covered:
         return None, set()

@@ -95,10 +95,13 @@ def backfill_session(communication_id: str) -> str:
 
 @dataclass
 class _Conv:
+    """One conversation as live capture recorded it (positions ms on the session clock,
+    receive times µs since the epoch, in receive order)."""
+
     conversation_id: str
     communications: set[str] = field(default_factory=set)
-    positions_ms: list[int] = field(default_factory=list)
-    received: list[Any] = field(default_factory=list)
+    positions_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    received_us: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     ended_ms: int | None = None
     reasons: set[str] = field(default_factory=set)
     not_final: list[tuple[float, float]] = field(default_factory=list)
@@ -120,50 +123,97 @@ def _position_ms(body: dict[str, Any]) -> int | None:
     return None
 
 
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def _us(values: pd.Series) -> np.ndarray:
+    """Microseconds since the epoch of a UTC datetime column (NaT -> min int64)."""
+    return np.asarray(((values - _EPOCH) // pd.Timedelta(microseconds=1)).fillna(
+        np.iinfo(np.int64).min), dtype=np.int64)
+
+
+def _live_segments(root: Path) -> pd.DataFrame:
+    import pyarrow.dataset as ds
+
+    seg_dir = root / "segments"
+    cols = ["conversation_id", "communication_id", "utterance_id", "session_id", "is_final",
+            "start_s", "end_s", "start_at"]
+    if not seg_dir.exists():
+        return pd.DataFrame(columns=cols)
+    seg = ds.dataset(str(seg_dir), format="parquet", partitioning="hive",
+                     exclude_invalid_files=True).to_table(columns=cols).to_pandas()
+    seg = seg[~is_backfill(seg["session_id"])]
+    seg["conversation_id"] = seg["conversation_id"].astype(str)
+    return seg
+
+
 def scan_live(dataset: str | Path) -> dict[str, _Conv]:
-    """What live capture recorded of each conversation (transcription frames, gaps)."""
+    """What live capture recorded of each conversation (transcription frames, gaps).
+
+    Vectorised: a frame's position on the session clock is its ``event_time`` minus the
+    session start its conversation's segments give (``start_at - start_s``), and
+    ``SESSION_ENDED`` is found with a substring match; only frames of conversations with
+    no segment to anchor the clock are parsed (``status.offsetMs``).
+    """
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     root = Path(dataset)
     out: dict[str, _Conv] = {}
+    seg = _live_segments(root)
     raw_dir = root / "raw"
     if raw_dir.exists():
         table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
                            exclude_invalid_files=True).to_table(
-            columns=["session_id", "received_at", "kind", "conversation_id", "frame"],
+            columns=["session_id", "received_at", "conversation_id", "event_time", "frame"],
             filter=(ds.field("kind") == "transcription"))
-        sessions = table.column("session_id").to_pylist()
-        frames = table.column("frame").to_pylist()
-        received = table.column("received_at").to_pylist()
-        for sid, text, rec in zip(sessions, frames, received, strict=True):
-            if sid.startswith(BACKFILL_SESSION_PREFIX):
-                continue
-            try:
-                doc = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                continue
-            body = doc.get("eventBody") if isinstance(doc, dict) else None
-            if not isinstance(body, dict) or not isinstance(body.get("conversationId"), str):
-                continue
-            c = out.setdefault(body["conversationId"], _Conv(body["conversationId"]))
-            if isinstance(body.get("communicationId"), str):
-                c.communications.add(body["communicationId"])
-            pos = _position_ms(body)
-            if pos is not None:
-                c.positions_ms.append(pos)
-                c.received.append(rec)
-            status = body.get("status")
-            if isinstance(status, dict) and status.get("status") == "SESSION_ENDED":
-                off = status.get("offsetMs")
-                c.ended_ms = int(off) if isinstance(off, int) else (pos or 0)
-    seg_dir = root / "segments"
-    if seg_dir.exists() and out:
-        seg = ds.dataset(str(seg_dir), format="parquet", partitioning="hive",
-                         exclude_invalid_files=True).to_table(
-            columns=["conversation_id", "communication_id", "utterance_id", "session_id",
-                     "is_final", "start_s", "end_s"]).to_pandas()
-        seg = seg[~is_backfill(seg["session_id"])]
-        seg["conversation_id"] = seg["conversation_id"].astype(str)
+        live = pc.invert(pc.starts_with(table.column("session_id"), BACKFILL_SESSION_PREFIX))
+        table = table.filter(pc.fill_null(live, True))
+        ended = pc.fill_null(pc.match_substring(table.column("frame"), '"SESSION_ENDED"'),
+                             False).to_numpy(zero_copy_only=False)
+        df = table.drop_columns(["frame"]).to_pandas()
+        df["conversation_id"] = df["conversation_id"].astype("string")
+        origin_ms = pd.Series(dtype="float64")
+        if len(seg):
+            anchored = seg.dropna(subset=["start_at"])
+            origin_ms = (pd.Series(_us(anchored["start_at"]) / 1000, index=anchored.index)
+                         - anchored["start_s"] * 1000).groupby(
+                anchored["conversation_id"]).median()
+        org = df["conversation_id"].map(origin_ms).to_numpy(dtype=float, na_value=np.nan)
+        ev = _us(df["event_time"]).astype(float) / 1000
+        ev[_us(df["event_time"]) == np.iinfo(np.int64).min] = np.nan
+        pos = np.round(ev - org)
+        # frames no segment anchors: read status.offsetMs from the frame itself
+        todo = np.flatnonzero(np.isnan(pos))
+        if len(todo):
+            texts = table.column("frame").take(pa.array(todo)).to_pylist()
+            for i, text in zip(todo, texts, strict=True):
+                try:
+                    body = orjson.loads(text).get("eventBody") or {}
+                except (orjson.JSONDecodeError, AttributeError):
+                    continue
+                p = _position_ms(body) if isinstance(body, dict) else None
+                if p is not None:
+                    pos[i] = p
+        df["pos"] = pos
+        df["rec"] = _us(df["received_at"])
+        df["ended"] = ended
+        df = df[df["conversation_id"].notna()]
+        for cid, g in df.groupby("conversation_id", sort=False):
+            c = _Conv(str(cid))
+            ok = g["pos"].notna().to_numpy()
+            c.positions_ms = g["pos"].to_numpy()[ok].astype(np.int64)
+            c.received_us = g["rec"].to_numpy()[ok]
+            fin = g["ended"].to_numpy() & ok
+            if fin.any():
+                c.ended_ms = int(g["pos"].to_numpy()[fin].max())
+            out[str(cid)] = c
+    if len(seg) and out:
+        comms = seg.dropna(subset=["communication_id"]).groupby(
+            "conversation_id")["communication_id"].unique()
+        for cid, ids in comms.items():
+            if cid in out:
+                out[cid].communications.update(str(i) for i in ids)
         key = ["conversation_id", "communication_id", "utterance_id"]
         final_any = seg.groupby(key, observed=True, dropna=True)["is_final"].transform("any")
         never = seg[~final_any.to_numpy(dtype=bool)]
@@ -173,6 +223,9 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
                              strict=True):
             if cid in out:
                 out[cid].not_final.append((float(s), float(e)))
+    missing_comm = [c for c in out.values() if not c.communications]
+    if missing_comm and raw_dir.exists():
+        _communications_from_frames(raw_dir, missing_comm)
     gaps_dir = root / "gaps"
     gap_rows = []
     if gaps_dir.exists():
@@ -187,25 +240,47 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
     return out
 
 
+def _communications_from_frames(raw_dir: Path, convs: list[_Conv]) -> None:
+    """Communication ids of conversations whose frames made no segment (status only)."""
+    import pyarrow.dataset as ds
+
+    want = {c.conversation_id: c for c in convs}
+    table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
+                       exclude_invalid_files=True).to_table(
+        columns=["conversation_id", "frame"],
+        filter=(ds.field("kind") == "transcription")
+        & ds.field("conversation_id").isin(pa.array(sorted(want), pa.string())))
+    for cid, text in zip(table.column("conversation_id").to_pylist(),
+                         table.column("frame").to_pylist(), strict=True):
+        try:
+            comm = (orjson.loads(text).get("eventBody") or {}).get("communicationId")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(comm, str) and cid in want:
+            want[cid].communications.add(comm)
+
+
+def _gap_us(g: dict[str, Any], key: str) -> int:
+    return int((pd.Timestamp(g[key]) - _EPOCH) // pd.Timedelta(microseconds=1))
+
+
 def _touches(c: _Conv, g: dict[str, Any]) -> bool:
     """Did gap ``g`` touch conversation ``c``: it was subscribed, and the gap was not over
     before the call's session started (its start status received after the gap)."""
     if c.conversation_id not in (g.get("conversations") or []):
         return False
-    if not c.positions_ms:
+    if not len(c.positions_ms):
         return True
-    rec = pd.to_datetime(pd.Series(c.received), utc=True)
     first = int(np.argmin(c.positions_ms))
     return not (c.positions_ms[first] <= LATE_JOIN_MS
-                and rec.iloc[first] >= pd.Timestamp(g["end_at"]))
+                and c.received_us[first] >= _gap_us(g, "end_at"))
 
 
 def _missing_ranges(c: _Conv, gap_rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
     """Ranges (seconds on the session clock) live capture did not see."""
-    if not c.positions_ms:
+    if not len(c.positions_ms):
         return [(0.0, float("inf"))]
-    pos = np.array(c.positions_ms, dtype=np.int64)
-    rec = pd.to_datetime(pd.Series(c.received), utc=True)
+    pos, rec = c.positions_ms, c.received_us
     missing: list[tuple[float, float]] = []
     first = int(pos.min())
     if first > LATE_JOIN_MS:
@@ -213,9 +288,8 @@ def _missing_ranges(c: _Conv, gap_rows: list[dict[str, Any]]) -> list[tuple[floa
     for g in gap_rows:
         if not _touches(c, g):
             continue
-        start, end = pd.Timestamp(g["start_at"]), pd.Timestamp(g["end_at"])
-        before = pos[(rec <= start).to_numpy()]
-        after = pos[(rec >= end).to_numpy()]
+        before = pos[rec <= _gap_us(g, "start_at")]
+        after = pos[rec >= _gap_us(g, "end_at")]
         lo = float(before.max()) / 1000 if len(before) else 0.0
         hi = float(after.min()) / 1000 if len(after) else float("inf")
         if hi > lo:
@@ -230,7 +304,7 @@ def _classify(c: _Conv, gap_rows: list[dict[str, Any]]) -> None:
     for g in gap_rows:
         if _touches(c, g):
             c.reasons.add("late_join" if g.get("cause") == "late_join" else "gap")
-    if not c.positions_ms or min(c.positions_ms) > LATE_JOIN_MS:
+    if not len(c.positions_ms) or int(c.positions_ms.min()) > LATE_JOIN_MS:
         c.reasons.add("late_join")
     if c.not_final:
         c.reasons.add("not_final")
@@ -417,8 +491,11 @@ def run_backfill(
     pend = load_pending(root)
     t0 = now()
     known = set(zip(pend["conversation_id"], pend["communication_id"], strict=True))
+    listed = set(pend["conversation_id"])
+    # an unknown communication ("") is known once its conversation is listed at all
     new = [r for r in cand.itertuples(index=False)
-           if (r.conversation_id, r.communication_id) not in known]
+           if (r.conversation_id, r.communication_id) not in known
+           and not (r.communication_id == "" and r.conversation_id in listed)]
     if new:
         add = pd.DataFrame({
             "conversation_id": [r.conversation_id for r in new],
@@ -622,11 +699,11 @@ def live_views(dataset: str | Path) -> list[LiveView]:
     """What live capture saw of each conversation (missing ranges in seconds)."""
     out = []
     for c in scan_live(dataset).values():
-        if not c.positions_ms:  # subscribed, nothing received: the duration is unknown
+        if not len(c.positions_ms):  # subscribed, nothing received: the duration is unknown
             out.append(LiveView(c.conversation_id, ((0.0, float("inf")),), float("nan"),
                                 False))
             continue
-        last = max(c.positions_ms)
+        last = int(c.positions_ms.max())
         dur = (c.ended_ms if c.ended_ms is not None else last) / 1000
         out.append(LiveView(c.conversation_id, tuple(c.missing), dur, c.ended_ms is not None))
     return out
