@@ -413,6 +413,7 @@ def read_spool(path: Path) -> SpoolContents:
             break  # the index trailer of a rolled spool: every record is read
         record += 1
         got = _record_at(data, pos)
+        code: int | None = None
         if got is not None:
             try:
                 src = got[4]
@@ -422,7 +423,7 @@ def read_spool(path: Path) -> SpoolContents:
                     code = names[src] = len(source_names) - 1
             except UnicodeDecodeError:
                 got = None
-        if got is None:
+        if got is None or code is None:
             problems.append(_why(data, pos, record))
             resume = _resync(data, pos + 1)
             skipped.append((pos, resume))

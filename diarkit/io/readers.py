@@ -92,7 +92,7 @@ class GzipStream:
 
     def __init__(self, path: Path, piece: int = 1 << 20) -> None:
         self._f = open(path, "rb")  # noqa: SIM115 (closed in close())
-        self._d = zlib.decompressobj(31)
+        self._d: Any = zlib.decompressobj(31)  # or _Ended after a member's end
         self._piece = piece
         self._pending: list[bytes] = []
         self._error: BaseException | None = None
