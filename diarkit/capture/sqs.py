@@ -20,11 +20,14 @@ Order of operations for each batch of up to 10 messages (``ReceiveMessage``):
 
 A crash anywhere before step 5 leaves the messages in the queue: SQS delivers them again
 after the visibility timeout (at least once). On start, leftover spools are recovered and
-the EventBridge ids of the recent raw parts (``dedupe_lookback_s``) are loaded, so a
-message stored but not deleted before a crash is recognised and only deleted: nothing
-deleted is lost, nothing is stored twice. A batch whose processing takes longer than half
-the visibility timeout has its visibility extended before deletion; a delete that still
-fails (``ReceiptHandleIsInvalid``) is counted, and the copy delivered again is a duplicate.
+the EventBridge ids of the parts a crash can leave undeleted (the recovered spools and the
+last raw part of each session) are loaded, so a message stored but not deleted before a
+crash is recognised and only deleted: nothing deleted is lost, nothing is stored twice.
+A batch whose processing takes longer than half the visibility timeout has its visibility
+extended before deletion; a delete that still fails (``ReceiptHandleIsInvalid``) is
+counted, and the copy delivered again in the same session is a duplicate (one delivered
+again to a later session after a crash can be stored twice: ``finalize`` and ``convert``'s
+frame-hash dedupe still count it once).
 
 Gaps: SQS keeps messages while the capture is away (up to the queue's retention period),
 so a capture restart loses nothing. A gap is recorded when receiving fails (the endpoint
@@ -142,6 +145,41 @@ def digest(frame: bytes) -> bytes:
     return hashlib.blake2b(frame, digest_size=16).digest()
 
 
+def key_of(value: str | bytes) -> int:
+    """A 64-bit dedupe key of an event id (str) or a frame digest (bytes)."""
+    data = value.encode() if isinstance(value, str) else value
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+class RecentKeys:
+    """Dedupe keys seen in the last ``window_s`` seconds, in one-minute buckets.
+
+    Memory is bounded by the event rate times the window (about 70 bytes a key), not by
+    how long the capture runs: older buckets are dropped as time passes.
+    """
+
+    def __init__(self, window_s: float, bucket_s: float = 60.0) -> None:
+        self.window_s = window_s
+        self.bucket_s = bucket_s
+        self._buckets: dict[int, set[int]] = {}
+
+    def __len__(self) -> int:
+        return sum(map(len, self._buckets.values()))
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in b for b in self._buckets.values())
+
+    def add(self, key: int, at_s: float) -> None:
+        """Remember ``key`` as seen at ``at_s`` (seconds, the capture's clock)."""
+        self._buckets.setdefault(int(at_s // self.bucket_s), set()).add(key)
+
+    def expire(self, now_s: float) -> None:
+        """Forget keys seen before ``now_s - window_s``."""
+        oldest = int((now_s - self.window_s) // self.bucket_s)
+        for b in [b for b in self._buckets if b < oldest]:
+            del self._buckets[b]
+
+
 class SqsCapture:
     """Long-poll an SQS queue of EventBridge events into a dataset.
 
@@ -156,10 +194,12 @@ class SqsCapture:
             the queue's own).
         fsync: fsync the spool after each batch, before deleting it from the queue
             (durable against an OS crash too; without it, against a killed process).
-        dedupe_lookback_s: on start, EventBridge ids of raw parts modified within this many
-            seconds (and of recovered spools) are loaded as already stored. Messages
-            stored but not deleted by a crashed capture come back after the visibility
-            timeout, so this must exceed the downtime plus the visibility timeout.
+        dedupe_window_s: events are deduplicated against those stored in the last this
+            many seconds (EventBridge retries and redeliveries come within it; a later
+            copy is stored again, and counted once by ``finalize`` and frame-hash dedupe).
+            On start, the ids of raw parts modified within it are loaded, plus the parts a
+            crash can leave undeleted (:meth:`load_stored_ids`). Memory: about 140 bytes
+            per event in the window (an id key and a frame key).
         roll_seconds: roll a spool into a Parquet part after this many seconds.
         roll_frames: ... or after this many frames.
         roller: ``"process"`` or ``"thread"`` (see ``RawRecorder``).
@@ -178,7 +218,7 @@ class SqsCapture:
         batch_size: int = MAX_BATCH,
         visibility_timeout_s: int | None = None,
         fsync: bool = True,
-        dedupe_lookback_s: float = 24 * 3600.0,
+        dedupe_window_s: float = 3600.0,
         roll_seconds: float = 5.0,
         roll_frames: int = 10_000,
         roller: str = "thread",
@@ -198,7 +238,7 @@ class SqsCapture:
         self.batch_size = batch_size
         self.visibility_timeout_s = visibility_timeout_s
         self.fsync = fsync
-        self.dedupe_lookback_s = dedupe_lookback_s
+        self.dedupe_window_s = dedupe_window_s
         self.clock = clock
         self.recorder = RawRecorder(
             self.out,
@@ -209,8 +249,7 @@ class SqsCapture:
             roller=roller,
         )
         self.counters = SqsCounters()
-        self.seen_ids: set[str] = set()
-        self.seen_digests: set[bytes] = set()
+        self.seen = RecentKeys(dedupe_window_s)  # keys of event ids and of frame digests
         self.gaps: list[Gap] = []
         self._open_gap: Gap | None = None
         self._quarantined = 0
@@ -238,23 +277,38 @@ class SqsCapture:
         self.load_stored_ids(recovered)
 
     def load_stored_ids(self, extra_parts: Sequence[Path] = ()) -> int:
-        """Add the EventBridge ids and frame hashes of recent raw parts to the dedupe sets.
+        """Add the EventBridge ids and frame hashes of stored events to the dedupe window.
+
+        Read (columns ``source`` and ``frame_hash`` only): raw parts modified within
+        ``dedupe_window_s``, and the parts a crash can leave stored but not deleted
+        whatever their age. A batch is deleted right after it is spooled, so that is a
+        crashed capture's last batch: in its last spool (recovered on start,
+        ``extra_parts``) or, when that batch rolled the spool, in the last raw part of
+        its session.
 
         Returns:
-            How many ids were loaded.
+            How many events were loaded.
         """
         import pyarrow.parquet as pq
 
         from diarkit.io.dataset import RAW_DIR, list_parts
 
-        horizon = self.clock() - self.dedupe_lookback_s
-        parts = set(extra_parts)
+        now = self.clock()
+        horizon = now - self.dedupe_window_s
+        parts = {p: now for p in extra_parts}
+        last: dict[str, tuple[int, Path]] = {}
         for part in list_parts(self.out, RAW_DIR):
+            session, _, seq = part.stem.rpartition("-")
+            if seq.isdigit() and int(seq) >= last.get(session, (-1, part))[0]:
+                last[session] = (int(seq), part)
             with contextlib.suppress(OSError):
-                if part.stat().st_mtime >= horizon:
-                    parts.add(part)
-        before = len(self.seen_ids)
-        for part in sorted(parts):
+                mtime = part.stat().st_mtime
+                if mtime >= horizon:
+                    parts[part] = max(mtime, parts.get(part, mtime))
+        for _, part in last.values():
+            parts.setdefault(part, now)  # at risk whatever its age: kept for a window
+        loaded = 0
+        for part, at in sorted(parts.items()):
             table = pq.read_table(part, columns=["source", "frame_hash"])
             for src, h in zip(
                 table.column("source").to_pylist(),
@@ -262,10 +316,11 @@ class SqsCapture:
                 strict=True,
             ):
                 if isinstance(src, str) and src.startswith(SOURCE_PREFIX):
-                    self.seen_ids.add(src.removeprefix(SOURCE_PREFIX))
+                    self.seen.add(key_of(src.removeprefix(SOURCE_PREFIX)), at)
                     if h:
-                        self.seen_digests.add(bytes.fromhex(h))
-        return len(self.seen_ids) - before
+                        self.seen.add(key_of(bytes.fromhex(h)), at)
+                    loaded += 1
+        return loaded
 
     def start(self) -> None:
         """Open and poll in a background thread until :meth:`stop`."""
@@ -399,7 +454,7 @@ class SqsCapture:
                 batch.poisoned.append((message, str(exc)))
                 continue
             d = digest(event.detail)
-            if event.id in self.seen_ids or event.id in in_batch or d in self.seen_digests:
+            if key_of(event.id) in self.seen or event.id in in_batch or key_of(d) in self.seen:
                 batch.duplicates.append(message)
                 continue
             in_batch.add(event.id)
@@ -423,8 +478,9 @@ class SqsCapture:
         if batch.poisoned:
             self._quarantine(batch)
         for _message, frame, event_id in batch.new:
-            self.seen_ids.add(event_id)
-            self.seen_digests.add(digest(frame))
+            self.seen.add(key_of(event_id), batch.received_at)
+            self.seen.add(key_of(digest(frame)), batch.received_at)
+        self.seen.expire(batch.received_at)
         self.counters.stored += len(batch.new)
         self.counters.duplicates += len(batch.duplicates)
         self.counters.poisoned += len(batch.poisoned)

@@ -321,3 +321,16 @@ def test_a_batch_held_past_half_the_visibility_timeout_is_extended_then_deleted(
     assert cap.counters.deleted == 2 and cap.counters.delete_failures == 0
     cap.stop()
     assert queue_depth(sqs, url) == 0
+
+
+def test_the_dedupe_window_forgets_old_keys():
+    from diarkit.capture.sqs import RecentKeys, key_of
+
+    seen = RecentKeys(window_s=120)
+    seen.add(key_of("a"), 0.0)
+    seen.add(key_of("b"), 100.0)
+    assert key_of("a") in seen and key_of("b") in seen and len(seen) == 2
+    seen.expire(150.0)  # "a" is older than 120 s (whole one-minute buckets)
+    assert key_of("a") in seen
+    seen.expire(190.0)
+    assert key_of("a") not in seen and key_of("b") in seen
