@@ -25,9 +25,9 @@ last raw part of each session) are loaded, so a message stored but not deleted b
 crash is recognised and only deleted: nothing deleted is lost, nothing is stored twice.
 A batch whose processing takes longer than half the visibility timeout has its visibility
 extended before deletion; a delete that still fails (``ReceiptHandleIsInvalid``) is
-counted, and the copy delivered again in the same session is a duplicate (one delivered
-again to a later session after a crash can be stored twice: ``finalize`` and ``convert``'s
-frame-hash dedupe still count it once).
+counted, and the copy delivered again within ``dedupe_window_s`` is a duplicate (a later
+copy is stored again: ``finalize`` keeps one version per utterance, and converting the
+dataset with ``diarkit convert`` drops equal frames by hash).
 
 Gaps: SQS keeps messages while the capture is away (up to the queue's retention period),
 so a capture restart loses nothing. A gap is recorded when receiving fails (the endpoint
