@@ -235,6 +235,7 @@ class Capture:
         self._subscribed_once = False
         self._late: dict[str, int] = {}  # followed conversation -> its call's start, µs
         self._move_after: dict[int, float] = {}
+        self._token_retry_at = 0.0
 
     def __repr__(self) -> str:
         return (
@@ -609,21 +610,37 @@ class Capture:
         for index in touched:
             if index is not None:
                 self._workers[index].update_topics(None)
-        token = None
+        token = self._current_token(now)
         for w in list(self._workers):
             if w.needs_sync:
                 w.update_topics(None)
             if now >= w.renew_at:
                 w.renew()
-            if w.channel_token is not None and not w.move_requested:
-                if token is None:
-                    token = self.tokens.token()  # refreshed before expiry by TokenSource
-                if w.channel_token != token and now >= self._move_after.get(w.index, 0.0):
-                    w.move_requested = True  # the worker moves before its next read
+            if (token is not None and w.channel_token is not None and not w.move_requested
+                    and w.channel_token != token and now >= self._move_after.get(w.index, 0.0)):
+                w.move_requested = True  # the worker moves before its next read
         if self.recorder.error is not None:
             raise self.recorder.error
         if self._gaps_dirty:
             self._write_gaps()
+
+    def _current_token(self, now: float) -> str | None:
+        """The access token now (refreshed before expiry by ``TokenSource``), or None.
+
+        A failed refresh is shown and logged, and tried again 5 s later: the channels of
+        the old token keep delivering until it expires.
+        """
+        if now < self._token_retry_at:
+            return None
+        try:
+            return self.tokens.token()
+        except StoppedError:
+            raise
+        except CaptureError as exc:
+            self._token_retry_at = now + 5.0
+            self.set_status(self.status, f"refreshing the access token: {exc}")
+            log.warning("refreshing the access token failed (%s); trying again in 5 s", exc)
+            return None
 
     def _write_gaps(self) -> None:
         import pyarrow as pa

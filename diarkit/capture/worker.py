@@ -437,12 +437,17 @@ class ChannelWorker:
 
     # ------------------------------------------------------------------ handover / move
 
-    def drain(self, old: websocket.WebSocket) -> None:
-        """Read what is still in flight on a socket given up for another one, then close it."""
+    def drain(self, old: websocket.WebSocket, periods: float = 5.0) -> None:
+        """Read what is still in flight on a socket given up for another one, then close it.
+
+        Reads until the socket is quiet for ``drain_s`` seconds, it closes, or
+        ``periods * drain_s`` seconds passed (the new socket waits meanwhile: its frames
+        queue in the OS, nothing is lost).
+        """
         self.in_handover = True
         try:
             old.settimeout(self.cap.drain_s)
-            deadline = time.monotonic() + self.cap.drain_s * 5
+            deadline = time.monotonic() + self.cap.drain_s * periods
             while time.monotonic() < deadline:
                 try:
                     opcode, data = old.recv_data()
@@ -498,7 +503,7 @@ class ChannelWorker:
         self.cap.note_subscriptions(result, channel.id)
         self.counters.handovers += 1
         self.cap.releaser.release_now(old_channel.id)  # nothing more arrives on it
-        self.drain(old_ws)
+        self.drain(old_ws, periods=2.0)  # only frames sent before the DELETE are in flight
         log.info("channel %d moved from %s to %s before its token expired", self.index,
                  old_channel.id, channel.id)
 

@@ -104,7 +104,7 @@ def test_gives_up_after_max_attempts():
     ts, sleeps = make(lambda r: httpx.Response(500), max_attempts=3)
     with pytest.raises(RetryExhaustedError, match="3 attempts"):
         ts.token()
-    assert len(sleeps) == 3
+    assert len(sleeps) == 2  # no wait after the last attempt
 
 
 @pytest.mark.parametrize("status", [400, 401])
@@ -129,7 +129,7 @@ def test_network_error_is_retried_then_reported_without_secret():
     with pytest.raises(RetryExhaustedError) as info:
         ts.token()
     assert "ConnectError" in str(info.value) and SECRET not in str(info.value)
-    assert len(sleeps) == 2
+    assert len(sleeps) == 1  # no wait after the last attempt
 
 
 def test_secret_hidden_everywhere(tmp_path):
