@@ -233,7 +233,8 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
             if not f.name.startswith((".", "_")):
                 gap_rows.extend(pq.read_table(f).to_pylist())
     for g in gap_rows:  # subscribed during a gap, yet not one frame recorded
-        for cid in g.get("conversations") or []:
+        g["_conversations"] = set(g.get("conversations") or [])
+        for cid in g["_conversations"]:
             out.setdefault(cid, _Conv(cid))
     for c in out.values():
         _classify(c, gap_rows)
@@ -267,7 +268,7 @@ def _gap_us(g: dict[str, Any], key: str) -> int:
 def _touches(c: _Conv, g: dict[str, Any]) -> bool:
     """Did gap ``g`` touch conversation ``c``: it was subscribed, and the gap was not over
     before the call's session started (its start status received after the gap)."""
-    if c.conversation_id not in (g.get("conversations") or []):
+    if c.conversation_id not in g["_conversations"]:
         return False
     if not len(c.positions_ms):
         return True
