@@ -90,7 +90,8 @@ RAW = Contract(
         Column("event_time", UTC_TS, "datetime", "eventBody.eventTime (UTC)"),
         Column("frame", _STR, "string", "the frame text, verbatim", nullable=False),
         Column("frame_hash", _STR, "string", "blake2b-128 hex of the frame text (dedupe key)"),
-        Column("error", _STR, "string", "parse error (JSON path and reason), null when valid"),
+        Column("error", _STR, "string", "parse error (JSON path and reason), null when valid; "
+               "for a transcription frame with unreadable transcripts, each one's error"),
         Column("source", _STR, "string", "channel id or input file the frame came from"),
         Column("line", pa.int64(), "int", "line number in the input file (1-based)"),
     ),

@@ -163,7 +163,7 @@ def spool_to_part(
             )
             raw, segments = tables.raw, tables.segments
             stored = raw.num_rows
-            invalid = raw.num_rows - raw["error"].null_count
+            invalid = int(pc.sum(pc.equal(raw["kind"], "invalid")).as_py() or 0)
             if stored:
                 utterances = segments.num_rows
                 finals = int(pc.sum(segments["is_final"]).as_py() or 0)

@@ -121,7 +121,9 @@ def classify_frame(frame: str | bytes) -> FrameInfo:
     """Parse one frame with ``parse_frame`` and return its envelope facts (never raises).
 
     A frame ``parse_frame`` accepts but ``strict_problem`` does not (duplicate keys, an
-    integer beyond int64) is ``invalid`` with that reason.
+    integer beyond int64) is ``invalid`` with that reason. A transcription frame some of
+    whose transcripts cannot be read stays a ``transcription`` (its good transcripts are
+    flattened into segments) with ``error`` naming each bad one.
     """
     try:
         msg = parse_frame(frame)
@@ -142,7 +144,11 @@ def classify_frame(frame: str | bytes) -> FrameInfo:
     topic = env.topic if env is not None else None
     cid = getattr(msg, "conversation_id", None)
     event_time = msg.event_time if isinstance(msg, TranscriptionEvent) else None
-    return FrameInfo(msg.kind, topic or None, cid, event_time, None)
+    # some transcripts unreadable: the frame stands (its good ones become segments), and
+    # ``error`` names each bad one (path and reason) so it is flagged, never silently lost
+    bad = getattr(msg, "invalid", ())
+    error = "; ".join(i.error for i in bad) or None
+    return FrameInfo(msg.kind, topic or None, cid, event_time, error)
 
 
 def classify_record(record: str | bytes) -> FrameInfo:
@@ -281,11 +287,14 @@ def flag_bad_utf8(envelope: dict[str, pa.Array], rows: np.ndarray) -> dict[str, 
     for name in ("topic", "conversation_id", "event_time"):
         col = out[name]
         out[name] = pc.if_else(m, pa.scalar(None, col.type), col)
-    # a row already invalid keeps its own reason (the parser's, with its JSON path)
-    fresh = pc.and_(m, pc.fill_null(pc.not_equal(out["kind"], "invalid"), True))
-    out["kind"] = pc.if_else(fresh, pa.scalar("invalid"), out["kind"])
-    out["error"] = pc.if_else(fresh, pa.scalar("$: not valid UTF-8 (so not JSON)"), out["error"])
+    # one reason whichever path classified the row (the fast path reads such bytes)
+    out["kind"] = pc.if_else(m, pa.scalar("invalid"), out["kind"])
+    out["error"] = pc.if_else(m, pa.scalar(NOT_UTF8), out["error"])
     return out
+
+
+#: The ``error`` of a frame that is not valid UTF-8.
+NOT_UTF8 = "$: not valid JSON (not UTF-8)"
 
 
 def texts_of(binary: pa.Array) -> pa.Array:

@@ -43,6 +43,12 @@ POOL = [
     orjson.dumps(orjson.loads(transcription_frame("c4")), option=orjson.OPT_INDENT_2),
     b'{"topicName": "channel.metadata", "eventBody": {"message": "caf\xe9"}}',  # not UTF-8
     b'{"topicName":"v2.conversations.c5.transcription","eventBody":{"transcripts":[]}}\r',
+    # one transcript of three unreadable: the others are segments, the frame is flagged
+    transcription_frame("c6", utterances=3).replace(b'"utteranceId":"c6-u1",', b""),
+    transcription_frame("c7", utterances=2).replace(b'"alternatives":[', b'"alternatives":5,"x":['),
+    transcription_frame("c8").replace(b"1795513500000", b"9223372036854775808"),  # > int64
+    transcription_frame("c9").replace(b'"version":"2"', b'"version":"2","topicName":"x"'),  # dup
+    transcription_frame("c10").replace(b'"conversationId":"c10"', b'"conversationId":"\x80"'),
 ]
 
 

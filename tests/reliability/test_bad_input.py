@@ -253,3 +253,27 @@ def test_invalid_utf8_is_flagged_and_the_part_stays_readable(tmp_path):
     s = convert([src], tmp_path / "ds", progress=False)
     assert (s.written, s.quarantined) == (2, 1)
     assert "UTF-8" in quarantined(tmp_path / "ds")[0]["reason"]
+
+
+def test_one_malformed_transcript_costs_only_itself(tmp_path):
+    """The good transcripts of a frame are segments; the bad one is flagged in ``error``."""
+    from diarkit.io.load import load_segments
+
+    frame = transcription_frame("part", utterances=3).replace(b'"utteranceId":"part-u1",', b"")
+    good = frames(3)
+    rec = RawRecorder(tmp_path / "cap", "part", roller="thread")
+    rec.open()
+    rec.append_batch([good[0], frame, good[1]], "ch")
+    rec.close()
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join([good[0], frame, good[2]]))
+    s = convert([src], tmp_path / "ds", progress=False)
+    assert (s.written, s.quarantined) == (3, 0)
+    for ds in (tmp_path / "cap", tmp_path / "ds"):
+        (row,) = [r for r in stored(ds) if r["conversation_id"] == "part"]
+        assert row["kind"] == "transcription"
+        assert row["error"].startswith("$.eventBody.transcripts[1]")
+        assert "utteranceId" in row["error"]
+        seg = load_segments(ds)
+        ids = sorted(seg[seg["conversation_id"] == "part"]["utterance_id"])
+        assert ids == ["part-u0", "part-u2"]
