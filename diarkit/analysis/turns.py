@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from diarkit.analysis._core import (
     starts_of_runs,
 )
 from diarkit.schema import SEGMENTS, TURNS, validate
+
+if TYPE_CHECKING:
+    from diarkit.analysis.profiles import Profile
 
 #: Default largest pause (seconds) between two segments of one speaker inside one turn.
 MAX_GAP_S = 1.0
@@ -69,7 +73,7 @@ def turn_bounds(
     return order, first, turn_end
 
 
-def merge_backchannels(
+def backchannel_merge_map(
     conv: np.ndarray,
     spk: np.ndarray,
     start: np.ndarray,
@@ -78,30 +82,21 @@ def merge_backchannels(
     max_gap_ms: int,
     backchannel_ms: int,
     ends_turn: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge turns split only by another speaker's backchannel; flag the backchannels.
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each input turn, the index of the input turn it merges into, and backchannel flags.
 
-    Input turns are sorted by (conversation, start). A turn shorter than
-    ``backchannel_ms`` (integer milliseconds) is a *backchannel* when it lies inside the
-    preceding longer turn of another speaker, or when it sits between two longer turns of
-    one other speaker whose pause (later start minus earlier end) is at most
-    ``max_gap_ms``; those two turns then become one (unless ``ends_turn``). Short turns
-    that are neither stay ordinary turns (a short answer is a response).
-
-    Returns:
-        (conv, speaker, start_s, end_s, is_backchannel) of the resulting turns, still
-        sorted by (conversation, start).
+    Same rules as :func:`merge_backchannels` (which applies this map).
     """
     n = len(conv)
+    target = np.arange(n)
     is_bc = np.zeros(n, dtype=bool)
     if n < 2 or backchannel_ms <= 0:
-        return conv, spk, start, end, is_bc
+        return target, is_bc
     dur_ms = np.rint((end - start) * 1000.0).astype(np.int64)
     short = dur_ms < backchannel_ms
     if not short.any():
-        return conv, spk, start, end, is_bc
+        return target, is_bc
     idx = np.flatnonzero(~short)  # the longer turns, in order
-    # a short turn inside the preceding longer turn of another speaker
     last_long = np.maximum.accumulate(np.where(~short, np.arange(n), -1))
     prev_long = np.full(n, -1)
     prev_long[1:] = last_long[:-1]
@@ -127,12 +122,48 @@ def merge_backchannels(
         np.add.at(between, idx[j], -1)
     is_bc = short & ((np.cumsum(between)[:n] > 0) | inside)
     if ends_turn or not merge.any():
-        return conv, spk, start, end, is_bc
+        return target, is_bc
     run = np.cumsum(~merge) - 1  # run number of each longer turn
     root = idx[np.flatnonzero(~merge)][run]
-    target = np.arange(n)
     target[idx] = root
-    keep = target == np.arange(n)
+    return target, is_bc
+
+
+def merge_backchannels(
+    conv: np.ndarray,
+    spk: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    *,
+    max_gap_ms: int,
+    backchannel_ms: int,
+    ends_turn: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge turns split only by another speaker's backchannel; flag the backchannels.
+
+    Input turns are sorted by (conversation, start). A turn shorter than
+    ``backchannel_ms`` (integer milliseconds) is a *backchannel* when it lies inside the
+    preceding longer turn of another speaker, or when it sits between two longer turns of
+    one other speaker whose pause (later start minus earlier end) is at most
+    ``max_gap_ms``; those two turns then become one (unless ``ends_turn``). Short turns
+    that are neither stay ordinary turns (a short answer is a response).
+
+    Returns:
+        (conv, speaker, start_s, end_s, is_backchannel) of the resulting turns, still
+        sorted by (conversation, start).
+    """
+    target, is_bc = backchannel_merge_map(
+        conv,
+        spk,
+        start,
+        end,
+        max_gap_ms=max_gap_ms,
+        backchannel_ms=backchannel_ms,
+        ends_turn=ends_turn,
+    )
+    keep = target == np.arange(len(conv))
+    if keep.all():
+        return conv, spk, start, end, is_bc
     new_end = end.copy()
     np.maximum.at(new_end, target, end)
     return conv[keep], spk[keep], start[keep], new_end[keep], is_bc[keep]
@@ -182,36 +213,53 @@ def _join_text(
     return pd.Series(joined.cast(pa.string()).to_pandas(), dtype=pd.StringDtype())
 
 
-def turns(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> pd.DataFrame:
+def turns(
+    segments: pd.DataFrame,
+    max_gap: float | None = None,
+    profile: str | Profile | None = None,
+) -> pd.DataFrame:
     """Merge consecutive segments of one speaker into turns (times in seconds).
 
+    The segments are first made one timeline (:func:`diarkit.analysis.conversation.one_timeline`:
+    partial versions finalized or refused per the profile, repeated finals once, blank
+    texts dropped, sources merged), so a turn's text never repeats a partial version.
     Segments are ordered by conversation, start, end, speaker and order received. A
     segment continues the current turn when it has the same speaker as the previous
     segment and starts at most ``max_gap`` seconds after the latest end seen in the turn
-    (overlapping segments of one speaker merge). Any segment of another speaker in
-    between ends the turn, even a short backchannel. Pass finalized segments
-    (:func:`diarkit.analysis.finalize`): partial versions would be merged as if they
-    were separate speech.
+    (integer milliseconds: a pause of exactly ``max_gap`` continues it; overlapping
+    segments of one speaker merge). A backchannel of another speaker in between
+    (``docs/metrics.md``) does not end the turn unless the profile says so; backchannels
+    are turns of their own, flagged in the ``backchannel`` column.
 
     Args:
         segments: a table following ``diarkit.schema.SEGMENTS``, in any order.
-        max_gap: the largest pause, in seconds, bridged inside one turn (default 1.0).
+        max_gap: the largest pause, in seconds, bridged inside one turn (default: the
+            profile's ``max_gap_s``, 1.0).
+        profile: the analysis profile (name or ``Profile``; default ``default``).
 
     Returns:
         A ``diarkit.schema.TURNS`` table: ``start_s``/``end_s``/``duration_s`` in seconds,
-        ``text`` (non-empty segment texts joined by one space), ``segment_count``,
-        ``word_count`` (sum of segment word counts) and ``confidence`` (mean weighted by
-        segment duration; the plain mean when all segments are zero-length; NaN
-        confidences are ignored), sorted by conversation and ``turn_index``.
+        ``text`` (non-empty segment texts joined by one space, in time order),
+        ``segment_count``, ``word_count`` (sum of segment word counts) and ``confidence``
+        (mean weighted by segment duration; the plain mean when all segments are
+        zero-length; NaN confidences are ignored), plus ``backchannel`` (bool); sorted by
+        conversation and ``turn_index``.
 
     Raises:
         SchemaError: when the input does not follow the segments contract.
         ValueError: on missing times, ``end_s < start_s`` or a missing speaker, naming the
-            first bad row.
+            first bad row; on unfinalized input with ``unfinalized="error"``.
     """
+    from diarkit.analysis.conversation import one_timeline
+    from diarkit.analysis.profiles import get_profile
+
     validate(segments, SEGMENTS, where="turns()")
+    prof = get_profile(profile)
+    if max_gap is not None:
+        prof = prof.replace(max_gap_s=max_gap)
+    segments = one_timeline(segments, prof, where="turns()").reset_index(drop=True)
     check_intervals(segments, "turns()", ("conversation_id", "speaker"))
-    ti = turn_index(segments, max_gap)
+    ti = turn_index(segments, prof.max_gap_s)
     n_turns = len(ti.first)
     n = len(ti.order)
     turn_of_row = np.zeros(n, dtype=np.int64)
@@ -219,6 +267,36 @@ def turns(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> pd.DataFrame:
         marks = np.zeros(n, dtype=np.int64)
         marks[ti.first] = 1
         turn_of_row = np.cumsum(marks) - 1
+    target, is_bc = backchannel_merge_map(
+        ti.conv,
+        ti.speaker,
+        ti.start,
+        ti.end,
+        max_gap_ms=round(prof.max_gap_s * 1000),
+        backchannel_ms=round(prof.backchannel_max_s * 1000),
+        ends_turn=prof.backchannel_ends_turn,
+    )
+    if not (target == np.arange(n_turns)).all():
+        keep = target == np.arange(n_turns)
+        new_id = np.cumsum(keep) - 1
+        turn_of_row = new_id[target[turn_of_row]]
+        merged_end = ti.end.copy()
+        np.maximum.at(merged_end, target, ti.end)
+        # rows of a merged turn are no longer contiguous: order them by turn, then time
+        regroup = np.argsort(turn_of_row, kind="stable")
+        ti = TurnIndex(
+            order=ti.order[regroup],
+            first=np.flatnonzero(keep),
+            conv=ti.conv[keep],
+            speaker=ti.speaker[keep],
+            start=ti.start[keep],
+            end=merged_end[keep],
+            conv_labels=ti.conv_labels,
+            speaker_labels=ti.speaker_labels,
+        )
+        turn_of_row = turn_of_row[regroup]
+        is_bc = is_bc[keep]
+        n_turns = int(keep.sum())
     s = float_array(segments["start_s"])[ti.order]
     e = float_array(segments["end_s"])[ti.order]
     conf = float_array(segments["confidence"])[ti.order]
@@ -253,9 +331,10 @@ def turns(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> pd.DataFrame:
                 np.int64
             ),
             "confidence": confidence,
+            "backchannel": is_bc,
         }
     )
     if n_turns == 0:
-        out = TURNS.empty()
+        out = TURNS.empty().assign(backchannel=pd.Series(dtype=bool))
     validate(out, TURNS, where="turns() output")
     return out

@@ -166,3 +166,28 @@ def test_profiles_are_frozen_named_and_validated():
         p.replace(min_confidence=2.0)
     for prof in PROFILES.values():
         assert prof.name in PROFILES and (prof.name == "default" or prof.source.startswith("https://"))
+
+
+def test_turns_table_follows_the_same_rules_as_talk_stats():
+    df = intervals({"agent": [(0.0, 3.0), (3.9, 6.0)], "customer": [(3.2, 3.6), (6.5, 9.0)]})
+    t = turns(df)
+    assert t["speaker"].astype(str).tolist() == ["agent", "customer", "customer"]
+    assert t["backchannel"].tolist() == [False, True, False]
+    assert t.iloc[0].end_s == 6.0 and t.iloc[0].segment_count == 2
+    assert t.iloc[0].text == "w0 w1"  # the agent's two segments, in time order
+    stats = talk_stats(t)
+    assert row(stats, "agent").turn_count == 1
+
+
+def test_turns_of_unfinalized_input_never_repeat_a_partial_version():
+    rows = [
+        {"utterance_id": "u1", "is_final": False, "start_s": 0.0, "end_s": 1.0, "text": "hel"},
+        {"utterance_id": "u1", "is_final": False, "start_s": 0.0, "end_s": 2.0,
+         "text": "hello the"},
+        {"utterance_id": "u1", "is_final": True, "start_s": 0.0, "end_s": 3.0,
+         "text": "hello there"},
+    ]
+    df = segments([{**r, "order": i, "seq": i} for i, r in enumerate(rows)])
+    assert turns(df)["text"].tolist() == ["hello there"]
+    with pytest.raises(ValueError, match="turns\\(\\): 2 unfinalized row"):
+        turns(df, profile=get_profile().replace(unfinalized="error"))

@@ -84,7 +84,7 @@ def test_turn_metrics_match_the_oracle(raw):
         df, plain, max_gap=GAP, backchannel_max_s=BACKCHANNEL, interruption_grace_s=GRACE
     )
     want = oracle(rows)
-    assert len(turns(df, max_gap=GAP)) == len(oracle_turns(rows))
+    assert len(turns(df, max_gap=GAP, profile=plain)) == len(oracle_turns(rows))
     for _, r in stats.iterrows():  # a handful of result rows, not input rows
         w = want[str(r.speaker)]
         assert r.turn_count == len(w["durations"])

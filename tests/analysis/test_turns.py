@@ -91,7 +91,10 @@ def test_empty_and_missing_texts_are_skipped_when_joining():
             {"start_s": 3.0, "end_s": 4.0, "text": "two"},
         ]
     )
-    assert turns(df).text.tolist() == ["one two"]
+    # blank-text finals are not speech (the recogniser heard nothing): the 2 s between
+    # "one" and "two" is a pause longer than max_gap, so two turns
+    assert turns(df).text.tolist() == ["one", "two"]
+    assert turns(df, max_gap=2.0).text.tolist() == ["one two"]
 
 
 def test_unsorted_input_and_several_conversations():
@@ -119,4 +122,4 @@ def test_bad_rows_and_arguments_are_named():
 
 def test_empty_input():
     t = turns(segments([]))
-    assert len(t) == 0 and list(t.columns) == TURNS.names
+    assert len(t) == 0 and list(t.columns) == [*TURNS.names, "backchannel"]
