@@ -25,7 +25,8 @@ RUNNABLE = "<!-- runnable -->"
 
 def runnable_blocks(text: str) -> list[str]:
     """The ```python blocks that directly follow a ``<!-- runnable -->`` line."""
-    pattern = re.compile(re.escape(RUNNABLE) + r"\s*\n```python\n(.*?)\n```", re.S)
+    pattern = re.compile(r"^" + re.escape(RUNNABLE) + r"[ \t]*\n```python\n(.*?)\n```",
+                         re.S | re.M)
     return pattern.findall(text)
 
 
@@ -34,7 +35,8 @@ def python_blocks(text: str) -> list[str]:
 
 
 def pages_with_examples() -> list[Path]:
-    return sorted(p for p in DOCS.rglob("*.md") if RUNNABLE in p.read_text(encoding="utf-8"))
+    marker = re.compile(r"^" + re.escape(RUNNABLE) + r"[ \t]*$", re.M)
+    return sorted(p for p in DOCS.rglob("*.md") if marker.search(p.read_text(encoding="utf-8")))
 
 
 def test_readme_is_short_and_names_the_two_commands():
