@@ -784,6 +784,29 @@ def plan(concurrent_calls: int, handle_time_s: float, mode: str, busy_hours: flo
     click.echo("\n".join(result.lines()))
 
 
+@cli.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.argument("url")
+def publish(dataset: str, url: str) -> None:
+    """Upload DATASET to object storage at URL (s3://bucket/prefix) for Dask to read there.
+
+    Each file is written once under its final key (S3 has no rename), raw parts before
+    their segments; temporaries are left out; rerunning uploads only what is missing.
+    """
+    from diarkit.scale.objectstore import is_url, publish_dataset
+
+    if not is_url(url):
+        raise click.BadParameter(f"{url!r} is not an object-store URL (s3://bucket/prefix)")
+    try:
+        report = publish_dataset(dataset, url)
+    except (ImportError, OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot publish to {url}: {exc}") from None
+    click.echo(
+        f"published {len(report.uploaded)} object(s), {report.bytes / 1e6:.1f} MB to {url}; "
+        f"{len(report.skipped)} already there"
+    )
+
+
 def main() -> None:
     """Entry point of the ``diarkit`` console script."""
     cli()

@@ -154,3 +154,19 @@ def test_an_unpublished_context_is_a_clear_error(s3, dataset):
     fs.put_file(str(part), f"{bucket}/bare/ds/segments/{part.parent.name}/{part.name}")
     with pytest.raises(FileNotFoundError, match="publish the dataset with"):
         stats_dask(f"s3://{bucket}/bare/ds")
+
+
+def test_diarkit_publish_command(s3, dataset, tmp_path):
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+
+    bucket, _ = s3
+    url = f"s3://{bucket}/cli/ds"
+    result = CliRunner().invoke(cli, ["publish", str(dataset), url])
+    assert result.exit_code == 0, result.output
+    n = len(list_parts(dataset, "raw")) + len(list_parts(dataset, SEGMENTS_DIR)) + 2
+    assert f"published {n} object(s)" in result.output and "0 already there" in result.output
+    assert [p.rows for p in scale_list_parts(url)] == [p.rows for p in scale_list_parts(dataset)]
+    bad = CliRunner().invoke(cli, ["publish", str(dataset), str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "not an object-store URL" in bad.output
