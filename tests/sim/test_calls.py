@@ -317,3 +317,59 @@ def test_plan_call_keeps_its_old_signature() -> None:
     # a transfer without a second agent becomes a basic call
     assert plan_call(random.Random(1), organization_id="o", queue_id="q", user_id="u",
                      kind="conference").kind == "basic"
+
+
+def test_over_a_real_socket_topics_carry_calls_from_queue_entry_and_alerting() -> None:
+    """A client subscribed to a queue, its agents and the transcripts, on 127.0.0.1."""
+    import httpx
+
+    from diarkit.genesys import queue_calls_topic, transcription_topic, user_calls_topic
+    from diarkit.sim import Simulator
+
+    from .conftest import close, connect, new_channel, recv_close, subscribe, token
+
+    kinds = ["basic+hold", "consult_transfer", "abandoned"]
+    with Simulator(seed=9, conversations=3, queues=1, agents=2, kinds=kinds, speed=400.0,
+                   heartbeat_s=0.3, call_duration_s=(60.0, 80.0), stagger_s=0.0,
+                   autostart=False) as sim:
+        topics = [queue_calls_topic(q) for q in sim.scenario.queue_ids]
+        topics += [user_calls_topic(u) for u in sim.scenario.user_ids]
+        topics += [transcription_topic(c) for c in sim.conversation_ids]
+        headers = {"Authorization": f"Bearer {token(sim)}"}
+        with httpx.Client(base_url=sim.api_base, headers=headers, timeout=10) as api:
+            ch = new_channel(api)
+            assert subscribe(api, ch["id"], topics).status_code == 200
+        ws = connect(sim, ch)
+        try:
+            sim.start_conversations()
+            assert sim.wait_for_conversations_done(60)
+            sim.faults.socket_closing(ch["id"], close_after_s=0.05)
+            texts, code = recv_close(ws, limit=50_000)
+        finally:
+            close(ws)
+        assert code == 1000 and texts[:len(sim.ledger.texts(ch["id"]))] == sim.ledger.texts(
+            ch["id"])
+        plans = {p.conversation_id: p for p in sim.scenario.plans}
+    first: dict[tuple[str, str], dict] = {}
+    grouped = 0
+    for text in texts:
+        doc = orjson.loads(text)
+        body = doc.get("eventBody") or {}
+        if doc["topicName"].endswith(".calls"):
+            first.setdefault((body["id"], doc["topicName"]), body)
+            assert not any({"userId", "queueId", "calls"} & set(p) for p in body["participants"])
+        elif doc["topicName"].endswith(".transcription"):
+            grouped += len(body.get("transcripts", ())) > 1
+    assert grouped  # the default grouping reached the client
+    for cid, plan in plans.items():
+        queue_first = first[(cid, queue_calls_topic(plan.queue_id))]
+        # the queue topic learns of the call at queue entry: IVR done, acd just created
+        assert [p["purpose"] for p in queue_first["participants"]] == ["customer", "ivr", "acd"]
+        assert queue_first["participants"][1]["state"] == "disconnected"
+        users = [p for p in plan.participants if p.purpose == "agent"]
+        seen_users = {t for c, t in first if c == cid and ".users." in t}
+        assert seen_users == {user_calls_topic(p.user_id) for p in users}
+        for p in users:  # a user topic learns of the call when its agent is alerted
+            body = first[(cid, user_calls_topic(p.user_id))]
+            mine = next(x for x in body["participants"] if x["id"] == p.participant_id)
+            assert mine["state"] == "alerting" and mine["user"]["id"] == p.user_id
