@@ -484,7 +484,11 @@ def export_command(
     if as_turns and fmt == "ctm":
         raise click.UsageError("--turns does not apply to --format ctm (CTM is word-level)")
     try:
-        segments = load_segments(dataset, words=fmt == "ctm")
+        # a full id loads only its conversation; a short id or a miss reads all ids
+        segments = load_segments(dataset, conversations=[conversation] if conversation
+                                 else None, words=fmt == "ctm")
+        if conversation is not None and segments.empty:
+            segments = load_segments(dataset, words=fmt == "ctm")
         ids = sorted(str(c) for c in segments["conversation_id"].astype("string")
                      .dropna().unique())
         if not ids:
