@@ -304,7 +304,7 @@ def fleet_report(
     if fleet is not None and not fleet.empty:
         report.subheading("Distribution per metric (diarkit.analysis.fleet_stats)")
         keep = fleet[fleet["metric"].isin([
-            "talk_time_s", "talk_share_speech", "turn_mean_s", "words_per_minute",
+            "talk_time_s", share_col, "turn_mean_s", "words_per_minute",
             "interruptions", "patience_s", "call_duration_s", "call_overtalk_s",
             "call_silence_s", "call_silence_max_s",
         ])]
