@@ -7,7 +7,7 @@ columns, never a row loop.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,9 +16,11 @@ import pyarrow.compute as pc
 
 from diarkit.analysis._core import check_intervals, codes_of, float_array, order_by, union_blocks
 from diarkit.analysis.confidence import filter_confidence
-from diarkit.analysis.finality import finalize
 from diarkit.analysis.turns import turns
 from diarkit.schema import SEGMENTS, TURNS, SchemaError, validate
+
+if TYPE_CHECKING:
+    from diarkit.analysis.profiles import Profile
 
 _TIMES = ("conversation_id", "speaker", "start_s", "end_s")
 
@@ -518,13 +520,18 @@ def export_segments(
     conversation: str | None = None,
     min_confidence: float | None = None,
     as_turns: bool = False,
-    max_gap: float = 1.0,
+    max_gap: float | None = None,
+    profile: str | Profile | None = None,
 ) -> str:
     """Finalize raw segment versions and render them in one format (times in seconds).
 
-    The latest final version of each utterance is kept (:func:`finalize`); with
-    ``min_confidence``, :func:`filter_confidence` then drops low-confidence, speakerless
-    and empty rows; with ``as_turns`` (not for CTM) rows merge into turns first.
+    The segments are made one timeline first
+    (:func:`diarkit.analysis.conversation.one_timeline`: the latest final version of each
+    utterance, blank finals dropped, live/back-filled/imported sources merged, so a
+    sentence is never printed twice); with ``min_confidence`` (or the profile's when
+    ``profile`` is given), :func:`filter_confidence` then drops low-confidence and
+    speakerless rows: exports show what was *said*. With ``as_turns`` (not for CTM) rows
+    merge into turns first.
 
     Args:
         segments: a SEGMENTS table, any mix of versions.
@@ -533,7 +540,9 @@ def export_segments(
             the table holds several).
         min_confidence: confidence threshold (0-1); default: no confidence filtering.
         as_turns: export turns instead of segments.
-        max_gap: seconds bridged inside a turn when ``as_turns``.
+        max_gap: seconds bridged inside a turn when ``as_turns`` (default: the profile's).
+        profile: analysis profile (name or ``Profile``); its ``min_confidence`` applies
+            when ``min_confidence`` is not given.
 
     Raises:
         ValueError: for an unknown format or conversation, or ``as_turns`` with CTM.
@@ -547,9 +556,15 @@ def export_segments(
         segments = segments[segments["conversation_id"].astype("string") == conversation]
         if segments.empty:
             raise ValueError(f"export_segments(): no segments for conversation {conversation!r}")
-    table = finalize(segments).segments
+    from diarkit.analysis.conversation import one_timeline
+    from diarkit.analysis.profiles import get_profile
+
+    prof = get_profile(profile)
+    table = one_timeline(segments, prof, where="export_segments()")
+    if min_confidence is None and profile is not None:
+        min_confidence = prof.min_confidence
     if min_confidence is not None:
         table = filter_confidence(table, min_confidence).kept
     if as_turns:
-        table = turns(table, max_gap=max_gap)
+        table = turns(table, max_gap=max_gap, profile=prof)
     return str(FORMATS[fmt](table))

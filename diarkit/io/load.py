@@ -256,7 +256,7 @@ def load_segments(
     start: TimeLike = None,
     end: TimeLike = None,
     words: bool = False,
-    source: bool = False,
+    source: bool = True,
 ) -> pd.DataFrame:
     """Load segments (``diarkit.schema.SEGMENTS``): one row per utterance version.
 
@@ -272,7 +272,8 @@ def load_segments(
         end: keep conversations whose call started before this time (exclusive).
         words: also load the ``words`` list column (word times in seconds; slower).
         source: add the ``source`` column (``live``/``backfill``/``import``, from each
-            row's raw frame; see ``diarkit.analysis.conversation.source_of``).
+            row's raw frame; see ``diarkit.analysis.conversation.source_of``), which
+            every metric and export uses to merge sources; ``False`` skips reading raw.
 
     Returns:
         Columns of ``SEGMENTS`` (``start_s``/``end_s`` in seconds from the session start,
@@ -294,18 +295,32 @@ def load_segments(
 
 
 def _sources(root: Path, seg: pd.DataFrame, ids: list[str] | None) -> pd.Categorical:
-    """Each segment's source, from the topic/source of its raw frame (session, seq)."""
+    """Each segment's source, from the topic/source of its raw frame (session, seq).
+
+    A session holds frames of one source (a capture, or one input file of a convert
+    run): then the source is mapped per session, without a join; a session that mixes
+    sources is joined row by row on (``session_id``, ``seq``).
+    """
     from diarkit.analysis.conversation import source_of
+    from diarkit.schema import SEGMENT_SOURCES
 
     raw = load_raw(root, conversations=ids, columns=["session_id", "seq", "topic", "source"])
-    raw = raw.assign(
-        session_id=raw["session_id"].astype("string"), seq=raw["seq"].astype("int64")
-    ).drop_duplicates(["session_id", "seq"])
+    src = pd.Series(np.asarray(source_of(raw["topic"], raw["source"])), index=raw.index)
+    session = raw["session_id"].astype("string")
+    per_session = pd.DataFrame({"s": session, "src": src}).drop_duplicates()
+    if not per_session["s"].duplicated().any():
+        mapping = dict(zip(per_session["s"], per_session["src"], strict=True))
+        codes, sessions = pd.factorize(seg["session_id"].astype(object))
+        names = [mapping.get(str(x), "live") for x in sessions]
+        rank = np.array([SEGMENT_SOURCES.index(n) for n in names] + [0], dtype=np.int8)
+        return pd.Categorical.from_codes(rank[codes], categories=list(SEGMENT_SOURCES))
+    raw = raw.assign(session_id=session, seq=raw["seq"].astype("int64"), src=src)
+    raw = raw.drop_duplicates(["session_id", "seq"])
     key = pd.MultiIndex.from_arrays(
         [seg["session_id"].astype("string"), seg["seq"].astype("int64")]
     )
-    found = raw.set_index(["session_id", "seq"]).reindex(key)
-    return source_of(found["topic"].reset_index(drop=True), found["source"].reset_index(drop=True))
+    found = raw.set_index(["session_id", "seq"])["src"].reindex(key)
+    return pd.Categorical(found.fillna("live").to_numpy(), categories=list(SEGMENT_SOURCES))
 
 
 def _call_events(root: Path, conversations: Iterable[str] | None) -> pd.DataFrame:

@@ -197,3 +197,12 @@ def test_a_capture_gap_inside_a_call_is_an_unknown_phase(tmp_path):
     assert ("talk", 38.369, 40.0) in got and ("talk", 45.0, 57.034) in got
     stats = conversation_stats(root, conversations=[CALL])
     assert (stats["call_unknown_s"] == 5.0).all()
+
+
+def test_exports_print_each_sentence_once(both, live):
+    from diarkit.analysis import export_segments
+
+    for fmt in ("srt", "json", "rttm"):
+        a = export_segments(load_segments(both), fmt, conversation=CALL)
+        b = export_segments(load_segments(live), fmt, conversation=CALL)
+        assert a == b, fmt
