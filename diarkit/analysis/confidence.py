@@ -29,14 +29,15 @@ class ConfidenceRule:
             unknown confidence is not a low one).
     """
 
-    min_confidence: float = 0.85
+    min_confidence: float = 0.5  # the default analysis profile's (profiles.Profile)
     drop_partial: bool = True
     drop_empty_speaker: bool = True
     drop_empty_text: bool = True
     drop_missing_confidence: bool = False
 
 
-#: Presets: ``default`` (0.85, every check) and ``tutorial`` — the tutorial's audit rule:
+#: Presets: ``default`` (0.5 as the default analysis profile, every check) and
+#: ``tutorial`` — the tutorial's audit rule:
 #: drop confidence < 0.5 or an empty speaker, nothing else.
 PRESETS: dict[str, ConfidenceRule] = {
     "default": ConfidenceRule(),
@@ -99,7 +100,8 @@ def filter_confidence(
     Args:
         segments: a table following ``diarkit.schema.SEGMENTS``.
         min_confidence: rows with ``confidence < min_confidence`` are dropped; default
-            0.85 (``preset="tutorial"``: 0.5). A confidence equal to it is kept.
+            0.5, the default analysis profile's (``preset="tutorial"``: 0.5 too). A
+            confidence equal to it is kept.
         preset: ``"default"`` or ``"tutorial"`` (see ``PRESETS``).
         **overrides: any boolean field of :class:`ConfidenceRule` (``drop_partial``,
             ``drop_empty_speaker``, ``drop_empty_text``, ``drop_missing_confidence``).

@@ -97,13 +97,21 @@ def audit_input():
 
 def test_filter_confidence_drops_with_reasons_and_loses_nothing():
     df = audit_input()
-    kept, audit = filter_confidence(df)
+    kept, audit = filter_confidence(df, min_confidence=0.85)
     assert list(kept.text) == ["good", "boundary", "unknown confidence"]
     assert list(audit.text) == ["low", "nobody", "   ", "partial"]
     assert list(audit.reason) == ["low_confidence", "empty_speaker", "empty_text", "partial"]
     assert audit.reasons.iloc[1] == "empty_speaker,low_confidence"
     assert len(kept) + len(audit) == len(df)
     assert set(audit.index) | set(kept.index) == set(df.index)
+
+
+def test_the_default_threshold_is_the_default_profiles():
+    from diarkit.analysis.profiles import get_profile
+
+    assert PRESETS["default"].min_confidence == get_profile().min_confidence == 0.5
+    kept, _ = filter_confidence(audit_input())
+    assert {"good", "boundary", "low", "unknown confidence"} == set(kept.text)
 
 
 def test_missing_confidence_can_be_dropped_explicitly():
