@@ -235,6 +235,8 @@ def plot_timeline(
     title: str | None = None,
     phases: pd.DataFrame | None = None,
     silence_phases: Sequence[str] = ("talk",),
+    shares: dict[str, float] | None = None,
+    shares_label: str = "talk share",
 ) -> Axes:
     """Draw one conversation as a speaker timeline; the x axis is call time in mm:ss.
 
@@ -265,6 +267,10 @@ def plot_timeline(
             ``silence_phases``, as ``talk_stats`` counts it, and the other phases (hold,
             queue, IVR, after-call work, unknown) are drawn on a ``phases`` row.
         silence_phases: phase kinds inside which a gap can be silence.
+        shares: talk share per speaker (0-1) to print above the plot instead of the
+            plot's own (speaker time over first speech to last speech), e.g. the
+            ``talk_share_call`` of ``talk_stats`` so a report shows one figure.
+        shares_label: what ``shares`` are, printed before them.
 
     Returns:
         The Axes drawn on.
@@ -387,13 +393,18 @@ def plot_timeline(
         title = f"Conversation {_short_id(cid)} · {format_mmss(t1 - t0)}"
     ax.set_title(title, loc="left", fontsize=11, pad=15)
     call = max(t1 - call_start, 1e-9)
-    parts = [
-        f"{name} {float((u[:, 1] - u[:, 0]).sum()) / call:.0%}"
-        for name, u in zip(order, unions, strict=True)
-    ]
+    if shares is not None:  # the caller's figures (e.g. talk_stats' talk_share_call)
+        parts = [f"{name} {float(shares[name]):.0%}" for name in order if name in shares]
+        head = f"{shares_label}: "
+    else:
+        parts = [
+            f"{name} {float((u[:, 1] - u[:, 0]).sum()) / call:.0%}"
+            for name, u in zip(order, unions, strict=True)
+        ]
+        head = "talk share of call: "
     parts.append(f"overtalk {format_mmss(float((ot[:, 1] - ot[:, 0]).sum()))}")
     parts.append(f"silence {format_mmss(float((gaps[:, 1] - gaps[:, 0]).sum()))}")
-    summary = "talk share of call: " + " · ".join(parts)
+    summary = head + " · ".join(parts)
     if conf is not None:
         summary += "   |   shade = confidence (pale = low)"
     ax.annotate(summary, (0.0, 1.0), xycoords="axes fraction", xytext=(0, 3),

@@ -383,3 +383,10 @@ def test_timeline_with_phases_counts_silence_only_in_talk_phases():
     assert "silence 0:45" in text  # without phases the whole 40 s gap is silence
     with pytest.raises(ValueError, match="phases have no column"):
         plot.plot_timeline(make_segments(rows), phases=phases.drop(columns="phase"))
+
+
+def test_timeline_prints_the_callers_shares():
+    ax = plot.plot_timeline(make_segments(SMALL), shares={"agent": 0.25, "customer": 0.4},
+                            shares_label="talk share (talk_share_call)")
+    summary = next(t.get_text() for t in ax.texts if "talk share" in t.get_text())
+    assert summary.startswith("talk share (talk_share_call): agent 25% · customer 40%")

@@ -240,3 +240,27 @@ def test_time_window_selects_whole_calls_by_call_start(dataset, tmp_path):
               "--stats-csv", tmp_path / "early.csv")
     assert res.exit_code == 0, res.output
     assert set(pd.read_csv(tmp_path / "early.csv")["conversation_id"].astype(str)) == earlier
+
+
+def test_timelines_print_the_report_talk_share(dataset, tmp_path, monkeypatch):
+    """Each timeline shows the talk share of the tables (one figure per call and party)."""
+    import diarkit.plot as plot
+    from diarkit.report import build_report
+
+    seen = []
+    real = plot.plot_timeline
+
+    def spy(*args, **kwargs):
+        seen.append((args[1], kwargs.get("shares"), kwargs.get("phases") is not None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plot, "plot_timeline", spy)
+    result = build_report(dataset, tmp_path / "r.html", stats_csv=False, timelines=2)
+    stats = result.analysis.stats.assign(
+        conversation_id=lambda f: f["conversation_id"].astype(str),
+        speaker=lambda f: f["speaker"].astype(str))
+    assert len(seen) == 2
+    for cid, shares, with_phases in seen:
+        expected = stats[stats["conversation_id"] == cid].groupby("speaker")[
+            "talk_share_call"].sum().to_dict()
+        assert shares == pytest.approx(expected) and with_phases

@@ -291,10 +291,15 @@ def fleet_report(
                 continue
             silence_s = float(getattr(_prof_obj(profile), "min_silence_s", 3.0))
             prof = _prof_obj(profile)
+            mine = stats[stats["conversation_id"].astype("string") == cid]
+            shares = (mine.assign(speaker=mine["speaker"].astype(str))
+                      .groupby("speaker")[share_col].sum().astype(float).to_dict())
             _embed(report, plot_timeline(one, cid, confidence=True, title=f"{cid} — {why}",
                                          silence_min_s=silence_s, phases=phases,
                                          silence_phases=tuple(getattr(
-                                             prof, "silence_phases", ("talk",)))),
+                                             prof, "silence_phases", ("talk",))),
+                                         shares=shares, shares_label=f"talk share "
+                                         f"({share_col})"),
                    alt=f"timeline of {cid}")
 
     report.section("Every call", note=f"agent/customer talk: {defs['talk_share'].name} "
