@@ -118,6 +118,15 @@ def capture(
     if source is not None:
         from diarkit.capture.sqs import run_sqs_capture
 
+        websocket_only = {"--conversation": conversations, "--follow-queue": follow_queues,
+                          "--follow-user": follow_users, "--env": environment,
+                          "--region": region, "--login-base": login_base,
+                          "--api-base": api_base, "--client-id": client_id,
+                          "--client-secret-file": client_secret_file}
+        given = [flag for flag, value in websocket_only.items() if value]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: WebSocket options, not for --source sqs://")
+
         raise SystemExit(
             run_sqs_capture(
                 out,
@@ -125,6 +134,7 @@ def capture(
                 duration=duration,
                 session_id=session_id,
                 visibility_timeout_s=visibility_timeout,
+                roll_seconds=roll_seconds,
                 status_line=not quiet,
                 echo=click.echo,
             )

@@ -612,6 +612,7 @@ def run_sqs_capture(
     session_id: str | None = None,
     visibility_timeout_s: int | None = None,
     wait_s: float = MAX_WAIT_S,
+    roll_seconds: float = 5.0,
     status_line: bool = True,
     echo: Callable[[str], Any] = print,
 ) -> int:
@@ -632,6 +633,7 @@ def run_sqs_capture(
             session_id=session_id,
             visibility_timeout_s=visibility_timeout_s,
             wait_s=wait_s,
+            roll_seconds=roll_seconds,
         )
     except (ValueError, CaptureError, ImportError) as exc:
         echo(f"error: {exc}")

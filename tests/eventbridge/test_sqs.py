@@ -334,3 +334,16 @@ def test_the_dedupe_window_forgets_old_keys():
     assert key_of("a") in seen
     seen.expire(190.0)
     assert key_of("a") not in seen and key_of("b") in seen
+
+
+def test_websocket_options_are_refused_with_an_sqs_source(tmp_path):
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+
+    args = ["capture", "--source", "sqs://sqs.eu-west-1.amazonaws.com/1/q", "--out", str(tmp_path)]
+    r = CliRunner().invoke(cli, [*args, "--follow-queue", "q1", "--client-id", "x"])
+    assert r.exit_code == 2
+    assert "--follow-queue, --client-id: WebSocket options, not for --source sqs://" in r.output
+    r = CliRunner().invoke(cli, ["capture", "--source", "https://x/1/q", "--out", str(tmp_path)])
+    assert r.exit_code == 1 and "expected sqs://QUEUE_URL" in r.output
