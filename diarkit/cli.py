@@ -305,11 +305,15 @@ def stats(
               help="Write the deterministic data sample to this folder and exit.")
 @click.option("--start-now", is_flag=True,
               help="Start the calls at once instead of waiting for a subscriber.")
+@click.option("--grouping", type=click.Choice(["grouped", "low_latency", "per_frame"]),
+              default="grouped", show_default=True,
+              help="Transcripts per frame: batched within ~35 s (as documented), ~3-5 s, "
+                   "or one per frame.")
 def simulate(
     seed: int, conversations: int, queues: int, agents: int, speed: float, heartbeat: float,
     call_duration: tuple[float, float], stagger: float, port: int, duration: float | None,
     faults: tuple[str, ...], chaos: float | None, write_sample: str | None,
-    start_now: bool = False,
+    start_now: bool = False, grouping: str = "grouped",
 ) -> None:
     """Run the embedded Genesys Cloud simulator on 127.0.0.1 (prints URLs and credentials)."""
     from diarkit.sim.runner import run_simulate
@@ -319,7 +323,8 @@ def simulate(
             seed=seed, conversations=conversations, queues=queues, agents=agents, speed=speed,
             heartbeat_s=heartbeat, call_duration_s=call_duration, stagger_s=stagger, port=port,
             duration_s=duration, faults=faults, chaos_every_s=chaos,
-            write_sample_dir=write_sample, start_now=start_now, echo=click.echo,
+            write_sample_dir=write_sample, start_now=start_now, grouping=grouping,
+            echo=click.echo,
         )
     except (ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc

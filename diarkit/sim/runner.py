@@ -27,6 +27,7 @@ def run_simulate(
     chaos_every_s: float | None = None,
     write_sample_dir: str | None = None,
     start_now: bool = False,
+    grouping: str = "grouped",
     echo: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
@@ -36,8 +37,9 @@ def run_simulate(
     ready-to-paste ``diarkit capture`` command, then a summary (frames sent, faults
     injected). The calls start when a client has subscribed a channel and connected its
     socket (so a capture started later still sees every call from its beginning), or at
-    once with ``start_now``. With ``write_sample_dir`` it writes the deterministic data
-    sample there instead and returns.
+    once with ``start_now``. ``grouping`` is how transcripts are batched into frames
+    (``diarkit.sim.calls.GROUPINGS``). With ``write_sample_dir`` it writes the
+    deterministic data sample there instead and returns.
 
     Raises:
         ValueError: a malformed ``KIND[:N]@SECONDS`` fault spec.
@@ -52,7 +54,7 @@ def run_simulate(
         seed=seed, conversations=conversations, queues=queues, agents=agents, speed=speed,
         heartbeat_s=heartbeat_s, call_duration_s=call_duration_s, stagger_s=stagger_s,
         port=port, fault_plan=plan, chaos_every_s=chaos_every_s, ledger_maxlen=100_000,
-        autostart=start_now,
+        autostart=start_now, grouping=grouping,
     )
     with sim:
         echo(f"login base:    {sim.login_base}")

@@ -373,3 +373,26 @@ def test_over_a_real_socket_topics_carry_calls_from_queue_entry_and_alerting() -
             body = first[(cid, user_calls_topic(p.user_id))]
             mine = next(x for x in body["participants"] if x["id"] == p.participant_id)
             assert mine["state"] == "alerting" and mine["user"]["id"] == p.user_id
+
+
+def test_simulate_command_takes_the_grouping() -> None:
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+
+    bad = CliRunner().invoke(cli, ["simulate", "--duration", "0.1", "--grouping", "batched"])
+    assert bad.exit_code == 2 and "'batched' is not one of" in bad.output
+    ok = CliRunner().invoke(cli, ["simulate", "--duration", "0.2", "--conversations", "1",
+                                  "--grouping", "per_frame", "--start-now"])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_simulator_passes_grouping_and_kinds_to_its_scenario() -> None:
+    from diarkit.sim import Simulator
+
+    sim = Simulator(seed=1, conversations=2, grouping="low_latency",
+                    kinds=["callback", "abandoned"], autostart=False)
+    assert sim.scenario.grouping == "low_latency"
+    assert [p.kind for p in sim.scenario.plans] == ["callback", "abandoned"]
+    with pytest.raises(ValueError, match="grouping must be one of"):
+        Simulator(grouping="batched")
