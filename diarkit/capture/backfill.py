@@ -163,15 +163,17 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
     seg = _live_segments(root)
     raw_dir = root / "raw"
     if raw_dir.exists():
-        table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
-                           exclude_invalid_files=True).to_table(
-            columns=["session_id", "received_at", "conversation_id", "event_time", "frame"],
-            filter=(ds.field("kind") == "transcription"))
-        live = pc.invert(pc.starts_with(table.column("session_id"), BACKFILL_SESSION_PREFIX))
-        table = table.filter(pc.fill_null(live, True))
-        ended = pc.fill_null(pc.match_substring(table.column("frame"), '"SESSION_ENDED"'),
-                             False).to_numpy(zero_copy_only=False)
-        df = table.drop_columns(["frame"]).to_pandas()
+        data = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
+                          exclude_invalid_files=True)
+        live = ~pc.starts_with(ds.field("session_id"), BACKFILL_SESSION_PREFIX)
+        frames = (ds.field("kind") == "transcription") & live
+        # the frame text is read only where a filter needs it, never held for every row
+        table = data.to_table(columns=["received_at", "conversation_id", "event_time"],
+                              filter=frames)
+        ended_rows = data.to_table(
+            columns=["conversation_id", "event_time"],
+            filter=frames & pc.match_substring(ds.field("frame"), '"SESSION_ENDED"'))
+        df = table.to_pandas()
         df["conversation_id"] = df["conversation_id"].astype("string")
         origin_ms = pd.Series(dtype="float64")
         if len(seg):
@@ -179,34 +181,34 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
             origin_ms = (pd.Series(_us(anchored["start_at"]) / 1000, index=anchored.index)
                          - anchored["start_s"] * 1000).groupby(
                 anchored["conversation_id"]).median()
-        org = df["conversation_id"].map(origin_ms).to_numpy(dtype=float, na_value=np.nan)
-        ev = _us(df["event_time"]).astype(float) / 1000
-        ev[_us(df["event_time"]) == np.iinfo(np.int64).min] = np.nan
-        pos = np.round(ev - org)
-        # frames no segment anchors: read status.offsetMs from the frame itself
-        todo = np.flatnonzero(np.isnan(pos))
-        if len(todo):
-            texts = table.column("frame").take(pa.array(todo)).to_pylist()
-            for i, text in zip(todo, texts, strict=True):
-                try:
-                    body = orjson.loads(text).get("eventBody") or {}
-                except (orjson.JSONDecodeError, AttributeError):
-                    continue
-                p = _position_ms(body) if isinstance(body, dict) else None
-                if p is not None:
-                    pos[i] = p
-        df["pos"] = pos
+
+        def positions(frame: pd.DataFrame) -> np.ndarray:
+            org = frame["conversation_id"].astype("string").map(origin_ms).to_numpy(
+                dtype=float, na_value=np.nan)
+            us = _us(frame["event_time"])
+            ev = np.where(us == np.iinfo(np.int64).min, np.nan, us / 1000)
+            return np.asarray(np.round(ev - org), dtype=float)
+
+        df["pos"] = positions(df)
         df["rec"] = _us(df["received_at"])
-        df["ended"] = ended
+        unanchored = df.loc[df["pos"].isna(), "conversation_id"].dropna().unique()
+        if len(unanchored):  # no segment anchors the clock: read status.offsetMs
+            _positions_from_frames(data, frames, df, list(unanchored))
         df = df[df["conversation_id"].notna()]
+        ends = ended_rows.to_pandas()
+        ends["pos"] = positions(ends)
+        ended_at = ends.dropna(subset=["pos"]).groupby(
+            ends["conversation_id"].astype("string"))["pos"].max()
+        ended_any = set(ends["conversation_id"].astype(str))
         for cid, g in df.groupby("conversation_id", sort=False):
             c = _Conv(str(cid))
             ok = g["pos"].notna().to_numpy()
             c.positions_ms = g["pos"].to_numpy()[ok].astype(np.int64)
             c.received_us = g["rec"].to_numpy()[ok]
-            fin = g["ended"].to_numpy() & ok
-            if fin.any():
-                c.ended_ms = int(g["pos"].to_numpy()[fin].max())
+            if cid in ended_at.index:
+                c.ended_ms = int(ended_at[cid])
+            elif str(cid) in ended_any:  # ended, at a position the frame does not say
+                c.ended_ms = int(c.positions_ms.max()) if len(c.positions_ms) else 0
             out[str(cid)] = c
     if len(seg) and out:
         comms = seg.dropna(subset=["communication_id"]).groupby(
@@ -239,6 +241,32 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
     for c in out.values():
         _classify(c, gap_rows)
     return out
+
+
+def _positions_from_frames(data: Any, frames: Any, df: pd.DataFrame, ids: list[str]) -> None:
+    """Fill ``df["pos"]`` of these conversations' frames from their ``status.offsetMs``.
+
+    Rows are matched by (conversation, receive time) as both scans return them.
+    """
+    import pyarrow.dataset as ds
+
+    table = data.to_table(columns=["conversation_id", "received_at", "frame"],
+                          filter=frames & ds.field("conversation_id").isin(
+                              pa.array(sorted(ids), pa.string())))
+    pos: dict[tuple[str, int], int] = {}
+    rec = _us(table.column("received_at").to_pandas())
+    for cid, r, text in zip(table.column("conversation_id").to_pylist(), rec,
+                            table.column("frame").to_pylist(), strict=True):
+        try:
+            body = orjson.loads(text).get("eventBody") or {}
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        p = _position_ms(body) if isinstance(body, dict) else None
+        if p is not None:
+            pos[(str(cid), int(r))] = p
+    todo = df["pos"].isna() & df["conversation_id"].isin(ids)
+    keys = zip(df.loc[todo, "conversation_id"].astype(str), df.loc[todo, "rec"], strict=True)
+    df.loc[todo, "pos"] = [pos.get((c, int(r)), np.nan) for c, r in keys]
 
 
 def _communications_from_frames(raw_dir: Path, convs: list[_Conv]) -> None:
