@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -218,6 +218,62 @@ def _event_doc(frame: str) -> tuple[Any, datetime | None]:
     if not isinstance(doc, dict):
         raise ProtocolError("expected an object", "$")
     return doc.get("eventBody"), None
+
+
+def _ms_time(value: Any, path: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"expected epoch milliseconds, got {type(value).__name__}", path)
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def snapshot_from_transcript(doc: Any) -> CallSnapshot:
+    """The participants a post-call transcript document names, as a call snapshot.
+
+    Used where that is all there is (no call events were captured): each participant's
+    ``purpose`` (or ``participantPurpose`` external -> customer, internal -> agent),
+    ``participantId``, ``userId``, ``queueId``, and ``startTimeMs``/``endTimeMs`` (epoch
+    ms) as its connected interval.
+
+    Raises:
+        ProtocolError: a field of the wrong type, naming its JSON path.
+    """
+    if not isinstance(doc, dict):
+        raise ProtocolError("expected an object", "$")
+    cid = doc.get("conversationId")
+    if not isinstance(cid, str):
+        raise ProtocolError("required field is missing", "$.conversationId")
+    parts = []
+    raw_parts = doc.get("participants") or []
+    if not isinstance(raw_parts, list):
+        raise ProtocolError("expected an array", "$.participants")
+    for i, raw in enumerate(raw_parts):
+        path = f"$.participants[{i}]"
+        if not isinstance(raw, dict):
+            raise ProtocolError("expected an object", path)
+        purpose = raw.get("purpose")
+        if purpose is None:
+            purpose = {"external": "customer", "internal": "agent"}.get(
+                str(raw.get("participantPurpose", "")).lower()
+            )
+        start = _ms_time(raw.get("startTimeMs"), f"{path}.startTimeMs")
+        end = _ms_time(raw.get("endTimeMs"), f"{path}.endTimeMs")
+        parts.append(
+            CallParticipant(
+                id=raw.get("participantId") or f"{cid}#{i}",
+                purpose=purpose,
+                state="disconnected" if end is not None else "connected",
+                start_time=start,
+                connected_time=start,
+                end_time=end,
+                user_id=raw.get("userId"),
+                queue_id=raw.get("queueId"),
+                ani=raw.get("ani"),
+                dnis=raw.get("dnis"),
+            )
+        )
+    return CallSnapshot(conversation_id=cid, participants=tuple(parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,6 +546,7 @@ def build_model(
     session_starts: pd.Series | None = None,
     gaps: pd.DataFrame | None = None,
     speech_spans: pd.DataFrame | None = None,
+    transcripts: pd.DataFrame | None = None,
 ) -> ConversationModel:
     """Conversations, participants and phases from stored ``.calls`` events.
 
@@ -509,6 +566,9 @@ def build_model(
             id: a conversation without call events gets one ``unknown`` phase per capture
             gap inside its speech span (and no other phase), so silence never covers a
             gap even where nothing else is known.
+        transcripts: post-call transcript document rows (``frame`` text): for a
+            conversation without call events, its participants come from there
+            (``source = "transcript"``; times from ``startTimeMs``/``endTimeMs``).
 
     Returns:
         A :class:`ConversationModel` (tables ``CONVERSATIONS``, ``PARTICIPANTS``,
@@ -572,12 +632,28 @@ def build_model(
                     when = near_dt if when is None else max(when, near_dt)
                 est.append((when, False, snap, i))
             by_conv[cid] = est
+    from_transcript: set[str] = set()
+    if transcripts is not None and len(transcripts):
+        for j, frame in enumerate(transcripts["frame"].tolist()):
+            try:
+                snap = snapshot_from_transcript(orjson.loads(frame))
+            except (ProtocolError, orjson.JSONDecodeError) as exc:
+                raise ValueError(f"post-call transcript row {j}: {exc}") from None
+            if snap.conversation_id in by_conv or not snap.participants:
+                continue  # call events, when captured, are the better source
+            by_conv[snap.conversation_id] = [(snap.latest_time(), False, snap, -1 - j)]
+            from_transcript.add(snap.conversation_id)
     conv_rows, part_rows, phase_rows = [], [], []
     for cid in sorted(by_conv):
         evs = by_conv[cid]
         if all(real for _, real, _, _ in evs):
             evs = sorted(evs, key=lambda e: (e[0] is None, e[0] or datetime.min, e[3]))
         c, p, ph = _one_conversation(cid, [(w, r, s) for w, r, s, _ in evs], gap_list)
+        if cid in from_transcript:
+            c["source"] = "transcript"
+            c["event_count"] = 0
+            for row in p:
+                row["source"] = "transcript"
         conv_rows.append(c)
         part_rows.extend(p)
         phase_rows.extend(ph)

@@ -426,7 +426,35 @@ def load_conversation_model(
         clocks["session_start_at"],
         gaps,
         speech_spans=clocks[["speech_start_at", "speech_end_at"]],
+        transcripts=_transcript_documents(root, ids),
     )
+
+
+def _transcript_documents(root: Path, conversations: Iterable[str] | None) -> pd.DataFrame:
+    """Post-call transcript document rows (the document minus its phrases), frame text.
+
+    Only rows of the STA transcript topics that are not phrase elements are read, so no
+    transcription frame text is.
+    """
+    from diarkit.analysis.conversation import BACKFILL_TOPIC
+
+    from .raw import STA_TRANSCRIPT_TOPIC
+
+    topics = pa.array([STA_TRANSCRIPT_TOPIC, BACKFILL_TOPIC])
+    element = pc.starts_with(ds.field("frame"), pattern='{"path"')
+    expr = ds.field("topic").isin(topics) & ~element
+    if conversations is not None:
+        ids = [conversations] if isinstance(conversations, str) else list(conversations)
+        expr = expr & ds.field("conversation_id").isin(pa.array(ids, pa.string()))
+    cols = ["conversation_id", "frame"]
+    if is_dataset(root):
+        table = _dataset(root, RAW_DIR, RAW.arrow_schema()).to_table(columns=cols, filter=expr)
+    else:
+        from .convert import read_to_tables
+
+        table, _ = read_to_tables([root])
+        table = ds.dataset(table).to_table(columns=cols, filter=expr)
+    return table.to_pandas()
 
 
 def load_conversations(path: str | Path, **filters: Any) -> pd.DataFrame:

@@ -206,3 +206,19 @@ def test_exports_print_each_sentence_once(both, live):
         a = export_segments(load_segments(both), fmt, conversation=CALL)
         b = export_segments(load_segments(live), fmt, conversation=CALL)
         assert a == b, fmt
+
+
+def test_a_post_call_transcript_alone_gives_its_participants(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(f"{SAMPLE}/post_call_transcript.json", src / "pc.json")
+    convert([src], tmp_path / "ds", progress=False)
+    model = load_conversation_model(tmp_path / "ds")
+    conv = model.conversations.iloc[0]
+    assert conv.source == "transcript" and conv.call_duration_s == pytest.approx(57.034)
+    assert set(model.participants["purpose"]) == {"customer", "ivr", "agent"}
+    got = [(r.phase, round(r.start_s, 3)) for r in model.phases.itertuples()]
+    assert got == [("ivr", 0.0), ("unknown", 11.686), ("talk", 14.617)]  # no acd listed
+    stats = conversation_stats(tmp_path / "ds")
+    parties = dict(zip(stats["speaker"].astype(str), stats["talk_time_s"], strict=True))
+    assert parties["ivr"] == pytest.approx(10.347) and parties["agent"] == pytest.approx(20.359)
