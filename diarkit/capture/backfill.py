@@ -691,6 +691,7 @@ def merged_segments(dataset: str | Path) -> pd.DataFrame:
 
 def backfilled_durations(dataset: str | Path) -> dict[str, float]:
     """Conversation id to the duration (seconds) of its back-filled transcript document."""
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     raw_dir = Path(dataset) / "raw"
@@ -700,7 +701,8 @@ def backfilled_durations(dataset: str | Path) -> dict[str, float]:
     table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
                        exclude_invalid_files=True).to_table(
         columns=["session_id", "conversation_id", "frame"],
-        filter=ds.field("session_id").isin(pa.array(sessions, pa.string())))
+        filter=ds.field("session_id").isin(pa.array(sessions, pa.string()))
+        & ~pc.starts_with(ds.field("frame"), '{"path"'))  # document rows, not phrases
     out: dict[str, float] = {}
     for cid, text in zip(table.column("conversation_id").to_pylist(),
                          table.column("frame").to_pylist(), strict=True):
