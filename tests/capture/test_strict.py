@@ -152,3 +152,27 @@ def test_received_at_uses_the_capture_clock(tmp_path):
         cap.stop()
     rows = stored_rows(tmp_path)
     assert rows and all(r["received_at"].timestamp() > time.time() + offset / 2 for r in rows)
+
+
+def test_follow_mode_over_token_lifetimes_loses_nothing_it_was_sent(tmp_path):
+    """#13: the realistic default (grouped transcripts, late joins, token-bound channels)."""
+    with make_sim(conversations=5, stagger_s=4.0, call_duration_s=(60.0, 90.0), speed=30.0,
+                  token_lifetime_s=1.2, grouping="grouped") as sim:
+        cap = make_capture(sim, tmp_path, follow_queues=sim.queue_ids, grace_s=0.5,
+                           clock=sim.call_clock)
+        cap.start(wait=True, timeout=20)
+        sim.start_conversations()
+        assert sim.wait_for_conversations_done(60)
+        n = len(ledger_entries(sim))
+        wait_for(lambda: cap.stats().frames - cap.stats().heartbeats >= n, 10, "every frame")
+        stats = cap.stop()
+    assert stats.status == "stopped", stats.message
+    rows = stored_rows(tmp_path)
+    sent = sorted(e.text for e in ledger_entries(sim))
+    assert sorted(r["frame"] for r in rows) == sent  # every frame sent to us, once
+    gaps = gap_rows(tmp_path)
+    assert gaps and {g["cause"] for g in gaps} == {"late_join"}
+    followed = {c for g in gaps for c in g["conversations"]}
+    transcribed = {r["conversation_id"] for r in rows if r["kind"] == "transcription"}
+    assert transcribed <= followed  # each followed call says what its late join missed
+    assert stats.handovers >= 2 and stats.reconnects == 0
