@@ -679,12 +679,18 @@ def _dataset_holds(dataset: str, ids: list[str]) -> tuple[Any, set[str]]:
     from diarkit.io.load import load_conversation_model
 
     try:
-        phases = load_conversation_model(dataset, conversations=ids).phases
+        model = load_conversation_model(dataset, conversations=ids)
     except (ValueError, KeyError, FileNotFoundError):
         return None, set()
-    # conversations the call events describe (an "unknown" row alone is no description)
-    described = phases[phases["phase"].astype(str) != "unknown"]
-    covered = set(described["conversation_id"].astype(str))
+    phases, convs = model.phases, model.conversations
+    # conversations the call events describe (not those the model only knows from a
+    # post-call transcript's participants, nor a lone "unknown" row)
+    if "event_count" in convs.columns:
+        covered = set(convs.loc[convs["event_count"] > 0, "conversation_id"].astype(str))
+    else:
+        described = phases[phases["phase"].astype(str) != "unknown"]
+        covered = set(described["conversation_id"].astype(str))
+    phases = phases[phases["conversation_id"].astype(str).isin(covered)]
     holds = phases[phases["phase"] == "hold"].dropna(subset=["start_at", "end_at"])
     if not covered:
         return None, set()
@@ -796,6 +802,29 @@ def load_names(dataset: str, kind: str) -> dict[str, str]:
     return dict(zip(t.column("id").to_pylist(), t.column("name").to_pylist(), strict=True))
 
 
+#: Id column -> (dimension table, name column) that ``add_names`` fills.
+NAME_COLUMNS = {"user_id": ("users", "user_name"), "queue_id": ("queues", "queue_name"),
+                "wrapup_code": ("wrapupcodes", "wrapup_name")}
+
+
+def add_names(df: Any, dataset: str, columns: dict[str, tuple[str, str]] | None = None) -> Any:
+    """``df`` with name columns next to its id columns, from ``DATASET/dims/`` tables.
+
+    For each id column present (default ``NAME_COLUMNS``: ``user_id`` -> ``user_name``,
+    ``queue_id`` -> ``queue_name``, ``wrapup_code`` -> ``wrapup_name``) the name from the
+    dimension table ``diarkit names`` wrote; ids it does not know keep their id as the
+    name, so grouping by the name column never loses a row. Returns a new frame.
+    """
+    out = df.copy()
+    for id_col, (kind, name_col) in (columns or NAME_COLUMNS).items():
+        if id_col not in out.columns:
+            continue
+        names = load_names(dataset, kind)
+        ids = out[id_col].astype("string")
+        out[name_col] = ids.map(names).fillna(ids)
+    return out
+
+
 def _needs(method: str, path: str) -> str:
     for key, (mode, perms) in PERMISSIONS.items():
         m, _, p = key.partition(" ")
@@ -834,6 +863,7 @@ def _query(ids: list[str], interval: tuple[datetime, datetime]) -> dict[str, Any
 
 
 __all__ = [
+    "NAME_COLUMNS",
     "NAME_KINDS",
     "PERMISSIONS",
     "AnalyticsClient",
@@ -844,6 +874,7 @@ __all__ = [
     "RateLimiter",
     "ReconcileResult",
     "UrlExpiredError",
+    "add_names",
     "dataset_ids",
     "details_frame",
     "load_names",

@@ -487,6 +487,7 @@ def run_backfill(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     conversations: Iterable[str] | None = None,
     after_item: Callable[[str], None] | None = None,
+    discover: bool = True,
 ) -> BackfillSummary:
     """Find what needs back-fill, fetch what is due, and record the rest as pending.
 
@@ -504,6 +505,8 @@ def run_backfill(
         now: the clock (UTC), injectable for tests.
         conversations: only these conversations (default: every candidate).
         after_item: called with each conversation id after its item was saved.
+        discover: scan the dataset for new candidates first (False: only work through
+            the pending list, as ``backfill_until``'s later passes do).
 
     Returns:
         A ``BackfillSummary``.
@@ -512,7 +515,8 @@ def run_backfill(
     if not is_dataset(root):
         raise FileNotFoundError(f"{root}: not a diarkit dataset (no raw/ folder)")
     summary = BackfillSummary()
-    cand = find_candidates(root)
+    cand = find_candidates(root) if discover else load_pending(root)[
+        ["conversation_id", "communication_id", "reasons"]]
     if conversations is not None:
         keep = set(conversations)
         cand = cand[cand["conversation_id"].isin(keep)]
@@ -632,7 +636,8 @@ def backfill_until(dataset: str | Path, client: AnalyticsClient, *, wait_s: floa
         if time.monotonic() + max(due, 0.0) > deadline:
             break
         sleep(max(due, 0.0) + 0.01)
-        last = run_backfill(dataset, client, **options)
+        last = run_backfill(dataset, client, discover=False, **options)
+        last.candidates = total.candidates
         last.fetched += total.fetched
         last.rows += total.rows
         last.already += total.already

@@ -32,7 +32,7 @@ from .bfhelp import client_of, copy_dataset, utterance_finals
 
 pytestmark = pytest.mark.timeout(240)
 
-FAST = {"retry_delays_s": (0.2,), "give_up_after_s": 3.0}
+FAST = {"retry_delays_s": (0.2,), "give_up_after_s": 5.0}
 
 
 def spoken(merged: pd.DataFrame) -> pd.DataFrame:
@@ -198,7 +198,7 @@ def test_killed_backfill_process_reruns_to_the_same_dataset(captured, tmp_path):
     sim = captured.sim
     env = dict(os.environ, GENESYS_CLIENT_ID=sim.client_id, GENESYS_CLIENT_SECRET=sim.client_secret)
     cmd = [sys.executable, "-m", "diarkit", "backfill", str(ds), "--api-base", sim.api_base,
-           "--login-base", sim.login_base, "--retry-delay", "0.2", "--give-up-after", "3",
+           "--login-base", sim.login_base, "--retry-delay", "0.2", "--give-up-after", "5",
            "--wait", "20"]
     rng = random.Random(9)
     kills = 0

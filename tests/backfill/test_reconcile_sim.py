@@ -18,7 +18,7 @@ from diarkit.cli import cli
 from .bfhelp import client_of, copy_dataset, utterance_finals
 
 pytestmark = pytest.mark.timeout(240)
-FAST = {"retry_delays_s": (0.2,), "give_up_after_s": 3.0}
+FAST = {"retry_delays_s": (0.2,), "give_up_after_s": 5.0}
 
 
 def test_reconcile_names_the_calls_a_fault_made_differ_and_agrees_after_backfill(
@@ -67,7 +67,7 @@ def test_cli_backfill_reconcile_and_names(captured, tmp_path):
     listed = runner.invoke(cli, ["backfill", str(ds), "--list"])
     assert listed.exit_code == 0 and captured.never in listed.output
     res = runner.invoke(cli, ["backfill", str(ds), *base, "--retry-delay", "0.2",
-                              "--give-up-after", "3", "--wait", "20"])
+                              "--give-up-after", "5", "--wait", "20"])
     assert res.exit_code == 0, res.output
     assert "1 unavailable" in res.output and "still pending" not in res.output
     out = tmp_path / "fleet.json"
@@ -86,6 +86,11 @@ def test_cli_backfill_reconcile_and_names(captured, tmp_path):
     users = load_names(str(ds), "users")
     # conversations mode records no call events: names come from the back-filled transcripts
     assert set(users) == {p.user_id for p in sim.scenario.plans if p.user_id}
+    from diarkit.capture.analytics import add_names
+
+    named = add_names(pd.DataFrame({"user_id": [*users, "unknown-user", None]}), str(ds))
+    assert named["user_name"].tolist()[:-2] == [users[u] for u in users]
+    assert named["user_name"].tolist()[-2] == "unknown-user"  # unknown ids keep their id
     table = pq.read_table(ds / "dims" / "queues.parquet")
     assert table.column_names == ["id", "name", "resolved_at"] and table.num_rows >= 1
     # errors are clean: no credentials, unknown environment
