@@ -26,7 +26,7 @@ from diarkit.io.dataset import list_parts, raw_without_segments, segments_twin
 from diarkit.io.load import load_raw, load_segments
 from diarkit.io.segments import raw_to_segments
 from tests.capture.simhelp import ledger_entries, make_capture, make_sim, wait_for, wait_live
-from tests.capture.test_kill import capture_cmd, env_for
+from tests.capture.test_kill import capture_cmd, env_for, start_when_subscribed
 
 from .helpers import stored
 
@@ -155,7 +155,6 @@ def test_capture_killed_then_recover_killed_then_recovered(tmp_path):
     out = tmp_path / "ds"
     rng = random.Random(7)
     with make_sim(conversations=6, speed=40.0, call_duration_s=(200.0, 240.0)) as sim:
-        sim.start_conversations()
         for run in range(2):
             session = f"ck{run}"
             proc = subprocess.Popen(
@@ -163,6 +162,7 @@ def test_capture_killed_then_recover_killed_then_recovered(tmp_path):
                 env=env_for(sim), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             try:
+                start_when_subscribed(sim)
                 wait_for(
                     lambda s=session: any((out / "_spool").glob(f"{s}-*.spool")), 30, "spool"
                 )
