@@ -217,7 +217,11 @@ def _event_doc(frame: str) -> tuple[Any, datetime | None]:
         return detail.get("eventBody"), when
     if not isinstance(doc, dict):
         raise ProtocolError("expected an object", "$")
-    return doc.get("eventBody"), None
+    # an EventBridge event is stored as its ``detail``: the frame plus ``timestamp``, when
+    # Genesys published it (ISO-8601)
+    stamp = doc.get("timestamp")
+    when = parse_time(stamp, "$.timestamp") if isinstance(stamp, str) else None
+    return doc.get("eventBody"), when
 
 
 def _ms_time(value: Any, path: str) -> datetime | None:

@@ -222,3 +222,43 @@ def test_a_post_call_transcript_alone_gives_its_participants(tmp_path):
     stats = conversation_stats(tmp_path / "ds")
     parties = dict(zip(stats["speaker"].astype(str), stats["talk_time_s"], strict=True))
     assert parties["ivr"] == pytest.approx(10.347) and parties["agent"] == pytest.approx(20.359)
+
+
+def test_eventbridge_timestamps_place_events_even_without_receive_times():
+    """A stored EventBridge ``detail`` carries ``timestamp``: hold ends are exact then."""
+    import orjson
+
+    from diarkit.analysis.conversation import build_model
+
+    def body(held: bool, end: str | None = None) -> dict:
+        cust = {"id": "p-c", "purpose": "customer", "state": "connected",
+                "connectedTime": "2026-11-24T09:00:00.000Z", "held": held}
+        agent = {"id": "p-a", "purpose": "agent", "state": "connected",
+                 "connectedTime": "2026-11-24T09:00:01.000Z", "user": {"id": "u1"}}
+        if held:
+            cust["startHoldTime"] = "2026-11-24T09:00:10.000Z"
+        if end:
+            for p in (cust, agent):
+                p["state"], p["endTime"] = "disconnected", end
+        return {"id": "c1", "participants": [cust, agent]}
+
+    def detail(b: dict, stamp: str) -> str:
+        return orjson.dumps({"topicName": "v2.users.u1.conversations.calls", "eventBody": b,
+                             "timestamp": stamp}).decode()
+
+    frames = [
+        detail(body(False), "2026-11-24T09:00:01.000Z"),
+        detail(body(True), "2026-11-24T09:00:10.000Z"),
+        detail(body(False), "2026-11-24T09:00:17.250Z"),  # hold off: only the timestamp
+        detail(body(False, "2026-11-24T09:00:30.000Z"), "2026-11-24T09:00:30.000Z"),
+    ]
+    # received long after (a replayed archive): the EventBridge timestamps still rule
+    late = pd.Timestamp("2026-12-01T00:00:00Z")
+    events = pd.DataFrame({"conversation_id": "c1", "frame": frames, "received_at": late,
+                           "seq": range(4)})
+    model = build_model(events, pd.Series({"c1": pd.Timestamp("2026-11-24T09:00:00Z")}))
+    ph = model.phases
+    hold = ph[ph.phase == "hold"].iloc[0]
+    assert (hold.start_s, hold.end_s) == (10.0, 17.25)
+    assert set(ph.end_source) == {"event"}
+    assert model.conversations.iloc[0].call_duration_s == 30.0
