@@ -417,6 +417,10 @@ def write_backfill_part(dataset: str | Path, documents: Sequence[bytes], convers
     n = raw.num_rows
     if n == 0:
         raise AnalyticsError(f"transcript of {conversation_id}/{communication_id} is empty")
+    other = set(raw.column("conversation_id").drop_null().to_pylist()) - {conversation_id}
+    if other:
+        raise AnalyticsError(f"transcript fetched for {conversation_id}/{communication_id} "
+                             f"belongs to conversation(s) {sorted(other)}; not written")
     ts = pa.scalar(fetched_at.astimezone(UTC), _TS)
 
     def put(table: pa.Table, name: str, arr: pa.Array) -> pa.Table:
@@ -551,7 +555,9 @@ def run_backfill(
         if item["state"] != "pending":
             continue
         t = now()
-        if find_part(root, backfill_session(comm), 0) is not None:
+        part = find_part(root, backfill_session(comm), 0) if comm else None
+        if part is not None:
+            _ensure_segments(root, part)
             pend.loc[i, ["state", "last_result"]] = ["done", "part already present"]
             summary.already += 1
         elif pd.Timestamp(item["next_try_at"]) > pd.Timestamp(t):
@@ -646,6 +652,20 @@ def backfill_until(dataset: str | Path, client: AnalyticsClient, *, wait_s: floa
         last.errors = total.errors + last.errors
         total = last
     return total
+
+
+def _ensure_segments(root: Path, raw_part: Path) -> None:
+    """Derive the segments part of a raw part a killed run left without one."""
+    from diarkit.io.dataset import RAW_DIR, SEGMENTS_DIR
+    from diarkit.io.segments import raw_to_segments
+
+    try:
+        rel = raw_part.relative_to(root / RAW_DIR)
+    except ValueError:
+        return
+    seg = root / SEGMENTS_DIR / rel
+    if not seg.exists():
+        write_table_atomic(raw_to_segments(pq.read_table(raw_part)), seg)
 
 
 def _try_item(root: Path, client: AnalyticsClient, pend: pd.DataFrame, i: Any, cid: str,

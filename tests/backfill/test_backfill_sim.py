@@ -214,3 +214,28 @@ def test_killed_backfill_process_reruns_to_the_same_dataset(captured, tmp_path):
     assert not list((ds / "backfill").glob(".tmp-*"))  # a killed run's leftovers are removed
     assert kills >= 2, "the runs ended before they could be killed"
     assert _snapshot(ds) == expected, f"after {kills} kill(s)"
+
+
+def test_a_raw_part_left_without_segments_is_completed(captured, tmp_path):
+    """Killed between writing the raw part and its segments (and before the pending list
+    was saved): the rerun derives the segments instead of fetching or writing again."""
+    import pyarrow as pa
+
+    from diarkit.capture.backfill import PENDING_SCHEMA, pending_path
+
+    whole = copy_dataset(captured, tmp_path / "whole")
+    with client_of(captured.sim) as client:
+        backfill_until(whole, client, wait_s=20.0, **FAST)
+    expected = _snapshot(whole)
+    seg_parts = sorted((whole / "segments").glob("date=*/backfill-*.parquet"))
+    victim = seg_parts[0]
+    victim.unlink()
+    pend = load_pending(whole)
+    comm = victim.name.removeprefix("backfill-").rsplit("-", 1)[0]
+    pend.loc[pend["communication_id"] == comm, "state"] = "pending"
+    pq.write_table(pa.Table.from_pandas(pend, schema=PENDING_SCHEMA, preserve_index=False),
+                   pending_path(whole))
+    with client_of(captured.sim) as client:
+        again = run_backfill(whole, client, **FAST)
+        assert again.already == 1 and again.fetched == 0
+    assert victim.exists() and _snapshot(whole) == expected
