@@ -32,9 +32,11 @@ CALL_KINDS: dict[str, float] = {
     "abandoned": 0.10,         # the customer hangs up in the queue
     "callback": 0.13,          # queue -> agent dials the customer (outbound)
 }
-#: Optional features a call kind can carry (``"basic+hold"``); a seeded mix draws them.
+#: Optional features a call kind can carry (``"basic+hold"``); a seeded mix draws them with
+#: ``FEATURE_ODDS``. ``early`` (transcription starting before the session: negative
+#: offsets) is opt-in (``"basic+early"``) while the export formats refuse negative times.
 CALL_FEATURES = ("hold", "secure_pause", "early")
-_FEATURE_ODDS = {"hold": 0.35, "secure_pause": 0.08, "early": 0.10}
+FEATURE_ODDS = {"hold": 0.35, "secure_pause": 0.08, "early": 0.0}
 #: Chance of an utterance on the ``BOTH`` / ``UNKNOWN`` channel (seeded mix only).
 ODD_CHANNEL_ODDS = 0.008
 #: No frame of a call comes earlier than this, in ms from its session start (an ``early``
@@ -381,7 +383,7 @@ def _kind(rng: random.Random, kind: str | None) -> tuple[str, set[str], bool]:
             if r < acc:
                 drawn = name
                 break
-        features = {f for f in CALL_FEATURES if rng.random() < _FEATURE_ODDS[f]}
+        features = {f for f in CALL_FEATURES if rng.random() < FEATURE_ODDS[f]}
         return drawn, features, True
     name, *extra = kind.split("+")
     if name not in CALL_KINDS or not set(extra) <= set(CALL_FEATURES):

@@ -156,7 +156,7 @@ def test_conversation_events_follow_the_call(scenario, frames) -> None:
 def test_iter_frames_streams_the_same_frames_as_the_scenario(grouping) -> None:
     # stagger 0.3 s: calls that start early (before their session) overtake earlier calls
     opts = {"queues": 2, "agents": 3, "call_duration_s": (30.0, 90.0), "stagger_s": 0.3,
-            "grouping": grouping}
+            "grouping": grouping, "kinds": ["basic", "callback+early", "basic+early+hold"]}
     sc = build_scenario(seed=9, conversations=40, **opts)
     assert any("early" in p.features for p in sc.plans)
     expected = [f.text for f in schedule(sc)]
