@@ -262,3 +262,24 @@ def test_eventbridge_timestamps_place_events_even_without_receive_times():
     assert (hold.start_s, hold.end_s) == (10.0, 17.25)
     assert set(ph.end_source) == {"event"}
     assert model.conversations.iloc[0].call_duration_s == 30.0
+
+
+def test_duckdb_reads_the_reconciled_timeline(both, live):
+    import duckdb
+
+    from diarkit.io.timeline import write_timeline
+
+    sums = {}
+    for name, root in (("both", both), ("live", live)):
+        path = write_timeline(root)
+        sums[name] = duckdb.sql(
+            "SELECT conversation_id, party, round(sum(end_s - start_s), 3) AS talk_s "
+            f"FROM read_parquet('{path}') GROUP BY ALL ORDER BY ALL"
+        ).df()
+    pd.testing.assert_frame_equal(sums["both"], sums["live"])  # the transcript adds nothing
+    agent = sums["both"][(sums["both"].conversation_id == CALL) & (sums["both"].party == "agent")]
+    stats = conversation_stats(both, conversations=[CALL])
+    # no agent segments overlap each other here: the SQL sum is talk_stats' union
+    assert agent["talk_s"].iloc[0] == pytest.approx(
+        stats[stats.speaker == "agent"]["talk_time_s"].iloc[0], abs=1e-3
+    )
