@@ -21,19 +21,20 @@ from diarkit.analysis._core import (
     union_blocks,
 )
 from diarkit.analysis.conversation import one_timeline, phase_index, to_ms
-from diarkit.analysis.profiles import Profile, get_profile
+from diarkit.analysis.profiles import DEFAULT_PROFILE, Profile, get_profile
 from diarkit.analysis.turns import merge_backchannels, turn_bounds
 from diarkit.schema import SEGMENTS, STATS, TURNS, validate
 
+# The default profile's thresholds, kept as names for older imports (seconds); the
+# profile (diarkit.analysis.profiles) is the one place they are defined.
 #: Overlaps shorter than this (seconds) are not counted as overtalk events (time still is).
-MIN_OVERTALK_S = 0.5
+MIN_OVERTALK_S = DEFAULT_PROFILE.min_overtalk_s
 #: Only gaps where nobody speaks strictly longer than this (seconds) count as silence.
-#: NICE uses 3 s, Google CCAI 5 s; diarkit follows NICE.
-MIN_SILENCE_S = 3.0
+MIN_SILENCE_S = DEFAULT_PROFILE.min_silence_s
 #: Turns shorter than this (seconds) are backchannels and never count as interruptions.
-BACKCHANNEL_MAX_S = 1.0
+BACKCHANNEL_MAX_S = DEFAULT_PROFILE.backchannel_max_s
 #: An interrupted speaker must stop within this many seconds after the interrupter starts.
-INTERRUPTION_GRACE_S = 2.0
+INTERRUPTION_GRACE_S = DEFAULT_PROFILE.interruption_grace_s
 
 
 def _group_median(values: np.ndarray, group: np.ndarray, size: int) -> np.ndarray:

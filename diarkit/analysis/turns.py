@@ -23,7 +23,8 @@ from diarkit.schema import SEGMENTS, TURNS, validate
 if TYPE_CHECKING:
     from diarkit.analysis.profiles import Profile
 
-#: Default largest pause (seconds) between two segments of one speaker inside one turn.
+#: Default largest pause (seconds) between two segments of one speaker inside one turn
+#: (the default profile's ``max_gap_s``).
 MAX_GAP_S = 1.0
 
 
