@@ -347,3 +347,59 @@ def test_websocket_options_are_refused_with_an_sqs_source(tmp_path):
     assert "--follow-queue, --client-id: WebSocket options, not for --source sqs://" in r.output
     r = CliRunner().invoke(cli, ["capture", "--source", "https://x/1/q", "--out", str(tmp_path)])
     assert r.exit_code == 1 and "expected sqs://QUEUE_URL" in r.output
+
+
+def test_events_routed_by_eventbridge_itself_capture_and_convert_the_same(
+    reference, aws_endpoint, queue, tmp_path
+):
+    """moto's EventBridge (PutEvents, a rule on the detail-type, an SQS target) makes the
+    envelopes: its member order and spacing, its ids and times."""
+    import boto3
+
+    ws_out, frames = reference
+    url, sqs = queue
+    events = boto3.client("events", endpoint_url=aws_endpoint, region_name="us-east-1")
+    bus = f"genesys-{uuid.uuid4().hex[:8]}"
+    events.create_event_bus(Name=bus)
+    pattern = {
+        "source": [{"prefix": "aws.partner/genesys.com"}],
+        "detail-type": ["v2.conversations.{id}.transcription"],
+    }
+    events.put_rule(Name="transcription", EventBusName=bus, EventPattern=json.dumps(pattern))
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url2 = sqs.create_queue(QueueName=f"firehose-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn2 = sqs.get_queue_attributes(QueueUrl=url2, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    targets = [{"Id": "sqs", "Arn": arn}, {"Id": "as-firehose", "Arn": arn2}]
+    events.put_targets(Rule="transcription", EventBusName=bus, Targets=targets)
+    source = "aws.partner/genesys.com/cloud/0b6b8e2c/transcription"
+    entries = [
+        {
+            "Source": source,
+            "DetailType": "v2.conversations.{id}.transcription",
+            "Detail": json.dumps({**json.loads(f), "timestamp": "2026-12-05T09:00:00.000Z"}),
+            "EventBusName": bus,
+        }
+        for f in frames
+    ]
+    for i in range(0, len(entries), 10):
+        assert events.put_events(Entries=entries[i : i + 10])["FailedEntryCount"] == 0
+    cap = SqsCapture(tmp_path / "sqs", url, wait_s=0)
+    cap.run(idle_polls=2)
+    assert cap.error is None and cap.counters.stored == len(frames) and cap.counters.poisoned == 0
+    pd.testing.assert_frame_equal(final_segments(tmp_path / "sqs"), final_segments(ws_out))
+    # the same envelopes (second target), as Firehose writes them: concatenated, gzip
+    bodies: list[str] = []
+    while got := sqs.receive_message(QueueUrl=url2, MaxNumberOfMessages=10).get("Messages"):
+        bodies += [m["Body"] for m in got]
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+        sqs.delete_message_batch(QueueUrl=url2, Entries=entries)
+    assert len(bodies) == len(frames) and not bodies[0].startswith('{"version"')
+    obj = tmp_path / "firehose" / "2026" / "12" / "05" / "10" / "stream-1-x.gz"
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(gzip.compress("".join(bodies).encode()))
+    convert([tmp_path / "firehose"], tmp_path / "fh", progress=False, workers=1)
+    pd.testing.assert_frame_equal(final_segments(tmp_path / "fh"), final_segments(ws_out))
