@@ -486,6 +486,43 @@ def readable_parts(dataset: Path, kind: str = RAW_DIR) -> list[Path]:
     return [p for p in files if p not in skip]
 
 
+def segments_snapshot(dataset: Path) -> tuple[list[Path], list[Path]]:
+    """The segments parts to read and the raw parts whose segments are not among them.
+
+    One consistent snapshot (as ``readable_parts``): segments are listed before raw, so a
+    raw part whose twin was not yet renamed when the segments were listed is in the
+    second list (its segments must be derived from it), and never both. Raw parts a
+    running compaction is writing are left out (the parts they replace are still read).
+    """
+    root = Path(dataset)
+    for _ in range(100):
+        before = generation(root)
+        segs = list_parts(root, SEGMENTS_DIR)
+        raws = list_parts(root, RAW_DIR)
+        skip = superseded_parts(root)
+        pending = compaction_outputs(root)
+        if generation(root) == before:
+            break
+        time.sleep(0.002)
+    have = {p for p in segs if p not in skip}
+    missing = [
+        r for r in raws if r not in skip and r not in pending and segments_twin(root, r) not in have
+    ]
+    return sorted(have), missing
+
+
+def compaction_outputs(dataset: Path) -> set[Path]:
+    """The parts unfinished compactions are writing (named in their journals)."""
+    root = Path(dataset)
+    out: set[Path] = set()
+    for journal in root.glob(COMPACT_JOURNAL_GLOB):
+        try:
+            out.update(root / p for p in json.loads(journal.read_text())["new"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
 def retry_vanished(read: Callable[[], T], attempts: int = 5) -> T:
     """Call ``read`` (which lists parts and reads them) again if a part vanished meanwhile.
 

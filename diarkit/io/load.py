@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from diarkit.schema import GAPS, QUARANTINE, RAW, SEGMENTS, validate
 
@@ -37,6 +38,7 @@ from .dataset import (
     list_files,
     readable_parts,
     retry_vanished,
+    segments_snapshot,
 )
 
 TimeLike: TypeAlias = datetime | date | pd.Timestamp | str | None
@@ -87,19 +89,42 @@ def _filter(
 
 class _Parts:
     """The parts of one kind, listed when read and listed again if one vanished meanwhile
-    (a compaction deleting what it merged): readers never fail during a compaction."""
+    (a compaction deleting what it merged): readers never fail during a compaction.
+
+    Segments of a raw part whose segments twin is missing (a crash between a part's two
+    renames, or a writer between them right now) are derived in memory, so a load never
+    silently lacks rows; ``diarkit recover`` writes them.
+    """
 
     def __init__(self, root: Path, kind: str, schema: pa.Schema) -> None:
         self.root, self.kind, self.schema = root, kind, schema
 
     def to_table(self, **kwargs: Any) -> pa.Table:
-        return retry_vanished(lambda: self._listed().to_table(**kwargs))
+        return retry_vanished(lambda: self._read(**kwargs))
 
-    def _listed(self) -> ds.Dataset:
-        paths = [str(p) for p in readable_parts(self.root, self.kind)]
+    def _read(self, **kwargs: Any) -> pa.Table:
+        if self.kind != SEGMENTS_DIR:
+            return self._of(readable_parts(self.root, self.kind)).to_table(**kwargs)
+        segs, missing = segments_snapshot(self.root)
+        table = self._of(segs).to_table(**kwargs)
+        if not missing:
+            return table
+        from .segments import raw_to_segments
+
+        full = self.schema.append(pa.field("date", pa.string()))
+        derived = []
+        for part in missing:
+            seg = raw_to_segments(pq.read_table(part)).unify_dictionaries()
+            date = part.parent.name.removeprefix("date=")
+            seg = seg.append_column("date", pa.array([date] * seg.num_rows, pa.string()))
+            derived.append(seg.select(full.names).cast(full))
+        extra = ds.dataset(pa.concat_tables(derived).unify_dictionaries()).to_table(**kwargs)
+        return pa.concat_tables([table, extra.cast(table.schema)])
+
+    def _of(self, parts: list[Path]) -> ds.Dataset:
         full = self.schema.append(pa.field("date", pa.string()))
         return ds.dataset(
-            paths,
+            [str(p) for p in parts],
             schema=full,
             format="parquet",
             partitioning=_PARTITIONING,

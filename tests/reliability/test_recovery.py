@@ -22,6 +22,7 @@ from diarkit.capture.spool import SpoolWriter, read_spool, spool_name
 from diarkit.cli import cli
 from diarkit.io import dataset as dataset_mod
 from diarkit.io.dataset import list_files, list_parts, raw_without_segments, segments_twin
+from diarkit.io.load import load_segments
 
 from .helpers import frames, stored, tmpfs
 
@@ -77,6 +78,8 @@ def test_recover_repairs_a_crash_between_the_two_renames(tmp_path):
     seg.unlink()  # the crash: raw renamed into place, segments not, spool not deleted
     path.write_bytes(copy)
     assert raw_without_segments(ds) == [result.part]  # what loading can notice
+    # and does: the missing segments are derived in memory, no row silently lacking
+    assert len(load_segments(ds)) == expected.num_rows
     report = recover_dataset(ds)
     assert report.results[0].reused and not report.failed
     assert pq.read_table(seg).equals(expected) and raw_without_segments(ds) == []
