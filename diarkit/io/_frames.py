@@ -183,7 +183,10 @@ def _too_big(values: pa.Array) -> pa.Array:
 
 def _out_of_range(body: pa.Array, transcripts: pa.Array, flat: pa.Array, n: int) -> np.ndarray:
     """Bool mask of frames with a number the fast path does not vouch for (see above)."""
-    bad = _too_big(pc.struct_field(body, "sessionStartTimeMs")).to_numpy(zero_copy_only=False)
+    bad: np.ndarray = np.asarray(
+        _too_big(pc.struct_field(body, "sessionStartTimeMs")).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
     if not len(flat):
         return bad
     alts = pc.struct_field(flat, "alternatives")
