@@ -632,7 +632,8 @@ def run_sqs_capture(
             region=region,
             session_id=session_id,
             visibility_timeout_s=visibility_timeout_s,
-            wait_s=wait_s,
+            # a short capture must not outlive its duration by a whole long poll
+            wait_s=wait_s if duration is None else min(wait_s, max(1.0, duration / 4)),
             roll_seconds=roll_seconds,
         )
     except (ValueError, CaptureError, ImportError) as exc:

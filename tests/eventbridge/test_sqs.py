@@ -403,3 +403,22 @@ def test_events_routed_by_eventbridge_itself_capture_and_convert_the_same(
     obj.write_bytes(gzip.compress("".join(bodies).encode()))
     convert([tmp_path / "firehose"], tmp_path / "fh", progress=False, workers=1)
     pd.testing.assert_frame_equal(final_segments(tmp_path / "fh"), final_segments(ws_out))
+
+
+def test_diarkit_capture_source_sqs_runs_for_its_duration_and_prints_the_summary(queue, tmp_path):
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+    from tests.io.conftest import transcription_frame
+
+    url, sqs = queue
+    frames = [transcription_frame(cid=f"d{i % 3}", offset_ms=800 * i).decode() for i in range(30)]
+    send_all(sqs, url, hostile_stream(envelopes(frames, seed=2)))
+    args = ["capture", "--source", f"sqs://{url}", "--out", str(tmp_path), "--duration", "3"]
+    t0 = time.monotonic()
+    r = CliRunner().invoke(cli, [*args, "--quiet", "--roll-seconds", "0.5"])
+    assert r.exit_code == 0, r.output
+    assert time.monotonic() - t0 < 15  # the long poll is shortened to fit the duration
+    assert "stored rows 30 in" in r.output
+    assert "stored 30, duplicates 7, poisoned 1 (quarantined), deleted 38" in r.output
+    assert queue_depth(sqs, url) == 0
