@@ -32,12 +32,15 @@ def make_sim(**kw: Any) -> Simulator:
         "autostart": False,
         "call_duration_s": (60.0, 90.0),
         "stagger_s": 0.0,
-        # one transcript per frame: many frames per call, so faults land mid-stream
-        # (tests of the realistic grouped default pass grouping="grouped")
-        "grouping": "per_frame",
     }
     opts.update(kw)
     return Simulator(**opts)
+
+
+def make_dense_sim(**kw: Any) -> Simulator:
+    """``make_sim`` with one transcript per frame: many frames per call, so a fault lands
+    mid-stream (the simulator's default groups transcripts into ~35 s windows)."""
+    return make_sim(**{"grouping": "per_frame", **kw})
 
 
 def make_capture(sim: Simulator, out: Path, **kw: Any) -> Capture:

@@ -14,10 +14,12 @@ from .simhelp import (
     gap_rows,
     ledger_entries,
     make_capture,
-    make_sim,
     stored_rows,
     wait_for,
     wait_live,
+)
+from .simhelp import (
+    make_dense_sim as make_sim,
 )
 
 

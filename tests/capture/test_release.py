@@ -13,10 +13,12 @@ import pytest
 from .simhelp import (
     check_no_duplicates_and_losses_in_gaps,
     make_capture,
-    make_sim,
     stored_rows,
     wait_for,
     wait_live,
+)
+from .simhelp import (
+    make_dense_sim as make_sim,
 )
 
 

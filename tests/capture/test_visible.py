@@ -20,7 +20,8 @@ from diarkit.capture.token import read_secret_file
 from diarkit.cli import cli
 from diarkit.sim.runner import run_simulate
 
-from .simhelp import gap_rows, make_sim, stored_rows, wait_for
+from .simhelp import gap_rows, stored_rows, wait_for
+from .simhelp import make_dense_sim as make_sim
 
 ENV = {"GENESYS_CLIENT_ID": "cid", "GENESYS_CLIENT_SECRET": "secret-value-123"}
 
