@@ -158,6 +158,7 @@ def capture(
         roll_seconds=roll_seconds,
         keep_heartbeats=keep_heartbeats,
         session_id=session_id,
+        restore_signals=False,  # the process ends next: a late Ctrl-C must not kill it
     )
     if backfill_wait is not None and code == 0:
         _backfill(out, {"environment": environment, "region": region,

@@ -88,6 +88,7 @@ def run_capture(
     duration: float | None = None,
     status_line: bool = True,
     echo: Callable[[str], Any] = print,
+    restore_signals: bool = True,
     **options: Any,
 ) -> int:
     """Run a capture in the foreground until ``duration`` s, Ctrl-C or SIGTERM; return exit code.
@@ -97,6 +98,10 @@ def run_capture(
     error, never went live, or left frames unstored (the message then says to run
     ``diarkit recover``). The summary and any error are printed with ``echo`` either
     way; a capture that received no transcription event gets a warning.
+
+    SIGINT and SIGTERM stop the capture (in the main thread); with ``restore_signals``
+    the previous handlers come back on return. The CLI passes False: the process ends
+    right after, and a late extra Ctrl-C must not turn a clean stop into a kill.
     """
     try:
         cid, secret = credentials(client_id, client_secret_file)
@@ -145,7 +150,8 @@ def run_capture(
         if handler is not None:
             logging.getLogger("diarkit.capture").removeHandler(handler)
         for signum, old in previous.items():  # only now: a late Ctrl-C changes nothing
-            signal.signal(signum, old)
+            # (the CLI exits next: ignored there, so one more press cannot kill the exit)
+            signal.signal(signum, old if restore_signals else signal.SIG_IGN)
 
 
 def _run_and_report(capture: Capture, out: str | Path, duration: float | None, bar: Any,
