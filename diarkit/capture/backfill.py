@@ -52,6 +52,7 @@ from diarkit.analysis.reconcile import (
 from diarkit.io.dataset import (
     find_part,
     is_dataset,
+    part_name,
     pid_alive,
     write_raw_part,
     write_table_atomic,
@@ -547,6 +548,7 @@ def run_backfill(
     before_req, before_429 = client.requests, client.rate_limited
     pend = _resolve_communications(root, client, pend, t0, summary)
     wanted = set(cand["conversation_id"]) if conversations is not None else None
+    parts = _backfill_parts(root)
     for i in pend.index:
         item = pend.loc[i]
         cid, comm = str(item["conversation_id"]), str(item["communication_id"])
@@ -555,7 +557,9 @@ def run_backfill(
         if item["state"] != "pending":
             continue
         t = now()
-        part = find_part(root, backfill_session(comm), 0) if comm else None
+        part = parts.get(part_name(backfill_session(comm), 0)) if comm else None
+        if part is None and comm:  # written since the index was taken (another run)
+            part = find_part(root, backfill_session(comm), 0)
         if part is not None:
             _ensure_segments(root, part)
             pend.loc[i, ["state", "last_result"]] = ["done", "part already present"]
@@ -652,6 +656,24 @@ def backfill_until(dataset: str | Path, client: AnalyticsClient, *, wait_s: floa
         last.errors = total.errors + last.errors
         total = last
     return total
+
+
+def _backfill_parts(root: Path) -> dict[str, Path]:
+    """Part name -> the raw file holding it, for every back-fill part (also compacted ones).
+
+    Taken once per run, so checking an item costs a dictionary lookup, not a walk over
+    the dataset (``find_part`` per item would list every part each time).
+    """
+    from diarkit.io.dataset import MERGED_NAME, list_parts, merged_part_names
+
+    out = {p.name: p for p in sorted((root / "raw").glob(
+        f"date=*/{BACKFILL_SESSION_PREFIX}*.parquet"))}
+    for part in list_parts(root, "raw"):
+        if MERGED_NAME.fullmatch(part.name):
+            for name in merged_part_names(part):
+                if name.startswith(BACKFILL_SESSION_PREFIX):
+                    out.setdefault(name, part)
+    return out
 
 
 def _ensure_segments(root: Path, raw_part: Path) -> None:

@@ -166,6 +166,24 @@ def sta_percentages(plan: CallPlan) -> Json:
     }
 
 
+def _hold_owners(everyone: list[_Party]) -> dict[str, tuple[tuple[int, int], ...]]:
+    """Agent participant id -> the customer's holds that agent placed (ms).
+
+    The customer is the one ``held``; the hold belongs to the first agent connected when
+    it began (in a consult, the consulting agent, not the consulted one), so each hold
+    counts once in the agents' ``tHeld``.
+    """
+    agents = [p for p in everyone if p.purpose == "agent" and p.connected_ms is not None]
+    out: dict[str, list[tuple[int, int]]] = {}
+    for h in (h for p in everyone if p.purpose == "customer" for h in p.holds_ms):
+        for a in agents:
+            assert a.connected_ms is not None
+            if a.connected_ms <= h[0] < a.end_ms and not a.holds_ms:
+                out.setdefault(a.participant_id, []).append(h)
+                break
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def _segment(kind: str, start: int, end: int, e0: int, **extra: Any) -> Json:
     seg = {"segmentStart": iso_ms(e0 + start), "segmentEnd": iso_ms(e0 + end),
            "segmentType": kind}
@@ -206,7 +224,7 @@ def conversation_details(plan: CallPlan) -> Json:
     e0 = plan.session_start_epoch_ms
     w0, w1 = call_window(plan)
     everyone = parties(plan)
-    customer_holds = [h for p in everyone if p.purpose == "customer" for h in p.holds_ms]
+    held_by = _hold_owners(everyone)
     out_parts = []
     for p in everyone:
         segs: list[Json] = []
@@ -220,8 +238,7 @@ def conversation_details(plan: CallPlan) -> Json:
                 segs.append(_segment("interact", c, e, e0, queueId=p.queue_id))
                 metrics.append(_metric("tAcd", e - c, e0 + e))
             else:
-                # an agent's hold is the customer's hold while that agent is connected
-                holds = p.holds_ms or (customer_holds if p.purpose == "agent" else ())
+                holds = p.holds_ms or held_by.get(p.participant_id, ())
                 pieces = _interact_pieces(c, e, holds)
                 segs += [_segment(k, s, t, e0, queueId=p.queue_id) for k, s, t in pieces]
                 if p.purpose == "agent":
