@@ -115,7 +115,8 @@ def test_async_jobs_conform_page_with_a_cursor_and_are_deleted(org):
 
 def test_sta_metrics_directory_and_transcript_urls_conform(org):
     sim, _asim, client = org
-    plan = sim.scenario.plans[0]
+    finished = [p for p in sim.scenario.plans if p.conversation_id != sim.conversation_ids[-1]]
+    plan = next(p for p in finished if call_phases(p)["ivr"] and p.agent_connect_ms)
     cid = plan.conversation_id
     m = conform(client.conversation_metrics(cid), "ConversationMetrics")
     pm = m.participant_metrics
