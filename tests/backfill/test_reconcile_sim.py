@@ -121,7 +121,7 @@ def test_capture_backfill_wait_runs_backfill_after_the_capture(tmp_path):
         ds = tmp_path / "ds"
         res = CliRunner(env=_cli_env(sim)).invoke(cli, [
             "capture", "--api-base", sim.api_base, "--login-base", sim.login_base,
-            "--heartbeat", "0.25", "--roll-seconds", "0.5", "--duration", "4", "--quiet",
+            "--heartbeat", "0.25", "--roll-seconds", "0.5", "--duration", "6", "--quiet",
             "--out", str(ds), *[a for c in sim.conversation_ids for a in ("--conversation", c)],
             "--backfill-wait", "10"])
     assert res.exit_code == 0, res.output
