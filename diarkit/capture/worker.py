@@ -177,6 +177,9 @@ class ChannelWorker:
         #: Delays between reconnects that delivered nothing (reset by a received frame).
         self._flaps: Iterator[float] | None = None
         self._frames_since_connect = 0
+        #: Delays between losses of our topics to another channel (see ``taken_back``).
+        self._kicks: Iterator[float] | None = None
+        self._kicked_at = 0.0
         self.thread = threading.Thread(
             target=self.run, name=f"diarkit-capture-ch{index}", daemon=True
         )
@@ -433,7 +436,30 @@ class ChannelWorker:
                 self.reconnect(Decision(Action.NEW_TOKEN, f"token revoked ({reason})"))
             elif message.topic_kind is TopicKind.NO_LONGER_SUBSCRIBED:
                 reason = message.reason or message.message or "no longer subscribed"
+                self.taken_back(reason)
                 self.reconnect(Decision(Action.NEW_CHANNEL, f"no longer subscribed: {reason}"))
+
+    def taken_back(self, reason: str) -> None:
+        """Our current channel lost its topics to another channel of this client.
+
+        Another capture with the same OAuth client subscribing the same topics would take
+        them back at once, and the two would fight: each loss within a minute of the last
+        waits a growing backoff delay before re-subscribing (shown and logged).
+        """
+        cap = self.cap
+        now = time.monotonic()
+        if self._kicks is None or now - self._kicked_at > 60.0:
+            self._kicks = cap.options.backoff_factory()
+            self._kicked_at = now
+            return  # the first loss: re-subscribe at once
+        self._kicked_at = now
+        wait = next(self._kicks)
+        line = (f"no longer subscribed ({reason}): another channel of this OAuth client took "
+                f"the topics again; re-subscribing in {wait:.1f} s")
+        cap.set_status(st.RECONNECTING, line)
+        log.warning("channel %d: %s", self.index, line)
+        if cap.stopping.wait(wait):
+            raise StoppedError("capture stopped while waiting to re-subscribe")
 
     # ------------------------------------------------------------------ handover / move
 

@@ -176,3 +176,19 @@ def test_follow_mode_over_token_lifetimes_loses_nothing_it_was_sent(tmp_path):
     transcribed = {r["conversation_id"] for r in rows if r["kind"] == "transcription"}
     assert transcribed <= followed  # each followed call says what its late join missed
     assert stats.handovers >= 2 and stats.reconnects == 0
+
+
+def test_two_captures_of_one_client_do_not_fight_over_topics(tmp_path):
+    """A topic moves to the newest channel; two captures taking it back back off."""
+    with make_sim() as sim:
+        first = make_capture(sim, tmp_path / "a")
+        second = make_capture(sim, tmp_path / "b")
+        first.start(wait=True, timeout=20)
+        second.start(wait=True, timeout=20)
+        time.sleep(3.0)
+        moves = [f for f in sim.fault_log.snapshot() if f.kind == "no_longer_subscribed"]
+        first.stop()
+        second.stop()
+    # at once, then after 0.05, 0.1, 0.2, 0.2 ... s each (fast_backoff): without the
+    # backoff this was hundreds of moves in 3 s
+    assert 1 <= len(moves) <= 40, len(moves)
