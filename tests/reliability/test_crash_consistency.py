@@ -61,15 +61,16 @@ def diarkit(*args: str, kill_at: int | None = None) -> subprocess.CompletedProce
 def ledger(tmp_path_factory) -> list[bytes]:
     """Frames the simulator sent to a live capture (what a crash must never lose)."""
     out = tmp_path_factory.mktemp("live") / "ds"
-    with make_sim(conversations=8, speed=80.0, call_duration_s=(60.0, 80.0)) as sim:
+    # whole calls (they open with IVR and queue phases, and transcripts come grouped)
+    with make_sim(conversations=12, speed=60.0, call_duration_s=(120.0, 180.0)) as sim:
         cap = make_capture(sim, out)
         cap.start()
         wait_live(cap)
         sim.start_conversations()
-        wait_for(lambda: len(ledger_entries(sim)) >= 300, 40, "300 frames sent")
+        assert sim.wait_for_conversations_done(60)
         cap.stop()
         sent = [e.text.encode() for e in ledger_entries(sim)]
-    assert len(set(sent)) == len(sent)
+    assert len(set(sent)) == len(sent) >= 60
     return sent
 
 
@@ -87,7 +88,7 @@ def consistent(ds: Path, expected: Counter) -> None:
     )
 
 
-def _files(tmp_path: Path, ledger: list[bytes], size: int = 50) -> list[Path]:
+def _files(tmp_path: Path, ledger: list[bytes], size: int = 20) -> list[Path]:
     """The ledger in files of ``size`` frames: one part each, so many rename points."""
     out = []
     for k, i in enumerate(range(0, len(ledger), size)):
@@ -98,7 +99,7 @@ def _files(tmp_path: Path, ledger: list[bytes], size: int = 50) -> list[Path]:
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_convert_killed_at_any_rename_then_rerun(tmp_path, ledger, seed):
     files = _files(tmp_path, ledger)
     ds = tmp_path / "ds"
@@ -113,13 +114,17 @@ def test_convert_killed_at_any_rename_then_rerun(tmp_path, ledger, seed):
 
 @pytest.mark.parametrize("seed", [1, 3])
 def test_compact_killed_at_any_rename_then_read_and_rerun(tmp_path, ledger, seed):
-    from diarkit.io.convert import convert
+    from datetime import UTC, datetime
+
+    from diarkit.io import build_raw_table, write_raw_part
 
     ds = tmp_path / "ds"
-    files = _files(tmp_path, ledger, 40)
-    for f in files:
-        convert([f], ds, progress=False)  # one part per file
-    assert len(list_parts(ds)) == len(files)
+    chunks = range(0, len(ledger), 15)
+    for start in chunks:  # one part per chunk, as a capture writes them
+        raw = build_raw_table(ledger[start : start + 15], session_id="cc", start_seq=start,
+                              received_at=datetime(2026, 12, 5, tzinfo=UTC), source="ch")
+        write_raw_part(ds, raw, session_id="cc", seq=start)
+    assert len(list_parts(ds)) == len(chunks)
     kill_at = random.Random(seed).randint(1, 5)  # journal, raw, generation, segments, ...
     first = diarkit("compact", str(ds), kill_at=kill_at)
     assert first.returncode == KILLED, first.stderr
@@ -131,13 +136,13 @@ def test_compact_killed_at_any_rename_then_read_and_rerun(tmp_path, ledger, seed
     assert len(list_parts(ds)) == 1
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [2, 3])
 def test_recover_killed_at_any_rename_then_rerun(tmp_path, ledger, seed):
     ds = tmp_path / "ds"
     (ds / "_spool").mkdir(parents=True)
-    for k, start in enumerate(range(0, len(ledger), 60)):  # spools of a dead capture
+    for k, start in enumerate(range(0, len(ledger), 15)):  # spools of a dead capture
         w = SpoolWriter(ds / "_spool" / spool_name("dead", start), "dead", start)
-        w.append_batch(start, 1_780_000_000_000_000 + k, "ch", ledger[start : start + 60])
+        w.append_batch(start, 1_780_000_000_000_000 + k, "ch", ledger[start : start + 15])
         w.close()
     kill_at = random.Random(seed).randint(1, 9)
     first = diarkit("recover", str(ds), kill_at=kill_at)
