@@ -302,7 +302,7 @@ QUARANTINE = Contract(
 SEGMENT_SOURCES = ("live", "backfill", "import")
 
 #: Phase kinds of a conversation's timeline (``PHASES.phase``).
-PHASE_KINDS = ("ivr", "queue", "talk", "hold", "secure_pause", "acw", "unknown")
+PHASE_KINDS = ("ivr", "queue", "dialing", "talk", "hold", "secure_pause", "acw", "unknown")
 
 CONVERSATIONS = Contract(
     "conversations",
@@ -368,7 +368,12 @@ PHASES = Contract(
     "phases",
     (
         Column("conversation_id", _STR, "string", "conversation id", nullable=False),
-        Column("phase", _STR, "string", "ivr | queue | talk | hold | secure_pause | acw | unknown"),
+        Column(
+            "phase",
+            _STR,
+            "string",
+            "ivr | queue | dialing | talk | hold | secure_pause | acw | unknown",
+        ),
         Column("start_at", UTC_TS, "datetime", "phase start (UTC)"),
         Column("end_at", UTC_TS, "datetime", "phase end (UTC)"),
         Column("start_s", pa.float64(), "float", "start on the session clock, s"),

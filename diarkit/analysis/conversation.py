@@ -53,7 +53,7 @@ ATTRIBUTIONS = ("participant", "ambiguous", "none", "channel")
 #: call body for the receive times to be taken as the call's clock.
 RECEIVE_TOLERANCE_S = 120.0
 #: Phase kinds painted on the call timeline, highest priority first.
-PHASE_PRIORITY = ("unknown", "secure_pause", "hold", "talk", "queue", "ivr")
+PHASE_PRIORITY = ("unknown", "secure_pause", "hold", "dialing", "talk", "queue", "ivr")
 
 _MS = 1000.0
 
@@ -369,7 +369,9 @@ def _one_conversation(
     ps = [s.latest for s in ordered]
     customers = [p for p in ps if p.purpose in EXTERNAL_PURPOSES]
     side = customers or ps
-    starts = [t for p in side if (t := p.connected_time or p.start_time) is not None]
+    # the call starts with its first connected participant: the customer of an inbound
+    # call, the queued callback (acd) of an outbound one
+    starts = [t for p in ps if (t := p.connected_time or p.start_time) is not None]
     call_start = min(starts) if starts else None
     ended = bool(ps) and all(p.disconnected for p in ps)
     ends = [p.end_time for p in side if p.end_time is not None]
@@ -428,6 +430,11 @@ def _one_conversation(
                 "source": "events",
             }
         )
+    # an agent connected before the customer (a callback being dialled): dialing
+    cust_connect = [p.connected_time for p in customers if p.connected_time is not None]
+    first_agent = [a for a, _ in agents_connected]
+    if cust_connect and first_agent and min(first_agent) < min(cust_connect):
+        intervals.append(("dialing", min(first_agent), min(cust_connect), None, None, None))
     if secure_open is not None and open_end is not None:
         secure_spans.append((secure_open, open_end))
     for a, b in secure_spans:
