@@ -43,8 +43,10 @@ from diarkit.schema import QUARANTINE, RAW, UTC_TS
 
 from ._frames import parse_block
 from .dataset import (
+    GAPS_DIR,
     QUARANTINE_DIR,
     RAW_DIR,
+    SEGMENTS_DIR,
     NotADatasetError,
     dataset_lock,
     is_dataset,
@@ -673,7 +675,7 @@ def convert(
         )
     if root.exists() and not root.is_dir():
         raise NotADatasetError(f"{root}: a file, not a dataset directory")
-    if root.is_dir() and any(root.iterdir()) and not is_dataset(root):
+    if root.is_dir() and not is_dataset(root) and not _only_dataset_names(root):
         raise NotADatasetError(
             f"{root}: a folder with other files that is not a diarkit dataset; "
             "choose a new or empty folder (diarkit only writes where it knows every file)"
@@ -742,6 +744,14 @@ def _convert_locked(
         if bar is not None:
             bar.close()
         _finish(summary, results, root, t0)
+
+
+def _only_dataset_names(root: Path) -> bool:
+    """True when every entry of ``root`` is a name diarkit gives in a dataset (``raw``,
+    ``segments``, ``gaps``, ``quarantine``, or ``_...`` like ``_spool``): a capture killed
+    before its first part leaves such a folder."""
+    own = {RAW_DIR, SEGMENTS_DIR, GAPS_DIR, QUARANTINE_DIR}
+    return all(p.name in own or p.name.startswith("_") for p in root.iterdir())
 
 
 class NoInputError(FileNotFoundError):
