@@ -121,15 +121,15 @@ def test_capture_backfill_wait_runs_backfill_after_the_capture(tmp_path):
         ds = tmp_path / "ds"
         res = CliRunner(env=_cli_env(sim)).invoke(cli, [
             "capture", "--api-base", sim.api_base, "--login-base", sim.login_base,
-            "--heartbeat", "0.25", "--roll-seconds", "0.5", "--duration", "6", "--quiet",
+            "--heartbeat", "0.25", "--roll-seconds", "0.5", "--duration", "10", "--quiet",
             "--out", str(ds), *[a for c in sim.conversation_ids for a in ("--conversation", c)],
             "--backfill-wait", "10"])
     assert res.exit_code == 0, res.output
     assert "need back-fill" in res.output, res.output
     pend = load_pending(ds)
-    assert len(pend) >= 1 and (pend["state"] == "done").all()
+    assert len(pend) >= 1 and (pend["state"] == "done").all(), (res.output, pend)
     cov = coverage_table(ds)
-    assert cov["complete"].all()
+    assert cov["complete"].all(), (res.output, cov)
 
 
 def test_reconcile_takes_holds_from_the_datasets_call_events(tmp_path):
