@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from diarkit.capture import Capture
+from diarkit.capture import Capture, TokenSource
 from diarkit.genesys import HEARTBEAT_TOPIC, backoff
 from diarkit.io.dataset import list_files, list_parts
 from diarkit.sim import Simulator
@@ -55,6 +55,12 @@ def make_capture(sim: Simulator, out: Path, **kw: Any) -> Capture:
     }
     if "follow_queues" not in kw and "follow_users" not in kw and "conversations" not in kw:
         opts["conversations"] = sim.conversation_ids
+    refresh = kw.pop("token_refresh", None)
+    if refresh is not None:
+        # tokens of a second or two: refresh at ``refresh`` of their life, so the capture
+        # has time to move its channels even on a loaded machine (real tokens: 24 h, 0.8)
+        opts["tokens"] = TokenSource(sim.login_base, sim.client_id, sim.client_secret,
+                                     refresh_fraction=refresh)
     opts.update(kw)
     return Capture(out, **opts)
 

@@ -147,6 +147,7 @@ def test_token_expiry_and_channel_lifetime_are_handled(tmp_path):
         tmp_path,
         lambda sim, cap: None,
         sim_kw={"token_lifetime_s": 1.2, "channel_lifetime_s": 1.0, "speed": 40.0},
+        cap_kw={"token_refresh": 0.5},
     )
     assert lost == [] and [g["cause"] for g in gaps] == [] and stats.reconnects == 0
     # channels live with their token: the capture moved to a new channel per token

@@ -90,7 +90,7 @@ def test_channels_move_to_the_new_token_before_it_expires(tmp_path, grouping):
     """#13.5: tokens live 1.2 s; channels stop with their token; nothing sent is lost."""
     with make_sim(conversations=4, stagger_s=3.0, call_duration_s=(60.0, 90.0), speed=30.0,
                   token_lifetime_s=1.2, grouping=grouping) as sim:
-        cap = make_capture(sim, tmp_path)
+        cap = make_capture(sim, tmp_path, token_refresh=0.5)
         cap.start(wait=True, timeout=20)
         sim.start_conversations()
         assert sim.wait_for_conversations_done(60)
@@ -159,7 +159,7 @@ def test_follow_mode_over_token_lifetimes_loses_nothing_it_was_sent(tmp_path):
     with make_sim(conversations=5, stagger_s=4.0, call_duration_s=(60.0, 90.0), speed=30.0,
                   token_lifetime_s=1.2, grouping="grouped") as sim:
         cap = make_capture(sim, tmp_path, follow_queues=sim.queue_ids, grace_s=0.5,
-                           clock=sim.call_clock)
+                           clock=sim.call_clock, token_refresh=0.5)
         cap.start(wait=True, timeout=20)
         sim.start_conversations()
         assert sim.wait_for_conversations_done(60)
