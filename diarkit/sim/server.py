@@ -62,6 +62,8 @@ from .wire import (
 #: ``install(router, server)``: adds more routes to the simulator's application (e.g.
 #: ``diarkit.sim.analytics`` registers the analytics/users/queues endpoints this way).
 RouteInstaller = Callable[["web.UrlDispatcher", "SimServer"], None]
+#: The post-call transcript endpoints' common path.
+STA_COMMUNICATION = "/api/v2/speechandtextanalytics/conversations/{conv}/communications/{comm}"
 #: Installers every ``SimServer.app()`` runs after its own routes (append to extend).
 EXTRA_ROUTES: list[RouteInstaller] = []
 
@@ -152,14 +154,14 @@ class SimServer:
         r.add_put(sub, self.replace_subscriptions)
         r.add_delete(sub, self.delete_subscriptions)
         r.add_get("/api/v2/notifications/availabletopics", self.available_topics)
-        r.add_get(
-            "/api/v2/speechandtextanalytics/conversations/{conv}/communications/{comm}"
-            "/transcripturl", self.transcript_url,
-        )
+        r.add_get(f"{STA_COMMUNICATION}/transcripturl", self.transcript_url)
         r.add_get("/transcripts/{conv}/{comm}.json", self.transcript_document)
         r.add_get("/channels/{cid}", self.websocket)
         for install in (*EXTRA_ROUTES, *self.route_installers):
             install(r, self)
+        plural = f"{STA_COMMUNICATION}/transcripturls"
+        if not any(getattr(res, "canonical", None) == plural for res in r.resources()):
+            r.add_get(plural, self.transcript_urls)  # unless an installer serves it
         return app
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -543,8 +545,22 @@ class SimServer:
 
     # ------------------------------------------------------------------ post-call
 
+    async def transcript_urls(self, request: web.Request) -> web.Response:
+        """``GET .../transcripturls`` (plural): SDK ``TranscriptUrls`` with one signed URL."""
+        reply = await self.transcript_url(request)
+        if reply.status != 200:
+            return reply
+        url = orjson.loads(reply.body)["url"]  # type: ignore[arg-type]
+        conv, comm = request.match_info["conv"], request.match_info["comm"]
+        return _json({"conversation": {"id": conv, "selfUri": f"/api/v2/conversations/{conv}"},
+                      "communicationId": comm, "urls": [{"url": url}]})
+
     async def transcript_url(self, request: web.Request) -> web.Response:
-        """``GET .../transcripturl``: ``{"url"}`` of a finished call's transcript, else 404."""
+        """``GET .../transcripturl``: ``{"url"}`` of a finished call's transcript, else 404.
+
+        The URL is pre-signed and expires after ``url_ttl_s`` (600 s, as documented):
+        the document then answers 403, as S3 does.
+        """
         token = self._authorize(request)
         if isinstance(token, web.Response):
             return token

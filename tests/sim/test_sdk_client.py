@@ -173,6 +173,15 @@ def test_sdk_transcript_url_is_signed_and_expires(sim):
         cid, sim.communication_id(cid))
     assert isinstance(url, models.TranscriptUrl) and "Signature=" in url.url
     assert httpx.get(url.url).json()["conversationId"] == cid
+    urls = sta.get_speechandtextanalytics_conversation_communication_transcripturls(
+        cid, sim.communication_id(cid))  # the plural endpoint
+    assert isinstance(urls, models.TranscriptUrls) and urls.conversation.id == cid
+    assert httpx.get(urls.urls[0].url).json()["conversationId"] == cid
+    raw = httpx.get(
+        f"{sim.api_base}/api/v2/speechandtextanalytics/conversations/{cid}/communications/"
+        f"{sim.communication_id(cid)}/transcripturls",
+        headers={"Authorization": f"Bearer {api.access_token}"}).json()
+    check(raw, "TranscriptUrls")
     time.sleep(0.6)
     expired = httpx.get(url.url)
     assert expired.status_code == 403 and "expired" in expired.text
