@@ -30,7 +30,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,18 +85,22 @@ def fsync_path(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(
+    path: Path, *, guard: Callable[[], AbstractContextManager[None]] | None = None
+) -> Iterator[Path]:
     """Yield a temporary name beside ``path`` to write; then fsync, rename, fsync the dir.
 
     Readers ignore the temporary name (``TMP_PREFIX``), so ``path`` appears complete or
     not at all; on an error the temporary file is removed and the error re-raised.
+    ``guard``, if given, is entered around the rename alone (``changing``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f"{TMP_PREFIX}{os.getpid()}-{path.name}"
     try:
         yield tmp
         fsync_path(tmp)
-        os.replace(tmp, path)
+        with guard() if guard is not None else nullcontext():
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -458,12 +462,50 @@ def generation(dataset: Path) -> str:
 
 
 def bump_generation(dataset: Path) -> None:
-    """Advance the generation (``compact`` calls it around every rename and deletion)."""
+    """Advance the generation by one (odd: a change is under way; even: none)."""
     root = Path(dataset)
     now = generation(root)
     tmp = root / f"{TMP_PREFIX}{os.getpid()}-generation.json"
     tmp.write_text(str(int(now or 0) + 1))
     os.replace(tmp, root / GENERATION_NAME)
+
+
+@contextmanager
+def changing(dataset: Path) -> Iterator[None]:
+    """Mark a change of which parts hold which rows (a seqlock, as readers use it).
+
+    The generation is odd while the change runs and even after it, so a reader whose
+    listing overlapped it (the generation was odd, or moved) takes it again. ``compact``
+    wraps each rename and the deletion of what it merged in it; an odd generation left
+    by a killed process is made even by the next ``repair``.
+    """
+    root = Path(dataset)
+    if int(generation(root) or 0) % 2 == 0:
+        bump_generation(root)
+    try:
+        yield
+    finally:
+        bump_generation(root)
+
+
+def settle_generation(dataset: Path) -> None:
+    """Make an odd generation (a change whose process died) even again."""
+    if int(generation(dataset) or 0) % 2:
+        bump_generation(dataset)
+
+
+def _stable(root: Path, take: Callable[[], T]) -> T:
+    """``take()`` (a listing) when no change ran during it: retried while the generation
+    is odd or moved, for up to ~2 s (then the last listing is used)."""
+    got: T | None = None
+    for _ in range(1000):
+        before = generation(root)
+        if int(before or 0) % 2 == 0:
+            got = take()
+            if generation(root) == before:
+                return got
+        time.sleep(0.002)
+    return take() if got is None else got
 
 
 def readable_parts(dataset: Path, kind: str = RAW_DIR) -> list[Path]:
@@ -476,13 +518,7 @@ def readable_parts(dataset: Path, kind: str = RAW_DIR) -> list[Path]:
     ``retry_vanished``.
     """
     root = Path(dataset)
-    for _ in range(100):
-        before = generation(root)
-        files = list_parts(root, kind)
-        skip = superseded_parts(root)
-        if generation(root) == before:
-            break
-        time.sleep(0.002)
+    files, skip = _stable(root, lambda: (list_parts(root, kind), superseded_parts(root)))
     return [p for p in files if p not in skip]
 
 
@@ -495,15 +531,15 @@ def segments_snapshot(dataset: Path) -> tuple[list[Path], list[Path]]:
     running compaction is writing are left out (the parts they replace are still read).
     """
     root = Path(dataset)
-    for _ in range(100):
-        before = generation(root)
-        segs = list_parts(root, SEGMENTS_DIR)
-        raws = list_parts(root, RAW_DIR)
-        skip = superseded_parts(root)
-        pending = compaction_outputs(root)
-        if generation(root) == before:
-            break
-        time.sleep(0.002)
+    segs, raws, skip, pending = _stable(
+        root,
+        lambda: (
+            list_parts(root, SEGMENTS_DIR),
+            list_parts(root, RAW_DIR),
+            superseded_parts(root),
+            compaction_outputs(root),
+        ),
+    )
     have = {p for p in segs if p not in skip}
     missing = [
         r for r in raws if r not in skip and r not in pending and segments_twin(root, r) not in have

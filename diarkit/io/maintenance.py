@@ -12,7 +12,8 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from .dataset import (
     RAW_DIR,
     SEGMENTS_DIR,
     atomic_path,
-    bump_generation,
+    changing,
     dataset_lock,
     ensure_segments,
     list_parts,
@@ -39,6 +40,7 @@ from .dataset import (
     remove_stale_temporaries,
     require_dataset,
     segments_twin,
+    settle_generation,
     write_table_atomic,
 )
 from .segments import raw_to_segments
@@ -59,6 +61,7 @@ def repair(dataset: str | Path) -> list[str]:
         done.append(f"removed temporary file {tmp}")
     for journal in sorted(root.glob(COMPACT_JOURNAL_GLOB)):
         done.extend(_finish_journal(root, journal))
+    settle_generation(root)  # a compaction killed mid-change left it odd
     raw_parts = list_parts(root, RAW_DIR)
     raw_rel = {p.relative_to(root / RAW_DIR) for p in raw_parts}
     for seg in list_parts(root, SEGMENTS_DIR):
@@ -226,20 +229,27 @@ def _merge(root: Path, date_dir: str, group: list[Path], name: str) -> int:
     tmp_j.write_text(json.dumps({"new": rel, "old": old_rel}))
     os.replace(tmp_j, journal)
     replaced = [n for p in olds_raw for n in (p.name, *merged_part_names(p))]
-    # readers take their listing again when the generation moves (readable_parts)
-    rows = _stream_concat(olds_raw, new_raw, {MERGED_PARTS_KEY: json.dumps(replaced).encode()})
-    bump_generation(root)
-    _stream_concat(olds_seg, new_seg)
-    bump_generation(root)
-    for p in olds_seg + olds_raw:
-        p.unlink(missing_ok=True)
-    journal.unlink()
-    bump_generation(root)
+    # each rename, and the deletions, run as a change readers see (dataset.changing):
+    # a listing that overlapped one is taken again (readable_parts, segments_snapshot)
+    def guard() -> AbstractContextManager[None]:
+        return changing(root)
+
+    meta = {MERGED_PARTS_KEY: json.dumps(replaced).encode()}
+    rows = _stream_concat(olds_raw, new_raw, meta, guard=guard)
+    _stream_concat(olds_seg, new_seg, guard=guard)
+    with changing(root):
+        for p in olds_seg + olds_raw:
+            p.unlink(missing_ok=True)
+        journal.unlink()
     return rows
 
 
 def _stream_concat(
-    sources: list[Path], dest: Path, metadata: dict[bytes, bytes] | None = None
+    sources: list[Path],
+    dest: Path,
+    metadata: dict[bytes, bytes] | None = None,
+    *,
+    guard: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> int:
     """Concatenate Parquet files into ``dest`` atomically, one source in memory at a time.
 
@@ -251,7 +261,7 @@ def _stream_concat(
     rows = 0
     use_dict = [n for n in schema.names if n not in _NO_DICT]
     with (
-        atomic_path(dest) as tmp,
+        atomic_path(dest, guard=guard) as tmp,
         pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=use_dict) as w,
     ):
         for src in sources:

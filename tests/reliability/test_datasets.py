@@ -75,7 +75,7 @@ def test_readers_never_fail_during_compaction(tmp_path):
     for t in readers:
         t.start()
     try:
-        for round_ in range(4):  # compact, then split into small parts again, repeatedly
+        for round_ in range(6):  # compact into ever larger parts, repeatedly
             compact(ds, target_rows=40 + 30 * round_)
             time.sleep(0.01)
     finally:
