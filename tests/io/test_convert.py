@@ -113,7 +113,7 @@ def test_missing_input_is_reported(tmp_path):
         "no file matches this pattern",
     ]
     # nothing to convert at all: one clear error, and nothing is created (#16 item 5)
-    with pytest.raises(NoInputError, match="nope.jsonl: no such file or directory"):
+    with pytest.raises(NoInputError, match=r"nope\.jsonl: no such file or directory"):
         convert([tmp_path / "nope.jsonl"], tmp_path / "ds2", progress=False)
     assert not (tmp_path / "ds2").exists()
 
