@@ -69,7 +69,7 @@ def summary(stats: CaptureStats, out: str | Path, rejected: Iterable[object] = (
     if stats.truncated:
         lines.append(f"  {stats.truncated} frame(s) over the size limit stored truncated "
                      "(flagged invalid; see gaps/)")
-    if stats.message:
+    if stats.message and stats.status != "error":  # an error is said once, by the caller
         lines.append(f"  {stats.status}: {stats.message}")
     return "\n".join(lines)
 
@@ -136,17 +136,21 @@ def run_capture(
             previous[sig] = signal.signal(sig, on_signal)
     bar = None
     handler: logging.Handler | None = None
-    if status_line:
+    if status_line and sys.stderr.isatty():  # piped or logged: plain lines, no redrawn bar
         from tqdm import tqdm
 
-        bar = tqdm(total=None, bar_format="{desc}", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=None, bar_format="{desc}", file=sys.stderr, dynamic_ncols=True,
+                   leave=False)  # the summary follows; the last status line need not stay
     else:
         handler = _retry_log_handler(echo)
+    said_after = _ErrorsSaidAfter()  # the runner prints the error once, after the summary
+    logging.getLogger("diarkit.capture").addFilter(said_after)
     try:
         return _run_and_report(capture, out, duration, bar, stop_reason, echo)
     finally:
         if bar is not None:
             bar.close()
+        logging.getLogger("diarkit.capture").removeFilter(said_after)
         if handler is not None:
             logging.getLogger("diarkit.capture").removeHandler(handler)
         for signum, old in previous.items():  # only now: a late Ctrl-C changes nothing
@@ -202,12 +206,20 @@ def _stop(capture: Capture) -> CaptureStats:
             continue  # raised by a default SIGINT handler (not main thread): stop again
 
 
+class _ErrorsSaidAfter(logging.Filter):
+    """Drop the capture's error records while ``run_capture`` reports the error itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
 def _retry_log_handler(echo: Callable[[str], Any]) -> logging.Handler:
     """Show capture warnings (each retry and its cause) through ``echo`` at once."""
 
     class _Echo(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            echo(f"{record.levelname.lower()}: {record.getMessage()}")
+            if record.levelno == logging.WARNING:  # errors are said once, after the summary
+                echo(f"warning: {record.getMessage()}")
 
     handler = _Echo(logging.WARNING)
     logging.getLogger("diarkit.capture").addHandler(handler)
