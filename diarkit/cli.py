@@ -310,13 +310,22 @@ def stats(
               default="grouped", show_default=True,
               help="Transcripts per frame: batched within ~35 s (as documented), ~3-5 s, "
                    "or one per frame.")
+@click.option("--transcript-delay", default=0.0, show_default=True,
+              type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Wall seconds after a call ends until its post-call transcript is ready "
+                   "(for diarkit backfill).")
 def simulate(
     seed: int, conversations: int, queues: int, agents: int, speed: float, heartbeat: float,
     call_duration: tuple[float, float], stagger: float, port: int, duration: float | None,
     faults: tuple[str, ...], chaos: float | None, write_sample: str | None,
-    start_now: bool = False, grouping: str = "grouped",
+    start_now: bool = False, grouping: str = "grouped", transcript_delay: float = 0.0,
 ) -> None:
-    """Run the embedded Genesys Cloud simulator on 127.0.0.1 (prints URLs and credentials)."""
+    """Run the embedded Genesys Cloud simulator on 127.0.0.1 (prints URLs and credentials).
+
+    It serves the notifications API and the analytics endpoints (post-call transcripts,
+    conversation details, STA metrics, users, queues), so capture, backfill, reconcile and
+    names all work against it.
+    """
     from diarkit.sim.runner import run_simulate
 
     try:
@@ -325,7 +334,7 @@ def simulate(
             heartbeat_s=heartbeat, call_duration_s=call_duration, stagger_s=stagger, port=port,
             duration_s=duration, faults=faults, chaos_every_s=chaos,
             write_sample_dir=write_sample, start_now=start_now, grouping=grouping,
-            echo=click.echo,
+            transcript_delay_s=transcript_delay, echo=click.echo,
         )
     except (ValueError, OSError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc

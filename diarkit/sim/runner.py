@@ -6,8 +6,11 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 
+from .analytics import PERMISSIONS as ANALYTICS_PERMISSIONS
+from .analytics import AnalyticsSim
 from .faults import parse_fault_spec
 from .sample import write_sample
+from .server import DEFAULT_PERMISSIONS
 from .simulator import Simulator
 
 
@@ -28,6 +31,7 @@ def run_simulate(
     write_sample_dir: str | None = None,
     start_now: bool = False,
     grouping: str = "grouped",
+    transcript_delay_s: float = 0.0,
     echo: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
@@ -38,7 +42,12 @@ def run_simulate(
     injected). The calls start when a client has subscribed a channel and connected its
     socket (so a capture started later still sees every call from its beginning), or at
     once with ``start_now``. ``grouping`` is how transcripts are batched into frames
-    (``diarkit.sim.calls.GROUPINGS``). With ``write_sample_dir`` it writes the
+    (``diarkit.sim.calls.GROUPINGS``). The analytics endpoints are served too
+    (``diarkit.sim.analytics.AnalyticsSim``: post-call transcripts ready
+    ``transcript_delay_s`` wall seconds after a call ends, analytics details query and
+    jobs, STA metrics, users, queues, wrap-up codes), and the demo client holds their
+    permissions, so ``diarkit backfill``/``reconcile``/``names`` work against it. With
+    ``write_sample_dir`` it writes the
     deterministic data sample there instead and returns.
 
     Raises:
@@ -50,11 +59,13 @@ def run_simulate(
             echo(f"{what}: {path}")
         return 0
     plan = [parse_fault_spec(spec) for spec in faults]
+    analytics = AnalyticsSim(ready_delay_s=transcript_delay_s)
     sim = Simulator(
         seed=seed, conversations=conversations, queues=queues, agents=agents, speed=speed,
         heartbeat_s=heartbeat_s, call_duration_s=call_duration_s, stagger_s=stagger_s,
         port=port, fault_plan=plan, chaos_every_s=chaos_every_s, ledger_maxlen=100_000,
         autostart=start_now, grouping=grouping,
+        permissions=DEFAULT_PERMISSIONS | ANALYTICS_PERMISSIONS, routes=[analytics.install],
     )
     with sim:
         echo(f"login base:    {sim.login_base}")
@@ -64,6 +75,8 @@ def run_simulate(
         echo(f"queues:        {' '.join(sim.queue_ids)}")
         echo(f"users:         {' '.join(sim.user_ids)}")
         echo(f"conversations: {' '.join(sim.conversation_ids)}")
+        echo("analytics:     post-call transcripts, details query/jobs, STA metrics, "
+             "users, queues, wrap-up codes")
         for f in plan:
             echo(f"fault planned: {f.kind} x{f.count} at {f.at_s:g} s")
         echo("capture it with (in another terminal):")
