@@ -395,7 +395,7 @@ def compact(dataset: str) -> None:
 @cli.command()
 @click.argument("dataset", type=click.Path())
 def rebuild(dataset: str) -> None:
-    """Re-derive every segments part of DATASET from its raw part."""
+    """Re-derive every segments part of DATASET from its raw part, then timeline/."""
     from diarkit.io.maintenance import rebuild as run
 
     _dataset_command(lambda: click.echo(f"{run(dataset):,} segments rebuilt"))

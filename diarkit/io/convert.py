@@ -634,6 +634,7 @@ def convert(
     workers: int | None = None,
     progress: bool = True,
     chunk_bytes: int = CHUNK_BYTES,
+    timeline: bool = True,
 ) -> ConvertSummary:
     """Convert capture files into the dataset at ``dataset`` (created if missing).
 
@@ -646,6 +647,9 @@ def convert(
             the CPU count when the input is larger than ``PARALLEL_MIN_BYTES``.
         progress: show a tqdm progress bar (files, records, records/s) on stderr.
         chunk_bytes: block size for reading JSON lines (bytes).
+        timeline: at the end, rewrite the derived ``timeline/timeline.parquet``
+            (:func:`diarkit.io.timeline.write_timeline`: the reconciled, attributed final
+            utterances that SQL tools read).
 
     Returns:
         A ``ConvertSummary``. Interrupting (Ctrl-C) leaves a valid dataset, re-raises
@@ -690,6 +694,10 @@ def convert(
         finally:
             for tmp in streams:
                 tmp.unlink(missing_ok=True)
+        if timeline:  # derived: rebuilt from raw/ and segments/ whenever they change
+            from .timeline import write_timeline
+
+            write_timeline(root)
     if strict and not summary.clean:
         raise ConvertError(summary)
     return summary

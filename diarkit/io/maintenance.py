@@ -122,11 +122,12 @@ def _alive(pid: int) -> bool:
 # --------------------------------------------------------------------------- rebuild/compact
 
 
-def rebuild(dataset: str | Path, *, progress: bool = False) -> int:
+def rebuild(dataset: str | Path, *, progress: bool = False, timeline: bool = True) -> int:
     """Re-derive every segments part from its raw part; returns the number of segments.
 
     Use after changing the flattening rules; raw parts are not touched. Holds the
-    dataset lock.
+    dataset lock. With ``timeline`` (default) the derived ``timeline/timeline.parquet``
+    is rewritten at the end (:func:`diarkit.io.timeline.write_timeline`).
 
     Raises:
         NotADatasetError: ``dataset`` is not a diarkit dataset.
@@ -135,7 +136,12 @@ def rebuild(dataset: str | Path, *, progress: bool = False) -> int:
     """
     root = require_dataset(Path(dataset))
     with dataset_lock(root, "rebuild"):
-        return _rebuild(root, progress)
+        total = _rebuild(root, progress)
+        if timeline:
+            from .timeline import write_timeline
+
+            write_timeline(root)
+        return total
 
 
 def _rebuild(root: Path, progress: bool) -> int:
