@@ -213,7 +213,7 @@ def recover(dataset: str, keep_heartbeats: bool) -> None:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.argument("dataset")
 @click.option(
     "--dask", "scheduler", metavar="SCHEDULER_ADDRESS", help="Run on this Dask scheduler."
 )
@@ -260,8 +260,17 @@ def stats(
     start_at: str | None,
     end_at: str | None,
 ) -> None:
-    """Per-conversation and fleet talk statistics of DATASET (pandas, or Dask at scale)."""
+    """Per-conversation and fleet talk statistics of DATASET (pandas, or Dask at scale).
+
+    DATASET is a dataset directory or a published dataset URL (s3://bucket/prefix).
+    """
+    from pathlib import Path
+
+    from diarkit.scale.objectstore import is_url
     from diarkit.scale.report import run_stats
+
+    if not is_url(dataset) and not Path(dataset).is_dir():
+        raise click.BadParameter(f"directory {dataset!r} does not exist", param_hint="DATASET")
 
     if scheduler is not None and local_cluster is not None:
         raise click.UsageError("use either --dask or --local-cluster, not both")

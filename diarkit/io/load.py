@@ -34,11 +34,15 @@ from .dataset import (
     QUARANTINE_DIR,
     RAW_DIR,
     SEGMENTS_DIR,
-    is_dataset,
-    list_files,
     readable_parts,
     retry_vanished,
     segments_snapshot,
+)
+from .dataset import (
+    is_dataset as _is_local_dataset,
+)
+from .dataset import (
+    list_files as _list_local_files,
 )
 
 TimeLike: TypeAlias = datetime | date | pd.Timestamp | str | None
@@ -47,6 +51,85 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 _PARTITIONING = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
 _RAW_CATEGORIES = ("session_id", "topic", "kind", "conversation_id", "source")
+
+
+class RemoteRoot:
+    """A dataset on object storage (``s3://bucket/prefix``, any fsspec URL), read in place.
+
+    Parts are listed and read through fsspec (s3fs for ``s3://``: endpoint and
+    credentials from the AWS chain, ``AWS_ENDPOINT_URL`` for moto or MinIO); pyarrow
+    reads only the row groups and columns a load needs. The dataset is read as
+    :func:`diarkit.scale.objectstore.publish_dataset` wrote it: every object is
+    complete (S3 shows an object only once its upload completed), hidden/temporary
+    keys are ignored. Unlike on disk, segments of a raw part whose segments object is
+    not uploaded yet are not derived (publish uploads raw first, so such segments are
+    simply not there yet).
+    """
+
+    def __init__(self, url: str) -> None:
+        from diarkit.scale.objectstore import filesystem
+
+        self.url = url.rstrip("/")
+        self.fs, self.base = filesystem(self.url)
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"RemoteRoot({self.url!r})"
+
+    def key(self, *parts: str) -> str:
+        """The key (bucket/prefix/...) of a path inside the dataset."""
+        return "/".join([self.base, *parts])
+
+    def exists(self) -> bool:
+        """True if the URL holds a dataset (a ``raw/`` or ``segments/`` prefix)."""
+        return any(self.fs.exists(self.key(area)) for area in (RAW_DIR, SEGMENTS_DIR))
+
+    def parts(self, kind: str) -> list[str]:
+        """Keys of the complete part files of ``kind`` (``date=`` partitions), sorted."""
+        from diarkit.scale.objectstore import list_remote_parts
+
+        return [u.split("://", 1)[1] for u in list_remote_parts(self.url, kind)]
+
+    def files(self, kind: str) -> list[str]:
+        """Keys of the complete files directly under ``kind`` (gaps, quarantine)."""
+        from .dataset import is_visible
+
+        try:
+            keys = self.fs.ls(self.key(kind), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(k for k in keys if is_visible(k.rsplit("/", 1)[-1])
+                      and k.endswith(".parquet"))
+
+
+#: A dataset's root: a local directory or file, or a dataset on object storage.
+DatasetRoot: TypeAlias = "Path | RemoteRoot"
+
+
+def is_dataset(root: DatasetRoot) -> bool:
+    """True for a local dataset directory or a dataset URL."""
+    return isinstance(root, RemoteRoot) or _is_local_dataset(root)
+
+
+def list_files(root: DatasetRoot, kind: str) -> list[Path] | list[str]:
+    """Complete files directly under ``root/kind`` (local paths or object keys)."""
+    if isinstance(root, RemoteRoot):
+        return root.files(kind)
+    return _list_local_files(root, kind)
+
+
+def _local(root: DatasetRoot) -> Path:
+    """``root`` as a local path (files ``diarkit convert`` reads are local)."""
+    if isinstance(root, RemoteRoot):
+        raise ValueError(f"{root}: a dataset URL is read as a dataset, not converted")
+    return root
+
+
+def _filesystem(root: DatasetRoot) -> Any:
+    """The fsspec filesystem pyarrow reads ``root`` through (None: the local disk)."""
+    return root.fs if isinstance(root, RemoteRoot) else None
 
 
 def _ts(value: TimeLike, name: str) -> pd.Timestamp | None:
@@ -96,13 +179,15 @@ class _Parts:
     silently lacks rows; ``diarkit recover`` writes them.
     """
 
-    def __init__(self, root: Path, kind: str, schema: pa.Schema) -> None:
+    def __init__(self, root: DatasetRoot, kind: str, schema: pa.Schema) -> None:
         self.root, self.kind, self.schema = root, kind, schema
 
     def to_table(self, **kwargs: Any) -> pa.Table:
         return retry_vanished(lambda: self._read(**kwargs))
 
     def _read(self, **kwargs: Any) -> pa.Table:
+        if isinstance(self.root, RemoteRoot):
+            return self._of(self.root.parts(self.kind)).to_table(**kwargs)
         if self.kind != SEGMENTS_DIR:
             return self._of(readable_parts(self.root, self.kind)).to_table(**kwargs)
         segs, missing = segments_snapshot(self.root)
@@ -121,18 +206,21 @@ class _Parts:
         extra = ds.dataset(pa.concat_tables(derived).unify_dictionaries()).to_table(**kwargs)
         return pa.concat_tables([table, extra.cast(table.schema)])
 
-    def _of(self, parts: list[Path]) -> ds.Dataset:
+    def _of(self, parts: list[Path] | list[str]) -> ds.Dataset:
         full = self.schema.append(pa.field("date", pa.string()))
+        base = (self.root.key(self.kind) if isinstance(self.root, RemoteRoot)
+                else str(self.root / self.kind))
         return ds.dataset(
             [str(p) for p in parts],
             schema=full,
             format="parquet",
             partitioning=_PARTITIONING,
-            partition_base_dir=str(self.root / self.kind),
+            partition_base_dir=base,
+            filesystem=_filesystem(self.root),
         )
 
 
-def _dataset(root: Path, kind: str, schema: pa.Schema) -> _Parts:
+def _dataset(root: DatasetRoot, kind: str, schema: pa.Schema) -> _Parts:
     return _Parts(root, kind, schema)
 
 
@@ -169,7 +257,16 @@ def _filter_in_memory(table: pa.Table, expr: ds.Expression) -> pa.Table:
     return ds.dataset(dated).to_table(filter=expr).drop_columns(["date"])
 
 
-def _check_root(path: str | Path) -> Path:
+def _check_root(path: str | Path | RemoteRoot) -> DatasetRoot:
+    if isinstance(path, RemoteRoot):
+        return path
+    from diarkit.scale.objectstore import is_url
+
+    if is_url(path):
+        remote = RemoteRoot(str(path))
+        if not remote.exists():
+            raise FileNotFoundError(f"{remote}: no dataset there (no raw/ or segments/ prefix)")
+        return remote
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such dataset or file")
@@ -177,7 +274,7 @@ def _check_root(path: str | Path) -> Path:
 
 
 def load_raw(
-    path: str | Path,
+    path: str | Path | RemoteRoot,
     conversations: Iterable[str] | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
@@ -208,7 +305,7 @@ def load_raw(
     else:
         from .convert import read_to_tables
 
-        table, _ = read_to_tables([root])
+        table, _ = read_to_tables([_local(root)])
         expr = _filter(conversations, start, end)
         if expr is not None:
             table = _filter_in_memory(table, expr)
@@ -220,7 +317,7 @@ def load_raw(
 
 
 def _segment_table(
-    root: Path, cols: list[str], expr: ds.Expression | None
+    root: DatasetRoot, cols: list[str], expr: ds.Expression | None
 ) -> pa.Table:
     if is_dataset(root):
         return _dataset(root, SEGMENTS_DIR, SEGMENTS.arrow_schema()).to_table(
@@ -228,13 +325,15 @@ def _segment_table(
         )
     from .convert import read_to_tables
 
-    _, seg = read_to_tables([root])
+    _, seg = read_to_tables([_local(root)])
     if expr is not None:
         seg = _filter_in_memory(seg, expr)
     return seg.select(cols)
 
 
-def call_times(path: str | Path, conversations: Iterable[str] | None = None) -> pd.Series:
+def call_times(
+    path: str | Path | RemoteRoot, conversations: Iterable[str] | None = None
+) -> pd.Series:
     """Call start (UTC) per conversation id, from the data (never a file's mtime).
 
     The conversation model's ``start_at`` (first participant connected, from the call
@@ -259,7 +358,7 @@ def call_times(path: str | Path, conversations: Iterable[str] | None = None) -> 
 
 
 def _conversations_in_window(
-    root: Path, conversations: Iterable[str] | None, start: TimeLike, end: TimeLike
+    root: DatasetRoot, conversations: Iterable[str] | None, start: TimeLike, end: TimeLike
 ) -> list[str] | None:
     t0, t1 = _ts(start, "start"), _ts(end, "end")
     if t0 is None and t1 is None:
@@ -276,7 +375,7 @@ def _conversations_in_window(
 
 
 def load_segments(
-    path: str | Path,
+    path: str | Path | RemoteRoot,
     conversations: Iterable[str] | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
@@ -319,7 +418,7 @@ def load_segments(
     return validate(df, SEGMENTS, where=f"load_segments({root})")
 
 
-def _sources(root: Path, seg: pd.DataFrame, ids: list[str] | None) -> pd.Categorical:
+def _sources(root: DatasetRoot, seg: pd.DataFrame, ids: list[str] | None) -> pd.Categorical:
     """Each segment's source, from the topic/source of its raw frame (session, seq).
 
     A session holds frames of one source (a capture, or one input file of a convert
@@ -348,7 +447,7 @@ def _sources(root: Path, seg: pd.DataFrame, ids: list[str] | None) -> pd.Categor
     return pd.Categorical(found.fillna("live").to_numpy(), categories=list(SEGMENT_SOURCES))
 
 
-def _call_events(root: Path, conversations: Iterable[str] | None) -> pd.DataFrame:
+def _call_events(root: DatasetRoot, conversations: Iterable[str] | None) -> pd.DataFrame:
     """Raw rows of kind ``conversation`` (frame text of transcription rows is never read)."""
     cols = ["session_id", "seq", "received_at", "conversation_id", "frame"]
     expr = ds.field("kind") == "conversation"
@@ -360,7 +459,7 @@ def _call_events(root: Path, conversations: Iterable[str] | None) -> pd.DataFram
     else:
         from .convert import read_to_tables
 
-        table, _ = read_to_tables([root])
+        table, _ = read_to_tables([_local(root)])
         table = ds.dataset(table).to_table(columns=cols, filter=expr)
     events = table.to_pandas()
     if len(events):
@@ -368,7 +467,7 @@ def _call_events(root: Path, conversations: Iterable[str] | None) -> pd.DataFram
     return events
 
 
-def _neighbour_times(root: Path, events: pd.DataFrame) -> pd.Series:
+def _neighbour_times(root: DatasetRoot, events: pd.DataFrame) -> pd.Series:
     """For each call event, the time of the frames around it (UTC), from ``event_time``.
 
     The midpoint of the ``event_time`` of the nearest earlier and later frames of the
@@ -395,7 +494,7 @@ def _neighbour_times(root: Path, events: pd.DataFrame) -> pd.Series:
     return pd.Series(found.reindex(key).to_numpy(), index=events.index)
 
 
-def _session_starts(root: Path, conversations: Iterable[str] | None) -> pd.DataFrame:
+def _session_starts(root: DatasetRoot, conversations: Iterable[str] | None) -> pd.DataFrame:
     """Per conversation: transcription session start and the speech span (UTC).
 
     ``session_start_at`` is ``start_at - start_s`` (median over the segments);
@@ -422,7 +521,7 @@ def _session_starts(root: Path, conversations: Iterable[str] | None) -> pd.DataF
 
 
 def load_conversation_model(
-    path: str | Path,
+    path: str | Path | RemoteRoot,
     conversations: Iterable[str] | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
@@ -455,7 +554,7 @@ def load_conversation_model(
     )
 
 
-def _transcript_documents(root: Path, conversations: Iterable[str] | None) -> pd.DataFrame:
+def _transcript_documents(root: DatasetRoot, conversations: Iterable[str] | None) -> pd.DataFrame:
     """Post-call transcript document rows (the document minus its phrases), frame text.
 
     Only rows of the STA transcript topics that are not phrase elements are read, so no
@@ -477,27 +576,27 @@ def _transcript_documents(root: Path, conversations: Iterable[str] | None) -> pd
     else:
         from .convert import read_to_tables
 
-        table, _ = read_to_tables([root])
+        table, _ = read_to_tables([_local(root)])
         table = ds.dataset(table).to_table(columns=cols, filter=expr)
     return table.to_pandas()
 
 
-def load_conversations(path: str | Path, **filters: Any) -> pd.DataFrame:
+def load_conversations(path: str | Path | RemoteRoot, **filters: Any) -> pd.DataFrame:
     """The ``CONVERSATIONS`` table (one row per call); see :func:`load_conversation_model`."""
     return load_conversation_model(path, **filters).conversations
 
 
-def load_participants(path: str | Path, **filters: Any) -> pd.DataFrame:
+def load_participants(path: str | Path | RemoteRoot, **filters: Any) -> pd.DataFrame:
     """The ``PARTICIPANTS`` table; see :func:`load_conversation_model`."""
     return load_conversation_model(path, **filters).participants
 
 
-def load_phases(path: str | Path, **filters: Any) -> pd.DataFrame:
+def load_phases(path: str | Path | RemoteRoot, **filters: Any) -> pd.DataFrame:
     """The ``PHASES`` table (ivr/queue/talk/hold/...); see :func:`load_conversation_model`."""
     return load_conversation_model(path, **filters).phases
 
 
-def session_sources(path: str | Path) -> dict[str, str]:
+def session_sources(path: str | Path | RemoteRoot) -> dict[str, str]:
     """``source`` (live/backfill/import) of each capture/convert session of a dataset.
 
     Read from the raw rows' ``topic``/``source`` columns only (no frame text); a session
@@ -515,7 +614,7 @@ def session_sources(path: str | Path) -> dict[str, str]:
 
 
 def conversation_stats(
-    path: str | Path,
+    path: str | Path | RemoteRoot,
     profile: str | Any = None,
     *,
     conversations: Iterable[str] | None = None,
@@ -549,7 +648,7 @@ def conversation_stats(
     return canonical(default_pipeline(segments, phases=phases, profile=profile, **overrides))
 
 
-def load_gaps(path: str | Path) -> pd.DataFrame:
+def load_gaps(path: str | Path | RemoteRoot) -> pd.DataFrame:
     """Load the capture disconnection gaps (``diarkit.schema.GAPS``) of a dataset.
 
     ``start_at``/``end_at`` are UTC, ``duration_s`` seconds; empty when there were none.
@@ -558,15 +657,17 @@ def load_gaps(path: str | Path) -> pd.DataFrame:
     files = list_files(root, GAPS_DIR)
     if not files:
         return GAPS.empty()
-    table = ds.dataset([str(f) for f in files], schema=GAPS.arrow_schema()).to_table()
+    table = ds.dataset([str(f) for f in files], schema=GAPS.arrow_schema(),
+                       filesystem=_filesystem(root)).to_table()
     return validate(_to_pandas(table), GAPS, where=f"load_gaps({root})")
 
 
-def load_quarantine(path: str | Path) -> pd.DataFrame:
+def load_quarantine(path: str | Path | RemoteRoot) -> pd.DataFrame:
     """Load rejected input (``diarkit.schema.QUARANTINE``): source, line, reason, raw text."""
     root = _check_root(path)
     files = list_files(root, QUARANTINE_DIR)
     if not files:
         return QUARANTINE.empty()
-    table = ds.dataset([str(f) for f in files], schema=QUARANTINE.arrow_schema()).to_table()
+    table = ds.dataset([str(f) for f in files], schema=QUARANTINE.arrow_schema(),
+                       filesystem=_filesystem(root)).to_table()
     return validate(_to_pandas(table), QUARANTINE, where=f"load_quarantine({root})")

@@ -12,7 +12,7 @@ and :func:`diarkit.analysis.fleet_stats` aggregates it there. No metric is imple
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -235,6 +235,7 @@ def map_conversations(
     npartitions: int | None = None,
     rows_per_partition: int = ROWS_PER_PARTITION,
     progress: bool = False,
+    conversations: Iterable[str] | None = None,
     **kwargs: Any,
 ) -> pd.DataFrame:
     """Apply a per-conversation pandas function to every conversation of ``dataset``.
@@ -254,11 +255,16 @@ def map_conversations(
         rows_per_partition: part files are read together up to this many rows per
             partition (default 200,000; bounds the memory of one task).
         progress: show a progress bar (``distributed.progress`` or Dask's local one).
+        conversations: only these conversation ids (whole conversations); default: all.
         **kwargs: passed to ``pipeline``.
     """
     import dask
 
-    grouped = by_conversation(read_segments_dask(dataset, rows_per_partition), npartitions)
+    segments = read_segments_dask(dataset, rows_per_partition)
+    if conversations is not None:
+        keep = sorted({str(c) for c in conversations})
+        segments = segments[segments["conversation_id"].isin(keep)]
+    grouped = by_conversation(segments, npartitions)
     tasks = [dask.delayed(_apply)(d, pipeline, kwargs) for d in grouped.to_delayed()]
     cl = _current_client(client)
     if cl is not None:
@@ -286,6 +292,8 @@ def talk_stats_dask(
     npartitions: int | None = None,
     rows_per_partition: int = ROWS_PER_PARTITION,
     progress: bool = False,
+    start: Any = None,
+    end: Any = None,
     **talk_kwargs: Any,
 ) -> pd.DataFrame:
     """Per-conversation, per-speaker statistics (seconds) of ``dataset``, computed on Dask.
@@ -301,12 +309,17 @@ def talk_stats_dask(
             were read).
         rows_per_partition: rows read per partition (see :func:`map_conversations`).
         progress: show a progress bar while computing.
+        start: keep whole conversations whose call started at or after this time (UTC;
+            :func:`conversations_in_window`), selected on the client before any
+            partition is read.
+        end: keep whole conversations whose call started before this time (exclusive).
         **talk_kwargs: thresholds passed to :func:`diarkit.analysis.talk_stats`
             (``max_gap``, ``min_silence_s``, ... in seconds).
 
     Returns:
         A ``diarkit.schema.STATS`` table sorted by conversation and speaker.
     """
+    ids = conversations_in_window(dataset, start, end)
     talk_kwargs = {**model_context(dataset), **talk_kwargs}
     return map_conversations(
         dataset,
@@ -315,15 +328,41 @@ def talk_stats_dask(
         npartitions=npartitions,
         rows_per_partition=rows_per_partition,
         progress=progress,
+        conversations=ids,
         **talk_kwargs,
     )
+
+
+def conversations_in_window(
+    dataset: str | os.PathLike[str], start: Any = None, end: Any = None
+) -> list[str] | None:
+    """Ids of the conversations whose **call started** in ``[start, end)`` (UTC).
+
+    The same selection as ``load_segments(start=, end=)``
+    (:func:`diarkit.io.load.call_times`: the call events' start, else the first
+    segment's ``start_at``; dates mean 00:00 UTC, zoned times are converted, naive
+    times refused). ``None`` when neither bound is given (every conversation).
+    """
+    if start is None and end is None:
+        return None
+    from diarkit.io.load import _check_root, _conversations_in_window
+
+    root = _check_root(_dataset_root(dataset) if not _is_url(dataset) else os.fspath(dataset))
+    return _conversations_in_window(root, None, start, end) or []
+
+
+def _is_url(dataset: str | os.PathLike[str]) -> bool:
+    from diarkit.scale.objectstore import is_url
+
+    return bool(is_url(dataset))
 
 
 def load_segments_pandas(dataset: str | os.PathLike[str]) -> pd.DataFrame:
     """All segments of ``dataset`` in one pandas frame (the single-machine path)."""
     from diarkit.io.load import load_segments
+    from diarkit.scale.objectstore import is_url
 
-    return load_segments(_dataset_root(dataset))
+    return load_segments(os.fspath(dataset) if is_url(dataset) else _dataset_root(dataset))
 
 
 def talk_stats_pandas(
@@ -348,10 +387,28 @@ def talk_stats_pandas(
 
 
 def fleet_from_stats(stats: pd.DataFrame) -> pd.DataFrame:
-    """Fleet-wide aggregates of a per-conversation table (:func:`diarkit.analysis.fleet_stats`)."""
+    """Fleet aggregates of a per-conversation table (:func:`diarkit.analysis.fleet_stats`).
+
+    Rows with a null ``user_id`` describe the whole fleet (every speaker; ``(call)``
+    metrics once per call). When the table has agent rows with a ``user_id`` (the
+    conversation model knew the participants), rows per agent follow, grouped by that
+    real user id: the agent's own speaker metrics, and the ``(call)`` metrics of the
+    calls that agent spoke in. Without participant data (``user_id`` all null) the
+    table is the whole fleet only, with a null ``user_id`` column.
+    """
     from diarkit.analysis.fleet import fleet_stats
 
-    return fleet_stats(stats)
+    if "user_id" not in stats.columns:
+        return fleet_stats(stats)
+    user = stats["user_id"].astype("string")
+    whole = fleet_stats(stats.drop(columns=["user_id"]), by=())
+    whole.insert(0, "user_id", pd.Series(pd.NA, index=whole.index, dtype="string"))
+    agents = stats[user.notna().to_numpy()]
+    if not len(agents):
+        return whole
+    per_agent = fleet_stats(agents.assign(user_id=user[user.notna()]), by=["user_id"])
+    per_agent["user_id"] = per_agent["user_id"].astype("string")
+    return pd.concat([whole, per_agent], ignore_index=True)
 
 
 def fleet_stats_dask(
