@@ -50,7 +50,9 @@ def compute_stats(
         local_cluster: start a local cluster of this many worker processes on 127.0.0.1.
         memory_limit: per-worker memory limit of the local cluster (``"2GiB"``).
         progress: show progress (Dask's progress bar, or tqdm stages on pandas).
-        **talk_kwargs: thresholds for :func:`diarkit.analysis.talk_stats` (seconds).
+        **talk_kwargs: ``profile``, thresholds for :func:`diarkit.analysis.talk_stats`
+            (seconds), and ``start``/``end``: whole conversations by call time (UTC), on
+            every engine.
 
     Raises:
         DatasetError: when ``dataset`` has no segments part files (naming the path).
@@ -60,10 +62,8 @@ def compute_stats(
     if scheduler is not None and local_cluster is not None:
         raise ValueError("give either a scheduler address or a local cluster size, not both")
     list_parts(dataset)  # a clear DatasetError for a path without segments parts, early
-    if (scheduler is not None or local_cluster is not None) and (
-        talk_kwargs.get("start") is not None or talk_kwargs.get("end") is not None
-    ):
-        raise ValueError("--start/--end (call time) run on the pandas engine only")
+    # start/end (call time) select whole conversations on either engine: on Dask the ids
+    # are chosen on the client (call events, else first segment) before partitions are read
     if scheduler is not None:
         from diarkit.scale.cluster import remote_client
 

@@ -195,6 +195,20 @@ def test_dataset_written_by_diarkit_convert_gives_the_pandas_result(client, tmp_
     assert len(want.conversations) >= 16
     pd.testing.assert_frame_equal(got.conversations, want.conversations)
     pd.testing.assert_frame_equal(got.fleet, want.fleet)
+    # the simulator's call events name the agents: the fleet has a block per real user id
+    agents = want.conversations[want.conversations["user_id"].notna()]
+    assert agents["user_id"].nunique() >= 2
+    fleet = got.fleet
+    assert set(fleet["user_id"].dropna()) == set(agents["user_id"].astype(str))
+    talk = fleet[(fleet.metric == "talk_time_s") & (fleet.speaker == "agent")]
+    for row in talk[talk["user_id"].notna()].itertuples():
+        mine = agents[(agents["user_id"].astype(str) == row.user_id)
+                      & (agents["speaker"].astype(str) == "agent")]["talk_time_s"]
+        assert row.conversations == len(mine)
+        assert row.mean == pytest.approx(mine.mean())
+    whole = talk[talk["user_id"].isna()]
+    assert len(whole) == 1 and whole["conversations"].iloc[0] == len(
+        want.conversations[want.conversations["speaker"].astype(str) == "agent"])
 
 
 def test_progress_bar_is_shown_on_the_cluster(client, dataset, reference, capsys):
@@ -202,3 +216,35 @@ def test_progress_bar_is_shown_on_the_cluster(client, dataset, reference, capsys
     out = capsys.readouterr()
     assert "100%" in out.out + out.err
     pd.testing.assert_frame_equal(got, reference.conversations)
+
+
+def test_start_end_select_whole_calls_on_dask_as_on_pandas(client, dataset, tmp_path):
+    """``--start/--end`` on the Dask engine: whole conversations by call start, = pandas."""
+    from diarkit.io.load import call_times
+
+    times = call_times(dataset).sort_values()
+    start, end = times.iloc[len(times) // 4], times.iloc[len(times) // 2]  # a window's edges
+    got = stats_dask(dataset, client, start=start, end=end)
+    want = stats_pandas(dataset, start=start, end=end)
+    pd.testing.assert_frame_equal(got.conversations, want.conversations)
+    pd.testing.assert_frame_equal(got.fleet, want.fleet)
+    inside = set(times.index[(times >= start) & (times < end)].astype(str))
+    assert set(got.conversations["conversation_id"].astype(str)) == inside
+    assert 0 < len(inside) < len(times)
+    # every segment of a selected call counts, also those after the window's end
+    full = stats_pandas(dataset).conversations
+    full = full[full["conversation_id"].astype(str).isin(inside)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.conversations, full, check_categorical=False)
+    # and through the command line on the scheduler
+    runner = CliRunner()
+    args = ["--start", start.isoformat(), "--end", end.isoformat(), "--quiet", "--format", "csv"]
+    on_dask = runner.invoke(cli, ["stats", str(dataset), "--out", str(tmp_path / "d"),
+                                  "--dask", client.scheduler.address, *args])
+    assert on_dask.exit_code == 0, on_dask.output
+    plain = runner.invoke(cli, ["stats", str(dataset), "--out", str(tmp_path / "p"), *args])
+    assert plain.exit_code == 0, plain.output
+    for name in ("conversation_stats.csv", "fleet_stats.csv"):
+        assert (tmp_path / "d" / name).read_bytes() == (tmp_path / "p" / name).read_bytes()
+    # an empty window is an empty table, not an error
+    none = stats_dask(dataset, client, start="2001-01-01", end="2001-01-02")
+    assert len(none.conversations) == 0
