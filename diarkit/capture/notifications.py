@@ -6,6 +6,7 @@ missing permissions) so a capture never silently records nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from diarkit.genesys import Action, Environment, backoff
+from diarkit.scale.batching import RateMeter
 
 from ._http import (
     MAX_RETRY_AFTER_S,
@@ -153,6 +155,9 @@ class NotificationsClient:
         self.max_retry_after_s = max_retry_after_s
         #: Retries caused by 429/5xx/network errors.
         self.retries = 0
+        #: Subscription requests (POST/PUT/DELETE ``.../subscriptions``, every attempt)
+        #: sent with this client's token, per sliding minute (the API allows 300).
+        self.subscription_meter = RateMeter()
 
     def __repr__(self) -> str:
         return f"NotificationsClient(api_base={self.api_base!r})"
@@ -242,6 +247,8 @@ class NotificationsClient:
         for attempt in range(2):
 
             def build() -> httpx.Request:
+                if path.endswith("/subscriptions") and method != "GET":
+                    self.subscription_meter.record(time.monotonic())
                 headers = {"Authorization": f"Bearer {self.tokens.token()}"}
                 return self._client.build_request(
                     method, url, headers=headers, json=json, params=params

@@ -32,6 +32,11 @@ class CaptureOptions:
         heartbeat_s: the server's heartbeat period (30 on Genesys Cloud).
         dead_after: heartbeat periods without a frame before the socket counts as dead.
         grace_s: seconds a followed conversation stays subscribed after it ended.
+        follow_batch_s: follow mode gathers the subscription changes of this many seconds
+            into one request per channel (new calls wait at most this long, plus a
+            minute's budget when ``subscription_budget_per_min`` is spent).
+        subscription_budget_per_min: subscription requests per sliding minute this
+            capture's token may send (the API allows 300; 240 leaves room for retries).
         roll_frames: roll the spool into a Parquet part after this many frames ...
         roll_seconds: ... or this many seconds ...
         roll_bytes: ... or this many bytes.
@@ -48,6 +53,8 @@ class CaptureOptions:
     heartbeat_s: float = 30.0
     dead_after: float = 2.5
     grace_s: float = 10.0
+    follow_batch_s: float = 0.5
+    subscription_budget_per_min: int = 240
     roll_frames: int = 10_000
     roll_seconds: float = 5.0
     roll_bytes: int = 32 << 20
@@ -73,6 +80,8 @@ class CaptureOptions:
         positive("heartbeat_s")
         positive("dead_after", 1.0, strict=False)
         positive("grace_s", strict=False)
+        positive("follow_batch_s", strict=False)
+        positive("subscription_budget_per_min", 1, strict=False)
         positive("roll_frames", 1, strict=False)
         positive("roll_seconds")
         positive("roll_bytes", 1, strict=False)

@@ -236,6 +236,12 @@ class Capture:
         self._late: dict[str, int] = {}  # followed conversation -> its call's start, µs
         self._move_after: dict[int, float] = {}
         self._token_retry_at = 0.0
+        # follow mode's subscription changes waiting for the next batch (one request per
+        # channel every options.follow_batch_s): new conversations, channels to re-PUT
+        self._pending_adds: list[str] = []
+        self._pending_puts: set[int] = set()
+        self._batch_since: float | None = None
+        self._last_flush = float("-inf")
 
     def __repr__(self) -> str:
         return (
@@ -416,6 +422,8 @@ class Capture:
             release_failures=self.releaser.failures,
             refused=tuple(str(r) for r in self.rejected),
             truncated=self.truncated_frames,
+            subscription_requests=self.notifications.subscription_meter.total,
+            subscription_requests_per_min=self.notifications.subscription_meter.max_per_min,
         )
 
     def active_conversations(self) -> list[str]:
@@ -583,23 +591,64 @@ class Capture:
     def _command(self, verb: str, arg: str) -> None:
         if verb != "subscribe":
             return
-        topic = transcription_topic(arg)
-        try:
-            with self._lock:
-                index, is_new = self.plan.place(topic)
-        except ValueError as exc:  # every channel full: report it, keep capturing the rest
-            self.note_subscriptions(SubscriptionResult((), (RejectedTopic(topic, str(exc)),)))
+        self._pending_adds.append(arg)  # subscribed with the next batch (_flush_follow)
+        if self._batch_since is None:
+            self._batch_since = time.monotonic()
+        self._flush_follow(time.monotonic())
+
+    def _flush_follow(self, now: float) -> None:
+        """Send follow mode's pending subscription changes: one request per channel.
+
+        Batches go out at most once every ``options.follow_batch_s`` seconds: a change
+        after a quiet period goes at once, later ones gather until the window since the
+        last batch is over. New conversations are placed on channels; a new channel is
+        created subscribed to its whole list, an existing one gets one ``POST`` of its new
+        topics, or one ``PUT`` of its whole list when topics also left it. While this
+        token sent ``options.subscription_budget_per_min`` subscription requests in the
+        last 60 s the batch waits (and keeps growing): at any load the token stays under
+        its limit, and changes wait longer instead.
+        """
+        if self._batch_since is None or now - self._last_flush < self.options.follow_batch_s:
             return
-        if is_new:
+        meter = self.notifications.subscription_meter
+        if meter.rate(now) >= self.options.subscription_budget_per_min:
+            return
+        adds, self._pending_adds = self._pending_adds, []
+        puts, self._pending_puts = self._pending_puts, set()
+        self._batch_since = None
+        self._last_flush = now
+        placed: dict[int, list[str]] = {}
+        fresh: list[int] = []
+        for cid in adds:
+            topic = transcription_topic(cid)
+            try:
+                with self._lock:
+                    index, is_new = self.plan.place(topic)
+            except ValueError as exc:  # every channel full: report it, keep the rest
+                self.note_subscriptions(SubscriptionResult((), (RejectedTopic(topic, str(exc)),)))
+                continue
+            if is_new:
+                fresh.append(index)
+            placed.setdefault(index, []).append(cid)
+        for index in fresh:  # created with (and subscribed to) every topic placed on it
             self._add_worker(index)
-        else:
-            self._workers[index].update_topics([topic])
-        with self._lock:
-            begun = self._late.pop(arg, None)
-        now = self.now_us()
-        if begun is not None and begun < now:
+        for index in sorted(puts | set(placed)):
+            if index in fresh:
+                continue
+            if index in puts:
+                self._workers[index].update_topics(None)
+            else:
+                self._workers[index].update_topics([transcription_topic(c) for c in placed[index]])
+        stamp = self.now_us()
+        for index, cids in placed.items():
             channel = self._workers[index].channel
-            self.close_gap(st.Gap(begun, "late_join", channel.id if channel else "", [arg]), now)
+            for cid in cids:
+                with self._lock:
+                    begun = self._late.pop(cid, None)
+                if begun is not None and begun < stamp:
+                    self.close_gap(
+                        st.Gap(begun, "late_join", channel.id if channel else "", [cid]), stamp
+                    )
 
     def _tick(self) -> None:
         self.recorder.tick()
@@ -608,8 +657,11 @@ class Capture:
             due = self.tracker.due(now)
             touched = {self.plan.remove(transcription_topic(cid)) for cid in due}
         for index in touched:
-            if index is not None:
-                self._workers[index].update_topics(None)
+            if index is not None:  # re-PUT with the next batch (_flush_follow)
+                self._pending_puts.add(index)
+                if self._batch_since is None:
+                    self._batch_since = now
+        self._flush_follow(now)
         token = self._current_token(now)
         for w in list(self._workers):
             if w.needs_sync:

@@ -49,7 +49,10 @@ class CaptureStats:
     channels whose subscriptions were removed after the capture gave them up (or at stop);
     ``release_failures``: removals that failed (logged; never fatal). ``refused``: topics
     the server refused, each with its reason and missing permissions; ``truncated``:
-    frames stored truncated (over ``max_frame_bytes``).
+    frames stored truncated (over ``max_frame_bytes``). ``subscription_requests``:
+    subscription changes sent with this capture's token (every attempt);
+    ``subscription_requests_per_min``: the most of them any sliding 60-second window
+    held (the API allows 300 per minute per token).
     """
 
     session_id: str
@@ -78,6 +81,8 @@ class CaptureStats:
     release_failures: int = 0
     refused: tuple[str, ...] = ()
     truncated: int = 0
+    subscription_requests: int = 0
+    subscription_requests_per_min: int = 0
 
     def line(self) -> str:
         """A one-line human summary."""

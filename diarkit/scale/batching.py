@@ -196,6 +196,32 @@ class SubscriptionBatcher:
         return out
 
 
+class RateMeter:
+    """Requests sent with one token, counted per sliding 60-second window (pure: no clock).
+
+    The capture records each subscription request (every attempt, retries included)
+    with its monotonic time in seconds; :meth:`rate` is the count in the last 60 s and
+    :attr:`max_per_min` the largest count any 60-second window held so far.
+    """
+
+    def __init__(self) -> None:
+        self._sent: deque[float] = deque()
+        self.total = 0
+        self.max_per_min = 0
+
+    def record(self, now: float) -> None:
+        """One request sent at ``now`` (seconds)."""
+        self._sent.append(now)
+        self.total += 1
+        self.max_per_min = max(self.max_per_min, self.rate(now))
+
+    def rate(self, now: float) -> int:
+        """Requests sent in the 60 seconds up to ``now``."""
+        while self._sent and self._sent[0] <= now - 60.0:
+            self._sent.popleft()
+        return len(self._sent)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchingReport:
     """What :func:`simulate` measured (rates per token, delays in seconds)."""
