@@ -754,9 +754,13 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
     - ``participant``: exactly one internal participant held the line at the segment's
       midpoint (EXTERNAL speech: the conversation has phases);
     - ``ambiguous``: two or more did (a conference, or a consult both agents are in):
-      ``party`` is their common purpose, ids are null;
-    - ``none``: the conversation has phases but none covers the midpoint (speech before
-      the first or after the last call event): ``party`` falls back to the channel's;
+      ``party`` is their common purpose, ids are null. A Genesys transcript carries a
+      conference's agents as one internal speaker of the customer's communication, so
+      the data cannot say which agent spoke (docs/conversation-model.md);
+    - ``none``: the conversation has phases but the segment has no party: speech on the
+      ``BOTH``/``UNKNOWN`` channel (``party`` ``unknown``: the channel names no side), or
+      INTERNAL speech that no phase covers (before the first or after the last call
+      event; ``party`` falls back to the channel's);
     - ``channel``: no participant data for the conversation: ``party`` is the channel's
       default speaker (``agent``/``customer``), ids null.
 
