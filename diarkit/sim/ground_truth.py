@@ -175,15 +175,21 @@ def _union_ms(intervals: list[tuple[int, int]]) -> int:
     return total
 
 
-def talk_rows(plan: CallPlan) -> list[dict[str, Any]]:
+def talk_rows(plan: CallPlan, channels: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Talk time of each participant who spoke (columns ``TALK_COLUMNS``).
 
     ``talk_s`` is the length (seconds) of the union of the participant's transcribed
     utterances, half-open ``[start, end)``: the talk time a conversation model should find.
+    ``channels`` (e.g. ``("INTERNAL", "EXTERNAL")``) counts only utterances sent on those
+    channels (a ``BOTH``/``UNKNOWN`` utterance names no side, so no party can be found
+    for it from the data).
     """
+    keep = None if channels is None else set(channels)
     spans: dict[str, list[tuple[int, int]]] = {}
     first: dict[str, dict[str, Any]] = {}
     for r in speech_rows(plan):
+        if keep is not None and r["channel"] not in keep:
+            continue
         spans.setdefault(r["participant_id"], []).append((r["start_ms"], r["end_ms"]))
         first.setdefault(r["participant_id"], r)
     return [{"conversation_id": plan.conversation_id, "participant_id": pid,
@@ -226,9 +232,15 @@ def speech_by_participant(
     return _frame(rows, SPEECH_COLUMNS)
 
 
-def talk_time_by_participant(plans: CallPlan | Iterable[CallPlan]) -> pd.DataFrame:
-    """Talk time (seconds, union of utterances) per participant who spoke (``TALK_COLUMNS``)."""
-    return _frame([r for p in _plans(plans) for r in talk_rows(p)], TALK_COLUMNS)
+def talk_time_by_participant(
+    plans: CallPlan | Iterable[CallPlan], channels: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Talk time (seconds, union of utterances) per participant who spoke (``TALK_COLUMNS``).
+
+    ``channels``: count only utterances sent on these channels (see :func:`talk_rows`).
+    """
+    chosen = None if channels is None else tuple(channels)
+    return _frame([r for p in _plans(plans) for r in talk_rows(p, chosen)], TALK_COLUMNS)
 
 
 def rttm_lines(plans: Iterable[CallPlan], *, by: str = "channel") -> list[str]:

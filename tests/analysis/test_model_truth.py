@@ -64,38 +64,93 @@ def test_every_call_kind_is_there(sim):
     assert {"basic", "blind_transfer", "consult_transfer", "conference", "callback"} <= kinds
 
 
-def test_attribution_is_right_for_the_speech_it_attributes(sim):
-    scenario, _, _, spoken = sim
+#: Channels that name a side of the call. ``BOTH``/``UNKNOWN`` (sent now and then by the
+#: real service) name none, so no party can be found for such speech from the data: it
+#: is ``attribution = "none"``, party ``unknown`` (docs/conversation-model.md).
+SIDES = ("INTERNAL", "EXTERNAL")
+
+
+def _joined(scenario, spoken) -> pd.DataFrame:
     truth = gt.speech_by_participant(scenario.plans)
     truth = truth.assign(k=_key(truth))[["k", "party", "user_id"]]
     j = spoken.assign(k=_key(spoken)).merge(
         truth, on="k", how="left", suffixes=("", "_true"), validate="many_to_one"
     )
     assert j["party_true"].notna().all()  # every spoken segment is ground-truth speech
+    return j
+
+
+def test_attribution_is_right_for_99_9_percent_of_attributable_speech(sim):
+    """What is measured, in speech seconds (segment durations):
+
+    - *party* right (customer, ivr, acd, agent) for >= 99.9 % of the speech on the
+      INTERNAL/EXTERNAL channels (all speech a party can be found for);
+    - *participant* right (the very agent, by user id) for >= 99.9 % of that speech
+      except conference speech: while two agents are connected together their voices
+      share the INTERNAL channel of the customer's communication (Genesys' transcript
+      names that internal speaker "conference"), so it is ``ambiguous`` by rule;
+    - what is not attributed to one participant says why (``ambiguous``: conference
+      calls only; ``none``: BOTH/UNKNOWN channels only).
+    """
+    scenario, _, _, spoken = sim
+    j = _joined(scenario, spoken)
     dur = (j["end_s"] - j["start_s"]).to_numpy()
-    attributed = (j["attribution"] == "participant").to_numpy()
-    right = (j["party"].astype(str) == j["party_true"].astype(str)).to_numpy() & (
+    side = j["channel"].astype(str).isin(SIDES).to_numpy()
+    how = j["attribution"].astype(str).to_numpy()
+    party_right = (j["party"].astype(str) == j["party_true"].astype(str)).to_numpy()
+    user_right = (
         j["user_id"].astype("string").fillna("").to_numpy()
         == j["user_id_true"].astype("string").fillna("").to_numpy()
     )
-    share = dur[attributed & right].sum() / dur[attributed].sum()
-    assert share >= 0.999, share
-    # what is not attributed says why: conference speech is ambiguous, speech on the
-    # BOTH/UNKNOWN channels has no party
-    ambiguous = j[j["attribution"] == "ambiguous"]
-    kinds = {p.conversation_id: p.kind for p in scenario.plans}
-    assert {kinds[c].split("+")[0] for c in ambiguous["conversation_id"].astype(str)} <= {
-        "conference"
-    }
-    none = j[j["attribution"] == "none"]
+    party_share = dur[side & party_right].sum() / dur[side].sum()
+    assert party_share >= 0.999, party_share
+    single = side & (how != "ambiguous")
+    participant_share = dur[single & party_right & user_right].sum() / dur[single].sum()
+    assert participant_share >= 0.999, participant_share
+    assert (how[single] == "participant").all()
+    # every segment attributed to one participant is right
+    one = how == "participant"
+    assert (party_right & user_right)[one].all()
+    # the rest says why
+    kinds = {p.conversation_id: p.kind.split("+")[0] for p in scenario.plans}
+    ambiguous = j[how == "ambiguous"]
+    assert {kinds[c] for c in ambiguous["conversation_id"].astype(str)} <= {"conference"}
+    assert (ambiguous["party"].astype(str) == "agent").all()
+    assert (ambiguous["party_true"].astype(str) == "agent").all()
+    none = j[how == "none"]
     assert set(none["channel"].astype(str)) <= {"BOTH", "UNKNOWN"}
-    assert dur[attributed].sum() / dur.sum() > 0.9
+    assert (none["party"].astype(str) == "unknown").all()
+    # seed 3, 40 calls: 3066.6 s of speech; 50.4 s on BOTH/UNKNOWN (none), 64.8 s of
+    # conference speech (ambiguous): the shares stay small
+    assert dur[~side].sum() / dur.sum() < 0.03
+    assert dur[how == "ambiguous"].sum() / dur.sum() < 0.04
+
+
+def _union_s(frame: pd.DataFrame) -> float:
+    iv = sorted(zip((frame["start_s"] * 1000).round().astype(int),
+                    (frame["end_s"] * 1000).round().astype(int), strict=True))
+    total, cur_s, cur_e = 0, None, None
+    for s0, e0 in iv:
+        if cur_e is None or s0 > cur_e:
+            total += 0 if cur_e is None else cur_e - cur_s
+            cur_s, cur_e = s0, e0
+        else:
+            cur_e = max(cur_e, e0)
+    total += 0 if cur_e is None else cur_e - cur_s
+    return total / 1000
 
 
 def test_talk_time_per_participant_matches_the_truth_within_50_ms(sim):
+    """Per call, per participant (party + user id), on the INTERNAL/EXTERNAL speech.
+
+    Every participant of every call is within 50 ms of the truth, except the agents of
+    a conference while both are connected: there the agents' *total* (their own rows
+    plus the ``ambiguous`` agent row) is within 50 ms of the truth's union of all agent
+    speech, and each agent's own row never exceeds that agent's truth.
+    """
     scenario, root, _, spoken = sim
     stats = conversation_stats(root)
-    truth = gt.talk_time_by_participant(scenario.plans)
+    truth = gt.talk_time_by_participant(scenario.plans, channels=SIDES)
     truth = (
         truth.assign(
             conversation_id=truth["conversation_id"].astype(str),
@@ -109,22 +164,29 @@ def test_talk_time_per_participant_matches_the_truth_within_50_ms(sim):
         party=stats["speaker"].astype(str),
         user_id=stats["user_id"].astype("string").fillna(""),
     ).set_index(["conversation_id", "party", "user_id"])["talk_time_s"]
+    got = got[got.index.get_level_values(1) != "unknown"]  # BOTH/UNKNOWN speech: no party
     both = pd.concat([got.rename("got"), truth.rename("truth")], axis=1).fillna(0.0)
-    # calls where every second of speech could be attributed: no conference, no speech
-    # on the BOTH/UNKNOWN channels
-    unclear = set(spoken[spoken["attribution"] != "participant"]["conversation_id"].astype(str))
-    clean = both[~both.index.get_level_values(0).isin(unclear)]
-    assert clean.index.get_level_values(0).nunique() >= CALLS * 0.6
-    worst = (clean["got"] - clean["truth"]).abs().groupby(level=0).max()
+    conference = set(spoken[spoken["attribution"] == "ambiguous"]["conversation_id"].astype(str))
+    calls = both.index.get_level_values(0)
+    agent = both.index.get_level_values(1) == "agent"
+    exact = both[~(calls.isin(conference) & agent)]
+    assert exact.index.get_level_values(0).nunique() == CALLS
+    worst = (exact["got"] - exact["truth"]).abs().groupby(level=0).max()
     assert worst.max() <= 0.05, worst.sort_values().tail()
-    # per-agent fleet statistics group by the real user id
-    fleet = fleet_stats(
-        stats[
-            stats["conversation_id"].astype(str).isin(clean.index.levels[0])
-            & ~stats["conversation_id"].astype(str).isin(unclear)
-        ],
-        by=["user_id"],
-    )
+    speech = gt.speech_by_participant(scenario.plans)
+    speech = speech[speech["channel"].isin(SIDES) & (speech["party"] == "agent")]
+    for cid in conference:
+        mine = both.loc[cid]
+        mine = mine[mine.index.get_level_values(0) == "agent"]
+        named = mine[mine.index.get_level_values(1) != ""]
+        assert (named["got"] <= named["truth"] + 0.05).all(), (cid, mine)
+        want = _union_s(speech[speech["conversation_id"].astype(str) == cid])
+        assert mine["got"].sum() == pytest.approx(want, abs=0.05), (cid, mine)
+    # per-agent fleet statistics group by the real user id (calls without conference
+    # speech, where every agent second is that agent's)
+    clean = both[~calls.isin(conference)]
+    fleet = fleet_stats(stats[~stats["conversation_id"].astype(str).isin(conference)],
+                        by=["user_id"])
     talk = fleet[(fleet.metric == "talk_time_s") & (fleet.speaker == "agent")]
     per_user = clean.reset_index()
     per_user = per_user[per_user["party"] == "agent"].groupby("user_id")

@@ -296,6 +296,15 @@ def test_speech_and_talk_time_by_participant(scenario) -> None:
                 covered.update(range(s, e))
             got = talk[(talk["participant_id"] == pid)]["talk_s"].item()
             assert got == len(covered) / 1000
+    # channels=: only the utterances sent on those channels count
+    sides = talk_time_by_participant(scenario.plans, channels=("INTERNAL", "EXTERNAL"))
+    kept = speech[speech["channel"].isin(["INTERNAL", "EXTERNAL"])]
+    for pid, rows in kept.groupby("participant_id"):
+        covered = set()
+        for s, e in zip(rows["start_ms"], rows["end_ms"], strict=True):
+            covered.update(range(s, e))
+        assert sides[sides["participant_id"] == pid]["talk_s"].item() == len(covered) / 1000
+    assert set(sides["participant_id"]) == set(kept["participant_id"])
 
 
 def test_rttm_by_party_labels_agents_by_user_id(scenario) -> None:
