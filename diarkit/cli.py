@@ -243,6 +243,10 @@ def recover(dataset: str, keep_heartbeats: bool) -> None:
     "--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
     help="Override the profile's confidence threshold (0-1; words only, never talk time).",
 )
+@click.option("--coverage", is_flag=True,
+              help="Add each call's coverage (live, back-fill, unknown shares 0-1; complete).")
+@click.option("--complete-only", is_flag=True,
+              help="Fleet figures from complete calls only (implies --coverage).")
 @click.option("--start", "start_at", help="Only calls started from this time on (UTC unless "
               "a zone is given; whole calls).")
 @click.option("--end", "end_at", help="Only calls started before this time (UTC unless a "
@@ -259,6 +263,8 @@ def stats(
     min_confidence: float | None,
     start_at: str | None,
     end_at: str | None,
+    coverage: bool = False,
+    complete_only: bool = False,
 ) -> None:
     """Per-conversation and fleet talk statistics of DATASET (pandas, or Dask at scale).
 
@@ -284,7 +290,8 @@ def stats(
     try:
         paths = run_stats(
             dataset, out, fmt=fmt, scheduler=scheduler, local_cluster=local_cluster,  # type: ignore[arg-type]
-            memory_limit=memory_limit, progress=not quiet, **talk,
+            memory_limit=memory_limit, progress=not quiet, coverage=coverage,
+            complete_only=complete_only, **talk,
         )
     except (ValueError, OSError) as exc:  # bad dataset/input, unreachable scheduler
         raise click.ClickException(str(exc)) from exc
@@ -364,8 +371,11 @@ def _echo_convert_summary(summary: object) -> None:
 @click.option("--workers", type=click.IntRange(min=1),
               help="Threads converting in parallel (default: one per CPU for large inputs).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--no-timeline", is_flag=True,
+              help="Do not rewrite DATASET/timeline/timeline.parquet (the reconciled table "
+              "for SQL tools) at the end; that step holds the segments in memory.")
 def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: int | None,
-                quiet: bool) -> None:
+                quiet: bool, no_timeline: bool) -> None:
     """Convert capture files (frame JSONL/.gz, tutorial JSON, post-call transcripts, datasets).
 
     INPUTS are files, folders and glob patterns; formats are detected by content.
@@ -378,7 +388,7 @@ def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: in
         try:
             with local_inputs(inputs) as paths:
                 summary = convert(paths, dataset, strict=strict, workers=workers,
-                                  progress=not quiet)
+                                  progress=not quiet, timeline=not no_timeline)
         except ConvertError as exc:
             _echo_convert_summary(exc.summary)
             return EXIT_PROBLEMS
@@ -403,11 +413,15 @@ def compact(dataset: str) -> None:
 
 @cli.command()
 @click.argument("dataset", type=click.Path())
-def rebuild(dataset: str) -> None:
+@click.option("--no-timeline", is_flag=True,
+              help="Do not rewrite DATASET/timeline/timeline.parquet at the end.")
+def rebuild(dataset: str, no_timeline: bool) -> None:
     """Re-derive every segments part of DATASET from its raw part, then timeline/."""
     from diarkit.io.maintenance import rebuild as run
 
-    _dataset_command(lambda: click.echo(f"{run(dataset):,} segments rebuilt"))
+    _dataset_command(
+        lambda: click.echo(f"{run(dataset, timeline=not no_timeline):,} segments rebuilt")
+    )
 
 
 

@@ -634,7 +634,7 @@ def convert(
     workers: int | None = None,
     progress: bool = True,
     chunk_bytes: int = CHUNK_BYTES,
-    timeline: bool = True,
+    timeline: bool = False,
 ) -> ConvertSummary:
     """Convert capture files into the dataset at ``dataset`` (created if missing).
 
@@ -649,7 +649,8 @@ def convert(
         chunk_bytes: block size for reading JSON lines (bytes).
         timeline: at the end, rewrite the derived ``timeline/timeline.parquet``
             (:func:`diarkit.io.timeline.write_timeline`: the reconciled, attributed final
-            utterances that SQL tools read).
+            utterances that SQL tools read; ``diarkit convert`` does by default). That
+            step loads the dataset's segments in memory, unlike the conversion itself.
 
     Returns:
         A ``ConvertSummary``. Interrupting (Ctrl-C) leaves a valid dataset, re-raises

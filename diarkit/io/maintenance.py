@@ -122,12 +122,13 @@ def _alive(pid: int) -> bool:
 # --------------------------------------------------------------------------- rebuild/compact
 
 
-def rebuild(dataset: str | Path, *, progress: bool = False, timeline: bool = True) -> int:
+def rebuild(dataset: str | Path, *, progress: bool = False, timeline: bool = False) -> int:
     """Re-derive every segments part from its raw part; returns the number of segments.
 
     Use after changing the flattening rules; raw parts are not touched. Holds the
-    dataset lock. With ``timeline`` (default) the derived ``timeline/timeline.parquet``
-    is rewritten at the end (:func:`diarkit.io.timeline.write_timeline`).
+    dataset lock. With ``timeline`` (``diarkit rebuild`` sets it) the derived
+    ``timeline/timeline.parquet`` is rewritten at the end
+    (:func:`diarkit.io.timeline.write_timeline`; loads the segments in memory).
 
     Raises:
         NotADatasetError: ``dataset`` is not a diarkit dataset.
