@@ -619,7 +619,13 @@ class Capture:
         self._last_flush = now
         placed: dict[int, list[str]] = {}
         fresh: list[int] = []
+        with self._lock:
+            live = set(self.tracker.active)
         for cid in adds:
+            if cid not in live:  # its call ended (and was dropped) before the batch went
+                with self._lock:
+                    self._late.pop(cid, None)
+                continue
             topic = transcription_topic(cid)
             try:
                 with self._lock:
