@@ -243,6 +243,10 @@ def recover(dataset: str, keep_heartbeats: bool) -> None:
     "--min-confidence", type=click.FloatRange(0.0, 1.0), default=None,
     help="Override the profile's confidence threshold (0-1; words only, never talk time).",
 )
+@click.option("--coverage", is_flag=True,
+              help="Add each call's coverage (live, back-fill, unknown shares 0-1; complete).")
+@click.option("--complete-only", is_flag=True,
+              help="Fleet figures from complete calls only (implies --coverage).")
 @click.option("--start", "start_at", help="Only calls started from this time on (UTC unless "
               "a zone is given; whole calls).")
 @click.option("--end", "end_at", help="Only calls started before this time (UTC unless a "
@@ -259,6 +263,8 @@ def stats(
     min_confidence: float | None,
     start_at: str | None,
     end_at: str | None,
+    coverage: bool = False,
+    complete_only: bool = False,
 ) -> None:
     """Per-conversation and fleet talk statistics of DATASET (pandas, or Dask at scale).
 
@@ -284,7 +290,8 @@ def stats(
     try:
         paths = run_stats(
             dataset, out, fmt=fmt, scheduler=scheduler, local_cluster=local_cluster,  # type: ignore[arg-type]
-            memory_limit=memory_limit, progress=not quiet, **talk,
+            memory_limit=memory_limit, progress=not quiet, coverage=coverage,
+            complete_only=complete_only, **talk,
         )
     except (ValueError, OSError) as exc:  # bad dataset/input, unreachable scheduler
         raise click.ClickException(str(exc)) from exc

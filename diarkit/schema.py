@@ -269,6 +269,15 @@ STATS = Contract(
             "agent's user id, when segments were attributed (one row per agent)",
             required=False,
         ),
+        Column("call_coverage_live", pa.float64(), "float",
+               "share of the call time live capture covered, fraction 0-1", required=False),
+        Column("call_coverage_backfill", pa.float64(), "float",
+               "share of the call time only the back-fill covers, fraction 0-1",
+               required=False),
+        Column("call_coverage_unknown", pa.float64(), "float",
+               "share of the call time no source covers, fraction 0-1", required=False),
+        Column("call_complete", pa.bool_(), "bool",
+               "the whole call is covered (live or back-fill)", required=False),
     ),
 )
 

@@ -34,6 +34,7 @@ from diarkit.schema import (
     PHASES,
     SEGMENT_SOURCES,
     SEGMENTS,
+    SPEAKER_BY_CHANNEL,
     validate,
 )
 
@@ -128,23 +129,127 @@ def _overlaps_better(
     return hit
 
 
+#: Channels that say nothing about the side: in :func:`reconcile` they collide with speech
+#: on either side (``INTERNAL`` and ``EXTERNAL``).
+WILDCARD_CHANNELS = ("BOTH", "UNKNOWN")
+
+
+def align_to_live(segments: pd.DataFrame) -> pd.DataFrame:
+    """Non-live rows re-timed onto their conversation's live session clock.
+
+    A post-call transcript measures from its own start and the live stream from the
+    transcription session start; the two clocks of one call can sit ~0.6 s apart. Both give
+    absolute times (``start_at``, UTC). Where a conversation has live rows with
+    ``start_at``, each non-live row with a ``start_at`` gets ``start_s = start_at -
+    origin`` (seconds), ``origin`` being the median over the conversation's live rows of
+    ``start_at - start_s``; ``end_s`` keeps the row's duration. Other rows are unchanged.
+
+    Args:
+        segments: segments with ``source``, ``conversation_id``, ``start_s``, ``end_s``
+            and ``start_at`` columns (without ``source`` or ``start_at`` nothing changes).
+
+    Returns:
+        ``segments`` itself when nothing is re-timed, else a re-timed copy (same index).
+    """
+    if "source" not in segments.columns or "start_at" not in segments.columns:
+        return segments
+    src = segments["source"].astype("string").fillna("live")
+    live = (src == "live").to_numpy(dtype=bool)
+    if live.all() or not live.any():
+        return segments
+    at = pd.to_datetime(segments["start_at"], utc=True)
+    has_at = at.notna().to_numpy(dtype=bool)
+    lv = live & has_at
+    if not lv.any():
+        return segments
+    conv = segments["conversation_id"].astype(str)
+    origin = (at[lv] - pd.to_timedelta(segments["start_s"][lv], unit="s")).groupby(
+        conv[lv], sort=False).median()
+    o = pd.to_datetime(conv.map(origin), utc=True)
+    ok = ~live & has_at & o.notna().to_numpy(dtype=bool)
+    if not ok.any():
+        return segments
+    out = segments.copy()
+    start = float_array(out["start_s"])
+    dur = float_array(out["end_s"]) - start
+    new_start = (at - o).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    start = np.where(ok, new_start, start)
+    out["start_s"] = np.where(ok, np.round(start, 6), out["start_s"].to_numpy(dtype=float))
+    out["end_s"] = np.where(ok, np.round(start + dur, 6), out["end_s"].to_numpy(dtype=float))
+    return out
+
+
+def _wildcard_collisions(
+    df: pd.DataFrame, conv: np.ndarray, src_rank: np.ndarray, start_ms: np.ndarray,
+    end_ms: np.ndarray, dropped: np.ndarray,
+) -> np.ndarray:
+    """Rows of a worse source overlapping a better source's row where one of the two has a
+    wildcard channel (``BOTH``/``UNKNOWN`` without a speaker of its own): such a row stands
+    for either side, so it is the same speech as the other source's row on that side."""
+    channel = df["channel"].astype("string").fillna("UNKNOWN")
+    speaker = df["speaker"].astype("string")
+    default = channel.map(SPEAKER_BY_CHANNEL)
+    wild = (channel.isin(WILDCARD_CHANNELS) & (speaker.isna() | speaker.eq(default))
+            ).to_numpy(dtype=bool, na_value=False)
+    sided = channel.isin(("INTERNAL", "EXTERNAL")).to_numpy(dtype=bool)
+    alive = ~dropped
+    if not (wild & alive).any():
+        return np.zeros(len(df), dtype=bool)
+    side = np.where(channel.eq("EXTERNAL").to_numpy(dtype=bool, na_value=False), 1, 0)
+    hit = np.zeros(len(df), dtype=bool)
+    for k in np.unique(src_rank[alive]).tolist()[1:]:
+        cand = alive & (src_rank == k)
+        block = alive & (src_rank < k)
+        # (blocker rows, blocker sides, candidate rows, candidate sides)
+        passes = [
+            (np.flatnonzero(block & wild), None, np.flatnonzero(cand & sided), "own"),
+            (np.flatnonzero(block & sided), "own", np.flatnonzero(cand & wild), None),
+            (np.flatnonzero(block & wild), None, np.flatnonzero(cand & wild), None),
+        ]
+        for b_rows, b_side, c_rows, c_side in passes:
+            if not len(b_rows) or not len(c_rows):
+                continue
+            bi, bs = _expand(b_rows, side, b_side)
+            ci, cs = _expand(c_rows, side, c_side)
+            rows = np.concatenate([bi, ci])
+            g = conv[rows].astype(np.int64) * 2 + np.concatenate([bs, cs])
+            r = np.concatenate([np.zeros(len(bi), np.int64), np.ones(len(ci), np.int64)])
+            h = _overlaps_better(g, r, start_ms[rows], end_ms[rows])
+            np.logical_or.at(hit, ci, h[len(bi):])
+    return hit
+
+
+def _expand(rows: np.ndarray, side: np.ndarray, how: str | None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with their side (0 internal, 1 external): their own, or each row on both."""
+    if how == "own":
+        return rows, side[rows]
+    return np.concatenate([rows, rows]), np.repeat(np.array([0, 1]), len(rows))
+
+
 def reconcile(segments: pd.DataFrame) -> Reconciled:
     """Merge sources and duplicate communications into one timeline per conversation.
 
-    Each segment belongs to a (``source``, ``communication_id``) stream. Within a
-    conversation, channel and speaker, streams are ranked: by source (``live`` before ``backfill``
-    before ``import``), then by communication (most speech first, ties by id). A segment
-    is dropped when it overlaps (positive length) a segment of a better-ranked stream in
-    the same conversation, channel and speaker; so a back-filled phrase fills a capture gap but
-    never doubles live speech. Rows without ``source`` are ``live``.
+    The one definition of source merging (``diarkit.analysis.reconcile.merge_sources``
+    and every metric use it). First, rows of other sources are re-timed onto their
+    conversation's live clock by absolute time (:func:`align_to_live`). Then each segment
+    belongs to a (``source``, ``communication_id``) stream. Within a conversation, channel
+    and speaker, streams are ranked: by source (``live`` before ``backfill`` before
+    ``import``), then by communication (most speech first, ties by id). A segment is
+    dropped when it overlaps (positive length, at millisecond resolution) a segment of a
+    better-ranked stream in the same conversation, channel and speaker; across sources, a
+    row on a wildcard channel (``BOTH``/``UNKNOWN`` without a speaker of its own) also
+    collides with either side. So a back-filled phrase fills a capture gap but never
+    doubles live speech, and the other side's back-channel inside a live turn is kept.
+    Rows without ``source`` are ``live``.
 
     Args:
         segments: finalized segments (``diarkit.schema.SEGMENTS``), optionally with a
             ``source`` column (:func:`source_of`).
 
     Returns:
-        ``Reconciled(segments, dropped)``: kept rows (with a ``source`` column) and the
-        dropped rows, unchanged, in input order.
+        ``Reconciled(segments, dropped)``: kept rows (with a ``source`` column; non-live
+        rows re-timed onto the live clock) and the dropped rows, in input order.
     """
     validate(segments, SEGMENTS, where="reconcile()")
     df = segments
@@ -154,10 +259,6 @@ def reconcile(segments: pd.DataFrame) -> Reconciled:
     n = len(df)
     if n == 0:
         return Reconciled(df, df.iloc[:0])
-    conv, _ = codes_of(df["conversation_id"])
-    chan, chan_labels = codes_of(df["channel"])
-    spk, spk_labels = codes_of(df["speaker"])
-    comm, _ = codes_of(df["communication_id"])
     known = pd.Index(list(SEGMENT_SOURCES))
     col = df["source"]
     if isinstance(col.dtype, pd.CategoricalDtype):
@@ -170,27 +271,34 @@ def reconcile(segments: pd.DataFrame) -> Reconciled:
     if (src_rank < 0).any():
         bad = df["source"].iloc[int(np.flatnonzero(src_rank < 0)[0])]
         raise ValueError(f"reconcile(): unknown source {bad!r}; known: {list(SEGMENT_SOURCES)}")
+    df = align_to_live(df)
+    conv, _ = codes_of(df["conversation_id"])
+    chan, chan_labels = codes_of(df["channel"])
+    spk, spk_labels = codes_of(df["speaker"])
+    comm, _ = codes_of(df["communication_id"])
     n_chan = len(chan_labels) + 1
     n_spk = len(spk_labels) + 1
     group = (conv * n_chan + (chan + 1)) * n_spk + (spk + 1)
     n_comm = int(comm.max()) + 2
     stream = src_rank * n_comm + (comm + 1)
+    start_ms = to_ms(float_array(df["start_s"]))
+    end_ms = to_ms(float_array(df["end_s"]))
+    drop = np.zeros(n, dtype=bool)
     # fast path: one stream per (conversation, channel, speaker) -> nothing can collide
     n_streams = len(SEGMENT_SOURCES) * n_comm
     pairs = np.unique(group * n_streams + stream)
-    if len(pairs) == len(np.unique(pairs // n_streams)):
-        return Reconciled(df, df.iloc[:0])
-    start_ms = to_ms(float_array(df["start_s"]))
-    end_ms = to_ms(float_array(df["end_s"]))
-    speech = pd.DataFrame(
-        {"g": group, "st": stream, "src": src_rank, "c": comm, "d": end_ms - start_ms}
-    )
-    totals = speech.groupby(["g", "st", "src", "c"], sort=False)["d"].sum().reset_index()
-    totals = totals.sort_values(["g", "src", "d", "c"], ascending=[True, True, False, True])
-    totals["r"] = totals.groupby("g").cumcount()
-    rank_of = totals.set_index(["g", "st"])["r"]
-    rank = rank_of.reindex(pd.MultiIndex.from_arrays([group, stream])).to_numpy(np.int64)
-    drop = _overlaps_better(group, rank, start_ms, end_ms)
+    if len(pairs) != len(np.unique(pairs // n_streams)):
+        speech = pd.DataFrame(
+            {"g": group, "st": stream, "src": src_rank, "c": comm, "d": end_ms - start_ms}
+        )
+        totals = speech.groupby(["g", "st", "src", "c"], sort=False)["d"].sum().reset_index()
+        totals = totals.sort_values(["g", "src", "d", "c"], ascending=[True, True, False, True])
+        totals["r"] = totals.groupby("g").cumcount()
+        rank_of = totals.set_index(["g", "st"])["r"]
+        rank = rank_of.reindex(pd.MultiIndex.from_arrays([group, stream])).to_numpy(np.int64)
+        drop = _overlaps_better(group, rank, start_ms, end_ms)
+    if src_rank.max() > src_rank.min():
+        drop |= _wildcard_collisions(df, conv, src_rank, start_ms, end_ms, drop)
     return Reconciled(df[~drop], df[drop])
 
 

@@ -19,6 +19,8 @@ def fleet_stats(
     stats: pd.DataFrame,
     by: Sequence[str] | None = None,
     percentiles: Sequence[float] = (0.5, 0.9, 0.95),
+    *,
+    complete_only: bool = False,
 ) -> pd.DataFrame:
     """Distribution of each per-call metric across conversations (same units as the metric).
 
@@ -35,6 +37,9 @@ def fleet_stats(
         by: columns to group by besides speaker; default: those of ``GROUP_COLUMNS``
             present in ``stats``. Pass ``()`` for the whole fleet.
         percentiles: fractions in 0-1; each gives a column ``p<100*q>`` (``p50``, ``p90``).
+        complete_only: keep only calls whose ``call_complete`` is true (every second of
+            the call covered by live capture or back-fill; see
+            ``diarkit.analysis.reconcile.with_coverage``).
 
     Returns:
         A long table: ``*by``, ``speaker``, ``metric``, ``conversations``, ``mean``,
@@ -42,9 +47,16 @@ def fleet_stats(
 
     Raises:
         SchemaError: when ``stats`` does not follow the STATS contract.
-        ValueError: for a missing ``by`` column or a percentile outside 0-1.
+        ValueError: for a missing ``by`` column or a percentile outside 0-1, or
+            ``complete_only`` on a table without ``call_complete``.
     """
     validate(stats, STATS, where="fleet_stats()")
+    if complete_only:
+        if "call_complete" not in stats.columns:
+            raise ValueError("fleet_stats(complete_only=True): stats has no call_complete "
+                             "column; add it with diarkit.analysis.reconcile.with_coverage "
+                             "(or conversation_stats(..., coverage=True))")
+        stats = stats[stats["call_complete"].fillna(False).astype(bool).to_numpy()]
     groups = [c for c in GROUP_COLUMNS if c in stats.columns] if by is None else list(by)
     missing = [c for c in groups if c not in stats.columns]
     if missing:

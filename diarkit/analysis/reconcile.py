@@ -3,9 +3,10 @@
 Pure pandas/numpy over tables (no I/O). Three jobs:
 
 * ``merge_sources`` puts live finals and back-filled post-call phrases of the same
-  conversation on one timeline: a phrase that overlaps a live final on the same channel is
-  the same speech (the live row stays, labelled ``both``); a phrase live capture never
-  delivered is added (``backfill``); nothing is counted twice.
+  conversation on one timeline through the one merging rule,
+  ``diarkit.analysis.conversation.reconcile``: a phrase that overlaps live speech on its
+  side is the same speech (the live row stays, labelled ``both``); a phrase live capture
+  never delivered is added (``backfill``); nothing is counted twice.
 * ``coverage`` says, per conversation, which share of the call time live capture saw,
   which share only the back-fill covers, and which share nobody has (``unknown``).
 * ``speech_partition`` splits a call into the categories of Genesys's interaction overview
@@ -25,12 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from diarkit.analysis.conversation import align_to_live, reconcile
+from diarkit.schema import SEGMENT_SOURCES
+
 #: ``session_id`` prefix of raw and segment rows written by ``diarkit backfill``.
 BACKFILL_SESSION_PREFIX = "backfill-"
 #: Values of the ``source`` column ``merge_sources`` adds.
 SOURCES = ("live", "backfill", "both")
-#: Share of the shorter interval two same-channel intervals must overlap to be one speech.
-MATCH_OVERLAP = 0.5
 
 #: Per-conversation figures compared by ``compare_metrics`` (seconds).
 METRICS = ("duration_s", "agent_s", "customer_s", "overtalk_s", "silence_s", "hold_s")
@@ -190,24 +192,26 @@ def partition_table(
 
 
 def merge_sources(segments: pd.DataFrame) -> pd.DataFrame:
-    """One timeline per conversation from live finals and back-filled phrases.
+    """One timeline per conversation from live versions and back-filled phrases.
 
-    Live rows are the final versions (latest by ``order``) of utterances from capture
-    sessions; back-fill rows are those whose ``session_id`` starts with
-    ``BACKFILL_SESSION_PREFIX``. A back-filled phrase is the same speech as a live final
-    when both are in the same conversation and channel and overlap by at least
-    ``MATCH_OVERLAP`` of the shorter one: then the live row is kept and labelled
-    ``both``. Phrases matching no live final fill what live capture missed
-    (``backfill``); live finals no phrase matches stay ``live``. Live versions that never
-    became final are dropped where a phrase covers them and kept (``live``, not final)
-    where none does, so nothing is silently lost.
+    Version selection, then the one merging rule,
+    :func:`diarkit.analysis.conversation.reconcile` (back-filled rows re-timed onto the
+    live clock by ``start_at``; a row overlapping better-ranked speech on its side is
+    dropped). Live rows are the latest versions (by ``order``, finals preferred) of the
+    utterances of capture sessions; back-fill rows are those whose ``session_id`` starts
+    with ``BACKFILL_SESSION_PREFIX``. Labels:
+
+    * ``both``: a live final that a back-filled phrase duplicated (the phrase is dropped);
+    * ``backfill``: a phrase live capture never delivered (it fills a gap);
+    * ``live``: a live final no phrase duplicated, and a live version that never became
+      final where no kept phrase covers it (where one does, the phrase replaces it).
 
     Args:
         segments: a ``diarkit.schema.SEGMENTS`` table (any mix of versions and sources).
 
     Returns:
         The merged rows, sorted by conversation and start, with a ``source`` column
-        (``live``, ``backfill`` or ``both``).
+        (``live``, ``backfill`` or ``both``; see ``SOURCES``).
     """
     if len(segments) == 0:
         out = segments.copy()
@@ -217,14 +221,33 @@ def merge_sources(segments: pd.DataFrame) -> pd.DataFrame:
     live_all = segments[~bf].sort_values(["is_final", "order"], kind="stable")
     key = ["conversation_id", "communication_id", "utterance_id"]
     live = live_all.drop_duplicates(subset=key, keep="last")
-    phr = _on_live_clock(segments[bf].drop_duplicates(subset=key, keep="last"), live)
+    phr = segments[bf].drop_duplicates(subset=key, keep="last")
     final = live["is_final"].to_numpy(dtype=bool)
-    finals, partials = live[final], live[~final]
-    phrase_matched = _matches(phr, finals)
-    finals = finals.assign(source=np.where(_matches(finals, phr), "both", "live"))
-    partials = partials[~_matches(partials, phr)].assign(source="live")
-    add = phr[~phrase_matched].assign(source="backfill")
-    out = pd.concat([finals, partials, add], ignore_index=True)
+    rows = pd.concat([live[final].assign(_kind="final"), live[~final].assign(_kind="partial"),
+                      phr.assign(_kind="phrase")], ignore_index=True)
+    rows["_i"] = np.arange(len(rows))
+    kind = rows["_kind"].to_numpy()
+    rows = align_to_live(rows.assign(source=pd.Categorical(
+        np.where(kind == "phrase", "backfill", "live"), categories=list(SEGMENT_SOURCES))))
+    kind = rows["_kind"].to_numpy()
+    # finals and phrases: the merging rule decides what stays
+    kept, dropped = reconcile(rows[kind != "partial"])
+    kept_phr = kept[kept["_kind"] == "phrase"]
+    dropped_phr = dropped[dropped["_kind"] == "phrase"]
+    finals = kept[kept["_kind"] == "final"]
+    # a live final a dropped phrase overlaps is the same speech: ``both``
+    dup = reconcile(_ranked(dropped_phr, "live", finals, "backfill")).dropped
+    both = set(dup["_i"].tolist())
+    # a never-final live version gives way to a kept phrase covering it
+    partials = reconcile(_ranked(kept_phr, "live", rows[kind == "partial"], "backfill"))
+    partials_kept = partials.segments[partials.segments["_kind"] == "partial"]
+    label = np.where(finals["_i"].isin(both).to_numpy(dtype=bool), "both", "live")
+    out = pd.concat([finals.assign(source=label), partials_kept.assign(source="live"),
+                     kept_phr.assign(source="backfill")], ignore_index=True)
+    # absolute times as loaded (``_ranked`` cleared them in its helper tables)
+    out["start_at"] = rows["start_at"].set_axis(rows["_i"].to_numpy()).reindex(
+        out["_i"].to_numpy()).to_numpy()
+    out = out.drop(columns=["_kind", "_i"])
     for col in ("conversation_id", "channel"):
         if isinstance(segments[col].dtype, pd.CategoricalDtype):
             out[col] = out[col].astype(str).astype("category")
@@ -233,85 +256,14 @@ def merge_sources(segments: pd.DataFrame) -> pd.DataFrame:
                            ignore_index=True)
 
 
-def _on_live_clock(phr: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
-    """Back-filled rows re-timed onto their conversation's live session clock.
-
-    A post-call transcript measures from its own start, the live stream from the
-    transcription session start; both give absolute times (``start_at``). Where a
-    conversation has live rows with ``start_at``, each back-filled row's ``start_s`` is
-    its ``start_at`` minus the live clock's origin (the median of live ``start_at -
-    start_s``), and ``end_s`` keeps its duration.
-    """
-    if len(phr) == 0 or len(live) == 0 or "start_at" not in live.columns:
-        return phr
-    lv = live.dropna(subset=["start_at"])
-    if len(lv) == 0:
-        return phr
-    origin = (lv["start_at"] - pd.to_timedelta(lv["start_s"], unit="s")).groupby(
-        lv["conversation_id"].astype(str), sort=False).median()
-    conv = phr["conversation_id"].astype(str)
-    o = conv.map(origin)
-    ok = (o.notna() & phr["start_at"].notna()).to_numpy(dtype=bool)
-    if not ok.any():
-        return phr
-    out = phr.copy()
-    dur = (out["end_s"] - out["start_s"]).to_numpy(dtype=float)
-    new_start = (out["start_at"] - pd.to_datetime(o, utc=True)).dt.total_seconds()
-    start = np.where(ok, new_start.to_numpy(dtype=float, na_value=np.nan),
-                     out["start_s"].to_numpy(dtype=float))
-    out["start_s"] = np.round(start, 6)
-    out["end_s"] = np.round(start + dur, 6)
-    return out
-
-
-#: Channels that say nothing about the side: they match speech on either side.
-_WILDCARD = ("BOTH", "UNKNOWN")
-
-
-def _sided(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a ``_side`` column; BOTH/UNKNOWN rows appear once per side."""
-    ch = df["channel"].astype(str)
-    base = df.assign(_row=np.arange(len(df)), _side=ch.to_numpy())
-    wild = ch.isin(_WILDCARD).to_numpy(dtype=bool)
-    if not wild.any():
-        return base
-    extra = [base[wild].assign(_side=side) for side in ("INTERNAL", "EXTERNAL")]
-    return pd.concat([base[~wild], *extra], ignore_index=True)
-
-
-def _matches(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
-    """For each row of ``a``: does a row of ``b`` in its conversation and on its side
-    (``INTERNAL``/``EXTERNAL``; ``BOTH``/``UNKNOWN`` match either) overlap it by at least
-    ``MATCH_OVERLAP`` of the shorter of the two."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros(len(a), dtype=bool)
-    sa, sb = _sided(a), _sided(b)
-    keys = pd.MultiIndex.from_arrays([
-        pd.concat([sa["conversation_id"].astype(str), sb["conversation_id"].astype(str)]),
-        pd.concat([sa["_side"], sb["_side"]]),
-    ])
-    codes = pd.factorize(keys)[0]
-    ga, gb = codes[: len(sa)], codes[len(sa):]
-    a_s, a_e = _arrays(sa)
-    b_s, b_e = _arrays(sb)
-    span = float(max(np.abs(a_e).max(), np.abs(b_e).max(), np.abs(a_s).min(), 1.0)) * 2 + 1.0
-    bkey = gb * span + b_s
-    order = np.argsort(bkey, kind="stable")
-    bkey, bs, be, bg = bkey[order], b_s[order], b_e[order], gb[order]
-    # b rows of the same group starting before a's end: the last few are the candidates
-    hi = np.searchsorted(bkey, ga * span + a_e, side="left")
-    found = np.zeros(len(sa), dtype=bool)
-    for back in range(1, 4):
-        j = hi - back
-        ok = j >= 0
-        jj = np.where(ok, j, 0)
-        same = ok & (bg[jj] == ga)
-        ov = np.minimum(a_e, be[jj]) - np.maximum(a_s, bs[jj])
-        shorter = np.minimum(a_e - a_s, be[jj] - bs[jj])
-        found |= same & (ov > 0) & (ov >= MATCH_OVERLAP * np.maximum(shorter, 1e-9))
-    out = np.zeros(len(a), dtype=bool)
-    np.logical_or.at(out, sa["_row"].to_numpy(), found)
-    return out
+def _ranked(better: pd.DataFrame, better_as: str, worse: pd.DataFrame, worse_as: str
+            ) -> pd.DataFrame:
+    """Two sets of already aligned rows as one table whose ``source`` ranks ``better`` first
+    (``start_at`` cleared so :func:`reconcile` does not re-time them again)."""
+    both = pd.concat([better, worse], ignore_index=True)
+    names = [better_as] * len(better) + [worse_as] * len(worse)
+    return both.assign(source=pd.Categorical(names, categories=list(SEGMENT_SOURCES)),
+                       start_at=both["start_at"].where(np.zeros(len(both), dtype=bool)))
 
 
 # --------------------------------------------------------------------------- coverage
@@ -397,6 +349,45 @@ def _cov_row(cid: str, dur: float, live: float, bf: float, unknown: float, end_k
 
 
 # --------------------------------------------------------------------------- comparison
+
+
+#: Per-call coverage columns :func:`with_coverage` adds to a ``STATS`` table (optional
+#: columns of ``diarkit.schema.STATS``): shares are fractions 0-1 of the call time.
+STATS_COVERAGE = {"coverage_live": "call_coverage_live",
+                  "coverage_backfill": "call_coverage_backfill",
+                  "coverage_unknown": "call_coverage_unknown",
+                  "complete": "call_complete"}
+
+
+def with_coverage(stats: pd.DataFrame, coverage: pd.DataFrame) -> pd.DataFrame:
+    """``stats`` with each call's coverage (``call_coverage_live``, ``_backfill``,
+    ``_unknown``: fractions 0-1 of the call time; ``call_complete``: nothing unknown).
+
+    Args:
+        stats: a ``diarkit.schema.STATS`` table (one or more rows per conversation).
+        coverage: a :func:`coverage` table (``COVERAGE_COLUMNS``).
+
+    Returns:
+        A new frame, same rows and order; a conversation the coverage table does not know
+        gets NaN shares and ``call_complete`` False (its completeness is not known).
+
+    Raises:
+        ValueError: when ``coverage`` lacks a coverage column.
+    """
+    missing = [c for c in ("conversation_id", *STATS_COVERAGE) if c not in coverage.columns]
+    if missing:
+        raise ValueError(f"with_coverage(): coverage table has no column(s) {missing}")
+    cov = coverage.assign(conversation_id=coverage["conversation_id"].astype(str))
+    cov = cov.drop_duplicates("conversation_id").set_index("conversation_id")
+    ids = stats["conversation_id"].astype(str)
+    out = stats.copy()
+    for src, dst in STATS_COVERAGE.items():
+        col = ids.map(cov[src])
+        if src == "complete":
+            out[dst] = col.astype("boolean").fillna(False).to_numpy(dtype=bool)
+        else:
+            out[dst] = col.astype(np.float64).to_numpy()
+    return out
 
 
 @dataclass(frozen=True)
@@ -498,6 +489,7 @@ __all__ = [
     "COVERAGE_COLUMNS",
     "METRICS",
     "PARTITION",
+    "STATS_COVERAGE",
     "Comparison",
     "LiveView",
     "compare_metrics",
@@ -507,4 +499,5 @@ __all__ = [
     "partition_table",
     "speech_partition",
     "sta_seconds",
+    "with_coverage",
 ]

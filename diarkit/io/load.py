@@ -620,6 +620,7 @@ def conversation_stats(
     conversations: Iterable[str] | None = None,
     start: TimeLike = None,
     end: TimeLike = None,
+    coverage: bool = False,
     **overrides: Any,
 ) -> pd.DataFrame:
     """``talk_stats`` of a dataset on the conversation model, as ``diarkit stats`` gives.
@@ -634,6 +635,10 @@ def conversation_stats(
         conversations: keep only these conversation ids.
         start: keep conversations whose call started at or after this time (UTC).
         end: keep conversations whose call started before this time.
+        coverage: add each call's coverage (``call_coverage_live``,
+            ``call_coverage_backfill``, ``call_coverage_unknown`` as fractions 0-1,
+            ``call_complete``; ``diarkit.capture.backfill.coverage_table``), so
+            ``fleet_stats(..., complete_only=True)`` can keep complete calls only.
         **overrides: threshold overrides of ``talk_stats`` (``min_confidence``, ...).
 
     Returns:
@@ -645,7 +650,16 @@ def conversation_stats(
     segments = load_segments(root, conversations, start, end, source=True)
     ids = sorted(segments["conversation_id"].astype(str).unique())
     phases = load_conversation_model(root, ids).phases if ids else None
-    return canonical(default_pipeline(segments, phases=phases, profile=profile, **overrides))
+    out = canonical(default_pipeline(segments, phases=phases, profile=profile, **overrides))
+    if coverage:
+        if isinstance(root, RemoteRoot):
+            raise ValueError("conversation_stats(coverage=True) needs a local dataset "
+                             f"directory, got {path!r}")
+        from diarkit.analysis.reconcile import with_coverage
+        from diarkit.capture.backfill import coverage_table
+
+        out = with_coverage(out, coverage_table(root))
+    return out
 
 
 def load_gaps(path: str | Path | RemoteRoot) -> pd.DataFrame:

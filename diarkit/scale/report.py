@@ -127,12 +127,18 @@ def run_stats(
     local_cluster: int | None = None,
     memory_limit: str | None = "auto",
     progress: bool = True,
+    coverage: bool = False,
+    complete_only: bool = False,
     **talk_kwargs: Any,
 ) -> dict[str, Path]:
     """Compute a dataset's statistics and write them to ``out`` (what ``diarkit stats`` does).
 
     See :func:`compute_stats` for the engines and :func:`write_stats` for the files;
     ``talk_kwargs`` (``profile``, ``min_confidence``, thresholds) go to ``talk_stats``.
+    With ``coverage`` (or ``complete_only``) each call gets its coverage columns
+    (``diarkit.analysis.reconcile.with_coverage``: shares 0-1, ``call_complete``; a local
+    dataset directory only); with ``complete_only`` the fleet figures count complete calls
+    only (the per-conversation table keeps every call).
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -144,4 +150,14 @@ def run_stats(
         progress=progress,
         **talk_kwargs,
     )
+    if coverage or complete_only:
+        from diarkit.analysis.reconcile import with_coverage
+        from diarkit.capture.backfill import coverage_table
+
+        if not Path(dataset).is_dir():
+            raise ValueError(f"coverage needs a local dataset directory, got {str(dataset)!r}")
+        conversations = with_coverage(stats.conversations, coverage_table(dataset))
+        kept = conversations[conversations["call_complete"].to_numpy(dtype=bool)] \
+            if complete_only else conversations
+        stats = FleetStats(conversations, fleet_from_stats(kept))
     return write_stats(stats, out, fmt)

@@ -78,6 +78,35 @@ def test_a_backfilled_phrase_fills_a_gap_but_never_doubles_live_speech():
         reconcile(df.assign(source=pd.Categorical(["tape"] * len(df))))
 
 
+def test_reconcile_aligns_backfill_by_absolute_time_and_sides():
+    """The one merging rule: a post-call transcript on a clock 0.6 s off the live one is
+    re-timed by ``start_at``; BOTH/UNKNOWN rows collide with either side; the other side's
+    back-channel inside a live turn is kept."""
+    t0 = pd.Timestamp("2026-11-24T09:00:00Z")
+    at = lambda s: t0 + pd.Timedelta(seconds=s)  # noqa: E731
+    rows = [
+        {"start_s": 1.0, "end_s": 3.0, "start_at": at(1.0), "speaker": "agent"},
+        {"start_s": 30.0, "end_s": 31.0, "start_at": at(30.0), "speaker": None,
+         "channel": "BOTH"},
+        # post-call phrases: their own clock starts 0.6 s earlier than the live one
+        {"start_s": 1.6, "end_s": 3.6, "start_at": at(1.0), "speaker": "agent"},
+        {"start_s": 10.6, "end_s": 12.6, "start_at": at(10.0), "speaker": "customer"},
+        {"start_s": 2.0, "end_s": 2.4, "start_at": at(1.4), "speaker": "customer"},
+        {"start_s": 30.6, "end_s": 31.6, "start_at": at(30.0), "speaker": "customer"},
+    ]
+    df = segments(rows)
+    df["source"] = pd.Categorical(["live"] * 2 + ["backfill"] * 4,
+                                  categories=["live", "backfill", "import"])
+    kept, dropped = reconcile(df)
+    assert sorted(dropped["start_s"].round(3)) == [1.0, 30.0]  # re-timed duplicates
+    got = sorted(zip(kept["start_s"].round(3), kept["source"].astype(str), strict=True))
+    assert got == [(1.0, "live"), (1.4, "backfill"), (10.0, "backfill"), (30.0, "live")]
+    assert kept[kept.start_s.round(3) == 10.0]["end_s"].round(3).tolist() == [12.0]
+    # without start_at nothing is re-timed: the 0.6 s shift stays
+    plain = reconcile(df.assign(start_at=pd.NaT)).segments
+    assert 10.6 in plain["start_s"].round(3).tolist()
+
+
 def test_the_model_of_the_sample_call(both):
     model = load_conversation_model(both)
     validate(model.conversations, CONVERSATIONS)

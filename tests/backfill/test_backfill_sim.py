@@ -101,6 +101,41 @@ def test_backfill_holds_every_utterance_once_with_its_source(captured, tmp_path)
     assert others["complete"].all() and (others["coverage_unknown"] == 0).all()
     np.testing.assert_allclose(others["coverage_live"] + others["coverage_backfill"], 1.0)
     assert (others.loc[[c for c in others.index if c in reasons], "coverage_backfill"] > 0).all()
+    # the same coverage in the numbers: conversation_stats and complete-only fleet figures
+    from diarkit.analysis import fleet_stats
+    from diarkit.io.load import conversation_stats
+    from diarkit.schema import STATS, validate
+
+    st = validate(conversation_stats(ds, coverage=True), STATS)
+    per_call = st.drop_duplicates("conversation_id").set_index(
+        st.drop_duplicates("conversation_id")["conversation_id"].astype(str))
+    assert not per_call.loc[captured.never, "call_complete"]
+    assert per_call.loc[captured.never, "call_coverage_unknown"] == pytest.approx(
+        cov.loc[captured.never, "coverage_unknown"])
+    done = per_call.drop(index=captured.never)
+    assert done["call_complete"].all() and (done["call_coverage_unknown"] == 0).all()
+    every = fleet_stats(st, by=())
+    complete = fleet_stats(st, by=(), complete_only=True)
+    n_calls = lambda f: int(f[f.metric == "call_duration_s"]["conversations"].iloc[0])  # noqa: E731
+    assert n_calls(every) == len(per_call) and n_calls(complete) == len(per_call) - 1
+    assert "call_coverage_live" in set(every["metric"])
+    with pytest.raises(ValueError, match="call_complete"):
+        fleet_stats(conversation_stats(ds), complete_only=True)
+    # and from the command line
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+
+    res = CliRunner().invoke(cli, ["stats", str(ds), "--complete-only", "--quiet",
+                                   "--out", str(tmp_path / "st")])
+    assert res.exit_code == 0, res.output
+    conv_file = pd.read_parquet(tmp_path / "st" / "conversation_stats.parquet")
+    fleet_file = pd.read_parquet(tmp_path / "st" / "fleet_stats.parquet")
+    assert {"call_coverage_live", "call_coverage_backfill", "call_coverage_unknown",
+            "call_complete"} <= set(conv_file.columns)
+    assert conv_file["conversation_id"].nunique() == len(per_call)
+    whole = fleet_file[fleet_file["user_id"].isna()] if "user_id" in fleet_file else fleet_file
+    assert n_calls(whole) == len(per_call) - 1
 
 
 def test_pending_list_waits_for_late_transcripts_and_never_duplicates(captured, tmp_path):

@@ -104,6 +104,15 @@ def _seg(rows):
             "start_s", "end_s", "start_at", "text", "session_id", "order"]
     df = pd.DataFrame(rows, columns=cols)
     df["start_at"] = pd.to_datetime(df["start_at"], utc=True)
+    # the rest of a segments table (diarkit.schema.SEGMENTS), as load_segments gives it
+    df["speaker"] = df["channel"].map({"INTERNAL": "agent", "EXTERNAL": "customer"}).fillna(
+        df["channel"].str.lower())
+    for col in ("conversation_id", "communication_id", "channel", "speaker", "session_id"):
+        df[col] = df[col].astype("category")
+    df["confidence"] = 0.9
+    df["word_count"] = df["text"].str.split().str.len().astype("int32")
+    df["seq"] = df["order"]
+    df["received_at"] = df["start_at"]
     return df
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -48,5 +49,11 @@ def test_simulate_command_serves_analytics_and_names():
         assert set(user_names) == set(users) and all(user_names.values())
         assert set(queue_names) == set(queues) and all(queue_names.values())
     finally:
-        proc.terminate()
-        proc.communicate(timeout=20)  # waits and closes both pipes
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the documented way to stop it
+        try:
+            out, _ = proc.communicate(timeout=60)  # waits and closes both pipes
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate(timeout=10)
+            raise
+    assert proc.returncode == 0 and "frames sent:" in out, out
