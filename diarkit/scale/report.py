@@ -138,7 +138,9 @@ def run_stats(
     With ``coverage`` (or ``complete_only``) each call gets its coverage columns
     (``diarkit.analysis.reconcile.with_coverage``: shares 0-1, ``call_complete``; a local
     dataset directory only); with ``complete_only`` the fleet figures count complete calls
-    only (the per-conversation table keeps every call).
+    only (the per-conversation table keeps every call). When the dataset has names
+    (``DATASET/dims/``, written by ``diarkit names``), both tables get ``user_name`` (and
+    ``queue_name``, ``wrapup_name``) next to their id columns (``add_names``).
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
@@ -156,8 +158,13 @@ def run_stats(
 
         if not Path(dataset).is_dir():
             raise ValueError(f"coverage needs a local dataset directory, got {str(dataset)!r}")
-        conversations = with_coverage(stats.conversations, coverage_table(dataset))
+        conversations = with_coverage(stats.conversations, coverage_table(Path(dataset)))
         kept = conversations[conversations["call_complete"].to_numpy(dtype=bool)] \
             if complete_only else conversations
         stats = FleetStats(conversations, fleet_from_stats(kept))
+    if Path(dataset, "dims").is_dir():  # names resolved by `diarkit names`: label by them
+        from diarkit.capture.analytics import add_names
+
+        stats = FleetStats(add_names(stats.conversations, str(dataset)),
+                           add_names(stats.fleet, str(dataset)))
     return write_stats(stats, out, fmt)

@@ -136,6 +136,20 @@ def test_backfill_holds_every_utterance_once_with_its_source(captured, tmp_path)
     assert conv_file["conversation_id"].nunique() == len(per_call)
     whole = fleet_file[fleet_file["user_id"].isna()] if "user_id" in fleet_file else fleet_file
     assert n_calls(whole) == len(per_call) - 1
+    # names: once `diarkit names` resolved them, the per-agent rows say who the agent is
+    from diarkit.capture.analytics import load_names, refresh_names
+
+    with client_of(captured.sim) as client:
+        refresh_names(str(ds), client)
+    users = load_names(str(ds), "users")
+    res = CliRunner().invoke(cli, ["stats", str(ds), "--quiet", "--out", str(tmp_path / "n")])
+    assert res.exit_code == 0, res.output
+    conv_named = pd.read_parquet(tmp_path / "n" / "conversation_stats.parquet")
+    fleet_named = pd.read_parquet(tmp_path / "n" / "fleet_stats.parquet")
+    for table in (conv_named, fleet_named):
+        agents = table[table["user_id"].notna()]
+        assert len(agents) and set(agents["user_id"]) <= set(users)
+        assert (agents["user_name"] == agents["user_id"].map(users)).all()
 
 
 def test_pending_list_waits_for_late_transcripts_and_never_duplicates(captured, tmp_path):
