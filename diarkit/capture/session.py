@@ -604,14 +604,15 @@ class Capture:
         last batch is over. New conversations are placed on channels; a new channel is
         created subscribed to its whole list, an existing one gets one ``POST`` of its new
         topics, or one ``PUT`` of its whole list when topics also left it. While this
-        token sent ``options.subscription_budget_per_min`` subscription requests in the
-        last 60 s the batch waits (and keeps growing): at any load the token stays under
-        its limit, and changes wait longer instead.
+        token's subscription requests of the last 60 s leave no room for one request per
+        channel within ``options.subscription_budget_per_min`` the batch waits (and
+        grows): at any load the token stays under its limit, changes wait longer instead.
         """
         if self._batch_since is None or now - self._last_flush < self.options.follow_batch_s:
             return
         meter = self.notifications.subscription_meter
-        if meter.rate(now) >= self.options.subscription_budget_per_min:
+        # a batch sends up to one request per channel (and one new channel): keep room
+        if meter.rate(now) + len(self._workers) + 1 > self.options.subscription_budget_per_min:
             return
         adds, self._pending_adds = self._pending_adds, []
         puts, self._pending_puts = self._pending_puts, set()
