@@ -51,7 +51,9 @@ def per_call_table(stats: pd.DataFrame, profile: Any = None) -> pd.DataFrame:
     ``talk_share_call``, talk time over the call duration, unless the profile divides by
     speech); ``overtalk_share``/``silence_share`` are ``call_overtalk_s`` and
     ``call_silence_s`` over ``call_duration_s``; ``duration_s`` and ``longest_silence_s``
-    are seconds; ``duration`` is ``m:ss`` text.
+    are seconds; ``duration`` is ``m:ss`` text. When ``stats`` has ``user_name`` (names
+    resolved by ``diarkit names``, ``add_names``) or ``user_id``, ``agents`` lists the
+    call's agents by that label.
     """
     frame = stats.assign(
         conversation_id=stats["conversation_id"].astype("string"),
@@ -78,6 +80,13 @@ def per_call_table(stats: pd.DataFrame, profile: Any = None) -> pd.DataFrame:
             "turns": by["turn_count"].sum().reindex(out.index).to_numpy(),
         }
     )
+    label = "user_name" if "user_name" in frame.columns else (
+        "user_id" if "user_id" in frame.columns else None)
+    if label is not None:  # who answered: agent names (``diarkit names``), else user ids
+        who = frame[label].astype("string")
+        agents = who[who.notna()].groupby(frame.loc[who.notna(), "conversation_id"],
+                                          observed=True).agg(lambda v: ", ".join(sorted(set(v))))
+        table["agents"] = agents.reindex(out.index).fillna("").to_numpy()
     return table.reset_index(drop=True)
 
 
@@ -305,7 +314,9 @@ def fleet_report(
     report.section("Every call", note=f"agent/customer talk: {defs['talk_share'].name} "
                    f"({share_col}); overtalk and silence: shares of the call duration; "
                    "longest silence in seconds.")
-    report.table(_display(calls[list(PER_CALL_COLUMNS)]), max_rows=200)
+    shown = [*PER_CALL_COLUMNS[:1], *(["agents"] if "agents" in calls.columns else []),
+             *PER_CALL_COLUMNS[1:]]
+    report.table(_display(calls[shown]), max_rows=200)
     if fleet is not None and not fleet.empty:
         report.subheading("Distribution per metric (diarkit.analysis.fleet_stats)")
         keep = fleet[fleet["metric"].isin([

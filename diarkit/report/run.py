@@ -73,6 +73,13 @@ def conversation_handlers(dataset: str | os.PathLike[str],
         "queue_id": parts["queue_id"].astype("string"),
         "queue_name": parts["queue_name"].astype("string"),
     })[cols]
+    if (Path(dataset) / "dims").is_dir():  # names `diarkit names` resolved fill the gaps
+        from diarkit.capture.analytics import load_names
+
+        for kind, col in (("users", "agent"), ("queues", "queue")):
+            names = load_names(str(dataset), kind)
+            resolved = frame[f"{col}_id"].map(names).astype("string")
+            frame[f"{col}_name"] = frame[f"{col}_name"].fillna(resolved)
     return frame.drop_duplicates().sort_values(cols[:4], na_position="last").reset_index(
         drop=True)
 
@@ -182,6 +189,10 @@ def build_report(
         raise NoConversationsError(f"no conversation to report on in {root} (filters: "
                                    f"{given})", filters)
     stats = canonical(analysis.stats)
+    if (root / "dims").is_dir():  # `diarkit names` resolved ids: label agents by name
+        from diarkit.capture.analytics import add_names
+
+        stats = add_names(stats, str(root))
     gaps = load_gaps(root) if (root / "gaps").is_dir() else None
     n_calls = int(stats["conversation_id"].nunique())
     shown = ", ".join(f"{k} {v}" for k, v in filters.items())

@@ -150,6 +150,20 @@ def test_backfill_holds_every_utterance_once_with_its_source(captured, tmp_path)
         agents = table[table["user_id"].notna()]
         assert len(agents) and set(agents["user_id"]) <= set(users)
         assert (agents["user_name"] == agents["user_id"].map(users)).all()
+    # and the report: agents by name in its per-call table, the coverage section
+    from diarkit.capture.analytics import add_names
+    from diarkit.report.run import build_report
+
+    some = conv_named[conv_named["user_id"].notna()].iloc[0]
+    rep = build_report(ds, tmp_path / "report.html", agents=[str(some["user_name"])])
+    html = rep.report.read_text()
+    assert "Coverage" in html
+    from diarkit.report.fleet import per_call_table
+
+    calls = per_call_table(rep.analysis.stats.pipe(add_names, str(ds)))
+    assert (calls["agents"].str.len() > 0).all()
+    assert str(some["user_name"]) in set(", ".join(calls["agents"]).split(", "))
+    assert html.count(str(some["user_name"])) >= 2  # the filter line and the calls table
 
 
 def test_pending_list_waits_for_late_transcripts_and_never_duplicates(captured, tmp_path):
