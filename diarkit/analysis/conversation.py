@@ -154,25 +154,31 @@ def align_to_live(segments: pd.DataFrame) -> pd.DataFrame:
     if "source" not in segments.columns or "start_at" not in segments.columns:
         return segments
     src = segments["source"].astype("string").fillna("live")
-    live = (src == "live").to_numpy(dtype=bool)
-    if live.all() or not live.any():
+    return _align(segments, (src == "live").to_numpy(dtype=bool))
+
+
+def _align(segments: pd.DataFrame, live: np.ndarray) -> pd.DataFrame:
+    """:func:`align_to_live` with the live rows given (a boolean mask)."""
+    if live.all() or not live.any() or "start_at" not in segments.columns:
         return segments
     at = pd.to_datetime(segments["start_at"], utc=True)
     has_at = at.notna().to_numpy(dtype=bool)
     lv = live & has_at
     if not lv.any():
         return segments
-    conv = segments["conversation_id"].astype(str)
-    origin = (at[lv] - pd.to_timedelta(segments["start_s"][lv], unit="s")).groupby(
-        conv[lv], sort=False).median()
-    o = pd.to_datetime(conv.map(origin), utc=True)
-    ok = ~live & has_at & o.notna().to_numpy(dtype=bool)
+    conv, _ = codes_of(segments["conversation_id"])
+    start = float_array(segments["start_s"])
+    at_ns = at.to_numpy(dtype="datetime64[ns]").astype(np.int64)  # NaT: int64 min
+    # origin per conversation (ns since epoch): median of live start_at - start_s
+    origin = pd.Series(at_ns[lv] - np.rint(start[lv] * 1e9).astype(np.int64)).groupby(
+        conv[lv]).median()
+    o = pd.Series(origin).reindex(conv).to_numpy(dtype=np.float64)
+    ok = ~live & has_at & ~np.isnan(o)
     if not ok.any():
         return segments
     out = segments.copy()
-    start = float_array(out["start_s"])
     dur = float_array(out["end_s"]) - start
-    new_start = (at - o).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    new_start = np.where(ok, (at_ns - np.where(ok, o, 0).astype(np.int64)) / 1e9, np.nan)
     start = np.where(ok, new_start, start)
     out["start_s"] = np.where(ok, np.round(start, 6), out["start_s"].to_numpy(dtype=float))
     out["end_s"] = np.where(ok, np.round(start + dur, 6), out["end_s"].to_numpy(dtype=float))
@@ -271,7 +277,7 @@ def reconcile(segments: pd.DataFrame) -> Reconciled:
     if (src_rank < 0).any():
         bad = df["source"].iloc[int(np.flatnonzero(src_rank < 0)[0])]
         raise ValueError(f"reconcile(): unknown source {bad!r}; known: {list(SEGMENT_SOURCES)}")
-    df = align_to_live(df)
+    df = _align(df, src_rank == 0)
     conv, _ = codes_of(df["conversation_id"])
     chan, chan_labels = codes_of(df["channel"])
     spk, spk_labels = codes_of(df["speaker"])
@@ -281,12 +287,15 @@ def reconcile(segments: pd.DataFrame) -> Reconciled:
     group = (conv * n_chan + (chan + 1)) * n_spk + (spk + 1)
     n_comm = int(comm.max()) + 2
     stream = src_rank * n_comm + (comm + 1)
-    start_ms = to_ms(float_array(df["start_s"]))
-    end_ms = to_ms(float_array(df["end_s"]))
     drop = np.zeros(n, dtype=bool)
     # fast path: one stream per (conversation, channel, speaker) -> nothing can collide
     n_streams = len(SEGMENT_SOURCES) * n_comm
     pairs = np.unique(group * n_streams + stream)
+    one_source = src_rank.max() == src_rank.min()
+    if one_source and len(pairs) == len(np.unique(pairs // n_streams)):
+        return Reconciled(df, df.iloc[:0])
+    start_ms = to_ms(float_array(df["start_s"]))
+    end_ms = to_ms(float_array(df["end_s"]))
     if len(pairs) != len(np.unique(pairs // n_streams)):
         speech = pd.DataFrame(
             {"g": group, "st": stream, "src": src_rank, "c": comm, "d": end_ms - start_ms}
@@ -297,7 +306,7 @@ def reconcile(segments: pd.DataFrame) -> Reconciled:
         rank_of = totals.set_index(["g", "st"])["r"]
         rank = rank_of.reindex(pd.MultiIndex.from_arrays([group, stream])).to_numpy(np.int64)
         drop = _overlaps_better(group, rank, start_ms, end_ms)
-    if src_rank.max() > src_rank.min():
+    if not one_source:
         drop |= _wildcard_collisions(df, conv, src_rank, start_ms, end_ms, drop)
     return Reconciled(df[~drop], df[drop])
 
