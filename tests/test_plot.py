@@ -179,8 +179,8 @@ def _stats():
 
 
 def with_contract_columns(df, contract):
-    """Add the contract's columns ``df`` lacks, typed by the contract and left empty (null)."""
-    missing = [c for c in contract.columns if c.name not in df.columns]
+    """Add the contract's required columns ``df`` lacks, typed by the contract, left null."""
+    missing = [c for c in contract.columns if c.required and c.name not in df.columns]
     for col in missing:
         df[col.name] = pd.Series(
             pa.nulls(len(df), col.type).to_pandas(types_mapper=None), index=df.index
