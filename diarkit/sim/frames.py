@@ -413,12 +413,18 @@ def _frame_specs(plan: CallPlan, rng: random.Random, seq0: int = 0,
                 cid))
         seq += 1
         last_sent = max(last_sent, tick)
-    ends = [*range(250, plan.duration_ms, STATUS_PERIOD_MS), last_sent + 100]
-    for j, at in enumerate(ends):
+    for at in range(250, plan.duration_ms, STATUS_PERIOD_MS):
         corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
-        state = "SESSION_ENDED" if j == len(ends) - 1 else "SESSION_ONGOING"
-        append((t0 + at, seq, "status", topic, corr, status, (at, state, corr), cid))
+        append((t0 + at, seq, "status", topic, corr, status, (at, "SESSION_ONGOING", corr), cid))
         seq += 1
+    # SESSION_ENDED goes out after the last transcript (delivered with the last group), but
+    # says when the session ended: status.offsetMs (SDK TranscriptionTopicTranscription-
+    # RequestStatus: a position on the session clock) and eventTime are the end of the
+    # customer's communication, not the delivery time, so a reader gets the call's end.
+    corr = f"{corr_prefix}{(corr_base + (seq - seq0) * _GOLDEN) & _MASK48:012x}"
+    append((t0 + last_sent + 100, seq, "status", topic, corr, status,
+            (plan.duration_ms, "SESSION_ENDED", corr), cid))
+    seq += 1
     return specs
 
 
@@ -437,7 +443,7 @@ def render_call(plan: CallPlan, rng: random.Random,
     (several utterances and versions per frame, within about 35 s), ``low_latency``
     (about 3-5 s) or ``per_frame`` (one per frame, 150-700 ms after the words).
     Status-only messages: SESSION_ONGOING at the start and every 5 minutes, SESSION_ENDED
-    after the last transcript. Call events: see ``conversation_events``. Frames are built
+    sent after the last transcript, its ``eventTime``/``offsetMs`` the call's real end. Call events: see ``conversation_events``. Frames are built
     from pre-serialised JSON pieces for speed; the result is ordinary compact JSON.
     """
     if grouping not in GROUPINGS:
