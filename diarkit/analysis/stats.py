@@ -157,7 +157,10 @@ def talk_stats(
 
     Args:
         segments_or_turns: a SEGMENTS table or a TURNS table. With turns, talk time is the
-            union of the turns, pauses inside turns included. A table of only
+            union of the turns, pauses inside turns included; a ``backchannel`` column
+            (as :func:`~diarkit.analysis.turns` returns) is taken as given (the turns are
+            already merged across backchannels), else the profile's rule is applied.
+            Zero-length segments or turns are never turns (``docs/metrics.md``). A table of only
             ``conversation_id``, ``speaker``, ``start_s``, ``end_s`` (seconds; optional
             ``text``, ``confidence``) from another tool is taken as final segments
             (:func:`diarkit.analysis.minimal.complete_segments`).
@@ -346,13 +349,16 @@ def talk_stats(
     np.maximum.at(call_silence_max, gap_conv[silent], gap_len[silent])
 
     # ---- turns ------------------------------------------------------------------------
+    # a zero-length segment (or turn) is not speech: it neither opens, extends nor ends
+    # a turn (docs/metrics.md, "Zero-length segments"); turns() drops the same rows
+    speech_by_start = rows_by_start[end[rows_by_start] > start[rows_by_start]]
     if is_turns:
-        t_order = rows_by_start
+        t_order = speech_by_start
         t_conv, t_spk = conv[t_order], spk[t_order]
         t_start, t_end = start[t_order], end[t_order]
     else:
         order, first, t_end = turn_bounds(
-            conv, spk, start, end, max_gap, order=rows_by_start
+            conv, spk, start, end, max_gap, order=speech_by_start
         )
         pos = order[first]
         t_conv, t_spk, t_start = conv[pos], spk[pos], start[pos]
@@ -360,15 +366,20 @@ def talk_stats(
         # turn's end and speaker, as for a TURNS input
         fix = break_ties(np.arange(len(pos)), t_conv, t_start, t_end, t_spk)
         t_conv, t_spk, t_start, t_end = t_conv[fix], t_spk[fix], t_start[fix], t_end[fix]
-    t_conv, t_spk, t_start, t_end, is_bc = merge_backchannels(
-        t_conv,
-        t_spk,
-        t_start,
-        t_end,
-        max_gap_ms=round(max_gap * 1000),
-        backchannel_ms=backchannel_ms,
-        ends_turn=prof.backchannel_ends_turn,
-    )
+    if is_turns and "backchannel" in df.columns:
+        # turns() already merged turns across backchannels and flagged them; applying the
+        # rule again to merged turns would flag other turns (it is not idempotent)
+        is_bc = df["backchannel"].to_numpy(dtype=bool, na_value=False)[t_order]
+    else:
+        t_conv, t_spk, t_start, t_end, is_bc = merge_backchannels(
+            t_conv,
+            t_spk,
+            t_start,
+            t_end,
+            max_gap_ms=round(max_gap * 1000),
+            backchannel_ms=backchannel_ms,
+            ends_turn=prof.backchannel_ends_turn,
+        )
     t_row = row_of_key[t_conv * n_spk + t_spk]
     t_dur = t_end - t_start
     turn_count = per_row(None, t_row)

@@ -191,6 +191,18 @@ def turn_index(segments: pd.DataFrame, max_gap: float = MAX_GAP_S) -> TurnIndex:
     )
 
 
+def speech_rows(segments: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are speech for turns: ``end_s > start_s`` (zero-length rows dropped).
+
+    A zero-length segment (``end_s == start_s``) has no duration, so it neither opens,
+    extends nor ends a turn (``docs/metrics.md``). The index is reset.
+    """
+    keep = float_array(segments["end_s"]) > float_array(segments["start_s"])
+    if keep.all():
+        return segments
+    return segments.loc[keep].reset_index(drop=True)
+
+
 def _labels(codes: np.ndarray, labels: pd.Index) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=labels.astype("string"))
 
@@ -221,7 +233,10 @@ def turns(
 ) -> pd.DataFrame:
     """Merge consecutive segments of one speaker into turns (times in seconds).
 
-    The segments are first made one timeline (:func:`diarkit.analysis.conversation.one_timeline`:
+    Zero-length segments (``end_s == start_s``) are not speech: they neither open,
+    extend nor end a turn and are left out of turns (their text too), exactly as in
+    :func:`~diarkit.analysis.talk_stats`' turn pass. The segments are first made one
+    timeline (:func:`diarkit.analysis.conversation.one_timeline`:
     partial versions finalized or refused per the profile, repeated finals once, blank
     texts dropped, sources merged), so a turn's text never repeats a partial version.
     Segments are ordered by conversation, start, end, speaker and order received. A
@@ -242,8 +257,8 @@ def turns(
         A ``diarkit.schema.TURNS`` table: ``start_s``/``end_s``/``duration_s`` in seconds,
         ``text`` (non-empty segment texts joined by one space, in time order),
         ``segment_count``, ``word_count`` (sum of segment word counts) and ``confidence``
-        (mean weighted by segment duration; the plain mean when all segments are
-        zero-length; NaN confidences are ignored), plus ``backchannel`` (bool); sorted by
+        (mean weighted by segment duration; NaN confidences are ignored), plus
+        ``backchannel`` (bool); sorted by
         conversation and ``turn_index``.
 
     Raises:
@@ -260,6 +275,9 @@ def turns(
         prof = prof.replace(max_gap_s=max_gap)
     segments = one_timeline(segments, prof, where="turns()").reset_index(drop=True)
     check_intervals(segments, "turns()", ("conversation_id", "speaker"))
+    # a zero-length segment is not speech: it neither opens, extends nor ends a turn
+    # (docs/metrics.md, "Zero-length segments"); talk_stats' turn pass drops them too
+    segments = speech_rows(segments)
     ti = turn_index(segments, prof.max_gap_s)
     n_turns = len(ti.first)
     n = len(ti.order)

@@ -33,9 +33,16 @@ def _ms(seconds):
 
 
 def oracle_turns(rows):
-    """Turns by walking segments sorted by (start, end, speaker)."""
+    """Turns by walking segments sorted by (start, end, speaker).
+
+    Zero-length segments are skipped: they are not speech, so they neither open, extend
+    nor end a turn (the definition chosen on issue #12, docs/metrics.md; the oracle used
+    to keep them as zero-length turns).
+    """
     out = []
     for spk, s, e in sorted(rows, key=lambda r: (r[1], r[2], r[0])):
+        if _ms(e - s) <= 0:
+            continue
         if out and out[-1][0] == spk and _ms(s - out[-1][2]) <= _ms(GAP):
             out[-1][2] = max(out[-1][2], e)
         else:
@@ -88,6 +95,10 @@ def test_turn_metrics_match_the_oracle(raw):
     for _, r in stats.iterrows():  # a handful of result rows, not input rows
         w = want[str(r.speaker)]
         assert r.turn_count == len(w["durations"])
+        if not w["durations"]:  # only zero-length segments: a row without turns
+            assert np.isnan(r.turn_max_s) and r.response_count == 0
+            assert r.interruptions == 0 and r.interrupted == 0
+            continue
         assert r.turn_max_s == pytest.approx(max(w["durations"]), abs=1e-9)
         assert r.turn_median_s == pytest.approx(statistics.median(w["durations"]), abs=1e-9)
         assert r.response_count == len(w["latency"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from diarkit.analysis import turns
+from diarkit.analysis.profiles import get_profile
 from diarkit.schema import TURNS, validate
 
 from ._frames import segments
@@ -68,7 +69,10 @@ def test_confidence_is_duration_weighted_and_ignores_nan():
     assert t.word_count.iloc[0] == 9
 
 
-def test_zero_length_segments_and_all_nan_confidence():
+def test_zero_length_segments_are_not_turns_and_all_nan_confidence():
+    # Definition changed on issue #12: a zero-length segment is not speech, so it neither
+    # opens, extends nor ends a turn (docs/metrics.md). The two zero-length agent rows
+    # used to make a 0 s agent turn; now only the customer's 3-4 s turn remains.
     df = segments(
         [
             {"start_s": 1.0, "end_s": 1.0, "confidence": 0.6},
@@ -77,9 +81,29 @@ def test_zero_length_segments_and_all_nan_confidence():
         ]
     )
     t = turns(df)
-    assert t.duration_s.tolist() == [0.0, 1.0]
-    assert t.confidence.iloc[0] == pytest.approx(0.7)  # plain mean when no duration
-    assert np.isnan(t.confidence.iloc[1])
+    assert t.speaker.astype(str).tolist() == ["customer"]
+    assert t.duration_s.tolist() == [1.0]
+    assert np.isnan(t.confidence.iloc[0])
+    only_zero = segments([{"start_s": 2.0, "end_s": 2.0}])
+    assert len(turns(only_zero)) == 0
+
+
+def test_zero_length_segment_of_another_speaker_does_not_end_a_turn():
+    # hand-computed: agent 0-2 and 3-4 s are one turn (pause 1.000 s <= max_gap); the
+    # customer's zero-length row at 2.5 s is not speech, so even with backchannels
+    # ending turns it does not split the agent's turn (it used to be a 0 s turn).
+    df = segments(
+        [
+            {"start_s": 0.0, "end_s": 2.0, "text": "a"},
+            {"speaker": "customer", "start_s": 2.5, "end_s": 2.5, "text": "x"},
+            {"start_s": 3.0, "end_s": 4.0, "text": "b"},
+        ]
+    )
+    plain = get_profile("default").replace(backchannel_ends_turn=True)
+    t = turns(df, profile=plain)
+    assert t.speaker.astype(str).tolist() == ["agent"]
+    assert (t.start_s.iloc[0], t.end_s.iloc[0]) == (0.0, 4.0)
+    assert t.text.tolist() == ["a b"] and t.segment_count.tolist() == [2]
 
 
 def test_empty_and_missing_texts_are_skipped_when_joining():
