@@ -397,29 +397,53 @@ def _write_big_export(path: Path, n: int) -> None:
         f.write("  ]\n}\n")
 
 
-@pytest.mark.slow
-def test_memory_stays_flat_on_a_large_export_and_a_large_array_of_frames(tmp_path):
-    export = tmp_path / "export.json"
-    n = 1_010_000
-    _write_big_export(export, n)
-    size = export.stat().st_size
-    assert size >= 300e6
-    got = _convert_measured(export, tmp_path / "ds1")
-    assert (got["written"], got["segments"], got["quarantined"]) == (n + 1, n, 0)
-    # growth over the process after imports; measured ~0.36 of the file (113 MiB)
-    assert got["peak"] - got["base"] < 0.45 * size, got
-    assert got["peak"] < size, got
-
-    frames = tmp_path / "frames.json"
+def _write_big_frames(path: Path, size: float) -> int:
+    """A JSON array of 3-utterance frames of at least ``size`` bytes; returns the count."""
     m = 0
-    with open(frames, "wb") as f:
+    with open(path, "wb") as f:
         f.write(b"[")
-        while f.tell() < 300e6:
+        while f.tell() < size:
             f.write((b",\n " if m else b"") + transcription_frame(f"c{m:07d}", utterances=3))
             m += 1
         f.write(b"]\n")
-    size = frames.stat().st_size
-    got = _convert_measured(frames, tmp_path / "ds2")
-    assert (got["written"], got["segments"], got["quarantined"]) == (m, 3 * m, 0)
-    assert got["peak"] - got["base"] < 0.45 * size, got  # measured ~0.39 (118 MiB)
-    assert got["peak"] < size, got
+    return m
+
+
+def _growth_slope(small: dict, large: dict, small_size: int, large_size: int) -> float:
+    """Extra peak-RSS growth (bytes) per extra input byte between two input sizes."""
+    growth = (large["peak"] - large["base"]) - (small["peak"] - small["base"])
+    return growth / (large_size - small_size)
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_on_a_large_export_and_a_large_array_of_frames(tmp_path):
+    # Flat memory = peak RSS growth does not follow the input size. Converting a 20 MB
+    # and an 80 MB input, the conversion's fixed working set (~90-120 MiB: read buffers,
+    # Parquet row groups) is the same and cancels out; what is left is the per-record
+    # dedupe hash (16 bytes/record) and allocator noise: measured 0.13-0.18 extra byte
+    # of RSS per extra input byte. Loading the document whole costs >= 1 byte per byte
+    # (raw bytes) and several for parsed objects, so 0.5 separates the two clearly.
+    # (A 300 MB run measured ~0.36 of the file as total growth, i.e. the same picture.)
+    sizes = (20e6, 80e6)
+    got, actual = [], []
+    for k, target in enumerate(sizes):
+        export = tmp_path / f"export{k}.json"
+        n = round(1_010_000 * target / 300e6)  # ~300 bytes per pretty-printed segment
+        _write_big_export(export, n)
+        actual.append(export.stat().st_size)
+        got.append(_convert_measured(export, tmp_path / f"ds-export{k}"))
+        assert (got[k]["written"], got[k]["segments"], got[k]["quarantined"]) == (n + 1, n, 0)
+        export.unlink()
+    assert actual[1] >= 3.5 * actual[0]
+    assert _growth_slope(*got, *actual) < 0.5, (got, actual)
+
+    got, actual = [], []
+    for k, target in enumerate(sizes):
+        frames = tmp_path / f"frames{k}.json"
+        m = _write_big_frames(frames, target)
+        actual.append(frames.stat().st_size)
+        got.append(_convert_measured(frames, tmp_path / f"ds-frames{k}"))
+        assert (got[k]["written"], got[k]["segments"], got[k]["quarantined"]) == (m, 3 * m, 0)
+        frames.unlink()
+    assert actual[1] >= 3.5 * actual[0]
+    assert _growth_slope(*got, *actual) < 0.5, (got, actual)
