@@ -50,6 +50,8 @@ from diarkit.analysis.reconcile import (
     merge_sources,
 )
 from diarkit.io.dataset import (
+    RAW_DIR,
+    SEGMENTS_DIR,
     find_part,
     is_dataset,
     part_name,
@@ -57,6 +59,7 @@ from diarkit.io.dataset import (
     write_raw_part,
     write_table_atomic,
 )
+from diarkit.io.load import DatasetRoot, RemoteRoot, dataset_root, gaps_table, part_names, read_area
 
 from .analytics import AnalyticsClient, AnalyticsError
 
@@ -133,47 +136,40 @@ def _us(values: pd.Series) -> np.ndarray:
         np.iinfo(np.int64).min), dtype=np.int64)
 
 
-def _live_segments(root: Path) -> pd.DataFrame:
-    import pyarrow.dataset as ds
-
-    seg_dir = root / "segments"
+def _live_segments(root: DatasetRoot) -> pd.DataFrame:
     cols = ["conversation_id", "communication_id", "utterance_id", "session_id", "is_final",
             "start_s", "end_s", "start_at"]
-    if not seg_dir.exists():
-        return pd.DataFrame(columns=cols)
-    seg = ds.dataset(str(seg_dir), format="parquet", partitioning="hive",
-                     exclude_invalid_files=True).to_table(columns=cols).to_pandas()
+    seg = read_area(root, SEGMENTS_DIR, cols).to_pandas()
     seg = seg[~is_backfill(seg["session_id"])]
     seg["conversation_id"] = seg["conversation_id"].astype(str)
     return seg
 
 
-def scan_live(dataset: str | Path) -> dict[str, _Conv]:
+def scan_live(dataset: str | Path | RemoteRoot) -> dict[str, _Conv]:
     """What live capture recorded of each conversation (transcription frames, gaps).
 
     Vectorised: a frame's position on the session clock is its ``event_time`` minus the
     session start its conversation's segments give (``start_at - start_s``), and
     ``SESSION_ENDED`` is found with a substring match; only frames of conversations with
-    no segment to anchor the clock are parsed (``status.offsetMs``).
+    no segment to anchor the clock are parsed (``status.offsetMs``). ``dataset`` is a
+    directory or a dataset URL (``s3://bucket/prefix``: read in place).
     """
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    root = Path(dataset)
+    root = dataset_root(dataset)
     out: dict[str, _Conv] = {}
     seg = _live_segments(root)
-    raw_dir = root / "raw"
-    if raw_dir.exists():
-        data = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
-                          exclude_invalid_files=True)
+    has_raw = bool(part_names(root, RAW_DIR))
+    if has_raw:
         live = ~pc.starts_with(ds.field("session_id"), BACKFILL_SESSION_PREFIX)
         frames = (ds.field("kind") == "transcription") & live
         # the frame text is read only where a filter needs it, never held for every row
-        table = data.to_table(columns=["received_at", "conversation_id", "event_time"],
-                              filter=frames)
-        ended_rows = data.to_table(
-            columns=["conversation_id", "event_time"],
-            filter=frames & pc.match_substring(ds.field("frame"), '"SESSION_ENDED"'))
+        table = read_area(root, RAW_DIR, ["received_at", "conversation_id", "event_time"],
+                          frames)
+        ended_rows = read_area(
+            root, RAW_DIR, ["conversation_id", "event_time"],
+            frames & pc.match_substring(ds.field("frame"), '"SESSION_ENDED"'))
         df = table.to_pandas()
         df["conversation_id"] = df["conversation_id"].astype("string")
         origin_ms = pd.Series(dtype="float64")
@@ -194,7 +190,7 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
         df["rec"] = _us(df["received_at"])
         unanchored = df.loc[df["pos"].isna(), "conversation_id"].dropna().unique()
         if len(unanchored):  # no segment anchors the clock: read status.offsetMs
-            _positions_from_frames(data, frames, df, list(unanchored))
+            _positions_from_frames(root, frames, df, list(unanchored))
         df = df[df["conversation_id"].notna()]
         ends = ended_rows.to_pandas()
         ends["pos"] = positions(ends)
@@ -227,14 +223,9 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
             if cid in out:
                 out[cid].not_final.append((float(s), float(e)))
     missing_comm = [c for c in out.values() if not c.communications]
-    if missing_comm and raw_dir.exists():
-        _communications_from_frames(raw_dir, missing_comm)
-    gaps_dir = root / "gaps"
-    gap_rows = []
-    if gaps_dir.exists():
-        for f in sorted(gaps_dir.glob("*.parquet")):
-            if not f.name.startswith((".", "_")):
-                gap_rows.extend(pq.read_table(f).to_pylist())
+    if missing_comm and has_raw:
+        _communications_from_frames(root, missing_comm)
+    gap_rows = gaps_table(root).to_pylist()
     for g in gap_rows:  # subscribed during a gap, yet not one frame recorded
         g["_conversations"] = set(g.get("conversations") or [])
         for cid in g["_conversations"]:
@@ -244,16 +235,17 @@ def scan_live(dataset: str | Path) -> dict[str, _Conv]:
     return out
 
 
-def _positions_from_frames(data: Any, frames: Any, df: pd.DataFrame, ids: list[str]) -> None:
+def _positions_from_frames(root: DatasetRoot, frames: Any, df: pd.DataFrame,
+                           ids: list[str]) -> None:
     """Fill ``df["pos"]`` of these conversations' frames from their ``status.offsetMs``.
 
     Rows are matched by (conversation, receive time) as both scans return them.
     """
     import pyarrow.dataset as ds
 
-    table = data.to_table(columns=["conversation_id", "received_at", "frame"],
-                          filter=frames & ds.field("conversation_id").isin(
-                              pa.array(sorted(ids), pa.string())))
+    table = read_area(root, RAW_DIR, ["conversation_id", "received_at", "frame"],
+                      frames & ds.field("conversation_id").isin(
+                          pa.array(sorted(ids), pa.string())))
     pos: dict[tuple[str, int], int] = {}
     rec = _us(table.column("received_at").to_pandas())
     for cid, r, text in zip(table.column("conversation_id").to_pylist(), rec,
@@ -270,16 +262,14 @@ def _positions_from_frames(data: Any, frames: Any, df: pd.DataFrame, ids: list[s
     df.loc[todo, "pos"] = [pos.get((c, int(r)), np.nan) for c, r in keys]
 
 
-def _communications_from_frames(raw_dir: Path, convs: list[_Conv]) -> None:
+def _communications_from_frames(root: DatasetRoot, convs: list[_Conv]) -> None:
     """Communication ids of conversations whose frames made no segment (status only)."""
     import pyarrow.dataset as ds
 
     want = {c.conversation_id: c for c in convs}
-    table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
-                       exclude_invalid_files=True).to_table(
-        columns=["conversation_id", "frame"],
-        filter=(ds.field("kind") == "transcription")
-        & ds.field("conversation_id").isin(pa.array(sorted(want), pa.string())))
+    table = read_area(root, RAW_DIR, ["conversation_id", "frame"],
+                      (ds.field("kind") == "transcription")
+                      & ds.field("conversation_id").isin(pa.array(sorted(want), pa.string())))
     for cid, text in zip(table.column("conversation_id").to_pylist(),
                          table.column("frame").to_pylist(), strict=True):
         try:
@@ -736,19 +726,27 @@ def merged_segments(dataset: str | Path) -> pd.DataFrame:
     return merge_sources(load_segments(dataset))
 
 
-def backfilled_durations(dataset: str | Path) -> dict[str, float]:
-    """Conversation id to the duration (seconds) of its back-filled transcript document."""
+def backfilled_durations(dataset: str | Path | RemoteRoot) -> dict[str, float]:
+    """Conversation id to the duration (seconds) of its back-filled transcript document.
+
+    ``dataset`` is a directory or a dataset URL (``s3://``); back-fill parts are found by
+    their session ids (``backfill-...``), also inside compacted parts.
+    """
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    raw_dir = Path(dataset) / "raw"
-    sessions = _backfill_sessions(raw_dir) if raw_dir.exists() else []
+    root = dataset_root(dataset)
+    if not part_names(root, RAW_DIR):
+        return {}
+    # the session column alone first (cheap), then only those sessions' row groups
+    ids = read_area(root, RAW_DIR, ["session_id"],
+                    pc.starts_with(ds.field("session_id"), BACKFILL_SESSION_PREFIX))
+    sessions = sorted(set(ids.column("session_id").to_pylist()) - {None})
     if not sessions:
         return {}
-    table = ds.dataset(str(raw_dir), format="parquet", partitioning="hive",
-                       exclude_invalid_files=True).to_table(
-        columns=["session_id", "conversation_id", "frame"],
-        filter=ds.field("session_id").isin(pa.array(sessions, pa.string()))
+    table = read_area(
+        root, RAW_DIR, ["session_id", "conversation_id", "frame"],
+        ds.field("session_id").isin(pa.array(sessions, pa.string()))
         & ~pc.starts_with(ds.field("frame"), '{"path"'))  # document rows, not phrases
     out: dict[str, float] = {}
     for cid, text in zip(table.column("conversation_id").to_pylist(),
@@ -765,16 +763,9 @@ def backfilled_durations(dataset: str | Path) -> dict[str, float]:
     return out
 
 
-def _backfill_sessions(raw_dir: Path) -> list[str]:
-    names = set()
-    for p in raw_dir.glob("date=*/*.parquet"):
-        if p.name.startswith(BACKFILL_SESSION_PREFIX):
-            names.add(p.name.rsplit("-", 1)[0])
-    return sorted(names)
-
-
-def live_views(dataset: str | Path) -> list[LiveView]:
-    """What live capture saw of each conversation (missing ranges in seconds)."""
+def live_views(dataset: str | Path | RemoteRoot) -> list[LiveView]:
+    """What live capture saw of each conversation (missing ranges in seconds); ``dataset``
+    is a directory or a dataset URL (``s3://``)."""
     out = []
     for c in scan_live(dataset).values():
         if not len(c.positions_ms):  # subscribed, nothing received: the duration is unknown
@@ -787,10 +778,12 @@ def live_views(dataset: str | Path) -> list[LiveView]:
     return out
 
 
-def coverage_table(dataset: str | Path) -> pd.DataFrame:
+def coverage_table(dataset: str | Path | RemoteRoot) -> pd.DataFrame:
     """Coverage of every conversation: live, back-fill only and unknown shares.
 
     Columns are ``diarkit.analysis.reconcile.COVERAGE_COLUMNS``; see ``coverage``.
+    ``dataset`` is a directory or a dataset URL (``s3://bucket/prefix``, read in place:
+    its ``raw/``, ``segments/`` and ``gaps/``).
     """
     return coverage(live_views(dataset), backfilled_durations(dataset))
 

@@ -621,6 +621,7 @@ def conversation_stats(
     start: TimeLike = None,
     end: TimeLike = None,
     coverage: bool = False,
+    queues: bool = False,
     **overrides: Any,
 ) -> pd.DataFrame:
     """``talk_stats`` of a dataset on the conversation model, as ``diarkit stats`` gives.
@@ -639,6 +640,9 @@ def conversation_stats(
             ``call_coverage_backfill``, ``call_coverage_unknown`` as fractions 0-1,
             ``call_complete``; ``diarkit.capture.backfill.coverage_table``), so
             ``fleet_stats(..., complete_only=True)`` can keep complete calls only.
+        queues: add each call's queue (``queue_id``, ``queue_name``: the first queue the
+            call was routed to, ``diarkit.analysis.fleet.with_queues``) to every row, so
+            ``fleet_by(..., "queue")`` can break the fleet down per queue.
         **overrides: threshold overrides of ``talk_stats`` (``min_confidence``, ...).
 
     Returns:
@@ -649,8 +653,15 @@ def conversation_stats(
     root = _check_root(path)
     segments = load_segments(root, conversations, start, end, source=True)
     ids = sorted(segments["conversation_id"].astype(str).unique())
-    phases = load_conversation_model(root, ids).phases if ids else None
+    model = load_conversation_model(root, ids) if ids else None
+    phases = model.phases if model is not None else None
     out = canonical(default_pipeline(segments, phases=phases, profile=profile, **overrides))
+    if queues:
+        from diarkit.analysis.fleet import with_queues
+        from diarkit.schema import CONVERSATIONS
+
+        out = with_queues(out, model.conversations if model is not None
+                          else CONVERSATIONS.empty())
     if coverage:
         if isinstance(root, RemoteRoot):
             raise ValueError("conversation_stats(coverage=True) needs a local dataset "
@@ -668,12 +679,64 @@ def load_gaps(path: str | Path | RemoteRoot) -> pd.DataFrame:
     ``start_at``/``end_at`` are UTC, ``duration_s`` seconds; empty when there were none.
     """
     root = _check_root(path)
+    if not list_files(root, GAPS_DIR):
+        return GAPS.empty()
+    return validate(_to_pandas(gaps_table(root)), GAPS, where=f"load_gaps({root})")
+
+
+# ----------------------------------------------------- readers of back-fill and coverage
+
+
+def dataset_root(path: str | Path | RemoteRoot) -> DatasetRoot:
+    """A dataset directory (``Path``) or a dataset URL (:class:`RemoteRoot`) to read.
+
+    Raises:
+        FileNotFoundError: naming the path or URL when no dataset is there.
+    """
+    return _check_root(path)
+
+
+def gaps_table(path: str | Path | RemoteRoot) -> pa.Table:
+    """The ``gaps/`` rows of a dataset as an Arrow table (``GAPS`` columns; maybe empty)."""
+    root = _check_root(path)
     files = list_files(root, GAPS_DIR)
     if not files:
-        return GAPS.empty()
-    table = ds.dataset([str(f) for f in files], schema=GAPS.arrow_schema(),
-                       filesystem=_filesystem(root)).to_table()
-    return validate(_to_pandas(table), GAPS, where=f"load_gaps({root})")
+        return GAPS.arrow_schema().empty_table()
+    return ds.dataset([str(f) for f in files], schema=GAPS.arrow_schema(),
+                      filesystem=_filesystem(root)).to_table()
+
+
+def part_names(path: str | Path | RemoteRoot, kind: str = RAW_DIR) -> list[str]:
+    """File names (no folder) of the complete parts of ``kind``, local or on a bucket."""
+    root = _check_root(path)
+    if isinstance(root, RemoteRoot):
+        return [k.rsplit("/", 1)[-1] for k in root.parts(kind)]
+    if not (root / kind).is_dir():
+        return []
+    return [p.name for p in readable_parts(root, kind)]
+
+
+def read_area(path: str | Path | RemoteRoot, kind: str, columns: list[str],
+              filter: ds.Expression | None = None) -> pa.Table:
+    """Columns of a dataset's ``raw/`` or ``segments/`` parts, the filter pushed down.
+
+    Local directories and dataset URLs (``s3://``) alike, through the loaders' part
+    listing (complete parts only; on disk, segments of a raw part whose segments part
+    is missing are derived). Returns an empty table with those columns when there are
+    no parts.
+
+    Raises:
+        ValueError: for a ``kind`` other than ``raw``/``segments``.
+    """
+    schemas = {RAW_DIR: RAW.arrow_schema(), SEGMENTS_DIR: SEGMENTS.arrow_schema()}
+    if kind not in schemas:
+        raise ValueError(f"read_area(): kind must be {RAW_DIR!r} or {SEGMENTS_DIR!r}, "
+                         f"got {kind!r}")
+    root = _check_root(path)
+    if not part_names(root, kind) and not (kind == SEGMENTS_DIR and part_names(root, RAW_DIR)):
+        full = schemas[kind].append(pa.field("date", pa.string()))
+        return full.empty_table().select(columns)
+    return _dataset(root, kind, schemas[kind]).to_table(columns=columns, filter=filter)
 
 
 def load_quarantine(path: str | Path | RemoteRoot) -> pd.DataFrame:
