@@ -247,6 +247,10 @@ def recover(dataset: str, keep_heartbeats: bool) -> None:
               help="Add each call's coverage (live, back-fill, unknown shares 0-1; complete).")
 @click.option("--complete-only", is_flag=True,
               help="Fleet figures from complete calls only (implies --coverage).")
+@click.option("--by", "by", type=click.Choice(["agent", "queue"]), default="agent",
+              show_default=True,
+              help="Break the fleet table down per agent (user_id) or per queue (queue_id; "
+              "each call's first queue); names from DATASET/dims/ when resolved.")
 @click.option("--start", "start_at", help="Only calls started from this time on (UTC unless "
               "a zone is given; whole calls).")
 @click.option("--end", "end_at", help="Only calls started before this time (UTC unless a "
@@ -265,6 +269,7 @@ def stats(
     end_at: str | None,
     coverage: bool = False,
     complete_only: bool = False,
+    by: str = "agent",
 ) -> None:
     """Per-conversation and fleet talk statistics of DATASET (pandas, or Dask at scale).
 
@@ -291,7 +296,7 @@ def stats(
         paths = run_stats(
             dataset, out, fmt=fmt, scheduler=scheduler, local_cluster=local_cluster,  # type: ignore[arg-type]
             memory_limit=memory_limit, progress=not quiet, coverage=coverage,
-            complete_only=complete_only, **talk,
+            complete_only=complete_only, by=by, **talk,  # type: ignore[arg-type]
         )
     except (ValueError, OSError) as exc:  # bad dataset/input, unreachable scheduler
         raise click.ClickException(str(exc)) from exc

@@ -95,6 +95,16 @@ def compute_stats(
     return FleetStats(conversations, fleet)
 
 
+def _root_of(dataset: str | os.PathLike[str]) -> str | Path:
+    """The dataset root of ``dataset`` (a URL as it is; a local root or its segments/)."""
+    from diarkit.scale.objectstore import is_url
+
+    if is_url(os.fspath(dataset)):
+        return os.fspath(dataset)
+    path = Path(dataset)
+    return path.parent if path.name == "segments" else path
+
+
 def write_stats(
     stats: FleetStats,
     out: str | os.PathLike[str],
@@ -129,6 +139,7 @@ def run_stats(
     progress: bool = True,
     coverage: bool = False,
     complete_only: bool = False,
+    by: Literal["agent", "queue"] = "agent",
     **talk_kwargs: Any,
 ) -> dict[str, Path]:
     """Compute a dataset's statistics and write them to ``out`` (what ``diarkit stats`` does).
@@ -136,14 +147,20 @@ def run_stats(
     See :func:`compute_stats` for the engines and :func:`write_stats` for the files;
     ``talk_kwargs`` (``profile``, ``min_confidence``, thresholds) go to ``talk_stats``.
     With ``coverage`` (or ``complete_only``) each call gets its coverage columns
-    (``diarkit.analysis.reconcile.with_coverage``: shares 0-1, ``call_complete``; a local
-    dataset directory only); with ``complete_only`` the fleet figures count complete calls
-    only (the per-conversation table keeps every call). When the dataset has names
-    (``DATASET/dims/``, written by ``diarkit names``), both tables get ``user_name`` (and
-    ``queue_name``, ``wrapup_name``) next to their id columns (``add_names``).
+    (``diarkit.analysis.reconcile.with_coverage``: shares 0-1, ``call_complete``; a dataset
+    directory or URL); with ``complete_only`` the fleet figures count complete calls
+    only (the per-conversation table keeps every call). ``by`` breaks the fleet table
+    down per agent (``user_id``, the default) or per queue (``"queue"``: every row gets
+    the call's first queue, ``queue_id``/``queue_name``, and the fleet table has a
+    whole-fleet block then one per queue; ``diarkit.analysis.fleet.fleet_by``). When the
+    dataset has names (``DATASET/dims/``, written by ``diarkit names``), both tables get
+    ``user_name`` (and ``queue_name``, ``wrapup_name``) next to their id columns
+    (``add_names``: the resolved names replace the call events' queue names).
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    if by not in ("agent", "queue"):
+        raise ValueError(f"by must be 'agent' or 'queue', got {by!r}")
     stats = compute_stats(
         dataset,
         scheduler=scheduler,
@@ -152,16 +169,24 @@ def run_stats(
         progress=progress,
         **talk_kwargs,
     )
+    conversations = stats.conversations
+    if by == "queue":
+        from diarkit.analysis.fleet import with_queues
+        from diarkit.io.load import load_conversations
+
+        conversations = with_queues(conversations, load_conversations(_root_of(dataset)))
     if coverage or complete_only:
         from diarkit.analysis.reconcile import with_coverage
         from diarkit.capture.backfill import coverage_table
 
-        if not Path(dataset).is_dir():
-            raise ValueError(f"coverage needs a local dataset directory, got {str(dataset)!r}")
-        conversations = with_coverage(stats.conversations, coverage_table(Path(dataset)))
+        conversations = with_coverage(conversations, coverage_table(_root_of(dataset)))
+    if by == "queue" or coverage or complete_only:
+        from diarkit.analysis.fleet import fleet_by
+
         kept = conversations[conversations["call_complete"].to_numpy(dtype=bool)] \
             if complete_only else conversations
-        stats = FleetStats(conversations, fleet_from_stats(kept))
+        fleet = fleet_by(kept, "queue") if by == "queue" else fleet_from_stats(kept)
+        stats = FleetStats(conversations, fleet)
     if Path(dataset, "dims").is_dir():  # names resolved by `diarkit names`: label by them
         from diarkit.capture.analytics import add_names
 
