@@ -31,12 +31,21 @@ class CaptureOptions:
     Args:
         heartbeat_s: the server's heartbeat period (30 on Genesys Cloud).
         dead_after: heartbeat periods without a frame before the socket counts as dead.
-        grace_s: seconds a followed conversation stays subscribed after it ended.
+        grace_s: seconds a followed conversation stays subscribed after its call ended
+            and its transcription said ``SESSION_ENDED``.
+        session_end_wait_s: seconds a followed conversation whose call ended stays
+            subscribed, after its last event, while its transcription has not said
+            ``SESSION_ENDED`` (transcripts are grouped in ~35 s windows: the last group
+            comes after the call ends).
         follow_batch_s: follow mode gathers the subscription changes of this many seconds
             into one request per channel (new calls wait at most this long, plus a
             minute's budget when ``subscription_budget_per_min`` is spent).
         subscription_budget_per_min: subscription requests per sliding minute this
-            capture's token may send (the API allows 300; 240 leaves room for retries).
+            capture's token may send (the API allows 300; 240 leaves room for retries);
+            with several OAuth clients, each client's token.
+        rate_window_s: the sliding window of ``subscription_budget_per_min``, seconds (60:
+            a minute; against a simulator sped up ``speed`` times, ``60 / speed`` makes
+            the budget one per simulated minute).
         roll_frames: roll the spool into a Parquet part after this many frames ...
         roll_seconds: ... or this many seconds ...
         roll_bytes: ... or this many bytes.
@@ -53,8 +62,10 @@ class CaptureOptions:
     heartbeat_s: float = 30.0
     dead_after: float = 2.5
     grace_s: float = 10.0
+    session_end_wait_s: float = 60.0
     follow_batch_s: float = 0.5
     subscription_budget_per_min: int = 240
+    rate_window_s: float = 60.0
     roll_frames: int = 10_000
     roll_seconds: float = 5.0
     roll_bytes: int = 32 << 20
@@ -80,6 +91,8 @@ class CaptureOptions:
         positive("heartbeat_s")
         positive("dead_after", 1.0, strict=False)
         positive("grace_s", strict=False)
+        positive("session_end_wait_s", strict=False)
+        positive("rate_window_s")
         positive("follow_batch_s", strict=False)
         positive("subscription_budget_per_min", 1, strict=False)
         positive("roll_frames", 1, strict=False)

@@ -27,7 +27,8 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from diarkit.genesys import (
     user_calls_topic,
 )
 from diarkit.genesys.topics import MAX_CHANNELS, check_id
+from diarkit.scale.batching import RateMeter
 
 from . import stats as st
 from .errors import CaptureError, RecorderError, StoppedError, SubscriptionRejectedError
@@ -71,6 +73,26 @@ def _ids(value: str | Iterable[str], what: str) -> list[str]:
         if not isinstance(item, str):
             raise TypeError(f"{what}: expected id strings, got {type(item).__name__}")
     return list(dict.fromkeys(items))
+
+
+@dataclass(slots=True)
+class OAuthClient:
+    """One OAuth client of a capture: its token, REST client and channel releaser.
+
+    Each client's token has its own 300 requests a minute and 20 channels; follow mode
+    puts channels on several clients when one is not enough (``Capture(clients=...)``).
+    ``notifications.subscription_meter`` counts this client's subscription requests.
+    """
+
+    tokens: TokenSource
+    notifications: NotificationsClient
+    releaser: Releaser
+    token_retry_at: float = 0.0
+
+    @property
+    def client_id(self) -> str:
+        """The OAuth client id (never the secret)."""
+        return self.tokens.client_id
 
 
 def conversation_start_us(doc: Any) -> int | None:
@@ -109,6 +131,11 @@ class Capture:
         client_id: OAuth client id (client credentials grant).
         client_secret: its secret (``str`` or ``Secret``; never logged or shown).
         tokens: a ready ``TokenSource`` instead of the three above.
+        clients: several OAuth clients, each ``(client_id, client_secret)`` or a ready
+            ``TokenSource``, instead of the above: follow mode spreads its channels (and
+            subscription requests) over them, each client with its own token, 20
+            channels and ``subscription_budget_per_min``; the first one also holds the
+            channels of the topics given up front.
         conversations: conversation ids to capture (never dropped); one id string is one id.
         follow_queues: queue ids whose new conversations are followed (or one id string).
         follow_users: user ids whose new conversations are followed (or one id string).
@@ -138,6 +165,7 @@ class Capture:
         client_id: str | None = None,
         client_secret: str | Secret | None = None,
         tokens: TokenSource | None = None,
+        clients: Sequence[tuple[str, str | Secret] | TokenSource] = (),
         conversations: str | Iterable[str] = (),
         follow_queues: str | Iterable[str] = (),
         follow_users: str | Iterable[str] = (),
@@ -163,34 +191,54 @@ class Capture:
         self.clock = clock
         self.stopping = threading.Event()
         sleeper = self.stopping.wait
-        if tokens is None:
+        sources: list[TokenSource] = []
+        if clients:
+            if tokens is not None or client_id or client_secret is not None:
+                raise ValueError("give clients, or client_id/client_secret (or tokens), "
+                                 "not both")
+            for i, item in enumerate(clients):
+                if isinstance(item, TokenSource):
+                    sources.append(item)
+                    continue
+                if (not isinstance(item, tuple) or len(item) != 2
+                        or not isinstance(item[0], str) or not item[0]):
+                    raise ValueError(f"clients[{i}]: expected (client_id, client_secret) or "
+                                     f"a TokenSource, got {type(item).__name__}")
+                sources.append(self._token_source(env, item[0], item[1], transport, opts))
+            ids = [t.client_id for t in sources]
+            dupes = sorted({c for c in ids if ids.count(c) > 1})
+            if dupes:
+                raise ValueError(f"clients: client id(s) given twice: {', '.join(dupes)} "
+                                 "(one client's channels and budget are shared by its tokens)")
+        elif tokens is not None:
+            sources.append(tokens)
+        else:
             if not client_id or client_secret is None:
                 raise CaptureError(
                     "no OAuth client credentials: set GENESYS_CLIENT_ID and "
                     "GENESYS_CLIENT_SECRET (or pass client_id/client_secret)"
                 )
-            tokens = TokenSource(
-                env,
-                client_id,
-                client_secret,
-                transport=transport,
-                sleep=sleeper,
-                backoff_factory=opts.backoff_factory,
+            sources.append(self._token_source(env, client_id, client_secret, transport, opts))
+        self.clients: list[OAuthClient] = []
+        for source in sources:
+            source.on_wait = self._notice
+            notifications = NotificationsClient(
+                env, source, transport=transport, sleep=sleeper,
+                backoff_factory=opts.backoff_factory, on_wait=self._notice,
                 max_retry_after_s=opts.max_retry_after_s,
             )
-        tokens.on_wait = self._notice
-        self.tokens = tokens
-        self.notifications = NotificationsClient(
-            env, tokens, transport=transport, sleep=sleeper,
-            backoff_factory=opts.backoff_factory, on_wait=self._notice,
-            max_retry_after_s=opts.max_retry_after_s,
-        )
-        abort = threading.Event()  # cuts the releaser's retries short at stop
-        self.releaser = Releaser(NotificationsClient(  # own client: retries outlive stop
-            env, tokens, transport=transport, sleep=abort.wait,
-            backoff_factory=opts.backoff_factory, max_attempts=3,
-            max_retry_after_s=opts.max_retry_after_s,
-        ), abort=abort)
+            notifications.subscription_meter = RateMeter(opts.rate_window_s)
+            abort = threading.Event()  # cuts the releaser's retries short at stop
+            releaser = Releaser(NotificationsClient(  # own client: retries outlive stop
+                env, source, transport=transport, sleep=abort.wait,
+                backoff_factory=opts.backoff_factory, max_attempts=3,
+                max_retry_after_s=opts.max_retry_after_s,
+            ), abort=abort)
+            self.clients.append(OAuthClient(source, notifications, releaser))
+        #: The first OAuth client's token source, REST client and releaser.
+        self.tokens = self.clients[0].tokens
+        self.notifications = self.clients[0].notifications
+        self.releaser = self.clients[0].releaser
         self.conversations = _ids(conversations, "conversations")
         self.follow_queues = _ids(follow_queues, "follow_queues")
         self.follow_users = _ids(follow_users, "follow_users")
@@ -213,8 +261,10 @@ class Capture:
             keep_heartbeats=opts.keep_heartbeats,
             recover=opts.recover,
         )
-        self.tracker = FollowTracker(grace_s=opts.grace_s, pinned=frozenset(self.conversations))
-        self.plan = TopicPlan(per_channel=opts.max_topics_per_channel, max_channels=MAX_CHANNELS)
+        self.tracker = FollowTracker(grace_s=opts.grace_s, pinned=frozenset(self.conversations),
+                                     end_wait_s=opts.session_end_wait_s)
+        self.plan = TopicPlan(per_channel=opts.max_topics_per_channel, max_channels=MAX_CHANNELS,
+                              clients=len(self.clients))
         self.rejected: list[RejectedTopic] = []
         self.gaps: list[st.Gap] = []
         self.status = st.CONNECTING
@@ -225,6 +275,8 @@ class Capture:
         #: Frames stored truncated (over ``max_frame_bytes``) and ids skipped as malformed.
         self.truncated_frames = 0
         self.skipped_ids = 0
+        #: Followed calls that got no subscription (each recorded as a late_join gap).
+        self.missed_calls = 0
         self._lock = threading.RLock()
         self._workers: list[ChannelWorker] = []
         self._commands: queue.Queue[tuple[str, str]] = queue.Queue()
@@ -235,13 +287,29 @@ class Capture:
         self._subscribed_once = False
         self._late: dict[str, int] = {}  # followed conversation -> its call's start, µs
         self._move_after: dict[int, float] = {}
-        self._token_retry_at = 0.0
         # follow mode's subscription changes waiting for the next batch (one request per
         # channel every options.follow_batch_s): new conversations, channels to re-PUT
         self._pending_adds: list[str] = []
         self._pending_puts: set[int] = set()
         self._batch_since: float | None = None
         self._last_flush = float("-inf")
+
+    def _token_source(self, env: Environment, client_id: str, secret: str | Secret,
+                      transport: Any, opts: CaptureOptions) -> TokenSource:
+        return TokenSource(
+            env,
+            client_id,
+            secret,
+            transport=transport,
+            sleep=self.stopping.wait,
+            backoff_factory=opts.backoff_factory,
+            max_retry_after_s=opts.max_retry_after_s,
+        )
+
+    def client_of(self, index: int) -> OAuthClient:
+        """The OAuth client that owns channel ``index``."""
+        with self._lock:
+            return self.clients[self.plan.owner(index)]
 
     def __repr__(self) -> str:
         return (
@@ -273,7 +341,8 @@ class Capture:
 
     @release_timeout_s.setter
     def release_timeout_s(self, value: float) -> None:
-        self.releaser.timeout_s = value
+        for client in self.clients:
+            client.releaser.timeout_s = value
 
     # ------------------------------------------------------------------ public API
 
@@ -394,6 +463,7 @@ class Capture:
         cs = [w.counters for w in workers]
         last = max((c.last_event_us for c in cs if c.last_event_us), default=None)
         rec = self.recorder
+        meters = [c.notifications.subscription_meter for c in self.clients]
         end = self._ended if self._ended is not None else time.monotonic()
         return st.CaptureStats(
             session_id=self.session_id,
@@ -418,12 +488,14 @@ class Capture:
             part_bytes=rec.part_bytes,
             last_event_at=st.utc_from_us(last),
             elapsed_s=(end - self._started) if self._started else 0.0,
-            channels_released=self.releaser.released,
-            release_failures=self.releaser.failures,
+            channels_released=sum(c.releaser.released for c in self.clients),
+            release_failures=sum(c.releaser.failures for c in self.clients),
             refused=tuple(str(r) for r in self.rejected),
             truncated=self.truncated_frames,
-            subscription_requests=self.notifications.subscription_meter.total,
-            subscription_requests_per_min=self.notifications.subscription_meter.max_per_min,
+            subscription_requests=sum(m.total for m in meters),
+            subscription_requests_per_min=max(m.max_per_min for m in meters),
+            subscription_requests_per_min_by_client=tuple(m.max_per_min for m in meters),
+            missed_calls=self.missed_calls,
         )
 
     def active_conversations(self) -> list[str]:
@@ -435,7 +507,7 @@ class Capture:
 
     def channels_left_subscribed(self) -> list[str]:
         """Channels this capture subscribed whose subscriptions were not removed (yet)."""
-        return self.releaser.left_subscribed()
+        return [c for client in self.clients for c in client.releaser.left_subscribed()]
 
     # ------------------------------------------------------------------ used by workers
 
@@ -515,13 +587,15 @@ class Capture:
                 return
         with self._lock:
             new = self.tracker.observe(message, time.monotonic())
-            if doc is not None:
+            missed = self.tracker.take_missed()
+            begun = conversation_start_us(doc) if doc is not None and (new or missed) else None
+            if begun is not None:
                 for cid in new:
-                    begun = conversation_start_us(doc)
-                    if begun is not None:
-                        self._late[cid] = begun
+                    self._late[cid] = begun
         for cid in new:
             self._commands.put(("subscribe", cid))
+        for cid in missed:  # came and went before this capture followed it
+            self._missed_call(cid, begun, "its first call event said it had ended")
 
     def close_gap(self, gap: st.Gap, end_us: int, *, stopped: bool = False) -> None:
         gap.end_us = end_us
@@ -539,7 +613,8 @@ class Capture:
     # ------------------------------------------------------------------ supervisor
 
     def _supervise(self) -> None:
-        self.releaser.start()
+        for client in self.clients:
+            client.releaser.start()
         try:
             self._setup()
             while not self.stopping.is_set():
@@ -559,7 +634,8 @@ class Capture:
 
     def _setup(self) -> None:
         self.recorder.open()
-        self.tokens.token()  # fail fast on bad credentials or region
+        for client in self.clients:
+            client.tokens.token()  # fail fast on bad credentials or region
         with self._lock:
             for topic in self.requested:
                 self.plan.place(topic)
@@ -596,6 +672,20 @@ class Capture:
             self._batch_since = time.monotonic()
         self._flush_follow(time.monotonic())
 
+    def _missed_call(self, cid: str, begun: int | None, why: str) -> None:
+        """Record a followed call that got no subscription as a ``late_join`` gap.
+
+        Nothing replays missed events: the gap (from the call's start to now, no channel)
+        is what makes the call a back-fill candidate (``diarkit backfill``) instead of
+        silently absent.
+        """
+        stamp = self.now_us()
+        start = begun if begun is not None and begun < stamp else stamp
+        self.close_gap(st.Gap(start, "late_join", "", [cid]), stamp)
+        with self._lock:
+            self.missed_calls += 1
+        log.warning("call %s was not subscribed (%s): recorded as a late_join gap", cid, why)
+
     def _flush_follow(self, now: float) -> None:
         """Send follow mode's pending subscription changes: one request per channel.
 
@@ -603,43 +693,83 @@ class Capture:
         after a quiet period goes at once, later ones gather until the window since the
         last batch is over. New conversations are placed on channels; a new channel is
         created subscribed to its whole list, an existing one gets one ``POST`` of its new
-        topics, or one ``PUT`` of its whole list when topics also left it. While this
-        token's subscription requests of the last 60 s leave no room for one request per
-        channel within ``options.subscription_budget_per_min`` the batch waits (and
-        grows): at any load the token stays under its limit, changes wait longer instead.
+        topics, or one ``PUT`` of its whole list when topics also left it. Each OAuth
+        client's token sends at most ``options.subscription_budget_per_min`` subscription
+        requests per ``options.rate_window_s``: a batch only touches as many of a client's
+        channels as its budget has room for; new conversations go to channels (or new
+        channels) of clients with room, and what does not fit waits for the next batch
+        (at any load every token stays under its limit; changes wait longer instead).
+        A conversation that was dropped before it could be subscribed is recorded as a
+        ``late_join`` gap, never silently lost.
         """
+        if self._pending_adds:  # calls over before a batch took them: recorded at once
+            with self._lock:
+                live = set(self.tracker.active)
+                gone = [(c, self._late.pop(c, None)) for c in self._pending_adds
+                        if c not in live]
+            if gone:
+                self._pending_adds = [c for c in self._pending_adds if c in live]
+                for cid, begun in gone:
+                    self._missed_call(cid, begun, "its call ended before a subscription "
+                                                  "batch could take it")
+                if not self._pending_adds and not self._pending_puts:
+                    self._batch_since = None
         if self._batch_since is None or now - self._last_flush < self.options.follow_batch_s:
             return
-        meter = self.notifications.subscription_meter
-        # a batch sends up to one request per channel (and one new channel): keep room
-        if meter.rate(now) + len(self._workers) + 1 > self.options.subscription_budget_per_min:
-            return
+        budget = self.options.subscription_budget_per_min
+        room = [budget - c.notifications.subscription_meter.rate(now) for c in self.clients]
+        if max(room) < 1:
+            return  # every token spent its budget: the batch waits (and grows)
         adds, self._pending_adds = self._pending_adds, []
         puts, self._pending_puts = self._pending_puts, set()
-        self._batch_since = None
-        self._last_flush = now
+        touched: set[int] = set()
+
+        def can_use(index: int) -> bool:
+            if index in touched:
+                return True
+            owner = self.plan.owner(index)
+            if room[owner] < 1:
+                return False
+            room[owner] -= 1
+            touched.add(index)
+            return True
+
+        def can_open(client: int) -> bool:
+            if room[client] < 1:
+                return False
+            room[client] -= 1
+            return True
+
         placed: dict[int, list[str]] = {}
         fresh: list[int] = []
+        waiting: list[str] = []
         with self._lock:
-            live = set(self.tracker.active)
-        for cid in adds:
-            if cid not in live:  # its call ended (and was dropped) before the batch went
-                with self._lock:
-                    self._late.pop(cid, None)
-                continue
-            topic = transcription_topic(cid)
-            try:
-                with self._lock:
-                    index, is_new = self.plan.place(topic)
-            except ValueError as exc:  # every channel full: report it, keep the rest
-                self.note_subscriptions(SubscriptionResult((), (RejectedTopic(topic, str(exc)),)))
-                continue
-            if is_new:
-                fresh.append(index)
-            placed.setdefault(index, []).append(cid)
+            for cid in adds:
+                topic = transcription_topic(cid)
+                try:
+                    where = self.plan.place(topic, can_use=can_use, can_open=can_open)
+                except ValueError as exc:  # every channel full: report it, keep the rest
+                    self.note_subscriptions(
+                        SubscriptionResult((), (RejectedTopic(topic, str(exc)),)))
+                    continue
+                if where is None:  # no budget left this batch
+                    waiting.append(cid)
+                    continue
+                index, is_new = where
+                if is_new:
+                    fresh.append(index)
+                    touched.add(index)
+                placed.setdefault(index, []).append(cid)
+            for index in sorted(puts):
+                if index not in touched and not can_use(index):
+                    self._pending_puts.add(index)  # its client has no budget left
+        self._pending_adds = waiting + self._pending_adds
+        self._batch_since = now if (self._pending_adds or self._pending_puts) else None
+        if touched:
+            self._last_flush = now
         for index in fresh:  # created with (and subscribed to) every topic placed on it
             self._add_worker(index)
-        for index in sorted(puts | set(placed)):
+        for index in sorted(touched):
             if index in fresh:
                 continue
             if index in puts:
@@ -669,12 +799,13 @@ class Capture:
                 if self._batch_since is None:
                     self._batch_since = now
         self._flush_follow(now)
-        token = self._current_token(now)
+        tokens = [self._current_token(c, now) for c in self.clients]
         for w in list(self._workers):
             if w.needs_sync:
                 w.update_topics(None)
             if now >= w.renew_at:
                 w.renew()
+            token = tokens[self.plan.owner(w.index)]
             if (token is not None and w.channel_token is not None and not w.move_requested
                     and w.channel_token != token and now >= self._move_after.get(w.index, 0.0)):
                 w.move_requested = True  # the worker moves before its next read
@@ -683,22 +814,24 @@ class Capture:
         if self._gaps_dirty:
             self._write_gaps()
 
-    def _current_token(self, now: float) -> str | None:
-        """The access token now (refreshed before expiry by ``TokenSource``), or None.
+    def _current_token(self, client: OAuthClient, now: float) -> str | None:
+        """A client's access token now (refreshed before expiry by ``TokenSource``), or None.
 
         A failed refresh is shown and logged, and tried again 5 s later: the channels of
         the old token keep delivering until it expires.
         """
-        if now < self._token_retry_at:
+        if now < client.token_retry_at:
             return None
         try:
-            return self.tokens.token()
+            return client.tokens.token()
         except StoppedError:
             raise
         except CaptureError as exc:
-            self._token_retry_at = now + 5.0
-            self.set_status(self.status, f"refreshing the access token: {exc}")
-            log.warning("refreshing the access token failed (%s); trying again in 5 s", exc)
+            client.token_retry_at = now + 5.0
+            self.set_status(self.status, f"refreshing the access token of {client.client_id}: "
+                                         f"{exc}")
+            log.warning("refreshing the access token of %s failed (%s); trying again in 5 s",
+                        client.client_id, exc)
             return None
 
     def _write_gaps(self) -> None:
@@ -722,6 +855,11 @@ class Capture:
         # Each worker notices within poll_s and closes its own socket (one reader per socket).
         for w in list(self._workers):
             w.thread.join(15)
+        for cid in self._pending_adds:  # never subscribed: the capture stopped first
+            with self._lock:
+                begun = self._late.pop(cid, None)
+            self._missed_call(cid, begun, "the capture stopped before subscribing it")
+        self._pending_adds = []
         try:
             self.recorder.close()
         except RecorderError as exc:
@@ -730,10 +868,11 @@ class Capture:
             self._write_gaps()
         except Exception as exc:
             self.fail(exc)
-        self.releaser.finish()
-        for client in (self.notifications, self.tokens):
-            with contextlib.suppress(Exception):
-                client.close()
+        for client in self.clients:
+            client.releaser.finish()
+            for closable in (client.notifications, client.tokens):
+                with contextlib.suppress(Exception):
+                    closable.close()
         self._ended = time.monotonic()
         with self._lock:
             if self.status != st.ERROR:

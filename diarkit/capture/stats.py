@@ -52,7 +52,10 @@ class CaptureStats:
     frames stored truncated (over ``max_frame_bytes``). ``subscription_requests``:
     subscription changes sent with this capture's token (every attempt);
     ``subscription_requests_per_min``: the most of them any sliding 60-second window
-    held (the API allows 300 per minute per token).
+    held (the API allows 300 per minute per token; with several OAuth clients, the most
+    any one token sent; ``subscription_requests_per_min_by_client`` has each client's
+    figure, in client order). ``missed_calls``: followed calls that got no subscription
+    at all (each recorded as a ``late_join`` gap, a back-fill candidate).
     """
 
     session_id: str
@@ -83,6 +86,8 @@ class CaptureStats:
     truncated: int = 0
     subscription_requests: int = 0
     subscription_requests_per_min: int = 0
+    subscription_requests_per_min_by_client: tuple[int, ...] = ()
+    missed_calls: int = 0
 
     def line(self) -> str:
         """A one-line human summary."""

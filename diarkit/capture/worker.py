@@ -184,6 +184,11 @@ class ChannelWorker:
             target=self.run, name=f"diarkit-capture-ch{index}", daemon=True
         )
 
+    @property
+    def client(self) -> Any:
+        """The OAuth client (token, REST client, releaser) that owns this channel."""
+        return self.cap.client_of(self.index)
+
     # ------------------------------------------------------------------ connections
 
     def connect(self, uri: str) -> websocket.WebSocket:
@@ -206,15 +211,16 @@ class ChannelWorker:
         subscribing means no event can slip in between.
         """
         cap = self.cap
-        token = cap.tokens.token()
-        channel = cap.notifications.create_channel()
+        token = self.client.tokens.token()
+        channel = self.client.notifications.create_channel()
         ws = self.connect(channel.connect_uri)
-        cap.releaser.subscribed(channel.id)
+        self.client.releaser.subscribed(channel.id)
         try:
-            result = cap.notifications.replace_subscriptions(channel.id, cap.topics_of(self.index))
+            result = self.client.notifications.replace_subscriptions(
+                channel.id, cap.topics_of(self.index))
         except BaseException:
             close_ws(ws)
-            cap.releaser.release(channel.id)  # the PUT may have landed all the same
+            self.client.releaser.release(channel.id)  # the PUT may have landed all the same
             raise
         return channel, ws, token, result
 
@@ -244,7 +250,7 @@ class ChannelWorker:
             if self.channel is None or self.ws is None:
                 return
             try:
-                result = self.cap.notifications.replace_subscriptions(
+                result = self.client.notifications.replace_subscriptions(
                     self.channel.id, self.cap.topics_of(self.index)
                 )
             except ChannelGoneError:
@@ -266,9 +272,10 @@ class ChannelWorker:
             topics = self.cap.topics_of(self.index)
             try:
                 if added is None:
-                    result = self.cap.notifications.replace_subscriptions(self.channel.id, topics)
+                    result = self.client.notifications.replace_subscriptions(
+                        self.channel.id, topics)
                 else:
-                    result = self.cap.notifications.add_subscriptions(self.channel.id, added)
+                    result = self.client.notifications.add_subscriptions(self.channel.id, added)
             except ChannelGoneError:
                 return  # the worker notices the drop and restores every topic
             except (RetryExhaustedError, NotificationsError) as exc:
@@ -528,7 +535,7 @@ class ChannelWorker:
             return
         self.cap.note_subscriptions(result, channel.id)
         self.counters.handovers += 1
-        self.cap.releaser.release_now(old_channel.id)  # nothing more arrives on it
+        self.client.releaser.release_now(old_channel.id)  # nothing more arrives on it
         self.drain(old_ws, periods=2.0)  # only frames sent before the DELETE are in flight
         log.info("channel %d moved from %s to %s before its token expired", self.index,
                  old_channel.id, channel.id)
@@ -583,10 +590,10 @@ class ChannelWorker:
                 raise CaptureError(f"channel {old_channel.id if old_channel else '?'}: {reason}")
             try:
                 if action is Action.NEW_TOKEN:
-                    cap.tokens.invalidate()
+                    self.client.tokens.invalidate()
                     action = Action.NEW_CHANNEL
                 if action is Action.RETRY and old_channel is not None:
-                    if cap.notifications.channel_exists(old_channel.id):
+                    if self.client.notifications.channel_exists(old_channel.id):
                         ws = self.connect(old_channel.connect_uri)
                         with self.lock:
                             self.channel = old_channel
@@ -621,7 +628,8 @@ class ChannelWorker:
             if cap.stopping.wait(wait):
                 raise StoppedError("capture stopped while reconnecting")
         if old_channel is not None and (self.channel is None or self.channel.id != old_channel.id):
-            cap.releaser.release(old_channel.id)  # its socket is closed: nothing reads it now
+            # its socket is closed: nothing reads it now
+            self.client.releaser.release(old_channel.id)
         self.last_frame = time.monotonic()
         self.pinged = False
         if not initial:

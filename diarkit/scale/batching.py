@@ -202,9 +202,16 @@ class RateMeter:
     The capture records each subscription request (every attempt, retries included)
     with its monotonic time in seconds; :meth:`rate` is the count in the last 60 s and
     :attr:`max_per_min` the largest count any 60-second window held so far.
+
+    Args:
+        window_s: the window, seconds (60: a minute; against a simulator running
+            ``speed`` times faster, ``60 / speed`` wall seconds are one simulated minute).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, window_s: float = 60.0) -> None:
+        if not window_s > 0:
+            raise ValueError(f"window_s must be positive seconds, got {window_s}")
+        self.window_s = window_s
         self._sent: deque[float] = deque()
         self.total = 0
         self.max_per_min = 0
@@ -216,8 +223,8 @@ class RateMeter:
         self.max_per_min = max(self.max_per_min, self.rate(now))
 
     def rate(self, now: float) -> int:
-        """Requests sent in the 60 seconds up to ``now``."""
-        while self._sent and self._sent[0] <= now - 60.0:
+        """Requests sent in the ``window_s`` seconds up to ``now``."""
+        while self._sent and self._sent[0] <= now - self.window_s:
             self._sent.popleft()
         return len(self._sent)
 

@@ -52,6 +52,9 @@ def make_capture(sim: Simulator, out: Path, **kw: Any) -> Capture:
         "heartbeat_s": HEARTBEAT_S,
         "roll_seconds": 0.5,
         "backoff_factory": fast_backoff,
+        # the simulator runs calls 10-60x faster: 4 wall seconds are 40-240 s of call
+        # time, past the ~35 s transcript groups a call's end may still be followed by
+        "session_end_wait_s": 4.0,
     }
     if "follow_queues" not in kw and "follow_users" not in kw and "conversations" not in kw:
         opts["conversations"] = sim.conversation_ids
