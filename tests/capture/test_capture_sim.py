@@ -22,10 +22,19 @@ from .simhelp import (
     make_dense_sim as make_sim,
 )
 
+# The watchdog (a socket silent for ``dead_after`` heartbeats is dead) is proved by
+# test_silent_socket_is_detected_by_the_watchdog and test_idle_socket_is_pinged_and_kept,
+# at the default 2.5 heartbeats (0.625 s here). The other tests assert "no gap, no
+# reconnect" about other things; the simulator shares the test's process, so a loaded
+# 2-core machine can leave its thread unscheduled for over a second (seen under
+# ``pytest -n 4``: "silent socket: no frame for 1.6 s" in the malformed-frames test,
+# 305 frames lost in the resulting gap). They give the watchdog 3 s (12 heartbeats).
+STEADY = {"dead_after": 12.0}
+
 
 def test_clean_capture_equals_ledger(tmp_path):
     with make_sim(call_duration_s=(20.0, 40.0), speed=80.0) as sim:
-        cap = make_capture(sim, tmp_path)
+        cap = make_capture(sim, tmp_path, **STEADY)
         cap.start()
         wait_live(cap)
         sim.start_conversations()
@@ -53,7 +62,7 @@ def test_clean_capture_equals_ledger(tmp_path):
 def run_with_fault(tmp_path, fault, *, sim_kw=None, cap_kw=None, after=20):
     """Capture a stream, apply ``fault(sim, cap)`` after ``after`` events, finish cleanly."""
     with make_sim(**(sim_kw or {})) as sim:
-        cap = make_capture(sim, tmp_path, **(cap_kw or {}))
+        cap = make_capture(sim, tmp_path, **{**STEADY, **(cap_kw or {})})
         cap.start()
         wait_live(cap)
         sim.start_conversations()
@@ -121,7 +130,7 @@ def test_rate_limit_and_server_error_storms_are_retried(tmp_path):
     with make_sim() as sim:
         sim.faults.rate_limit_next(3, retry_after_s=0)
         sim.faults.server_error_next(2)
-        cap = make_capture(sim, tmp_path)
+        cap = make_capture(sim, tmp_path, **STEADY)
         cap.start()
         wait_live(cap)
         retries = cap.tokens.retries + cap.notifications.retries
@@ -161,7 +170,8 @@ def test_silent_socket_is_detected_by_the_watchdog(tmp_path):
         # The simulator's event loop stops for 1.2 s: no frames, no pongs, no close.
         sim._loop.call_soon_threadsafe(time.sleep, 1.2)
 
-    stats, _rows, _lost, gaps, _sim = run_with_fault(tmp_path, freeze)
+    stats, _rows, _lost, gaps, _sim = run_with_fault(tmp_path, freeze,
+                                                     cap_kw={"dead_after": 2.5})
     assert any(g["cause"].startswith("silent socket") for g in gaps), gaps
     assert stats.reconnects >= 1
 
