@@ -662,10 +662,7 @@ def conversation_stats(
 
         out = with_queues(out, model.conversations if model is not None
                           else CONVERSATIONS.empty())
-    if coverage:
-        if isinstance(root, RemoteRoot):
-            raise ValueError("conversation_stats(coverage=True) needs a local dataset "
-                             f"directory, got {path!r}")
+    if coverage:  # a directory or a dataset URL: coverage reads raw, segments and gaps
         from diarkit.analysis.reconcile import with_coverage
         from diarkit.capture.backfill import coverage_table
 

@@ -1,0 +1,139 @@
+"""Coverage of a dataset in a bucket: ``coverage_table``, ``conversation_stats(coverage=True)``
+and ``diarkit stats --coverage/--complete-only`` read ``s3://`` in place (moto on 127.0.0.1).
+
+The dataset is the simulator's frames written as one capture session, with a capture gap
+that lost two calls' frames (one of them then back-filled with the simulator's post-call
+transcript) and one call whose ``SESSION_ENDED`` frame was lost; it is published to a
+bucket and every figure read from the URL equals the one read from the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from diarkit.capture.backfill import coverage_table, write_backfill_part
+from diarkit.cli import cli
+from diarkit.io.dataset import write_gaps, write_raw_part
+from diarkit.io.load import conversation_stats
+from diarkit.io.raw import build_raw_table
+from diarkit.scale.objectstore import publish_dataset
+from diarkit.sim.calls import build_scenario
+from diarkit.sim.frames import schedule
+from diarkit.sim.ground_truth import post_call_transcript
+from tests.eventbridge.conftest import aws_endpoint  # noqa: F401  (the moto server fixture)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def faulty_dataset(root):
+    """4 calls: ``gap`` lost frames in a gap, ``filled`` too but back-filled, ``open`` lost
+    its SESSION_ENDED frame, ``whole`` is intact. Returns ``{role: plan}``."""
+    sc = build_scenario(seed=6, conversations=4, queues=2, call_duration_s=(80.0, 100.0),
+                        stagger_s=5.0, grouping="per_frame")
+    gap_call, filled, open_call, whole = sc.plans
+    epoch = sc.plans[0].session_start_epoch_ms - sc.plans[0].start_ms
+    t = lambda ms: datetime.fromtimestamp((epoch + ms) / 1000, UTC)  # noqa: E731
+    g0 = max(gap_call.start_ms, filled.start_ms) + 20_000
+    g1 = g0 + 15_000
+    kept = []
+    for f in schedule(sc):
+        lost = (f.conversation_id in (gap_call.conversation_id, filled.conversation_id)
+                and f.kind == "transcription" and g0 <= f.at_ms < g1)
+        ended = (f.conversation_id == open_call.conversation_id and f.kind == "status"
+                 and "SESSION_ENDED" in f.text)
+        if not (lost or ended):
+            kept.append(f)
+    raw = build_raw_table([f.text for f in kept], session_id="cap", start_seq=0,
+                          received_at=[t(f.at_ms) for f in kept], source="sim")
+    write_raw_part(root, raw, session_id="cap", seq=0)
+    write_gaps(root, "cap", pd.DataFrame({
+        "session_id": ["cap"], "start_at": [t(g0)], "end_at": [t(g1)],
+        "duration_s": [(g1 - g0) / 1000], "cause": ["network"], "channel_id": ["ch-0"],
+        "conversations": [[gap_call.conversation_id, filled.conversation_id]]}))
+    write_backfill_part(root, [orjson.dumps(post_call_transcript(filled))],
+                        filled.conversation_id, filled.communication_id,
+                        t(filled.end_ms) + timedelta(minutes=5))
+    return {"gap": gap_call, "filled": filled, "open": open_call, "whole": whole}
+
+
+@pytest.fixture(scope="module")
+def published(aws_endpoint, tmp_path_factory):  # noqa: F811
+    """``(local dataset, its s3 URL, roles)``."""
+    import boto3
+
+    old = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = aws_endpoint
+    bucket = f"diarkit-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket)
+    local = tmp_path_factory.mktemp("s3cov") / "ds"
+    roles = faulty_dataset(local)
+    url = f"s3://{bucket}/calls/ds"
+    publish_dataset(local, url)
+    try:
+        yield local, url, roles
+    finally:
+        if old is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = old
+
+
+def test_coverage_table_reads_the_bucket(published):
+    local, url, roles = published
+    remote = coverage_table(url)
+    pd.testing.assert_frame_equal(remote, coverage_table(local))
+    cov = remote.set_index("conversation_id")
+    cid = {k: p.conversation_id for k, p in roles.items()}
+    assert set(cov.index) == set(cid.values())
+    # the intact call: all live, its real length (SESSION_ENDED says when it ended)
+    assert cov.loc[cid["whole"], "complete"]
+    assert cov.loc[cid["whole"], "coverage_live"] == pytest.approx(1.0)
+    assert cov.loc[cid["whole"], "duration_s"] == pytest.approx(
+        roles["whole"].duration_ms / 1000, abs=0.05)
+    # the gap: unknown from the last frame before it to the first after it (at least the
+    # 15 s lost; utterances whose final was lost add their span: an upper bound)
+    gap = cov.loc[cid["gap"]]
+    assert not gap["complete"] and 15.0 <= gap["unknown_s"] < 40.0
+    assert gap["live_s"] + gap["unknown_s"] == pytest.approx(gap["duration_s"])
+    # back-filled: that range is back-fill, the call complete
+    filled = cov.loc[cid["filled"]]
+    assert filled["complete"] and filled["unknown_s"] == 0
+    assert 15.0 <= filled["backfill_s"] < 40.0
+    assert filled["duration_s"] == pytest.approx(roles["filled"].duration_ms / 1000, abs=0.05)
+    # SESSION_ENDED lost: the end is unknown
+    assert not cov.loc[cid["open"], "complete"]
+
+
+def test_conversation_stats_with_coverage_reads_the_bucket(published):
+    local, url, roles = published
+    remote = conversation_stats(url, coverage=True, queues=True)
+    pd.testing.assert_frame_equal(remote, conversation_stats(local, coverage=True, queues=True))
+    done = remote.groupby(remote["conversation_id"].astype(str))["call_complete"].first()
+    assert set(done[done].index) == {roles["whole"].conversation_id,
+                                     roles["filled"].conversation_id}
+
+
+def test_cli_stats_coverage_complete_only_on_the_bucket(published, tmp_path):
+    local, url, _ = published
+    out = {}
+    for name, where in (("remote", url), ("local", str(local))):
+        res = CliRunner().invoke(cli, ["stats", where, "--complete-only", "--by", "queue",
+                                       "--quiet", "--format", "csv",
+                                       "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        out[name] = (pd.read_csv(tmp_path / name / "conversation_stats.csv"),
+                     pd.read_csv(tmp_path / name / "fleet_stats.csv"))
+    for a, b in zip(out["remote"], out["local"], strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    conv, fleet = out["remote"]
+    assert {"call_coverage_live", "call_complete", "queue_id"} <= set(conv.columns)
+    calls = fleet[(fleet["metric"] == "call_duration_s") & fleet["queue_id"].isna()]
+    assert int(calls["conversations"].iloc[0]) == 2  # the two complete calls
