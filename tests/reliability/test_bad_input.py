@@ -19,6 +19,7 @@ from diarkit.capture.recorder import RawRecorder, recover_dataset
 from diarkit.capture.spool import SpoolWriter, spool_name
 from diarkit.io.convert import convert
 from diarkit.io.dataset import list_parts
+from diarkit.io.readers import _SNIFF, SNIFF_LINES
 from tests.io.conftest import transcription_frame
 
 from .helpers import frames, quarantined, stored, stored_frames
@@ -79,11 +80,14 @@ def test_int_beyond_int64_in_capture_is_stored_flagged_and_recovery_goes_on(tmp_
      b'{"a": NaN}', b"garbage \x00\xff", b"[1, 2"],
 )
 def test_a_bad_first_line_decides_nothing(tmp_path, first):
-    good = frames(1000)
+    # 200 frames: past the format sniffer's 64 KiB and SNIFF_LINES lines. (A bad line
+    # sends its whole batch down the per-frame path, ~5-15 ms a frame: 1000 took 10-40 s.)
+    good = frames(200)
     src = tmp_path / "in.jsonl"
     src.write_bytes(first + b"\n" + b"\n".join(good) + b"\n")
+    assert src.stat().st_size > 2 * _SNIFF and len(good) > 2 * SNIFF_LINES
     s = convert([src], tmp_path / "ds", progress=False)
-    assert not s.skipped and s.written == 1000 and s.quarantined == 1
+    assert not s.skipped and s.written == 200 and s.quarantined == 1
     assert quarantined(tmp_path / "ds")[0]["line"] == 1
 
 
