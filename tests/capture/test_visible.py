@@ -107,10 +107,16 @@ def test_simulate_waits_for_a_subscriber_and_prints_a_capture_command(tmp_path, 
     lines: list[str] = []
     done = threading.Event()
 
+    def sleep(seconds: float) -> None:
+        # once the capture is done, stop the simulator as Ctrl-C does (duration_s=25 is
+        # only a bound: a plain ``done.wait`` would spin the loop until it ran out)
+        if done.wait(seconds):
+            raise KeyboardInterrupt
+
     def serve() -> None:
         run_simulate(seed=5, conversations=2, speed=60.0, heartbeat_s=0.25,
                      call_duration_s=(20.0, 30.0), stagger_s=1.0, duration_s=25.0,
-                     echo=lines.append, sleep=done.wait)
+                     echo=lines.append, sleep=sleep)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -126,6 +132,7 @@ def test_simulate_waits_for_a_subscriber_and_prints_a_capture_command(tmp_path, 
     result = CliRunner(env=env).invoke(cli, [*args, "--duration", "4", "--quiet"])
     done.set()
     thread.join(30)
+    assert not thread.is_alive() and lines[-2] == "stopping", lines[-3:]
     assert any("starting the calls" in line for line in lines), lines
     assert result.exit_code == 0, result.output
     assert "warning: no transcription event" not in result.output
