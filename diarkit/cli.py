@@ -609,10 +609,17 @@ def _utc(value: str | None, flag: str) -> object:
               help="Call timelines drawn (flagged calls first).")
 @click.option("--force", is_flag=True,
               help="Overwrite report/CSV files even when diarkit did not write them.")
+@click.option("--complete-only", is_flag=True,
+              help="Fleet figures from complete calls only (every second seen live or "
+              "back-filled); the per-call table still lists every call with its coverage.")
+@click.option("--coverage/--no-coverage", default=None,
+              help="Show each call's coverage (default: when back-fill ran or the capture "
+              "had gaps).")
 def report(dataset: str, out: str, stats_csv: str | None, no_stats_csv: bool,
            excel: str | None, profile: str, start: str | None, end: str | None,
            conversations: tuple[str, ...], queues: tuple[str, ...], agents: tuple[str, ...],
-           title: str | None, timelines: int, force: bool) -> None:
+           title: str | None, timelines: int, force: bool, complete_only: bool = False,
+           coverage: bool | None = None) -> None:
     """Write an HTML fleet report (and talk_stats.csv) of DATASET, your own converted data."""
     from diarkit.report import NoConversationsError, build_report
 
@@ -623,13 +630,16 @@ def report(dataset: str, out: str, stats_csv: str | None, no_stats_csv: bool,
             dataset, out, stats_csv=False if no_stats_csv else (stats_csv or True),
             profile=profile, start=_utc(start, "--start"), end=_utc(end, "--end"),
             conversations=conversations or None, queues=queues, agents=agents, title=title,
-            timelines=timelines, overwrite=force,
+            timelines=timelines, overwrite=force, complete_only=complete_only,
+            coverage=coverage,
         )
     except FileExistsError as exc:
         raise click.ClickException(
             str(exc).split("; not overwriting", 1)[0] + "; not overwriting it: pass "
             "-o/--stats-csv with another path, or --force") from None
-    except NoConversationsError:
+    except NoConversationsError as exc:
+        if exc.filters.get("complete_only"):
+            raise click.ClickException(str(exc)) from None
         given = " ".join(
             [f"--conversation {c}" for c in conversations] + [f"--queue {q}" for q in queues]
             + [f"--agent {a}" for a in agents]

@@ -264,3 +264,83 @@ def test_timelines_print_the_report_talk_share(dataset, tmp_path, monkeypatch):
         expected = stats[stats["conversation_id"] == cid].groupby("speaker")[
             "talk_share_call"].sum().to_dict()
         assert shares == pytest.approx(expected) and with_phases
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    """``(dataset, roles)``: 4 simulated calls, 2 complete (one intact, one back-filled),
+    one with a capture gap, one whose SESSION_ENDED was lost (tests/backfill/faulty.py)."""
+    from tests.backfill.faulty import faulty_dataset
+
+    root = tmp_path_factory.mktemp("faulty") / "ds"
+    return root, faulty_dataset(root)
+
+
+def _tile(text: str, key: str) -> str:
+    m = re.search(r'<div class="v">([^<]*)</div><div class="k">' + re.escape(key) + "</div>",
+                  text)
+    assert m, key
+    return m.group(1)
+
+
+def test_report_shows_coverage_per_call(faulty, tmp_path):
+    from diarkit.capture.backfill import coverage_table
+    from diarkit.report import build_report, per_call_table
+
+    root, roles = faulty
+    result = build_report(root, tmp_path / "r.html")
+    text = result.report.read_text()
+    stats = pd.read_csv(tmp_path / "talk_stats.csv")
+    assert {"call_coverage_live", "call_coverage_unknown", "call_complete"} <= set(stats.columns)
+    shown = per_call_table(stats).set_index("conversation_id")
+    cov = coverage_table(root).set_index("conversation_id")
+    for cid in shown.index:
+        assert shown.loc[cid, "coverage_unknown"] == pytest.approx(
+            cov.loc[cid, "coverage_unknown"])
+        assert shown.loc[cid, "complete"] == cov.loc[cid, "complete"]
+    assert not shown.loc[roles["gap"].conversation_id, "complete"]
+    assert shown.loc[roles["filled"].conversation_id, "coverage_backfill"] > 0
+    # the "Every call" table has the coverage columns, one row per call
+    every = text.split("<h2>Every call</h2>", 1)[1].split("<h2>", 1)[0]
+    for header in ("seen live", "back-filled", "unknown", "complete"):
+        assert re.search(f"<th[^>]*>{header}</th>", every), header
+    gap = roles["gap"].conversation_id
+    row = every.split(gap, 1)[1].split("</tr>", 1)[0]
+    assert f">{cov.loc[gap, 'coverage_unknown']:.1%}</td>" in row and ">no</td>" in row
+    assert _tile(text, "calls analysed") == "4"
+    assert "complete calls only" not in text
+
+
+def test_complete_only_report_restricts_fleet_figures_and_says_so(faulty, tmp_path):
+    from diarkit.report import build_report
+
+    root, roles = faulty
+    res = run("report", root, "-o", tmp_path / "c.html", "--complete-only")
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "c.html").read_text()
+    assert "Fleet figures count complete calls only: 2 of 4" in text
+    assert "fleet figures from the 2 complete calls only" in text  # the subtitle
+    assert "complete calls only)" in text  # the fleet distribution table's heading
+    assert _tile(text, "calls analysed") == "2"
+    stats = pd.read_csv(tmp_path / "talk_stats.csv")
+    complete = stats[stats["call_complete"]].drop_duplicates("conversation_id")
+    assert set(complete["conversation_id"]) == {roles["whole"].conversation_id,
+                                                roles["filled"].conversation_id}
+    from diarkit.plot import format_mmss
+
+    assert _tile(text, "median call length") == format_mmss(
+        float(complete["call_duration_s"].median()))
+    # the per-call table still lists every call
+    every = text.split("<h2>Every call</h2>", 1)[1].split("<h2>", 1)[0]
+    assert all(p.conversation_id in every for p in roles.values())
+    # nothing complete: a clear error, library and CLI
+    gap = roles["gap"].conversation_id
+    res = run("report", root, "-o", tmp_path / "d.html", "--complete-only",
+              "--conversation", gap)
+    assert res.exit_code != 0 and "no complete call" in res.output
+    from diarkit.report import NoConversationsError
+
+    with pytest.raises(NoConversationsError, match="no complete call"):
+        build_report(root, tmp_path / "e.html", conversations=[gap], complete_only=True)
+    with pytest.raises(ValueError, match="needs the coverage"):
+        build_report(root, tmp_path / "f.html", complete_only=True, coverage=False)

@@ -15,6 +15,10 @@ import pandas as pd
 
 from .builder import Report
 
+#: Per-call coverage columns (``per_call_table`` of stats with ``with_coverage`` columns):
+#: shares 0-1 of the call time seen live, only back-filled, by nobody; complete or not.
+COVERAGE_COLUMNS = ("coverage_live", "coverage_backfill", "coverage_unknown", "complete")
+
 #: Per-call columns shown in the report, with the talk_stats source they come from.
 PER_CALL_COLUMNS = (
     "conversation_id",
@@ -53,7 +57,10 @@ def per_call_table(stats: pd.DataFrame, profile: Any = None) -> pd.DataFrame:
     ``call_silence_s`` over ``call_duration_s``; ``duration_s`` and ``longest_silence_s``
     are seconds; ``duration`` is ``m:ss`` text. When ``stats`` has ``user_name`` (names
     resolved by ``diarkit names``, ``add_names``) or ``user_id``, ``agents`` lists the
-    call's agents by that label.
+    call's agents by that label. When it has the coverage columns
+    (``diarkit.analysis.reconcile.with_coverage``), ``COVERAGE_COLUMNS`` give each call's
+    coverage: ``coverage_live``/``_backfill``/``_unknown`` (fractions 0-1 of the call
+    time) and ``complete``.
     """
     frame = stats.assign(
         conversation_id=stats["conversation_id"].astype("string"),
@@ -87,6 +94,13 @@ def per_call_table(stats: pd.DataFrame, profile: Any = None) -> pd.DataFrame:
         agents = who[who.notna()].groupby(frame.loc[who.notna(), "conversation_id"],
                                           observed=True).agg(lambda v: ", ".join(sorted(set(v))))
         table["agents"] = agents.reindex(out.index).fillna("").to_numpy()
+    if "call_coverage_live" in frame.columns:  # coverage per call (with_coverage)
+        first = by[["call_coverage_live", "call_coverage_backfill", "call_coverage_unknown",
+                    "call_complete"]].first().reindex(out.index)
+        for col in COVERAGE_COLUMNS:
+            src = "call_complete" if col == "complete" else f"call_{col}"
+            table[col] = first[src].to_numpy()
+        table["complete"] = table["complete"].astype(bool)
     return table.reset_index(drop=True)
 
 
@@ -148,6 +162,9 @@ _HEADERS = {
     "overtalk_share": "overtalk",
     "silence_share": "silence",
     "longest_silence_s": "longest silence (s)",
+    "coverage_live": "seen live",
+    "coverage_backfill": "back-filled",
+    "coverage_unknown": "unknown",
 }
 
 
@@ -160,6 +177,11 @@ def _display(calls: pd.DataFrame) -> pd.DataFrame:
                         ("–" if pd.isna(v) else f"{v:.1%}") for v in out[col]]
     if "longest_silence_s" in out.columns:
         out["longest_silence_s"] = out["longest_silence_s"].round(1)
+    for col in ("coverage_live", "coverage_backfill", "coverage_unknown"):
+        if col in out.columns:
+            out[col] = ["–" if pd.isna(v) else f"{v:.1%}" for v in out[col]]
+    if "complete" in out.columns:
+        out["complete"] = ["yes" if v else "no" for v in out["complete"]]
     return out.rename(columns=_HEADERS)
 
 
@@ -192,6 +214,7 @@ def fleet_report(
     profile: Any = None,
     low_confidence: pd.DataFrame | None = None,
     phases: pd.DataFrame | None = None,
+    complete_only: bool = False,
 ) -> Report:
     """Lay out a fleet report: KPI tiles, fleet plots, flagged calls, timelines, capture health.
 
@@ -213,9 +236,18 @@ def fleet_report(
             threshold (their text is unreliable; they still count as speech).
         phases: the conversation model's ``PHASES`` rows: timelines then count silence
             only inside the profile's silence phases and draw hold, queue and IVR.
+        complete_only: compute the fleet figures (tiles, distributions, talk-share chart,
+            flagged calls, timelines) from complete calls only (``call_complete``: every
+            second covered by live capture or back-fill), and say so; the "Every call"
+            table still lists every call with its coverage. Pass ``fleet`` computed the
+            same way (``fleet_stats(..., complete_only=True)``).
 
     Returns:
         A ``Report``; call ``.write(path)``.
+
+    Raises:
+        ValueError: ``complete_only`` on stats without ``call_complete``, or with no
+            complete call.
     """
     from diarkit.plot import plot_fleet, plot_talk_share, plot_timeline
 
@@ -224,7 +256,22 @@ def fleet_report(
     defs = definitions(profile)
     name = profile_name(profile)
     share_col = share_column(profile)
-    calls = per_call_table(stats, profile)
+    every = per_call_table(stats, profile)
+    scope = ""
+    if complete_only:
+        if "call_complete" not in stats.columns:
+            raise ValueError("fleet_report(complete_only=True): stats has no call_complete "
+                             "column (diarkit.analysis.reconcile.with_coverage)")
+        stats = stats[stats["call_complete"].fillna(False).to_numpy(dtype=bool)]
+        calls = every[every["complete"].to_numpy(dtype=bool)].reset_index(drop=True)
+        if calls.empty:
+            raise ValueError(f"no complete call among the {len(every)} calls: nothing for "
+                             "complete-only fleet figures")
+        scope = (f" Fleet figures count complete calls only: {len(calls):,} of "
+                 f"{len(every):,} (every second of the call seen live or back-filled; "
+                 "'Every call' lists all of them with their coverage).")
+    else:
+        calls = every
     flagged = flag_calls(calls)
     report = Report(title, subtitle=subtitle)
     total_talk = float(stats["talk_time_s"].sum())
@@ -232,7 +279,7 @@ def fleet_report(
         "Overview",
         note=f"Medians across calls, analysis profile {name!r}. Talk share: "
         f"{defs['talk_share'].formula}. Silence: {defs['silence'].formula}. Every figure "
-        "uses the definitions listed under 'Definitions' at the end.",
+        "uses the definitions listed under 'Definitions' at the end." + scope,
     ).metrics(
         {
             "calls analysed": f"{len(calls):,}",
@@ -311,14 +358,19 @@ def fleet_report(
                                          f"({share_col})"),
                    alt=f"timeline of {cid}")
 
+    covered = all(c in every.columns for c in COVERAGE_COLUMNS)
     report.section("Every call", note=f"agent/customer talk: {defs['talk_share'].name} "
                    f"({share_col}); overtalk and silence: shares of the call duration; "
-                   "longest silence in seconds.")
-    shown = [*PER_CALL_COLUMNS[:1], *(["agents"] if "agents" in calls.columns else []),
-             *PER_CALL_COLUMNS[1:]]
-    report.table(_display(calls[shown]), max_rows=200)
+                   "longest silence in seconds." + (
+                       " Coverage: share of the call time seen live, only in the back-filled "
+                       "post-call transcript, and by nobody (unknown); complete: nothing "
+                       "unknown and the call's end known." if covered else ""))
+    shown = [*PER_CALL_COLUMNS[:1], *(["agents"] if "agents" in every.columns else []),
+             *PER_CALL_COLUMNS[1:], *(COVERAGE_COLUMNS if covered else ())]
+    report.table(_display(every[shown]), max_rows=200)
     if fleet is not None and not fleet.empty:
-        report.subheading("Distribution per metric (diarkit.analysis.fleet_stats)")
+        report.subheading("Distribution per metric (diarkit.analysis.fleet_stats"
+                          + (", complete calls only)" if complete_only else ")"))
         keep = fleet[fleet["metric"].isin([
             "talk_time_s", share_col, "turn_mean_s", "words_per_minute",
             "interruptions", "patience_s", "call_duration_s", "call_overtalk_s",

@@ -108,6 +108,8 @@ def build_report(
     title: str | None = None,
     timelines: int = 3,
     overwrite: bool = False,
+    complete_only: bool = False,
+    coverage: bool | None = None,
 ) -> ReportResult:
     """Write an HTML fleet report of ``dataset`` (and its ``talk_stats`` rows as CSV).
 
@@ -128,6 +130,16 @@ def build_report(
         title: report title (default names the dataset).
         timelines: how many call timelines to draw (flagged calls first).
         overwrite: replace files diarkit cannot prove it wrote.
+        complete_only: fleet figures (tiles, distributions, charts, flagged calls, the
+            fleet table) from complete calls only (``call_complete``: every second of the
+            call covered by live capture or back-fill); the report says so, and its
+            "Every call" table still lists every call with its coverage. Implies
+            ``coverage``.
+        coverage: add each call's coverage (``diarkit.capture.backfill.coverage_table``:
+            shares of the call time seen live, back-filled, unknown; complete) to the
+            statistics, the "Every call" table and a Coverage section. Default (None):
+            when back-fill ran (``DATASET/backfill/``), the capture had gaps, or
+            ``complete_only``.
 
     Returns:
         A ``ReportResult`` with the paths written and the analysis.
@@ -136,7 +148,8 @@ def build_report(
         FileExistsError: ``out`` or the CSV exists and is not diarkit's (before any work).
         FileNotFoundError: ``dataset`` does not exist.
         NotADatasetError: ``dataset`` is a folder of files, not a dataset.
-        NoConversationsError: the filters leave nothing to report on.
+        NoConversationsError: the filters leave nothing to report on, or
+            ``complete_only`` and no call is complete.
     """
     from diarkit.analysis import fleet_stats
     from diarkit.io.load import load_gaps
@@ -194,25 +207,49 @@ def build_report(
 
         stats = add_names(stats, str(root))
     gaps = load_gaps(root) if (root / "gaps").is_dir() else None
+    if coverage is None:  # back-fill ran or the capture lost time: how much anyone saw
+        coverage = complete_only or (root / "backfill").is_dir() or (
+            gaps is not None and not gaps.empty)
+    if complete_only and not coverage:
+        raise ValueError("build_report(complete_only=True) needs the coverage "
+                         "(coverage=False given)")
+    cov = None
+    if coverage:
+        from diarkit.analysis.reconcile import with_coverage
+        from diarkit.capture.backfill import coverage_table
+
+        cov = coverage_table(root)
+        reported = set(stats["conversation_id"].astype(str))
+        cov = cov[cov["conversation_id"].astype(str).isin(reported)]
+        stats = with_coverage(stats, cov)
     n_calls = int(stats["conversation_id"].nunique())
-    shown = ", ".join(f"{k} {v}" for k, v in filters.items())
+    if complete_only:
+        filters["complete_only"] = True
+        n_complete = int(stats.loc[stats["call_complete"].to_numpy(dtype=bool),
+                                   "conversation_id"].nunique())
+        if not n_complete:
+            raise NoConversationsError(
+                f"no complete call to report on in {root}: none of the {n_calls} calls is "
+                "completely covered (see diarkit backfill; or leave out complete-only)",
+                filters)
+    shown = ", ".join(f"{k} {v}" for k, v in filters.items() if k != "complete_only")
+    if complete_only:
+        shown += (" · " if shown else "") + (
+            f"fleet figures from the {n_complete} complete calls only")
     report = fleet_report(
         stats, analysis.segments,
         title=title or f"Conversation report: {root.name}",
         subtitle=f"{n_calls} calls from {root.resolve()} · analysis profile "
         f"{analysis.profile!r}" + (f" · {shown}" if shown else ""),
         gaps=gaps, unfinished=len(analysis.unfinished),
-        fleet=fleet_stats(stats, by=()), timelines=timelines, profile=profile,
-        low_confidence=analysis.low_confidence, phases=analysis.phases,
+        fleet=fleet_stats(stats, by=(), complete_only=complete_only), timelines=timelines,
+        profile=profile, low_confidence=analysis.low_confidence, phases=analysis.phases,
+        complete_only=complete_only,
     )
-    if (root / "backfill").is_dir():  # back-fill ran: how much of each call anyone saw
-        from diarkit.capture.backfill import coverage_table
-
+    if cov is not None:
         from .reconcile import add_coverage_section
 
-        cov = coverage_table(root)
-        reported = set(stats["conversation_id"].astype(str))
-        add_coverage_section(report, cov[cov["conversation_id"].astype(str).isin(reported)])
+        add_coverage_section(report, cov)
     write_owned(report_path, report.to_html(), writer=WRITER, overwrite=overwrite)
     if csv_path is not None:
         write_owned(csv_path, stats.to_csv(index=False), writer=WRITER, overwrite=overwrite)
