@@ -49,7 +49,10 @@ INTERNAL_PURPOSES = ("agent", "ivr", "acd", "bot", "workflow", "voicemail")
 #: Purposes of the customer side (EXTERNAL channel).
 EXTERNAL_PURPOSES = ("customer", "external")
 #: ``attribution`` values of :func:`attribute`.
-ATTRIBUTIONS = ("participant", "ambiguous", "none", "channel")
+ATTRIBUTIONS = ("participant", "conference", "ambiguous", "none", "channel")
+#: ``participant_id`` and ``by_party`` speaker label of conference speech: the internal
+#: speaker a Genesys voice transcript calls "conference" (docs/conversation-model.md).
+CONFERENCE = "conference"
 #: Largest difference (seconds) between a frame's receive time and the newest time in its
 #: call body for the receive times to be taken as the call's clock.
 RECEIVE_TOLERANCE_S = 120.0
@@ -410,17 +413,22 @@ def _utc(ts: datetime | None) -> pd.Timestamp | None:
     return None if ts is None else pd.Timestamp(ts)
 
 
+_Piece = tuple[str, datetime, datetime, str | None, str | None, str | None, int, str | None]
+
+
 def _paint(
     intervals: list[tuple[str, datetime, datetime, str | None, str | None, str | None]],
-) -> list[tuple[str, datetime, datetime, str | None, str | None, str | None, int]]:
+) -> list[_Piece]:
     """Cut overlapping (kind, start, end, participant, user, purpose) into one timeline.
 
     The highest-priority kind active in each piece wins (``PHASE_PRIORITY``); the
     internal holders of the piece are the ``talk``/``queue``/``ivr`` intervals active in
-    it (one holder: its ids; several: none, and the count says how many).
+    it (one holder: its ids; several: none, and the count says how many). The last field
+    is the holders' user ids, sorted and joined by ``,`` (None when none has one): the
+    agents of a conference.
     """
     cuts = sorted({t for iv in intervals for t in (iv[1], iv[2])})
-    out: list[tuple[str, datetime, datetime, str | None, str | None, str | None, int]] = []
+    out: list[_Piece] = []
     prio = {k: i for i, k in enumerate(PHASE_PRIORITY)}
     for a, b in itertools.pairwise(cuts):
         active = [iv for iv in intervals if iv[1] <= a and iv[2] >= b and iv[1] < iv[2]]
@@ -433,10 +441,11 @@ def _paint(
         pid = top[0][3] if len(top) == 1 else None
         uid = top[0][4] if len(top) == 1 else None
         purpose = top[0][5] if top and len({iv[5] for iv in top}) == 1 else None
-        piece = (kind, a, b, pid, uid, purpose, len(top))
+        uids = ",".join(sorted({iv[4] for iv in top if iv[4]})) or None
+        piece = (kind, a, b, pid, uid, purpose, len(top), uids)
         last = out[-1] if out else None
         if last is not None and last[2] == a and last[0] == kind and last[3:] == piece[3:]:
-            out[-1] = (kind, last[1], b, pid, uid, purpose, len(top))
+            out[-1] = (kind, last[1], b, pid, uid, purpose, len(top), uids)
         else:
             out.append(piece)
     return out
@@ -579,10 +588,10 @@ def _one_conversation(
             (b[1], b[2]) for b in covered if not any(r[1] <= b[1] and r[2] >= b[2] for r in painted)
         ]
         pieces = sorted(
-            painted + [("unknown", a, b, None, None, None, 0) for a, b in holes],
+            painted + [("unknown", a, b, None, None, None, 0, None) for a, b in holes],
             key=lambda r: r[1],
         )
-        for kind, a, b, pid, uid, purpose, count in pieces:
+        for kind, a, b, pid, uid, purpose, count, uids in pieces:
             phase_rows.append(
                 {
                     "conversation_id": cid,
@@ -593,6 +602,7 @@ def _one_conversation(
                     "user_id": uid,
                     "holder_purpose": purpose,
                     "holder_count": count,
+                    "holder_user_ids": uids,
                     "end_source": "event" if times_real else "estimated",
                 }
             )
@@ -614,6 +624,7 @@ def _one_conversation(
                     "user_id": p.user_id,
                     "holder_purpose": p.purpose,
                     "holder_count": 1,
+                    "holder_user_ids": p.user_id,
                     "end_source": "event",
                 }
             )
@@ -804,12 +815,15 @@ def build_model(
                             "user_id": None,
                             "holder_purpose": None,
                             "holder_count": 0,
+                            "holder_user_ids": None,
                             "end_source": "event",
                         }
                     )
     conversations = _frame(conv_rows, CONVERSATIONS)
     participants = _frame(part_rows, PARTICIPANTS)
-    phases = _frame(phase_rows, PHASES, extra=("holder_purpose", "holder_count"))
+    phases = _frame(
+        phase_rows, PHASES, extra=("holder_purpose", "holder_count", "holder_user_ids")
+    )
     starts = session_starts
     if starts is not None:
         starts = pd.to_datetime(starts, utc=True)
@@ -837,7 +851,7 @@ def _frame(rows: list[dict[str, Any]], contract: Any, extra: tuple[str, ...] = (
     """Rows as a DataFrame with every contract column, typed like the contract."""
     empty = contract.empty()
     for name in extra:
-        empty[name] = pd.Series(dtype=object if name.endswith("purpose") else np.int64)
+        empty[name] = pd.Series(dtype=np.int64 if name.endswith("count") else object)
     if not rows:
         return empty
     df = pd.DataFrame(rows)
@@ -870,10 +884,15 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
 
     - ``participant``: exactly one internal participant held the line at the segment's
       midpoint (EXTERNAL speech: the conversation has phases);
-    - ``ambiguous``: two or more did (a conference, or a consult both agents are in):
-      ``party`` is their common purpose, ids are null. A Genesys transcript carries a
-      conference's agents as one internal speaker of the customer's communication, so
-      the data cannot say which agent spoke (docs/conversation-model.md);
+    - ``conference``: two or more agents held the line at once (a conference, or a
+      consult both agents are in). A Genesys voice transcript has one internal speaker,
+      labelled "conference" then, and nothing on the wire says which agent spoke, so the
+      speech belongs to the *conference participant*: ``party`` ``agent``,
+      ``participant_id`` ``"conference"`` (a label, not a Genesys id), ``user_id`` null,
+      and ``conference_user_ids`` the connected agents' user ids (sorted, joined by
+      ``,``). It is never guessed to one agent (docs/conversation-model.md);
+    - ``ambiguous``: two or more internal participants of another purpose held it at
+      once: ``party`` is their common purpose (else the channel's), ids are null;
     - ``none``: the conversation has phases but the segment has no party: speech on the
       ``BOTH``/``UNKNOWN`` channel (``party`` ``unknown``: the channel names no side), or
       INTERNAL speech that no phase covers (before the first or after the last call
@@ -889,7 +908,8 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
             :func:`build_model`), or None.
 
     Returns:
-        A copy of ``segments`` with the four columns (categorical).
+        A copy of ``segments`` with the four columns (categorical) and
+        ``conference_user_ids`` (string; null outside conference speech).
     """
     validate(segments, SEGMENTS, where="attribute()")
     n = len(segments)
@@ -906,6 +926,7 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
     uid_code = np.full(n, -1, dtype=np.int64)
     pid_labels: list[str] = []
     uid_labels: list[str] = []
+    conf_users = pd.Series(pd.NA, index=segments.index, dtype="string")
     if phases is not None and len(phases) and n:
         ph = phases[
             ~phases["phase"].astype("string").isin(["acw", "unknown"]).to_numpy(dtype=bool)
@@ -960,17 +981,44 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
         common = multi & (row_party[jj] >= 0)
         party = np.where(common, row_party[jj], party)
         how[multi] = ATTRIBUTIONS.index("ambiguous")
+        conference = common & (row_party[jj] == parties.index("agent"))
+        if conference.any():
+            how[conference] = ATTRIBUTIONS.index("conference")
+            if CONFERENCE not in pid_labels:
+                pid_labels.append(CONFERENCE)
+            pid_code = np.where(conference, pid_labels.index(CONFERENCE), pid_code)
+            if "holder_user_ids" in ph.columns:
+                ids = ph["holder_user_ids"].astype("string").to_numpy(dtype=object)[order]
+                conf_users[conference] = ids[jj[conference]]
     out = segments.copy()
     out["party"] = pd.Categorical.from_codes(party, categories=parties)
     out["participant_id"] = pd.Categorical.from_codes(pid_code, categories=pid_labels)
     out["user_id"] = pd.Categorical.from_codes(uid_code, categories=uid_labels)
     out["attribution"] = pd.Categorical.from_codes(how, categories=list(ATTRIBUTIONS))
+    out["conference_user_ids"] = conf_users.replace("", pd.NA)
     return out
 
 
 def by_party(attributed: pd.DataFrame) -> pd.DataFrame:
-    """Attributed segments with ``speaker`` set to ``party`` (IVR and queue speak apart)."""
-    return attributed.assign(speaker=attributed["party"])
+    """Attributed segments with ``speaker`` set to ``party`` (IVR and queue speak apart).
+
+    Conference speech (``attribution == "conference"``) gets the speaker ``conference``:
+    a participant of its own, so ``talk_stats`` gives it one row per call (``user_id``
+    null) and no single agent's row holds it.
+    """
+    speaker = attributed["party"]
+    if "attribution" in attributed.columns:
+        conf = (attributed["attribution"].astype("string") == "conference").to_numpy(
+            dtype=bool, na_value=False
+        )
+        if conf.any():
+            if isinstance(speaker.dtype, pd.CategoricalDtype):
+                if CONFERENCE not in speaker.cat.categories:
+                    speaker = speaker.cat.add_categories([CONFERENCE])
+            else:
+                speaker = speaker.astype("string")
+            speaker = speaker.where(~conf, CONFERENCE)
+    return attributed.assign(speaker=speaker)
 
 
 # --------------------------------------------------------------------------- metrics

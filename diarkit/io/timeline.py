@@ -3,8 +3,9 @@
 ``timeline/timeline.parquet`` holds what every diarkit metric reads: one row per final
 utterance after :func:`diarkit.analysis.conversation.one_timeline` (partials finalized,
 repeated finals once, blank finals dropped, live/back-filled/imported sources merged) with
-its ``source``, ``party``, ``participant_id``, ``user_id`` and ``attribution``
-(:func:`diarkit.analysis.conversation.attribute`), times in seconds on the session clock.
+its ``source``, ``party``, ``participant_id``, ``user_id``, ``attribution`` and
+``conference_user_ids`` (:func:`diarkit.analysis.conversation.attribute`: conference
+speech is the ``conference`` participant's, user id null), times in seconds on the session clock.
 DuckDB, Polars or Spark then sum it without counting a call twice. It is derived data:
 rewrite it after new captures (``write_timeline`` replaces it atomically).
 """
@@ -31,6 +32,7 @@ TIMELINE_COLUMNS = (
     "participant_id",
     "user_id",
     "attribution",
+    "conference_user_ids",
     "source",
     "confidence",
     "start_s",
@@ -61,7 +63,7 @@ def write_timeline(path: str | Path, profile: str | None = None) -> Path:
     root = Path(path)
     frame = timeline(root, profile)
     for col in ("conversation_id", "communication_id", "channel", "speaker", "party",
-                "participant_id", "user_id", "attribution", "source"):
+                "participant_id", "user_id", "attribution", "conference_user_ids", "source"):
         frame[col] = frame[col].astype("string")
     table = pa.Table.from_pandas(frame, preserve_index=False)
     return write_table_atomic(table, root / TIMELINE_DIR / "timeline.parquet")

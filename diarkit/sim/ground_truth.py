@@ -42,7 +42,12 @@ PHASE_COLUMNS = (
 SPEECH_COLUMNS = (
     "conversation_id", "utterance_id", "participant_id", "party", "user_id", "user_name",
     "channel", "kind", "start_ms", "end_ms", "start_s", "end_s", "text",
+    "conference_user_ids", "voice_participant_id",
 )
+#: ``participant_id`` of conference speech: while two or more agents are connected, a
+#: Genesys voice transcript has one internal speaker labelled "conference" (Genesys Cloud
+#: Resource Center, "Work with a voice transcript"), so the truth says the same.
+CONFERENCE = "conference"
 TALK_COLUMNS = ("conversation_id", "participant_id", "party", "user_id", "talk_s", "utterances")
 
 
@@ -139,10 +144,26 @@ def phase_rows(plan: CallPlan) -> list[dict[str, Any]]:
             for ph, a, b, pid, uid in rows]
 
 
+def conference_agents(plan: CallPlan, t_ms: int) -> list[str]:
+    """User ids (sorted) of the agents connected at ms ``t_ms`` when two or more are."""
+    users = sorted(
+        p.user_id or p.participant_id for p in plan.participants
+        if p.purpose == "agent" and p.connected_ms is not None
+        and p.connected_ms <= t_ms < p.end_ms
+    )
+    return users if len(users) > 1 else []
+
+
 def speech_rows(plan: CallPlan, *, include_paused: bool = False) -> list[dict[str, Any]]:
     """One dict per transcribed utterance (columns ``SPEECH_COLUMNS``), by start.
 
-    ``include_paused`` adds what was said during secure pauses (``kind == "paused"``).
+    An agent's utterance whose midpoint falls while two or more agents are connected is
+    *conference* speech, labelled as Genesys' transcript labels it: ``participant_id``
+    ``"conference"``, ``party`` ``agent``, ``user_id``/``user_name`` None,
+    ``conference_user_ids`` the connected agents' user ids (sorted, joined by ``,``).
+    ``voice_participant_id`` always names the participant whose voice it is (what the
+    wire cannot tell). ``include_paused`` adds what was said during secure pauses
+    (``kind == "paused"``).
     """
     by_pid = {p.participant_id: p for p in plan.participants}
     rows = []
@@ -150,13 +171,19 @@ def speech_rows(plan: CallPlan, *, include_paused: bool = False) -> list[dict[st
         if u.kind == "empty" or (u.kind == "paused" and not include_paused):
             continue
         who = by_pid.get(u.participant_id)
+        together = (conference_agents(plan, (u.start_ms + u.end_ms) // 2)
+                    if u.party == "agent" else [])
+        if together:
+            who = None
         rows.append({
             "conversation_id": plan.conversation_id, "utterance_id": u.utterance_id,
-            "participant_id": u.participant_id, "party": u.party,
+            "participant_id": CONFERENCE if together else u.participant_id, "party": u.party,
             "user_id": None if who is None else who.user_id,
             "user_name": None if who is None else who.user_name, "channel": u.channel,
             "kind": u.kind, "start_ms": u.start_ms, "end_ms": u.end_ms,
             "start_s": u.start_ms / 1000, "end_s": u.end_ms / 1000, "text": u.text,
+            "conference_user_ids": ",".join(together) or None,
+            "voice_participant_id": u.participant_id,
         })
     return rows
 
@@ -178,6 +205,7 @@ def _union_ms(intervals: list[tuple[int, int]]) -> int:
 def talk_rows(plan: CallPlan, channels: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Talk time of each participant who spoke (columns ``TALK_COLUMNS``).
 
+    Conference speech is the ``conference`` participant's (see :func:`speech_rows`).
     ``talk_s`` is the length (seconds) of the union of the participant's transcribed
     utterances, half-open ``[start, end)``: the talk time a conversation model should find.
     ``channels`` (e.g. ``("INTERNAL", "EXTERNAL")``) counts only utterances sent on those
@@ -225,8 +253,10 @@ def speech_by_participant(
     """Who said what, when: one row per transcribed utterance (``SPEECH_COLUMNS``).
 
     ``participant_id`` is the participant who said it (for INTERNAL speech: the IVR, the
-    queue's announcement (``acd``) or the very agent, also in conferences), ``user_id`` the
-    agent's user. Times in ms and s from the session start.
+    queue's announcement (``acd``) or the very agent), ``user_id`` the agent's user; in a
+    conference (two or more agents connected) it is ``"conference"``, as Genesys labels
+    it, with the agents in ``conference_user_ids`` and the voice in
+    ``voice_participant_id``. Times in ms and s from the session start.
     """
     rows = [r for p in _plans(plans) for r in speech_rows(p, include_paused=include_paused)]
     return _frame(rows, SPEECH_COLUMNS)

@@ -72,7 +72,8 @@ SIDES = ("INTERNAL", "EXTERNAL")
 
 def _joined(scenario, spoken) -> pd.DataFrame:
     truth = gt.speech_by_participant(scenario.plans)
-    truth = truth.assign(k=_key(truth))[["k", "party", "user_id"]]
+    truth = truth.assign(k=_key(truth))[["k", "party", "participant_id", "user_id",
+                                         "conference_user_ids"]]
     j = spoken.assign(k=_key(spoken)).merge(
         truth, on="k", how="left", suffixes=("", "_true"), validate="many_to_one"
     )
@@ -80,120 +81,98 @@ def _joined(scenario, spoken) -> pd.DataFrame:
     return j
 
 
-def test_attribution_is_right_for_99_9_percent_of_attributable_speech(sim):
-    """What is measured, in speech seconds (segment durations):
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    return a.astype("string").fillna("").to_numpy() == b.astype("string").fillna("").to_numpy()
 
-    - *party* right (customer, ivr, acd, agent) for >= 99.9 % of the speech on the
-      INTERNAL/EXTERNAL channels (all speech a party can be found for);
-    - *participant* right (the very agent, by user id) for >= 99.9 % of that speech
-      except conference speech: while two agents are connected together their voices
-      share the INTERNAL channel of the customer's communication (Genesys' transcript
-      names that internal speaker "conference"), so it is ``ambiguous`` by rule;
-    - what is not attributed to one participant says why (``ambiguous``: conference
-      calls only; ``none``: BOTH/UNKNOWN channels only).
+
+def test_attribution_is_right_for_99_9_percent_of_speech(sim):
+    """What is measured, in speech seconds (segment durations), on the INTERNAL/EXTERNAL
+    channels (all speech a party can be found for):
+
+    - attribution right = the party (customer, ivr, acd, agent), the participant id (of
+      INTERNAL speech; EXTERNAL speech is the call's one customer) and the user id all
+      equal the truth's, for >= 99.9 % of that speech. Conference speech
+      (two agents connected together) is the ``conference`` participant's in both: a
+      Genesys voice transcript has one internal speaker, labelled "conference" then, and
+      no field says which agent spoke (docs/conversation-model.md);
+    - the conference participant's agents (``conference_user_ids``) are the truth's;
+    - what is not attributed says why (``none``: BOTH/UNKNOWN channels only); nothing is
+      ``ambiguous`` (the simulator has no two IVRs or queues at once).
     """
     scenario, _, _, spoken = sim
     j = _joined(scenario, spoken)
     dur = (j["end_s"] - j["start_s"]).to_numpy()
     side = j["channel"].astype(str).isin(SIDES).to_numpy()
     how = j["attribution"].astype(str).to_numpy()
-    party_right = (j["party"].astype(str) == j["party_true"].astype(str)).to_numpy()
-    user_right = (
-        j["user_id"].astype("string").fillna("").to_numpy()
-        == j["user_id_true"].astype("string").fillna("").to_numpy()
+    internal = (j["channel"].astype(str) == "INTERNAL").to_numpy()
+    right = (
+        _same(j["party"], j["party_true"])
+        & (_same(j["participant_id"], j["participant_id_true"]) | ~internal)
+        & _same(j["user_id"], j["user_id_true"])
     )
-    party_share = dur[side & party_right].sum() / dur[side].sum()
-    assert party_share >= 0.999, party_share
-    single = side & (how != "ambiguous")
-    participant_share = dur[single & party_right & user_right].sum() / dur[single].sum()
-    assert participant_share >= 0.999, participant_share
-    assert (how[single] == "participant").all()
-    # every segment attributed to one participant is right
-    one = how == "participant"
-    assert (party_right & user_right)[one].all()
-    # the rest says why
+    share = dur[side & right].sum() / dur[side].sum()
+    assert share >= 0.999, share
+    assert set(how[side]) <= {"participant", "conference"}
+    conf = how == "conference"
+    assert _same(j["conference_user_ids"], j["conference_user_ids_true"])[conf].all()
+    assert (j["party"].astype(str)[conf] == "agent").all()
     kinds = {p.conversation_id: p.kind.split("+")[0] for p in scenario.plans}
-    ambiguous = j[how == "ambiguous"]
-    assert {kinds[c] for c in ambiguous["conversation_id"].astype(str)} <= {"conference"}
-    assert (ambiguous["party"].astype(str) == "agent").all()
-    assert (ambiguous["party_true"].astype(str) == "agent").all()
+    assert {kinds[c] for c in j[conf]["conversation_id"].astype(str)} <= {"conference"}
     none = j[how == "none"]
     assert set(none["channel"].astype(str)) <= {"BOTH", "UNKNOWN"}
     assert (none["party"].astype(str) == "unknown").all()
-    # seed 3, 40 calls: 3066.6 s of speech; 50.4 s on BOTH/UNKNOWN (none), 64.8 s of
-    # conference speech (ambiguous): the shares stay small
+    # the measured figures (seed 3, 40 calls), printed with -s and kept in the docs
+    conf_s = dur[side & conf].sum()
+    print(f"\nattribution right: {share:.4%} of {dur[side].sum():.1f} s INTERNAL/EXTERNAL "
+          f"speech; conference speech {conf_s:.1f} s = {conf_s / dur[side].sum():.2%}")
     assert dur[~side].sum() / dur.sum() < 0.03
-    assert dur[how == "ambiguous"].sum() / dur.sum() < 0.04
+    assert 0 < conf_s / dur.sum() < 0.04
 
 
-def _union_s(frame: pd.DataFrame) -> float:
-    iv = sorted(zip((frame["start_s"] * 1000).round().astype(int),
-                    (frame["end_s"] * 1000).round().astype(int), strict=True))
-    total, cur_s, cur_e = 0, None, None
-    for s0, e0 in iv:
-        if cur_e is None or s0 > cur_e:
-            total += 0 if cur_e is None else cur_e - cur_s
-            cur_s, cur_e = s0, e0
-        else:
-            cur_e = max(cur_e, e0)
-    total += 0 if cur_e is None else cur_e - cur_s
-    return total / 1000
+def _participant(frame: pd.DataFrame, label: pd.Series) -> pd.Series:
+    return frame.assign(
+        conversation_id=frame["conversation_id"].astype(str),
+        label=label.astype(str),
+        user_id=frame["user_id"].astype("string").fillna(""),
+    ).set_index(["conversation_id", "label", "user_id"])
 
 
 def test_talk_time_per_participant_matches_the_truth_within_50_ms(sim):
-    """Per call, per participant (party + user id), on the INTERNAL/EXTERNAL speech.
-
-    Every participant of every call is within 50 ms of the truth, except the agents of
-    a conference while both are connected: there the agents' *total* (their own rows
-    plus the ``ambiguous`` agent row) is within 50 ms of the truth's union of all agent
-    speech, and each agent's own row never exceeds that agent's truth.
-    """
-    scenario, root, _, spoken = sim
+    """Per call, per participant, on the INTERNAL/EXTERNAL speech: every participant of
+    every call (conference calls included, the conference participant being one
+    participant) is within 50 ms of the truth; per-agent fleet statistics group by the
+    real user id and leave conference speech out of every agent (its own row)."""
+    scenario, root, _, _ = sim
     stats = conversation_stats(root)
     truth = gt.talk_time_by_participant(scenario.plans, channels=SIDES)
-    truth = (
-        truth.assign(
-            conversation_id=truth["conversation_id"].astype(str),
-            user_id=truth["user_id"].astype("string").fillna(""),
-        )
-        .groupby(["conversation_id", "party", "user_id"])["talk_s"]
-        .sum()
-    )
-    got = stats.assign(
-        conversation_id=stats["conversation_id"].astype(str),
-        party=stats["speaker"].astype(str),
-        user_id=stats["user_id"].astype("string").fillna(""),
-    ).set_index(["conversation_id", "party", "user_id"])["talk_time_s"]
+    label = truth["party"].where(truth["participant_id"] != gt.CONFERENCE, "conference")
+    truth = _participant(truth, label)["talk_s"].groupby(level=[0, 1, 2]).sum()
+    got = _participant(stats, stats["speaker"])["talk_time_s"]
     got = got[got.index.get_level_values(1) != "unknown"]  # BOTH/UNKNOWN speech: no party
+    assert got.index.is_unique
     both = pd.concat([got.rename("got"), truth.rename("truth")], axis=1).fillna(0.0)
-    conference = set(spoken[spoken["attribution"] == "ambiguous"]["conversation_id"].astype(str))
-    calls = both.index.get_level_values(0)
-    agent = both.index.get_level_values(1) == "agent"
-    exact = both[~(calls.isin(conference) & agent)]
-    assert exact.index.get_level_values(0).nunique() == CALLS
-    worst = (exact["got"] - exact["truth"]).abs().groupby(level=0).max()
+    assert both.index.get_level_values(0).nunique() == CALLS
+    worst = (both["got"] - both["truth"]).abs().groupby(level=0).max()
     assert worst.max() <= 0.05, worst.sort_values().tail()
-    speech = gt.speech_by_participant(scenario.plans)
-    speech = speech[speech["channel"].isin(SIDES) & (speech["party"] == "agent")]
-    for cid in conference:
-        mine = both.loc[cid]
-        mine = mine[mine.index.get_level_values(0) == "agent"]
-        named = mine[mine.index.get_level_values(1) != ""]
-        assert (named["got"] <= named["truth"] + 0.05).all(), (cid, mine)
-        want = _union_s(speech[speech["conversation_id"].astype(str) == cid])
-        assert mine["got"].sum() == pytest.approx(want, abs=0.05), (cid, mine)
-    # per-agent fleet statistics group by the real user id (calls without conference
-    # speech, where every agent second is that agent's)
-    clean = both[~calls.isin(conference)]
-    fleet = fleet_stats(stats[~stats["conversation_id"].astype(str).isin(conference)],
-                        by=["user_id"])
-    talk = fleet[(fleet.metric == "talk_time_s") & (fleet.speaker == "agent")]
-    per_user = clean.reset_index()
-    per_user = per_user[per_user["party"] == "agent"].groupby("user_id")
-    for row in talk.itertuples():
-        want = per_user.get_group(row.user_id)["truth"]
+    print(f"\nworst per-participant talk time difference: {worst.max() * 1000:.1f} ms "
+          f"({len(both)} participants of {CALLS} calls)")
+    kinds = {p.conversation_id: p.kind.split("+")[0] for p in scenario.plans}
+    conference_calls = {c for c, k in kinds.items() if k == "conference"}
+    labels = both.index.get_level_values(1)
+    assert set(both[labels == "conference"].index.get_level_values(0)) == conference_calls
+    assert (both[labels == "conference"].index.get_level_values(2) == "").all()
+    # per-agent fleet statistics: one group per real user id, conference speech apart
+    fleet = fleet_stats(stats, by=["user_id"])
+    talk = fleet[fleet.metric == "talk_time_s"]
+    per_user = both.reset_index()
+    agents = per_user[per_user["label"] == "agent"].groupby("user_id")
+    for row in talk[talk.speaker == "agent"].itertuples():
+        want = agents.get_group(row.user_id)["truth"]
         assert row.conversations == len(want)
         assert row.mean == pytest.approx(want.mean(), abs=0.05)
+    conf_row = talk[talk.speaker == "conference"]
+    assert len(conf_row) == 1 and pd.isna(conf_row["user_id"].iloc[0])
+    assert conf_row["conversations"].iloc[0] == len(conference_calls)
 
 
 def test_hold_queue_and_ivr_are_phases_never_silence(sim):

@@ -283,10 +283,18 @@ def test_speech_and_talk_time_by_participant(scenario) -> None:
     speech = speech_by_participant(scenario.plans)
     assert not (speech["kind"].isin(["empty", "paused"])).any()
     agent_rows = speech[speech["party"] == "agent"]
-    assert agent_rows["user_id"].notna().all()
+    # conference speech (two agents connected) is the "conference" participant's, as a
+    # Genesys voice transcript labels it (issue #12); every other agent row names its user
+    conference = agent_rows["participant_id"] == "conference"
+    assert agent_rows[~conference]["user_id"].notna().all()
+    assert agent_rows[conference]["user_id"].isna().all()
     conf = next(p for p in scenario.plans if p.kind == "conference")
     in_conf = agent_rows[agent_rows["conversation_id"] == conf.conversation_id]
-    assert in_conf["user_id"].nunique() == 2
+    assert in_conf["voice_participant_id"].nunique() == 2
+    together = in_conf[in_conf["participant_id"] == "conference"]
+    assert len(together) and (together["conference_user_ids"].str.count(",") == 1).all()
+    assert set(agent_rows[conference]["conversation_id"]) <= {
+        p.conversation_id for p in scenario.plans if p.kind.startswith("conference")}
     talk = talk_time_by_participant(scenario.plans)
     for plan in scenario.plans:
         for pid, rows in speech[speech["conversation_id"] == plan.conversation_id].groupby(
@@ -294,16 +302,18 @@ def test_speech_and_talk_time_by_participant(scenario) -> None:
             covered = set()
             for s, e in zip(rows["start_ms"], rows["end_ms"], strict=True):
                 covered.update(range(s, e))
-            got = talk[(talk["participant_id"] == pid)]["talk_s"].item()
+            got = talk[(talk["participant_id"] == pid)
+                       & (talk["conversation_id"] == plan.conversation_id)]["talk_s"].item()
             assert got == len(covered) / 1000
     # channels=: only the utterances sent on those channels count
     sides = talk_time_by_participant(scenario.plans, channels=("INTERNAL", "EXTERNAL"))
     kept = speech[speech["channel"].isin(["INTERNAL", "EXTERNAL"])]
-    for pid, rows in kept.groupby("participant_id"):
+    for (cid, pid), rows in kept.groupby(["conversation_id", "participant_id"]):
         covered = set()
         for s, e in zip(rows["start_ms"], rows["end_ms"], strict=True):
             covered.update(range(s, e))
-        assert sides[sides["participant_id"] == pid]["talk_s"].item() == len(covered) / 1000
+        mine = sides[(sides["participant_id"] == pid) & (sides["conversation_id"] == cid)]
+        assert mine["talk_s"].item() == len(covered) / 1000
     assert set(sides["participant_id"]) == set(kept["participant_id"])
 
 
