@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from diarkit.analysis import talk_stats
+from diarkit.analysis import fleet_stats, talk_stats
 from diarkit.analysis.conversation import attribute, by_party, reconcile
 from diarkit.io.convert import convert
 from diarkit.io.load import (
@@ -182,6 +182,54 @@ def test_silence_never_covers_hold_queue_ivr_or_unknown_time():
     assert s.call_silence_count == 2 and s.call_silence_s == pytest.approx(8.0)
     assert s.call_duration_s == pytest.approx(32.0) and s.call_unknown_s == pytest.approx(7.0)
     assert talk_stats(df).iloc[0].call_silence_s == pytest.approx(28.0)  # without phases
+
+
+def test_conference_speech_is_the_conference_participants_never_one_agents():
+    # hand-built phases: agent u1 alone 0-10 s, u1 and u2 together 10-20 s, u2 alone 20-30 s
+    df = segments(
+        [
+            {"speaker": "agent", "channel": "INTERNAL", "start_s": 1.0, "end_s": 4.0},
+            {"speaker": "agent", "channel": "INTERNAL", "start_s": 11.0, "end_s": 13.0},
+            {"speaker": "customer", "channel": "EXTERNAL", "start_s": 14.0, "end_s": 15.0},
+            {"speaker": "agent", "channel": "INTERNAL", "start_s": 16.0, "end_s": 17.5},
+            {"speaker": "agent", "channel": "INTERNAL", "start_s": 21.0, "end_s": 25.0},
+        ]
+    )
+    phases = pd.DataFrame(
+        {
+            "conversation_id": ["c1"] * 3,
+            "phase": ["talk"] * 3,
+            "start_s": [0.0, 10.0, 20.0],
+            "end_s": [10.0, 20.0, 30.0],
+            "participant_id": ["p1", None, "p2"],
+            "user_id": ["u1", None, "u2"],
+            "holder_purpose": ["agent"] * 3,
+            "holder_count": [1, 2, 1],
+            "holder_user_ids": ["u1", "u1,u2", "u2"],
+        }
+    )
+    for col in ("start_at", "end_at"):
+        phases[col] = pd.NaT
+    phases["duration_s"] = phases["end_s"] - phases["start_s"]
+    phases["end_source"] = None
+    spoken = attribute(df, phases)
+    assert spoken["attribution"].astype(str).tolist() == [
+        "participant", "conference", "participant", "conference", "participant"]
+    assert spoken["party"].astype(str).tolist() == ["agent", "agent", "customer", "agent",
+                                                     "agent"]
+    assert spoken["participant_id"].astype("string").fillna("").tolist() == [
+        "p1", "conference", "", "conference", "p2"]
+    assert spoken["user_id"].astype("string").fillna("").tolist() == ["u1", "", "", "", "u2"]
+    assert spoken["conference_user_ids"].fillna("").tolist() == ["", "u1,u2", "", "u1,u2", ""]
+    s = talk_stats(by_party(spoken), phases=phases)
+    got = {(str(r.speaker), "" if pd.isna(r.user_id) else r.user_id): r.talk_time_s
+           for r in s.itertuples()}
+    # hand-computed: u1 3 s, u2 4 s, the conference 2 + 1.5 s, the customer 1 s
+    assert got == {("agent", "u1"): 3.0, ("agent", "u2"): 4.0, ("conference", ""): 3.5,
+                   ("customer", ""): 1.0}
+    fleet = fleet_stats(s, by=["user_id"])
+    talk = fleet[fleet.metric == "talk_time_s"].set_index("speaker")
+    assert talk.loc["conference", "mean"] == 3.5 and pd.isna(talk.loc["conference", "user_id"])
 
 
 def test_call_time_filters_select_whole_calls_by_call_start(both):
