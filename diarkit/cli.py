@@ -370,7 +370,8 @@ def _echo_convert_summary(summary: object) -> None:
 @cli.command(name="convert")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", "dataset", required=True, type=click.Path(file_okay=False),
-              help="Output dataset directory (created if missing).")
+              help="Output dataset directory (created if missing), or a dataset URL "
+              "(s3://bucket/prefix: converted on a local copy, then published).")
 @click.option("--strict", is_flag=True,
               help="Exit with status 1 if any input was skipped or any record quarantined.")
 @click.option("--workers", type=click.IntRange(min=1),
@@ -379,8 +380,11 @@ def _echo_convert_summary(summary: object) -> None:
 @click.option("--no-timeline", is_flag=True,
               help="Do not rewrite DATASET/timeline/timeline.parquet (the reconciled table "
               "for SQL tools) at the end; that step holds the segments in memory.")
+@click.option("--staging", type=click.Path(file_okay=False),
+              help="With an s3:// output: the local copy to convert in (kept, so the next "
+              "run downloads only new objects; default: a temporary directory).")
 def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: int | None,
-                quiet: bool, no_timeline: bool) -> None:
+                quiet: bool, no_timeline: bool, staging: str | None = None) -> None:
     """Convert capture files (frame JSONL/.gz, tutorial JSON, post-call transcripts, datasets).
 
     INPUTS are files, folders and glob patterns; formats are detected by content.
@@ -388,6 +392,31 @@ def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: in
     """
     from diarkit.io.convert import ConvertError, convert
     from diarkit.io.eventbridge import local_inputs  # s3:// prefixes (docs/eventbridge.md)
+    from diarkit.scale.objectstore import convert_to_url, is_url
+
+    if staging is not None and not is_url(dataset):
+        raise click.UsageError("--staging is for an s3:// output (-o s3://bucket/prefix)")
+
+    def run_url() -> int:
+        code = EXIT_OK
+        try:
+            with local_inputs(inputs) as paths:
+                report = convert_to_url(paths, dataset, staging=staging, strict=strict,
+                                        workers=workers, progress=not quiet, timeline=False)
+            summary = report.summary
+        except ConvertError as exc:
+            summary, code = exc.summary, EXIT_PROBLEMS
+            report = None
+        except ImportError as exc:
+            click.echo(f"error: cannot write to {dataset}: {exc}", err=True)
+            return EXIT_USAGE
+        _echo_convert_summary(summary)
+        if report is not None:
+            pub = report.publish
+            click.echo(f"published {len(pub.uploaded)} object(s), {pub.bytes / 1e6:.1f} MB to "
+                       f"{dataset}; {len(pub.skipped)} already there "
+                       f"({len(report.mirror.downloaded)} downloaded first)")
+        return code
 
     def run() -> int:
         try:
@@ -400,7 +429,7 @@ def convert_cmd(inputs: tuple[str, ...], dataset: str, strict: bool, workers: in
         _echo_convert_summary(summary)
         return EXIT_OK
 
-    _dataset_command(run)
+    _dataset_command(run_url if is_url(dataset) else run)
 
 
 @cli.command()

@@ -381,7 +381,8 @@ def talk_stats_pandas(
     if start is not None or end is not None:
         from diarkit.io.load import conversation_stats
 
-        return conversation_stats(_dataset_root(dataset), start=start, end=end, **talk_kwargs)
+        root = os.fspath(dataset) if _is_url(dataset) else _dataset_root(dataset)
+        return conversation_stats(root, start=start, end=end, **talk_kwargs)
     talk_kwargs = {**model_context(dataset), **talk_kwargs}
     return canonical(default_pipeline(load_segments_pandas(dataset), **talk_kwargs))
 

@@ -121,6 +121,124 @@ def publish_dataset(
     return report
 
 
+@dataclass(slots=True)
+class MirrorReport:
+    """What :func:`mirror_dataset` did: objects downloaded and already local, bytes read."""
+
+    downloaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+def mirror_dataset(
+    url: str,
+    dataset: str | os.PathLike[str],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+) -> MirrorReport:
+    """Download a published dataset's part files into a local dataset directory.
+
+    The reverse of :func:`publish_dataset`, for writers that need the dataset's current
+    content (``convert_to_url`` dedupes against it). Only objects missing locally or of
+    another size are read; each lands under a temporary name and is renamed into place
+    (a local reader never sees half a file). Nothing at ``url`` yet is an empty mirror.
+
+    Raises:
+        OSError: the bucket cannot be read or the local disk written (names the path).
+    """
+    root = Path(dataset)
+    fs, base = filesystem(url, storage_options)
+    report = MirrorReport()
+    for area in AREAS:
+        top = _join(base, area)
+        try:
+            keys = sorted(fs.find(top))
+        except FileNotFoundError:
+            continue
+        for key in keys:
+            rel = key[len(base):].strip("/")
+            parts = rel.split("/")
+            if not key.endswith(".parquet") or any(p.startswith((".", "_")) for p in parts):
+                continue
+            target = root.joinpath(*parts)
+            size = fs.size(key)
+            if target.is_file() and target.stat().st_size == size:
+                report.skipped.append(key)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+            fs.get_file(key, str(tmp))
+            tmp.replace(target)
+            report.downloaded.append(key)
+            report.bytes += size
+    return report
+
+
+@dataclass(slots=True)
+class UrlConvertReport:
+    """What :func:`convert_to_url` did: the conversion, the mirror and the publish."""
+
+    summary: Any  # diarkit.io.convert.ConvertSummary
+    mirror: MirrorReport
+    publish: PublishReport
+
+
+def convert_to_url(
+    inputs: Any,
+    url: str,
+    *,
+    staging: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    **convert_options: Any,
+) -> UrlConvertReport:
+    """Convert capture files into the dataset at ``url`` (``s3://bucket/prefix``).
+
+    S3 has no rename and no append, so the conversion runs on a local copy and is then
+    published: (1) :func:`mirror_dataset` brings the dataset's current parts into the
+    local ``staging`` directory (only what it lacks), (2) :func:`diarkit.io.convert.convert`
+    converts into it, deduplicating against everything already in the dataset (so a
+    rerun adds nothing twice, as on disk), (3) :func:`publish_dataset` uploads the new
+    files (each once under its final key, raw before segments) and rewrites the model
+    context. An interrupted run is completed by running it again: objects already up are
+    skipped, a raw part whose segments twin was not uploaded yet is repaired locally by
+    the next conversion (``repair``) and published then.
+
+    Args:
+        inputs: as for ``convert`` (files, folders, globs).
+        url: the dataset URL.
+        staging: the local copy; kept between runs when given (only new objects are
+            downloaded next time), else a temporary directory removed at the end.
+        storage_options: passed to fsspec.
+        **convert_options: ``strict``, ``workers``, ``progress``, ``timeline`` etc. of
+            ``convert`` (a timeline stays in the local copy: it is not published).
+
+    Raises:
+        ConvertError: with ``strict=True`` when input was skipped or quarantined (the
+            rest is converted and published first).
+        NoInputError, NotADatasetError, DatasetBusyError, OSError: as ``convert``.
+    """
+    import tempfile
+
+    from diarkit.io.convert import ConvertError, convert
+
+    if not is_url(url):
+        raise ValueError(f"{url!r} is not an object-store URL (s3://bucket/prefix)")
+    strict = bool(convert_options.pop("strict", False))
+    with tempfile.TemporaryDirectory(prefix="diarkit-convert-") as tmp:
+        local = Path(staging) if staging is not None else Path(tmp) / "dataset"
+        mirror = mirror_dataset(url, local, storage_options=storage_options)
+        error: ConvertError | None = None
+        try:
+            summary = convert(inputs, local, strict=strict, **convert_options)
+        except ConvertError as exc:
+            error, summary = exc, exc.summary
+        report = UrlConvertReport(summary, mirror,
+                                  publish_dataset(local, url, storage_options=storage_options))
+    if error is not None:
+        raise error
+    return report
+
+
 #: Area of a published dataset holding its derived conversation-model context (visible).
 MODEL_DIR = "model"
 _PHASES = "phases.parquet"
