@@ -9,8 +9,9 @@ overlap and gaps of one call's intervals).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -44,8 +45,60 @@ _TICK_STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200]
 
 
 def speaker_colour(speaker: str) -> str:
-    """The fixed colour of a speaker name (case-insensitive); unknown names get grey."""
-    return SPEAKER_COLOURS.get(str(speaker).lower(), OTHER_COLOUR)
+    """The fixed colour of a speaker name (case-insensitive); unknown names get grey.
+
+    A per-agent lane (``"agent · Ana Lopez"``) has its speaker's colour.
+    """
+    name = str(speaker).lower()
+    return SPEAKER_COLOURS.get(name, SPEAKER_COLOURS.get(_base(name), OTHER_COLOUR))
+
+
+#: Separator of a speaker and the agent's name in per-agent lanes (``"agent · Ana"``).
+LANE_SEP = " · "
+
+#: Names for ids: an ``{id: name}`` mapping (user and queue ids), or a dataset folder
+#: whose ``dims/`` tables ``diarkit names`` wrote.
+Names: TypeAlias = "Mapping[str, str] | str | os.PathLike[str] | None"
+
+
+def _base(lane: str) -> str:
+    """The speaker of a lane name (``"agent · Ana"`` -> ``"agent"``)."""
+    return lane.split(LANE_SEP, 1)[0]
+
+
+def names_of(names: Names) -> dict[str, str]:
+    """``{id: name}`` from a mapping, or from a dataset's ``dims/`` (users and queues).
+
+    Returns an empty dict for None or a dataset without resolved names.
+    """
+    if names is None:
+        return {}
+    if isinstance(names, Mapping):
+        return {str(k): str(v) for k, v in names.items() if v is not None}
+    from diarkit.capture.analytics import load_names
+
+    out: dict[str, str] = {}
+    for kind in ("users", "queues"):
+        out.update(load_names(os.fspath(names), kind))
+    return out
+
+
+def _labels(frame: pd.DataFrame, id_col: str, name_col: str,
+            names: Mapping[str, str]) -> pd.Series | None:
+    """Per-row display label of an id column: the name column's value, else the id's
+    name in ``names``, else the (short) id; None when no names are available at all
+    (no name column and no ``names``), so plots stay as they were without names."""
+    has_id, has_name = id_col in frame.columns, name_col in frame.columns
+    if not has_name and not (has_id and names):
+        return None
+    empty = pd.Series(pd.NA, index=frame.index, dtype="string")
+    ids = frame[id_col].astype("string") if has_id else empty
+    label = frame[name_col].astype("string") if has_name else empty
+    same = (label == ids).fillna(False).to_numpy(dtype=bool)
+    label = label.mask(same)  # add_names keeps the id as the name of an unknown id
+    label = label.fillna(ids.map(names).astype("string"))
+    return label.fillna(ids.map(lambda v: _short_id(v) if isinstance(v, str) else v)
+                        .astype("string"))
 
 
 def format_mmss(seconds: float, _pos: object = None) -> str:
@@ -217,8 +270,10 @@ def _ordered_speakers(names: Iterable[str], speakers: Sequence[str] | None) -> l
     present = list(dict.fromkeys(str(n) for n in names))
     if speakers is not None:
         return list(speakers) + [s for s in present if s not in speakers]
-    known = [s for s in _SPEAKER_ORDER if s in present]
-    return known + sorted(s for s in present if s not in known)
+    rank = {s: i for i, s in enumerate(_SPEAKER_ORDER)}
+    known = sorted((s for s in present if _base(s) in rank),
+                   key=lambda s: (rank[_base(s)], s != _base(s), s))
+    return known + sorted(s for s in present if _base(s) not in rank)
 
 
 def plot_timeline(
@@ -237,6 +292,7 @@ def plot_timeline(
     silence_phases: Sequence[str] = ("talk",),
     shares: dict[str, float] | None = None,
     shares_label: str = "talk share",
+    names: Names = None,
 ) -> Axes:
     """Draw one conversation as a speaker timeline; the x axis is call time in mm:ss.
 
@@ -270,7 +326,14 @@ def plot_timeline(
         shares: talk share per speaker (0-1) to print above the plot instead of the
             plot's own (speaker time over first speech to last speech), e.g. the
             ``talk_share_call`` of ``talk_stats`` so a report shows one figure.
-        shares_label: what ``shares`` are, printed before them.
+        shares_label: what ``shares`` are, printed before them (keyed by speaker;
+            per-agent lanes use their speaker's figure).
+        names: names of user and queue ids (an ``{id: name}`` mapping, or a dataset
+            folder with ``dims/`` from ``diarkit names``). When names are available
+            (this, or a ``user_name`` column) and the segments carry ``user_id``
+            (attributed segments), each agent gets a lane labelled ``agent · <name>``
+            (the short id where a name is unknown); a ``queue_name``/``queue_id``
+            column names the queue in the default title.
 
     Returns:
         The Axes drawn on.
@@ -290,6 +353,13 @@ def plot_timeline(
     valid = np.isfinite(starts) & np.isfinite(ends)
     frame, starts, ends = frame[valid], starts[valid], ends[valid]
     spk = frame["speaker"].astype("string").fillna("unknown").to_numpy(dtype=object)
+    known = names_of(names)
+    agent_labels = _labels(frame, "user_id", "user_name", known)
+    if agent_labels is not None:  # one lane per agent, labelled by name
+        lab = agent_labels.to_numpy(dtype=object, na_value=None)
+        for i in np.flatnonzero((spk == "agent") & np.array([x is not None for x in lab],
+                                                           dtype=bool)):
+            spk[i] = f"agent{LANE_SEP}{lab[i]}"
     order = _ordered_speakers(spk, speakers)
     lanes = list(order)
     spans = _phase_spans(phases, frame, conversation_id)
@@ -391,10 +461,17 @@ def plot_timeline(
     if title is None:
         cid = str(frame["conversation_id"].iloc[0]) if len(frame) else str(conversation_id)
         title = f"Conversation {_short_id(cid)} · {format_mmss(t1 - t0)}"
+        queue = _labels(frame, "queue_id", "queue_name", known)
+        if queue is None and "queue_id" in frame.columns:
+            queue = frame["queue_id"].astype("string").map(
+                lambda v: _short_id(v) if isinstance(v, str) else v).astype("string")
+        if queue is not None and queue.notna().any():
+            title += f" · queue {queue.dropna().iloc[0]}"
     ax.set_title(title, loc="left", fontsize=11, pad=15)
     call = max(t1 - call_start, 1e-9)
     if shares is not None:  # the caller's figures (e.g. talk_stats' talk_share_call)
-        parts = [f"{name} {float(shares[name]):.0%}" for name in order if name in shares]
+        keys = dict.fromkeys(name if name in shares else _base(name) for name in order)
+        parts = [f"{name} {float(shares[name]):.0%}" for name in keys if name in shares]
         head = f"{shares_label}: "
     else:
         parts = [
@@ -470,6 +547,7 @@ def plot_talk_share(
     top: int = 25,
     sort_by: str = "agent",
     include: Iterable[object] = (),
+    names: Names = None,
 ) -> Axes:
     """Draw each conversation's talk share per speaker as a 100 % stacked horizontal bar.
 
@@ -492,6 +570,12 @@ def plot_talk_share(
         sort_by: speaker whose share orders the bars (largest on top).
         include: conversation ids always drawn, whatever ``top`` (e.g. the calls a
             report flags as outliers); their labels are orange and marked ``*``.
+        names: names of user and queue ids (an ``{id: name}`` mapping, or a dataset
+            folder with ``dims/`` from ``diarkit names``). When names are available
+            (this, or ``user_name``/``queue_name`` columns as ``add_names`` and
+            ``with_queues`` add them), each bar's label names the call's agents and its
+            queue after the conversation id: ``"273b8334 · Ana Lopez · Sales"`` (the
+            short id where a name is unknown).
 
     Returns:
         The Axes drawn on.
@@ -564,8 +648,22 @@ def plot_talk_share(
                         color="white" if name in ("agent", "ivr") else "#222222")
         left += vals
     marked = set(forced)
-    labels = [f"*{s}" if c in marked else s
+    known = names_of(names)
+    extra: list[pd.Series] = []
+    agent_labels = _labels(frame, "user_id", "user_name", known)
+    if agent_labels is not None:
+        mine = agent_labels.notna() & (frame["speaker"] == "agent")
+        extra.append(agent_labels[mine].groupby(frame.loc[mine, "conversation_id"],
+                                                observed=True)
+                     .agg(lambda v: ", ".join(dict.fromkeys(v))))
+    queue_labels = _labels(frame, "queue_id", "queue_name", known)
+    if queue_labels is not None:
+        extra.append(queue_labels.dropna().groupby(
+            frame.loc[queue_labels.notna(), "conversation_id"], observed=True).first())
+    shorts = [LANE_SEP.join([s, *(str(e[c]) for e in extra if c in e.index)])
               for c, s in zip(shares.index, _short_ids(shares.index), strict=True)]
+    labels = [f"*{s}" if c in marked else s
+              for c, s in zip(shares.index, shorts, strict=True)]
     ax.set_yticks(y, labels, fontsize=8, family="monospace")
     for tick, cid in zip(ax.get_yticklabels(), shares.index, strict=True):
         if cid in marked:

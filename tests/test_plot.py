@@ -390,3 +390,72 @@ def test_timeline_prints_the_callers_shares():
                             shares_label="talk share (talk_share_call)")
     summary = next(t.get_text() for t in ax.texts if "talk share" in t.get_text())
     assert summary.startswith("talk share (talk_share_call): agent 25% · customer 40%")
+
+
+# -- names of agents and queues -----------------------------------------------------------
+
+ANA = "a1a1a1a1-0000-0000-0000-000000000001"
+BOB = "b2b2b2b2-0000-0000-0000-000000000002"
+NEW = "c3c3c3c3-0000-0000-0000-000000000003"  # an id the directory does not know
+SALES = "d4d4d4d4-0000-0000-0000-000000000004"
+
+
+def _transfer_segments():
+    """A transferred call: Ana, then Bob; attributed segments (``user_id``) on queue Sales."""
+    seg = make_segments([*SMALL, ("agent", 55.0, 60.0, 0.9)])
+    seg["user_id"] = pd.array([ANA, None, ANA, None, BOB], dtype="string")
+    seg["queue_id"] = pd.array([SALES] * len(seg), dtype="string")
+    return seg
+
+
+def test_timeline_labels_each_agent_lane_by_name():
+    seg = _transfer_segments()
+    names = {ANA: "Ana Lopez", BOB: "Bob Smith", SALES: "Sales"}
+    ax = plot.plot_timeline(seg, names=names, shares={"agent": 0.4, "customer": 0.3})
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[:3] == ["agent · Ana Lopez", "agent · Bob Smith", "customer"]
+    colours = {t.get_text(): t.get_color() for t in ax.get_yticklabels()}
+    assert colours["agent · Bob Smith"] == plot.SPEAKER_COLOURS["agent"]
+    assert ax.get_title(loc="left").endswith("· queue Sales")
+    # the caller's shares are per speaker: printed once for the agent lanes
+    summary = next(t.get_text() for t in ax.texts if t.get_text().startswith("talk share"))
+    assert "agent 40%" in summary and summary.count("agent") == 1
+    # an id the names do not know falls back to its short id; no names: one agent lane
+    seg["user_id"] = pd.array([ANA, None, ANA, None, NEW], dtype="string")
+    ax = plot.plot_timeline(seg, names={ANA: "Ana Lopez"})
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["agent · Ana Lopez",
+                                                                 "agent · c3c3c3c3"]
+    ax = plot.plot_timeline(seg)
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["agent", "customer"]
+    # a user_name column (add_names) is a name source too
+    seg["user_name"] = pd.array(["Ana Lopez", None, "Ana Lopez", None, NEW], dtype="string")
+    ax = plot.plot_timeline(seg)
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["agent · Ana Lopez",
+                                                                 "agent · c3c3c3c3"]
+
+
+def test_talk_share_labels_calls_with_agent_and_queue_names(tmp_path):
+    stats = _stats()
+    stats["user_id"] = pd.array([ANA, None, NEW, None, None], dtype="string")
+    stats["queue_id"] = pd.array([SALES, SALES, None, None, None], dtype="string")
+    ax = plot.plot_talk_share(stats, names={ANA: "Ana Lopez", SALES: "Sales"})
+    labels = {t.get_text() for t in ax.get_yticklabels()}
+    assert labels == {"c1 · Ana Lopez · Sales", "c2 · c3c3c3c3"}
+    # without names the labels are the conversation ids, as before
+    assert {t.get_text() for t in plot.plot_talk_share(stats).get_yticklabels()} == {"c1", "c2"}
+    # names from a dataset's dims/ (the tables `diarkit names` writes)
+    from datetime import UTC, datetime
+
+    from diarkit.capture.analytics import DIMS_DIR
+    from diarkit.io.dataset import write_table_atomic
+
+    now = datetime.now(UTC)
+    for kind, rows in (("users", {ANA: "Ana Lopez", NEW: "Nina New"}), ("queues",
+                                                                         {SALES: "Sales"})):
+        write_table_atomic(pa.table({
+            "id": list(rows), "name": list(rows.values()),
+            "resolved_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC"))}),
+            tmp_path / DIMS_DIR / f"{kind}.parquet")
+    ax = plot.plot_talk_share(stats, names=tmp_path, include=["c2"])
+    labels = {t.get_text() for t in ax.get_yticklabels()}
+    assert labels == {"c1 · Ana Lopez · Sales", "*c2 · Nina New"}

@@ -215,6 +215,7 @@ def fleet_report(
     low_confidence: pd.DataFrame | None = None,
     phases: pd.DataFrame | None = None,
     complete_only: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> Report:
     """Lay out a fleet report: KPI tiles, fleet plots, flagged calls, timelines, capture health.
 
@@ -241,6 +242,10 @@ def fleet_report(
             second covered by live capture or back-fill), and say so; the "Every call"
             table still lists every call with its coverage. Pass ``fleet`` computed the
             same way (``fleet_stats(..., complete_only=True)``).
+        names: ``{id: name}`` of users and queues (``diarkit names``): the talk-share
+            chart and the timelines label agents (and queues) by name
+            (``diarkit.plot``'s ``names=``); names in ``stats`` columns (``user_name``)
+            are used too.
 
     Returns:
         A ``Report``; call ``.write(path)``.
@@ -315,7 +320,7 @@ def fleet_report(
     top = max(25, len(flagged_ids) + 5)
     denominator = "speech" if share_col == "talk_share_speech" else "call"
     _embed(report, plot_talk_share(stats, denominator=denominator, top=top,
-                                   include=flagged_ids),
+                                   include=flagged_ids, names=names),
            caption=f"Who talks: {defs['talk_share'].name} per call ({share_col}); grey: "
            f"{defs['nobody_speaking'].name} ({defs['nobody_speaking'].formula}). Every "
            f"flagged call is drawn (orange, marked *: {len(flagged_ids)}), then the "
@@ -355,7 +360,7 @@ def fleet_report(
                                          silence_phases=tuple(getattr(
                                              prof, "silence_phases", ("talk",))),
                                          shares=shares, shares_label=f"talk share "
-                                         f"({share_col})"),
+                                         f"({share_col})", names=names),
                    alt=f"timeline of {cid}")
 
     covered = all(c in every.columns for c in COVERAGE_COLUMNS)

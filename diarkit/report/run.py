@@ -202,10 +202,13 @@ def build_report(
         raise NoConversationsError(f"no conversation to report on in {root} (filters: "
                                    f"{given})", filters)
     stats = canonical(analysis.stats)
+    names = None
     if (root / "dims").is_dir():  # `diarkit names` resolved ids: label agents by name
         from diarkit.capture.analytics import add_names
+        from diarkit.plot import names_of
 
         stats = add_names(stats, str(root))
+        names = names_of(root)
     gaps = load_gaps(root) if (root / "gaps").is_dir() else None
     if coverage is None:  # back-fill ran or the capture lost time: how much anyone saw
         coverage = complete_only or (root / "backfill").is_dir() or (
@@ -244,7 +247,7 @@ def build_report(
         gaps=gaps, unfinished=len(analysis.unfinished),
         fleet=fleet_stats(stats, by=(), complete_only=complete_only), timelines=timelines,
         profile=profile, low_confidence=analysis.low_confidence, phases=analysis.phases,
-        complete_only=complete_only,
+        complete_only=complete_only, names=names,
     )
     if cov is not None:
         from .reconcile import add_coverage_section

@@ -152,3 +152,37 @@ def test_cli_stats_by_queue_and_agent_show_names(org, tmp_path):
     named = agents[agents["user_id"].notna()]
     assert len(named) and (named["user_name"] == named["user_id"].map(users)).all()
     assert "queue_id" not in agents.columns
+
+
+def test_plots_label_agents_and_queues_by_the_directory_names(org):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from diarkit.plot import plot_talk_share, plot_timeline
+    from diarkit.report.analyse import analyse_dataset
+
+    scenario, root = org
+    users, queues = load_names(str(root), "users"), load_names(str(root), "queues")
+    stats = conversation_stats(root, queues=True)
+    try:
+        ax = plot_talk_share(stats, names=root, top=len(scenario.plans))
+        labels = {t.get_text().split(" · ", 1)[0]: t.get_text() for t in ax.get_yticklabels()}
+        assert len(labels) == len(scenario.plans)
+        for p in scenario.plans:
+            label = labels[p.conversation_id[:8]]
+            assert label.endswith(f" · {queues[p.queue_id]}"), label
+            if p.kind == "basic":
+                assert f" · {users[p.user_id]} · " in label, label
+        basic = next(p for p in scenario.plans if p.kind == "basic")
+        segments = analyse_dataset(root, conversations=[basic.conversation_id]).segments
+        ax = plot_timeline(segments, basic.conversation_id, names=root)
+        lanes = [t.get_text() for t in ax.get_yticklabels()]
+        assert f"agent · {users[basic.user_id]}" in lanes
+        # with the call's queue on the segments the title names it
+        ax = plot_timeline(segments.assign(queue_id=basic.queue_id), basic.conversation_id,
+                           names=root)
+        assert ax.get_title(loc="left").endswith(f"· queue {queues[basic.queue_id]}")
+    finally:
+        plt.close("all")
