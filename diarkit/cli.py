@@ -54,6 +54,10 @@ def demo(out: str, conversations: int, speed: float, seed: int, faults: tuple[st
     type=click.Path(dir_okay=False),
     help="File holding the client secret (default: $GENESYS_CLIENT_SECRET).",
 )
+@click.option("--clients-file", type=click.Path(dir_okay=False),
+              help="Several OAuth clients, one 'CLIENT_ID SECRET' per line (chmod 600): "
+              "follow mode spreads channels and subscription requests over them "
+              "(instead of --client-id/--client-secret-file).")
 @click.option("--conversation", "conversations", multiple=True, help="Conversation id (repeat).")
 @click.option("--follow-queue", "follow_queues", multiple=True, help="Follow a queue's calls.")
 @click.option("--follow-user", "follow_users", multiple=True, help="Follow a user's calls.")
@@ -98,6 +102,7 @@ def capture(
     api_base: str | None,
     client_id: str | None,
     client_secret_file: str | None,
+    clients_file: str | None,
     conversations: tuple[str, ...],
     follow_queues: tuple[str, ...],
     follow_users: tuple[str, ...],
@@ -122,7 +127,8 @@ def capture(
                           "--follow-user": follow_users, "--env": environment,
                           "--region": region, "--login-base": login_base,
                           "--api-base": api_base, "--client-id": client_id,
-                          "--client-secret-file": client_secret_file}
+                          "--client-secret-file": client_secret_file,
+                          "--clients-file": clients_file}
         given = [flag for flag, value in websocket_only.items() if value]
         if given:
             raise click.UsageError(f"{', '.join(given)}: WebSocket options, not for --source sqs://")
@@ -148,6 +154,7 @@ def capture(
         api_base=api_base,
         client_id=client_id,
         client_secret_file=client_secret_file,
+        clients_file=clients_file,
         conversations=conversations,
         follow_queues=follow_queues,
         follow_users=follow_users,

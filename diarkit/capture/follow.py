@@ -134,6 +134,10 @@ class FollowTracker:
         f = self._live.get(conversation_id)
         return f is not None and f.call_ended_at is not None
 
+    def following(self, conversation_id: str) -> bool:
+        """True while ``conversation_id`` is followed (not dropped yet)."""
+        return conversation_id in self._live
+
     @property
     def active(self) -> list[str]:
         """Followed conversations not yet dropped."""
@@ -153,6 +157,7 @@ class TopicPlan:
     clients: int = 1
     channels: list[list[str]] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
+    _where: dict[str, int] = field(default_factory=dict)  # topic -> channel index
 
     def place(
         self,
@@ -172,15 +177,16 @@ class TopicPlan:
             ValueError: every channel of every client is full (a new channel would
                 exceed ``max_channels``; a 21st evicts the oldest).
         """
-        for i, topics in enumerate(self.channels):
-            if topic in topics:
-                return i, False
+        known = self._where.get(topic)
+        if known is not None:
+            return known, False
         room = False
         for i, topics in enumerate(self.channels):
             if len(topics) < self.per_channel:
                 room = True
                 if can_use is None or can_use(i):
                     topics.append(topic)
+                    self._where[topic] = i
                     return i, False
         counts = [self.owners.count(k) for k in range(self.clients)]
         open_ok = [k for k in range(self.clients) if counts[k] < self.max_channels]
@@ -197,15 +203,15 @@ class TopicPlan:
         client = min(allowed, key=lambda k: (counts[k], k))
         self.channels.append([topic])
         self.owners.append(client)
+        self._where[topic] = len(self.channels) - 1
         return len(self.channels) - 1, True
 
     def remove(self, topic: str) -> int | None:
         """Remove ``topic``; return the index of the channel that held it (None: none did)."""
-        for i, topics in enumerate(self.channels):
-            if topic in topics:
-                topics.remove(topic)
-                return i
-        return None
+        index = self._where.pop(topic, None)
+        if index is not None:
+            self.channels[index].remove(topic)
+        return index
 
     def topics(self, index: int) -> list[str]:
         """The topics of channel ``index``."""

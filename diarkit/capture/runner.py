@@ -27,7 +27,7 @@ from .errors import CaptureError
 from .recorder import recover_dataset
 from .session import Capture
 from .stats import CaptureStats
-from .token import Secret, read_secret_file
+from .token import Secret, read_clients_file, read_secret_file
 
 ENV_CLIENT_ID = "GENESYS_CLIENT_ID"
 ENV_CLIENT_SECRET = "GENESYS_CLIENT_SECRET"
@@ -82,6 +82,7 @@ def run_capture(
     api_base: str | None = None,
     client_id: str | None = None,
     client_secret_file: str | Path | None = None,
+    clients_file: str | Path | None = None,
     conversations: Iterable[str] = (),
     follow_queues: Iterable[str] = (),
     follow_users: Iterable[str] = (),
@@ -104,14 +105,20 @@ def run_capture(
     right after, and a late extra Ctrl-C must not turn a clean stop into a kill.
     """
     try:
-        cid, secret = credentials(client_id, client_secret_file)
+        if clients_file is not None:  # several OAuth clients (diarkit.capture.token)
+            if client_id or client_secret_file:
+                raise CaptureError("give --clients-file or --client-id/--client-secret-file, "
+                                   "not both")
+            who: dict[str, Any] = {"clients": read_clients_file(clients_file)}
+        else:
+            cid, secret = credentials(client_id, client_secret_file)
+            who = {"client_id": cid, "client_secret": secret}
         capture = Capture(
             out,
             environment=environment,
             login_base=login_base,
             api_base=api_base,
-            client_id=cid,
-            client_secret=secret,
+            **who,
             conversations=conversations,
             follow_queues=follow_queues,
             follow_users=follow_users,

@@ -624,6 +624,14 @@ class Capture:
                     pass
                 else:
                     self._command(verb, arg)
+                    # a burst of new calls (thousands at a busy center) is taken in one
+                    # go, then one tick: not one tick (a scan of every call) per call
+                    for _ in range(10_000):
+                        try:
+                            verb, arg = self._commands.get_nowait()
+                        except queue.Empty:
+                            break
+                        self._command(verb, arg)
                 self._tick()
         except StoppedError:
             pass
@@ -670,7 +678,6 @@ class Capture:
         self._pending_adds.append(arg)  # subscribed with the next batch (_flush_follow)
         if self._batch_since is None:
             self._batch_since = time.monotonic()
-        self._flush_follow(time.monotonic())
 
     def _missed_call(self, cid: str, begun: int | None, why: str) -> None:
         """Record a followed call that got no subscription as a ``late_join`` gap.
@@ -703,12 +710,16 @@ class Capture:
         ``late_join`` gap, never silently lost.
         """
         if self._pending_adds:  # calls over before a batch took them: recorded at once
+            keep: list[str] = []
+            gone: list[tuple[str, int | None]] = []
             with self._lock:
-                live = set(self.tracker.active)
-                gone = [(c, self._late.pop(c, None)) for c in self._pending_adds
-                        if c not in live]
+                for c in self._pending_adds:
+                    if self.tracker.following(c):
+                        keep.append(c)
+                    else:
+                        gone.append((c, self._late.pop(c, None)))
             if gone:
-                self._pending_adds = [c for c in self._pending_adds if c in live]
+                self._pending_adds = keep
                 for cid, begun in gone:
                     self._missed_call(cid, begun, "its call ended before a subscription "
                                                   "batch could take it")

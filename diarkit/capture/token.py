@@ -84,6 +84,42 @@ def read_secret_file(path: str | Path) -> Secret:
     return Secret(value)
 
 
+def read_clients_file(path: str | Path) -> list[tuple[str, Secret]]:
+    """Several OAuth clients from a file: one ``CLIENT_ID SECRET`` per line.
+
+    Blank lines and lines starting with ``#`` are skipped; the id and the secret are
+    separated by whitespace (or one ``:``). A file other users may read is read all the
+    same but logged as a warning (``chmod 600``), as ``read_secret_file`` does.
+
+    Raises:
+        CaptureError: the file is missing, unreadable, empty, a line has no secret, or a
+            client id repeats (the message names the file and line, never a secret).
+    """
+    p = Path(path)
+    read_secret_file(p)  # the permission warning and the missing/empty file errors
+    text = p.read_text(encoding="utf-8")
+    out: list[tuple[str, Secret]] = []
+    seen: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 1)
+        if len(parts) == 1 and ":" in line:
+            parts = line.split(":", 1)
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise CaptureError(f"{p}:{n}: expected 'CLIENT_ID SECRET' (an OAuth client id, "
+                               "then its secret)")
+        cid = parts[0].strip()
+        if cid in seen:
+            raise CaptureError(f"{p}:{n}: client id {cid} already given on line {seen[cid]}")
+        seen[cid] = n
+        out.append((cid, Secret(parts[1].strip())))
+    if not out:
+        raise CaptureError(f"{p}: no OAuth client in the file (lines 'CLIENT_ID SECRET')")
+    return out
+
+
 class TokenSource:
     """Client-credentials access tokens for one OAuth client, cached and refreshed early.
 

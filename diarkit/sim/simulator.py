@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,9 @@ class Simulator:
         ledger_maxlen: keep only the newest entries in the ledger (None: all).
         routes: extra route installers ``install(router, server)`` for this simulator
             (``diarkit.sim.server.EXTRA_ROUTES`` holds those every simulator gets).
+        schedule: builds the frames to send instead of the scenario's calls, given the
+            call clock's epoch ms: a sorted list of ``diarkit.sim.frames.LazyFrame``
+            (benchmarks of thousands of light calls; give ``conversations=0``).
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class Simulator:
         chaos_every_s: float | None = None,
         ledger_maxlen: int | None = None,
         routes: Sequence[RouteInstaller] = (),
+        schedule: Callable[[int], list[LazyFrame]] | None = None,
     ) -> None:
         self.seed = seed
         self._scenario_args = {
@@ -125,6 +129,7 @@ class Simulator:
             "grouping": grouping, "kinds": kinds,
         }
         self._fixed_epoch = epoch_ms
+        self._schedule = schedule
         self.scenario: Scenario = build_scenario(
             **self._scenario_args, epoch_ms=epoch_ms or int(time.time() * 1000)  # type: ignore[arg-type]
         )
@@ -330,6 +335,10 @@ class Simulator:
 
     def _render(self) -> list[LazyFrame]:
         """Shift the call clock to now (unless ``epoch_ms`` was given) and plan frames."""
+        if self._schedule is not None:
+            epoch = self._fixed_epoch or int(time.time() * 1000)
+            self._call_epoch_ms = epoch
+            return self._schedule(epoch)
         if self._fixed_epoch is None:  # same ids and words: only the clock moves
             epoch = int(time.time() * 1000)
             plans = tuple(dataclasses.replace(p, session_start_epoch_ms=epoch + p.start_ms)
@@ -339,6 +348,12 @@ class Simulator:
         else:
             self._call_epoch_ms = self._fixed_epoch
         return lazy_schedule(self.scenario)
+
+    @property
+    def call_epoch_ms(self) -> int | None:
+        """Epoch ms of call time zero (frames' ``at_ms`` count from it); None before the
+        calls start."""
+        return self._call_epoch_ms
 
     def call_clock(self) -> float:
         """The simulated calls' clock now, epoch seconds (``Capture(clock=sim.call_clock)``).

@@ -310,3 +310,69 @@ def test_two_oauth_clients_catch_a_burst_one_alone_throttles(tmp_path):
     assert owned["m1"] >= 2 and owned["m2"] >= 2  # both tokens hold channels
     for cap in caps.values():
         assert all(c.notifications.retries == 0 for c in cap.clients)
+
+
+# ---------------------------------------------------------------- several OAuth clients
+
+
+def test_clients_file_is_read_with_line_numbers_and_no_secret_shown(tmp_path):
+    from diarkit.capture.errors import CaptureError
+    from diarkit.capture.token import read_clients_file
+
+    good = tmp_path / "clients"
+    good.write_text("# two clients\nid-one  s3cret-one\n\nid-two:s3cret-two\n")
+    good.chmod(0o600)
+    pairs = read_clients_file(good)
+    assert [c for c, _ in pairs] == ["id-one", "id-two"]
+    assert pairs[1][1].reveal() == "s3cret-two" and "s3cret" not in repr(pairs)
+    for text, match in (("id-only\n", "clients:1: expected 'CLIENT_ID SECRET'"),
+                        ("a x1\nb x2\na x3\n", "clients:3: client id a already given on line 1"),
+                        ("# nothing\n\n", "no OAuth client in the file")):
+        good.write_text(text)
+        with pytest.raises(CaptureError, match=match) as err:
+            read_clients_file(good)
+        assert "x1" not in str(err.value) and "x3" not in str(err.value)
+
+
+def test_capture_clients_argument_is_checked():
+    from diarkit.capture import Capture
+
+    base = {"login_base": "http://127.0.0.1:9", "api_base": "http://127.0.0.1:9",
+            "follow_queues": ["q1"]}
+    with pytest.raises(ValueError, match="not both"):
+        Capture("/tmp/x-never", client_id="a", client_secret="b", clients=[("c", "d")], **base)
+    with pytest.raises(ValueError, match="given twice: a"):
+        Capture("/tmp/x-never", clients=[("a", "b"), ("a", "c")], **base)
+    with pytest.raises(ValueError, match=r"clients\[1\]: expected \(client_id, client_secret\)"):
+        Capture("/tmp/x-never", clients=[("a", "b"), "c"], **base)  # type: ignore[list-item]
+
+
+def test_diarkit_capture_clients_file_uses_every_client(tmp_path):
+    """``diarkit capture --clients-file``: every client's token is fetched at start (a
+    wrong secret on the second one fails the capture, naming that client), and a good
+    file captures."""
+    from click.testing import CliRunner
+
+    from diarkit.cli import cli
+    from tests.capture.simhelp import make_sim
+
+    with make_sim(conversations=2, call_duration_s=(20.0, 30.0), speed=30.0,
+                  autostart=True, start_delay_s=1.0) as sim:
+        sim.add_client("m2", "pw-m2")
+        creds = tmp_path / "clients"
+        common = ["capture", "--login-base", sim.login_base, "--api-base", sim.api_base,
+                  "--clients-file", str(creds), "--quiet", "--heartbeat", "0.25"]
+        for q in sim.queue_ids:
+            common += ["--follow-queue", q]
+        creds.write_text(f"{sim.client_id} {sim.client_secret}\nm2 wrong-secret\n")
+        creds.chmod(0o600)
+        bad = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "bad"),
+                                       "--duration", "2"])
+        assert bad.exit_code == 1 and "m2" in bad.output and "wrong-secret" not in bad.output
+        creds.write_text(f"{sim.client_id} {sim.client_secret}\nm2 pw-m2\n")
+        ok = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "ok"),
+                                      "--duration", "4"])
+        assert ok.exit_code == 0, ok.output
+        both = CliRunner().invoke(cli, [*common, "--client-id", "x", "--out",
+                                        str(tmp_path / "x"), "--duration", "1"])
+        assert both.exit_code == 1 and "not both" in both.output
