@@ -30,7 +30,7 @@ from diarkit.analysis.exports import (
     to_webvtt,
 )
 from diarkit.analysis.finality import Finalized, finalize
-from diarkit.analysis.fleet import fleet_stats
+from diarkit.analysis.fleet import fleet_by, fleet_stats, with_queues
 from diarkit.analysis.profiles import PROFILES, Profile, get_profile
 from diarkit.analysis.stats import talk_stats
 from diarkit.analysis.turns import turns
@@ -53,6 +53,7 @@ __all__ = [
     "export_segments",
     "filter_confidence",
     "finalize",
+    "fleet_by",
     "fleet_stats",
     "get_profile",
     "one_timeline",
@@ -66,4 +67,5 @@ __all__ = [
     "to_textgrid",
     "to_webvtt",
     "turns",
+    "with_queues",
 ]
