@@ -177,13 +177,15 @@ def test_silent_socket_is_detected_by_the_watchdog(tmp_path):
 
 
 def test_idle_socket_is_pinged_and_kept(tmp_path):
-    with make_sim() as sim:
-        cap = make_capture(sim, tmp_path)
+    # 1 s heartbeats (ping after 1 s of silence, dead after 2.5 s): 0.25 s ones made a
+    # loaded machine's scheduling stall of ~1 s look like a dead socket (seen: 1.1 s)
+    with make_sim(heartbeat_s=1.0) as sim:
+        cap = make_capture(sim, tmp_path, heartbeat_s=1.0)
         cap.start()
         wait_live(cap)
         sim.faults.stop_heartbeats()
         wait_for(lambda: any('"pong"' in e.text for e in sim.ledger.snapshot()), what="a pong")
-        time.sleep(1.0)  # 4 heartbeat periods: the pongs keep the socket alive
+        time.sleep(4.0)  # 4 heartbeat periods: the pongs keep the socket alive
         stats = cap.stop()
     assert stats.reconnects == 0 and stats.gaps == 0
 
