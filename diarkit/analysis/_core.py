@@ -12,6 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+_MS = 1000.0
+
+
+def to_ms(seconds: np.ndarray) -> np.ndarray:
+    """Seconds as integer milliseconds (the wire's unit), rounded to the nearest."""
+    out: np.ndarray = np.rint(np.asarray(seconds, dtype=np.float64) * _MS).astype(np.int64)
+    return out
+
 
 def codes_of(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (``-1`` for missing) and the labels they index, for a label column.

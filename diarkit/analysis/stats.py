@@ -18,10 +18,12 @@ from diarkit.analysis._core import (
     run_lengths,
     starts_of_runs,
     sweep,
+    to_ms,
     union_blocks,
 )
-from diarkit.analysis.conversation import one_timeline, phase_index, to_ms
+from diarkit.analysis.phases import phase_index
 from diarkit.analysis.profiles import DEFAULT_PROFILE, Profile, get_profile
+from diarkit.analysis.sources import one_timeline
 from diarkit.analysis.turns import merge_backchannels, turn_bounds
 from diarkit.schema import SEGMENTS, STATS, TURNS, validate
 

@@ -266,8 +266,8 @@ def turns(
         ValueError: on missing times, ``end_s < start_s`` or a missing speaker, naming the
             first bad row; on unfinalized input with ``unfinalized="error"``.
     """
-    from diarkit.analysis.conversation import one_timeline
     from diarkit.analysis.profiles import get_profile
+    from diarkit.analysis.sources import one_timeline
 
     validate(segments, SEGMENTS, where="turns()")
     prof = get_profile(profile)
