@@ -391,6 +391,13 @@ class AnalyticsSim:
         srv = self._srv()
         return [p for cid, p in srv.plans.items() if cid in srv.finished]
 
+    def _authed_job(self, request: web.Request) -> _Job | web.Response:
+        """The job of a ``.../jobs/{job}`` request, after the analytics permission check."""
+        token = self._auth(request, ANALYTICS_PERMISSION)
+        if isinstance(token, web.Response):
+            return token
+        return self._job(request)
+
     # ------------------------------------------------------------------ details query
 
     def _select(self, body: Any) -> list[CallPlan] | str:
@@ -431,12 +438,10 @@ class AnalyticsSim:
         if isinstance(plans, str):
             return _error(400, "bad.request", plans)
         paging = body.get("paging") or {}
-        size = int(paging.get("pageSize", 25))
-        number = int(paging.get("pageNumber", 1))
-        if not 1 <= size <= MAX_PAGE_SIZE or number < 1:
-            return _error(400, "bad.request",
-                          f"paging.pageSize must be 1-{MAX_PAGE_SIZE}, pageNumber >= 1")
-        page = plans[(number - 1) * size: number * size]
+        args = _paging(paging.get("pageSize"), paging.get("pageNumber"), "paging.")
+        if isinstance(args, web.Response):
+            return args
+        page = _slice(plans, *args)
         reply: Json = {"totalHits": len(plans)}
         if page:
             reply["conversations"] = [conversation_details(p) for p in page]
@@ -477,10 +482,7 @@ class AnalyticsSim:
 
     async def job_status(self, request: web.Request) -> web.Response:
         """``GET .../jobs/{id}``: ``AsyncQueryStatus``."""
-        token = self._auth(request, ANALYTICS_PERMISSION)
-        if isinstance(token, web.Response):
-            return token
-        job = self._job(request)
+        job = self._authed_job(request)
         if isinstance(job, web.Response):
             return job
         state = self._state(job)
@@ -496,10 +498,7 @@ class AnalyticsSim:
 
     async def job_results(self, request: web.Request) -> web.Response:
         """``GET .../jobs/{id}/results``: a page of conversations and the next ``cursor``."""
-        token = self._auth(request, ANALYTICS_PERMISSION)
-        if isinstance(token, web.Response):
-            return token
-        job = self._job(request)
+        job = self._authed_job(request)
         if isinstance(job, web.Response):
             return job
         state = self._state(job)
@@ -524,10 +523,7 @@ class AnalyticsSim:
 
     async def delete_job(self, request: web.Request) -> web.Response:
         """``DELETE .../jobs/{id}``: forget the job (204)."""
-        token = self._auth(request, ANALYTICS_PERMISSION)
-        if isinstance(token, web.Response):
-            return token
-        job = self._job(request)
+        job = self._authed_job(request)
         if isinstance(job, web.Response):
             return job
         job.deleted = True
@@ -623,18 +619,15 @@ class AnalyticsSim:
         return {"users": users, "queues": queues, "wrapupcodes": codes}
 
     def _listing(self, request: web.Request, names: dict[str, str], kind: str) -> web.Response:
-        try:
-            size = int(request.query.get("pageSize", 25))
-            number = int(request.query.get("pageNumber", 1))
-        except ValueError:
-            return _error(400, "bad.request", "pageSize and pageNumber must be integers")
-        if not 1 <= size <= MAX_PAGE_SIZE or number < 1:
-            return _error(400, "bad.request", f"pageSize must be 1-{MAX_PAGE_SIZE}")
         wanted = request.query.getall("id", [])
         if len(wanted) > MAX_PAGE_SIZE:
             return _error(400, "bad.request", f"at most {MAX_PAGE_SIZE} ids per request")
         ids = [i for i in wanted if i in names] if wanted else sorted(names)
-        page = ids[(number - 1) * size: number * size]
+        args = _paging(request.query.get("pageSize"), request.query.get("pageNumber"))
+        if isinstance(args, web.Response):
+            return args
+        size, number = args
+        page = _slice(ids, size, number)
         path = request.path
         entities = []
         for i in page:
@@ -673,6 +666,27 @@ class AnalyticsSim:
         if isinstance(token, web.Response):
             return token
         return self._listing(request, self.directory()["wrapupcodes"], "wrapupcodes")
+
+
+def _paging(size: Any, number: Any, where: str = "") -> tuple[int, int] | web.Response:
+    """``(pageSize, pageNumber)`` of a Genesys paged request (defaults 25 and 1), or the
+    400 answer when they are not integers with ``pageSize`` 1-``MAX_PAGE_SIZE`` and
+    ``pageNumber`` >= 1. ``where`` prefixes the field names (``"paging."`` in a body)."""
+    try:
+        n_size = int(25 if size is None else size)
+        n_number = int(1 if number is None else number)
+    except (TypeError, ValueError):
+        return _error(400, "bad.request",
+                      f"{where}pageSize and {where}pageNumber must be integers")
+    if not 1 <= n_size <= MAX_PAGE_SIZE or n_number < 1:
+        return _error(400, "bad.request",
+                      f"{where}pageSize must be 1-{MAX_PAGE_SIZE}, {where}pageNumber >= 1")
+    return n_size, n_number
+
+
+def _slice(items: list[Any], size: int, number: int) -> list[Any]:
+    """Page ``number`` (from 1) of ``items``, ``size`` items a page."""
+    return items[(number - 1) * size: number * size]
 
 
 async def _body(request: web.Request) -> Any:

@@ -76,6 +76,21 @@ def test_details_query_conforms_and_matches_ground_truth(org):
         assert metrics["tHandle"] == metrics["tTalk"] + metrics["tHeld"] + metrics["tAcw"]
     bad = raw(client, "POST", f"{DETAILS}/query", json={"paging": {"pageSize": 5}})
     assert bad.status_code == 400 and "interval" in bad.json()["message"]
+    # one paging rule for the details query and the directory listings: 400 and why
+    good = {"interval": f"{iso(lo)}/{iso(hi)}"}
+    for paging, why in (({"pageSize": 0}, "paging.pageSize must be 1-100"),
+                        ({"pageSize": 101}, "paging.pageSize must be 1-100"),
+                        ({"pageNumber": 0}, "paging.pageNumber >= 1"),
+                        ({"pageSize": "x"}, "must be integers")):
+        bad = raw(client, "POST", f"{DETAILS}/query", json={**good, "paging": paging})
+        assert bad.status_code == 400 and why in bad.json()["message"], bad.text
+    for params, why in (({"pageSize": 0}, "pageSize must be 1-100"),
+                        ({"pageNumber": "two"}, "must be integers")):
+        bad = raw(client, "GET", "/api/v2/routing/queues", params=params)
+        assert bad.status_code == 400 and why in bad.json()["message"], bad.text
+    second = raw(client, "GET", "/api/v2/routing/queues", params={"pageSize": 1,
+                                                                  "pageNumber": 2}).json()
+    assert second["pageNumber"] == 2 and len(second["entities"]) == 1
 
 
 def test_async_jobs_conform_page_with_a_cursor_and_are_deleted(org):
