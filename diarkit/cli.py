@@ -95,6 +95,9 @@ def demo(out: str, conversations: int, speed: float, seed: int, faults: tuple[st
 @click.option("--backfill-wait", type=click.FloatRange(min=0), metavar="SECONDS",
               help="After the capture stops, back-fill what it missed (diarkit backfill), "
               "waiting up to SECONDS for transcripts not ready yet.")
+@click.option("--no-timeline", is_flag=True,
+              help="Do not rewrite OUT/timeline/timeline.parquet (the reconciled table SQL "
+              "tools read) when the capture stops.")
 def capture(
     environment: str | None,
     region: str | None,
@@ -116,6 +119,7 @@ def capture(
     visibility_timeout: int | None,
     quiet: bool,
     backfill_wait: float | None = None,
+    no_timeline: bool = False,
 ) -> None:
     """Capture live transcription events into a Parquet dataset (Ctrl-C stops cleanly)."""
     if environment and region:
@@ -166,12 +170,17 @@ def capture(
         keep_heartbeats=keep_heartbeats,
         session_id=session_id,
         restore_signals=False,  # the process ends next: a late Ctrl-C must not kill it
+        timeline=not no_timeline,
     )
     if backfill_wait is not None and code == 0:
         _backfill(out, {"environment": environment, "region": region,
                         "login_base": login_base, "api_base": api_base,
                         "client_id": client_id, "client_secret_file": client_secret_file,
                         "per_minute": 300}, wait_s=backfill_wait)
+        if not no_timeline:  # the back-filled transcripts belong in the timeline too
+            from diarkit.io.timeline import write_timeline
+
+            write_timeline(out)
     raise SystemExit(code)
 
 

@@ -57,6 +57,10 @@ class CaptureOptions:
         max_frame_bytes: frames larger than this are stored truncated and flagged.
         max_retry_after_s: longest wait a ``Retry-After`` header may impose.
         connect_timeout_s: WebSocket connect timeout.
+        timeline: at the end of the capture, after every frame is stored, rewrite the
+            dataset's derived ``timeline/timeline.parquet``
+            (:func:`diarkit.io.timeline.write_timeline`; it loads the whole dataset's
+            segments, so it is off by default in the library and on in ``diarkit capture``).
     """
 
     heartbeat_s: float = 30.0
@@ -77,6 +81,7 @@ class CaptureOptions:
     max_frame_bytes: int = MAX_FRAME_BYTES
     max_retry_after_s: float = MAX_RETRY_AFTER_S
     connect_timeout_s: float = 10.0
+    timeline: bool = False
 
     def __post_init__(self) -> None:
         def positive(name: str, minimum: float = 0.0, *, strict: bool = True) -> None:

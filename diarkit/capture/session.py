@@ -270,6 +270,8 @@ class Capture:
         self.status = st.CONNECTING
         self.message = ""
         self.error: BaseException | None = None
+        #: Why the timeline table was not written at the end (``options.timeline``), or None.
+        self.timeline_error: str | None = None
         #: True once every channel was live at least once.
         self.went_live = False
         #: Frames stored truncated (over ``max_frame_bytes``) and ids skipped as malformed.
@@ -861,6 +863,21 @@ class Capture:
             except OSError as exc:
                 raise RecorderError(f"cannot write gaps of {self.session_id}: {exc}") from None
 
+    def _write_timeline(self) -> None:
+        """Rewrite the derived timeline table; a failure is logged, never fails the capture.
+
+        Every frame is already stored in raw/ and segments/, so the timeline can be
+        written again later (``diarkit rebuild``); ``timeline_error`` keeps the reason.
+        """
+        from diarkit.io.timeline import write_timeline
+
+        try:
+            write_timeline(self.dataset)
+        except Exception as exc:
+            self.timeline_error = f"{type(exc).__name__}: {exc}"
+            log.warning("timeline/timeline.parquet not written (%s); the frames are stored: "
+                        "`diarkit rebuild %s` writes it", self.timeline_error, self.dataset)
+
     def _shutdown(self) -> None:
         self.stopping.set()
         # Each worker notices within poll_s and closes its own socket (one reader per socket).
@@ -879,6 +896,8 @@ class Capture:
             self._write_gaps()
         except Exception as exc:
             self.fail(exc)
+        if self.options.timeline:
+            self._write_timeline()
         for client in self.clients:
             client.releaser.finish()
             for closable in (client.notifications, client.tokens):
