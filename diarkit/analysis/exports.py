@@ -3,6 +3,15 @@
 Every exporter returns a ``str``; writing it to a file is the caller's business (CLI,
 notebook). Lines are built with Arrow string kernels (``pyarrow.compute``) over whole
 columns, never a row loop.
+
+Times are seconds on the transcription session clock, and may be negative: speech
+transcribed before the session start (Genesys early transcription; the simulator's
+``early`` calls). RTTM, CTM, JSON and TextGrid keep the session clock (negative onsets
+are written as such, a TextGrid then starts before 0). WebVTT and SRT cannot write a
+negative timestamp, so when a conversation has one, every cue of it is **shifted** by the
+same offset so that the earliest cue starts at 00:00:00.000: the cues keep their
+durations and the time between them, and WebVTT says so in a ``NOTE`` (SRT has no
+comments). ``vtt_shift_s`` gives the offset.
 """
 
 from __future__ import annotations
@@ -47,8 +56,6 @@ def _checked(
         raise SchemaError(f"{where}: the table lacks column(s) {missing}")
     check_intervals(table, where, ("conversation_id", "speaker"))
     start = float_array(table["start_s"])
-    if (start < 0).any():
-        raise ValueError(f"{where}: negative start_s; times must be seconds from session start")
     conv, labels = codes_of(table["conversation_id"])
     order = order_by(conv, len(labels), start, float_array(table["end_s"]))
     columns = [*needs, *(c for c in optional if c in table.columns and c not in needs)]
@@ -92,9 +99,11 @@ def _concat(*parts: Any) -> pa.Array:
 
 
 def _fixed3(seconds: np.ndarray) -> pa.Array:
-    """Seconds as text with exactly three decimals."""
+    """Seconds as text with exactly three decimals (``-0.250`` for a quarter before 0)."""
     ms = np.round(seconds * 1000.0).astype(np.int64)
-    return _concat(_ints(ms // 1000), ".", _ints(ms % 1000, 3))
+    sign = pc.if_else(pa.array(ms < 0), "-", "")
+    ms = np.abs(ms)
+    return _concat(sign, _ints(ms // 1000), ".", _ints(ms % 1000, 3))
 
 
 def _clock(seconds: np.ndarray, decimal: str) -> pa.Array:
@@ -149,13 +158,37 @@ def _no_space(labels: pa.Array, what: str, where: str) -> pa.Array:
 
 
 def _cue_rows(table: pd.DataFrame) -> tuple[pa.Array, pa.Array, np.ndarray, np.ndarray]:
-    """Speaker, one-line text, start and end (s) of rows with text; cues last >= 1 ms."""
+    """Speaker, one-line text, start and end (s) of rows with text; cues last >= 1 ms.
+
+    Times are shifted by :func:`vtt_shift_s` (0 unless a cue starts before 0).
+    """
     text = _one_line(_text(table["text"]))
     keep = pc.greater(pc.utf8_length(text), 0)
     keep_np = keep.to_numpy(zero_copy_only=False)
     start = float_array(table["start_s"])[keep_np]
-    end = np.maximum(float_array(table["end_s"])[keep_np], start + 0.001)
+    shift = _shift(start)
+    start = start + shift
+    end = np.maximum(float_array(table["end_s"])[keep_np] + shift, start + 0.001)
     return _one_line(_text(table["speaker"])).filter(keep), text.filter(keep), start, end
+
+
+def _shift(start: np.ndarray) -> float:
+    """Seconds added to every cue so that none starts before 0 (0.0 when none does)."""
+    if not len(start):
+        return 0.0
+    first_ms = int(np.round(float(start.min()) * 1000.0))
+    return -first_ms / 1000.0 if first_ms < 0 else 0.0
+
+
+def vtt_shift_s(table: pd.DataFrame) -> float:
+    """Seconds WebVTT/SRT exports add to every cue of ``table`` (one conversation).
+
+    0.0 when no row with text starts before the session start; else minus the earliest
+    such start (integer milliseconds), so the earliest cue starts at 00:00:00.000.
+    """
+    checked = _checked(table, "vtt_shift_s()")
+    keep = pc.greater(pc.utf8_length(_one_line(_text(checked["text"]))), 0)
+    return _shift(float_array(checked["start_s"])[keep.to_numpy(zero_copy_only=False)])
 
 
 def to_rttm(table: pd.DataFrame) -> str:
@@ -245,7 +278,9 @@ def to_webvtt(table: pd.DataFrame) -> str:
     """WebVTT text with ``<v speaker>`` voice tags, times ``HH:MM:SS.mmm`` (one conversation).
 
     Rows with empty text are left out; a zero-length row gets a 1 ms cue. ``&``, ``<``
-    and ``>`` are escaped; line breaks in text become spaces.
+    and ``>`` are escaped; line breaks in text become spaces. Times are seconds from the
+    session start; when a cue starts before it (early transcription), every cue is
+    shifted by :func:`vtt_shift_s` and a ``NOTE`` after the header says by how much.
 
     Raises:
         ValueError: when the table holds more than one conversation.
@@ -253,6 +288,13 @@ def to_webvtt(table: pd.DataFrame) -> str:
     table = _checked(table, "to_webvtt()")
     _one_conversation(table, "to_webvtt()")
     speaker, text, start, end = _cue_rows(table)
+    shift = vtt_shift_s(table)
+    note = (
+        f"NOTE times are seconds from the transcription session start plus {shift:.3f} s: "
+        "speech began before the session start (early transcription)\n\n"
+        if shift
+        else ""
+    )
 
     def esc(arr: pa.Array) -> pa.Array:
         for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
@@ -269,13 +311,15 @@ def to_webvtt(table: pd.DataFrame) -> str:
         esc(text),
         "\n\n",
     )
-    return "WEBVTT\n\n" + _joined(cues)
+    return "WEBVTT\n\n" + note + _joined(cues)
 
 
 def to_srt(table: pd.DataFrame, speaker_prefix: bool = True) -> str:
     """SubRip text, times ``HH:MM:SS,mmm``, text prefixed ``speaker: `` (one conversation).
 
-    Rows with empty text are left out; a zero-length row gets a 1 ms cue.
+    Rows with empty text are left out; a zero-length row gets a 1 ms cue. When a cue
+    starts before the session start (early transcription), every cue is shifted by
+    :func:`vtt_shift_s` (SubRip has no comment to say so).
 
     Raises:
         ValueError: when the table holds more than one conversation.
@@ -297,7 +341,9 @@ def to_srt(table: pd.DataFrame, speaker_prefix: bool = True) -> str:
     return _joined(cues)
 
 
-def to_textgrid(table: pd.DataFrame, xmin: float = 0.0, xmax: float | None = None) -> str:
+def to_textgrid(
+    table: pd.DataFrame, xmin: float | None = None, xmax: float | None = None
+) -> str:
     """Praat TextGrid (long text format), one interval tier per speaker, in seconds.
 
     Each tier covers ``[xmin, xmax]``; a speaker's overlapping or touching rows merge into
@@ -306,7 +352,8 @@ def to_textgrid(table: pd.DataFrame, xmin: float = 0.0, xmax: float | None = Non
 
     Args:
         table: SEGMENTS or TURNS rows of one conversation.
-        xmin: grid start, seconds (default 0: the session start).
+        xmin: grid start, seconds (default 0, the session start, or the first row's start
+            when that is earlier: early transcription).
         xmax: grid end, seconds; default the last row's end.
 
     Raises:
@@ -317,6 +364,9 @@ def to_textgrid(table: pd.DataFrame, xmin: float = 0.0, xmax: float | None = Non
     start = float_array(table["start_s"])
     end = float_array(table["end_s"])
     keep = end > start
+    if xmin is None:
+        xmin = min(0.0, float(start.min())) if len(start) else 0.0
+    xmin = float(xmin)
     top = float(end.max()) if len(end) else xmin
     xmax = top if xmax is None else float(xmax)
     if len(end) and (start.min() < xmin or top > xmax):

@@ -34,7 +34,7 @@ CALL_KINDS: dict[str, float] = {
 }
 #: Optional features a call kind can carry (``"basic+hold"``); a seeded mix draws them with
 #: ``FEATURE_ODDS``. ``early`` (transcription starting before the session: negative
-#: offsets) is opt-in (``"basic+early"``) while the export formats refuse negative times.
+#: offsets) is opt-in (``"basic+early"``); the exports take negative times (WebVTT/SRT shift).
 CALL_FEATURES = ("hold", "secure_pause", "early")
 FEATURE_ODDS = {"hold": 0.35, "secure_pause": 0.08, "early": 0.0}
 #: Chance of an utterance on the ``BOTH`` / ``UNKNOWN`` channel (seeded mix only).

@@ -68,3 +68,35 @@ def test_diarkit_export_on_simulator_frames_scores_against_ground_truth(tmp_path
     assert diarization_error(parse_rttm(out.read_text()), truth).der == pytest.approx(0, abs=1e-9)
     result = CliRunner().invoke(cli, ["export", str(frames), "--format", "vtt"])
     assert result.exit_code != 0 and "holds 3 conversations" in result.output
+
+
+def _early(tmp_path):
+    frames = tmp_path / "early.jsonl"
+    write_jsonl(frames, conversations=1, seed=7, kinds=["basic+early"])
+    plan = build_scenario(seed=7, conversations=1, kinds=["basic+early"]).plans[0]
+    return frames, plan
+
+
+def test_early_transcription_exports_instead_of_being_refused(tmp_path):
+    """``basic+early``: speech before the session start (negative start_s). RTTM keeps the
+    session clock (negative onsets; DER against the truth stays 0); WebVTT/SRT shift every
+    cue by one offset so the first starts at 0 and say so (WebVTT NOTE)."""
+    from diarkit.io.load import load_segments
+
+    frames, plan = _early(tmp_path)
+    first = min(u.start_ms for u in plan.utterances if u.kind not in ("empty", "paused"))
+    assert first < 0
+    rttm = tmp_path / "hyp.rttm"
+    result = CliRunner().invoke(cli, ["export", str(frames), "--format", "rttm",
+                                      "--min-confidence", "0", "--out", str(rttm)])
+    assert result.exit_code == 0, result.output
+    hyp = parse_rttm(rttm.read_text())
+    assert hyp["start_s"].min() == pytest.approx(first / 1000)
+    truth = parse_rttm("\n".join(rttm_lines([plan])))
+    assert diarization_error(hyp, truth).der == pytest.approx(0, abs=1e-9)
+    vtt = export_segments(load_segments(frames), "vtt", min_confidence=0)
+    assert f"plus {-first / 1000:.3f} s" in vtt
+    cues = webvtt.from_string(vtt)
+    assert cues[0].start == "00:00:00.000"
+    srt = export_segments(load_segments(frames), "srt", min_confidence=0)
+    assert srt.splitlines()[1].startswith("00:00:00,000 --> ")

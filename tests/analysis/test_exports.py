@@ -20,6 +20,7 @@ from diarkit.analysis import (
     to_webvtt,
     turns,
 )
+from diarkit.analysis.exports import vtt_shift_s
 from diarkit.schema import SchemaError
 
 from ._frames import segments
@@ -243,3 +244,34 @@ def test_ctm_words_never_contain_a_unicode_space():
                     "words": words}], words=True)
     line = to_ctm(df).splitlines()[0]
     assert line.split(" ")[4] == "New_York_City"
+
+
+def test_negative_times_from_early_transcription_hand_computed():
+    # speech 0.4 s before the session start, then 1.0-2.0 s (seconds on the session clock)
+    df = segments(
+        [
+            {"start_s": -0.4, "end_s": 0.6, "text": "early hello"},
+            {"speaker": "customer", "start_s": 1.0, "end_s": 2.0, "text": "hi"},
+        ]
+    )
+    # WebVTT/SRT: every cue + 0.400 s, durations and spacing kept
+    assert vtt_shift_s(df) == pytest.approx(0.4)
+    vtt = to_webvtt(df)
+    assert "NOTE times are seconds from the transcription session start plus 0.400 s" in vtt
+    assert "00:00:00.000 --> 00:00:01.000\n<v agent>early hello" in vtt
+    assert "00:00:01.400 --> 00:00:02.400\n<v customer>hi" in vtt
+    srt = to_srt(df)
+    assert srt.splitlines()[1] == "00:00:00,000 --> 00:00:01,000"
+    assert srt.splitlines()[5] == "00:00:01,400 --> 00:00:02,400"
+    # RTTM/CTM/JSON/TextGrid: the session clock, negative onsets written as such
+    rttm = to_rttm(df)
+    assert rttm.splitlines()[0] == "SPEAKER c1 1 -0.400 1.000 <NA> <NA> agent <NA> <NA>"
+    assert parse_rttm(rttm)["start_s"].tolist() == [-0.4, 1.0]
+    assert json.loads(to_json(df))["segments"][0]["start_seconds"] == -0.4
+    grid = to_textgrid(df)
+    assert "xmin = -0.4 " in grid.splitlines()[3]
+    # nothing before 0: no shift, no note
+    later = df.assign(start_s=df["start_s"] + 1.0, end_s=df["end_s"] + 1.0)
+    assert vtt_shift_s(later) == 0.0 and "NOTE" not in to_webvtt(later)
+    # a fraction of a millisecond is not shifted: -0.0001 s rounds to 0 ms
+    assert vtt_shift_s(df.assign(start_s=[-0.0001, 1.0])) == 0.0
