@@ -194,8 +194,14 @@ def test_idle_socket_is_pinged_and_kept(tmp_path):
     ("option", "ids"), [("follow_queues", "queue_ids"), ("follow_users", "user_ids")]
 )
 def test_follow_mode_discovers_and_drops_conversations(tmp_path, option, ids):
-    with make_sim(conversations=4, stagger_s=15.0, call_duration_s=(30.0, 50.0)) as sim:
-        cap = make_capture(sim, tmp_path, grace_s=0.2, **{option: getattr(sim, ids)})
+    # Calls run 30x faster than real time: the default 0.5 s follow batch would be 15 s of
+    # call time before a new call is subscribed (plus a loaded machine's request time),
+    # which let a short call's whole transcript pass unsubscribed under ``pytest -n 6``.
+    # 0.05 s batches are 1.5 call-seconds, nearer the real 0.5 s against real-time calls.
+    with make_sim(conversations=4, stagger_s=15.0, call_duration_s=(30.0, 50.0),
+                  speed=30.0) as sim:
+        cap = make_capture(sim, tmp_path, grace_s=0.2, follow_batch_s=0.05,
+                           **{option: getattr(sim, ids)})
         cap.start()
         wait_live(cap)
         assert cap.active_conversations() == []
