@@ -86,6 +86,14 @@ def one_conversation(
     events: list[tuple[datetime | None, bool, CallSnapshot]],
     gaps: list[tuple[datetime, datetime]],
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The conversation row, participant rows and phase rows of one call (UTC times).
+
+    Args:
+        cid: the conversation id.
+        events: ``(event_at, real_time, snapshot)`` in event order; ``real_time`` False
+            means ``event_at`` is estimated (hold ends are then ``estimated``).
+        gaps: capture gaps ``(start, end)``; inside the call span they are ``unknown``.
+    """
     parts: dict[str, _Part] = {}
     secure_spans: list[tuple[datetime, datetime | None]] = []
     secure_open: datetime | None = None
