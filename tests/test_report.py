@@ -288,10 +288,21 @@ def test_report_shows_coverage_per_call(faulty, tmp_path):
     from diarkit.report import build_report, per_call_table
 
     root, roles = faulty
+    # back-fill ran: coverage shown by default, the CSV stays what `diarkit stats` writes
     result = build_report(root, tmp_path / "r.html")
     text = result.report.read_text()
-    stats = pd.read_csv(tmp_path / "talk_stats.csv")
+    assert "call_complete" not in pd.read_csv(tmp_path / "talk_stats.csv").columns
+    assert "<h2>Coverage" in text
+    # asked for: the CSV has the coverage columns, as `diarkit stats --coverage`
+    res = run("report", root, "-o", tmp_path / "asked.html", "--coverage",
+              "--stats-csv", tmp_path / "asked.csv")
+    assert res.exit_code == 0, res.output
+    stats = pd.read_csv(tmp_path / "asked.csv")
     assert {"call_coverage_live", "call_coverage_unknown", "call_complete"} <= set(stats.columns)
+    res = run("stats", root, "--coverage", "--format", "csv", "--quiet", "--out",
+              tmp_path / "st")
+    assert res.exit_code == 0, res.output
+    pd.testing.assert_frame_equal(stats, pd.read_csv(tmp_path / "st" / "conversation_stats.csv"))
     shown = per_call_table(stats).set_index("conversation_id")
     cov = coverage_table(root).set_index("conversation_id")
     for cid in shown.index:

@@ -135,11 +135,12 @@ def build_report(
             call covered by live capture or back-fill); the report says so, and its
             "Every call" table still lists every call with its coverage. Implies
             ``coverage``.
-        coverage: add each call's coverage (``diarkit.capture.backfill.coverage_table``:
-            shares of the call time seen live, back-filled, unknown; complete) to the
-            statistics, the "Every call" table and a Coverage section. Default (None):
-            when back-fill ran (``DATASET/backfill/``), the capture had gaps, or
-            ``complete_only``.
+        coverage: show each call's coverage (``diarkit.capture.backfill.coverage_table``:
+            shares of the call time seen live, back-filled, unknown; complete) in the
+            "Every call" table and a Coverage section; True (or ``complete_only``) also
+            adds the ``call_coverage_*``/``call_complete`` columns to the CSV, as
+            ``diarkit stats --coverage`` does. Default (None): shown when back-fill ran
+            (``DATASET/backfill/``) or the capture had gaps, the CSV unchanged.
 
     Returns:
         A ``ReportResult`` with the paths written and the analysis.
@@ -210,9 +211,14 @@ def build_report(
         stats = add_names(stats, str(root))
         names = names_of(root)
     gaps = load_gaps(root) if (root / "gaps").is_dir() else None
-    if coverage is None:  # back-fill ran or the capture lost time: how much anyone saw
+    # asked for: the CSV gets the coverage columns too (as `diarkit stats --coverage`);
+    # shown by default (back-fill ran or the capture lost time): the report only, so the
+    # CSV stays the rows plain `diarkit stats` writes
+    asked = bool(coverage) or complete_only
+    if coverage is None:
         coverage = complete_only or (root / "backfill").is_dir() or (
             gaps is not None and not gaps.empty)
+    plain = stats
     if complete_only and not coverage:
         raise ValueError("build_report(complete_only=True) needs the coverage "
                          "(coverage=False given)")
@@ -255,7 +261,8 @@ def build_report(
         add_coverage_section(report, cov)
     write_owned(report_path, report.to_html(), writer=WRITER, overwrite=overwrite)
     if csv_path is not None:
-        write_owned(csv_path, stats.to_csv(index=False), writer=WRITER, overwrite=overwrite)
+        rows = stats if asked else plain
+        write_owned(csv_path, rows.to_csv(index=False), writer=WRITER, overwrite=overwrite)
     return ReportResult(report_path, csv_path, n_calls, analysis.profile, analysis)
 
 
