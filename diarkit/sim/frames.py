@@ -443,8 +443,9 @@ def render_call(plan: CallPlan, rng: random.Random,
     (several utterances and versions per frame, within about 35 s), ``low_latency``
     (about 3-5 s) or ``per_frame`` (one per frame, 150-700 ms after the words).
     Status-only messages: SESSION_ONGOING at the start and every 5 minutes, SESSION_ENDED
-    sent after the last transcript, its ``eventTime``/``offsetMs`` the call's real end. Call events: see ``conversation_events``. Frames are built
-    from pre-serialised JSON pieces for speed; the result is ordinary compact JSON.
+    sent after the last transcript, its ``eventTime``/``offsetMs`` the call's real end.
+    Call events: see ``conversation_events``. Frames are built from pre-serialised JSON
+    pieces for speed; the result is ordinary compact JSON.
     """
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
