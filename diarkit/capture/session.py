@@ -134,8 +134,8 @@ class Capture:
         clients: several OAuth clients, each ``(client_id, client_secret)`` or a ready
             ``TokenSource``, instead of the above: follow mode spreads its channels (and
             subscription requests) over them, each client with its own token, 20
-            channels and ``subscription_budget_per_min``; the first one also holds the
-            channels of the topics given up front.
+            channels and ``subscription_budget_per_min``; a new channel (for topics
+            given up front or followed calls) goes to the client with the fewest.
         conversations: conversation ids to capture (never dropped); one id string is one id.
         follow_queues: queue ids whose new conversations are followed (or one id string).
         follow_users: user ids whose new conversations are followed (or one id string).
