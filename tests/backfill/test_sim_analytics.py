@@ -96,12 +96,13 @@ def test_details_query_conforms_and_matches_ground_truth(org):
 def test_async_jobs_conform_page_with_a_cursor_and_are_deleted(org):
     sim, asim, client = org
     lo, hi = interval(sim)
-    asim.job_queued_s = asim.job_pending_s = 0.5
+    # each state lasts 2 s, so a poll on a loaded machine (one took > 0.5 s) still sees it
+    asim.job_queued_s = asim.job_pending_s = 2.0
     r = raw(client, "POST", f"{DETAILS}/jobs", json={"interval": f"{iso(lo)}/{iso(hi)}"})
     assert r.status_code == 202
     job = conform(r.json(), "AsyncQueryResponse").job_id
     states = []
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         st = conform(raw(client, "GET", f"{DETAILS}/jobs/{job}").json(), "AsyncQueryStatus")
         states.append(st.state)
