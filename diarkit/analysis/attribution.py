@@ -47,8 +47,9 @@ def attribute(segments: pd.DataFrame, phases: pd.DataFrame | None) -> pd.DataFra
 
     Args:
         segments: a ``SEGMENTS`` table (seconds on the session clock).
-        phases: a ``PHASES`` table with ``holder_purpose``/``holder_count`` (from
-            :func:`build_model`), or None.
+        phases: a ``PHASES`` table with ``holder_purpose``/``holder_count`` and
+            ``holder_user_ids`` (from :func:`diarkit.analysis.model.build_model`), or
+            None.
 
     Returns:
         A copy of ``segments`` with the four columns (categorical) and
