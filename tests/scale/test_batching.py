@@ -92,3 +92,18 @@ def test_rate_meter_counts_a_sliding_minute():
     meter.record(130.0)
     assert meter.total == 6 and meter.rate(130.0) == 1
     assert meter.max_per_min == 4  # 10, 59, 60, 61 within (1, 61]; 0.0 left at 60.0
+
+
+def test_rate_meter_window_can_be_a_simulated_minute():
+    """Against a simulator running 4x faster, 15 wall seconds are one simulated minute."""
+    import pytest
+
+    from diarkit.scale.batching import RateMeter
+
+    meter = RateMeter(window_s=15.0)
+    for t in (0.0, 5.0, 14.0, 15.0, 29.0):
+        meter.record(t)
+    assert meter.rate(29.0) == 2  # (14, 29]: 15 and 29
+    assert meter.max_per_min == 3  # 5, 14, 15 within (0, 15]
+    with pytest.raises(ValueError, match="window_s must be positive"):
+        RateMeter(window_s=0)
