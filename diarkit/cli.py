@@ -98,6 +98,9 @@ def demo(out: str, conversations: int, speed: float, seed: int, faults: tuple[st
 @click.option("--no-timeline", is_flag=True,
               help="Do not rewrite OUT/timeline/timeline.parquet (the reconciled table SQL "
               "tools read) when the capture stops.")
+@click.option("--publish", "publish_url", metavar="URL",
+              help="After a clean stop, upload OUT to object storage (s3://bucket/prefix) "
+              "as `diarkit publish` does; the capture itself writes to the local OUT.")
 def capture(
     environment: str | None,
     region: str | None,
@@ -120,10 +123,16 @@ def capture(
     quiet: bool,
     backfill_wait: float | None = None,
     no_timeline: bool = False,
+    publish_url: str | None = None,
 ) -> None:
     """Capture live transcription events into a Parquet dataset (Ctrl-C stops cleanly)."""
     if environment and region:
         raise click.UsageError("give --env or --region, not both")
+    from diarkit.scale.objectstore import is_url
+
+    if publish_url is not None and not is_url(publish_url):
+        raise click.BadParameter(f"{publish_url!r} is not an object-store URL "
+                                 "(s3://bucket/prefix)", param_hint="--publish")
     if source is not None:
         from diarkit.capture.sqs import run_sqs_capture
 
@@ -137,18 +146,17 @@ def capture(
         if given:
             raise click.UsageError(f"{', '.join(given)}: WebSocket options, not for --source sqs://")
 
-        raise SystemExit(
-            run_sqs_capture(
-                out,
-                source,
-                duration=duration,
-                session_id=session_id,
-                visibility_timeout_s=visibility_timeout,
-                roll_seconds=roll_seconds,
-                status_line=not quiet,
-                echo=click.echo,
-            )
+        code = run_sqs_capture(
+            out,
+            source,
+            duration=duration,
+            session_id=session_id,
+            visibility_timeout_s=visibility_timeout,
+            roll_seconds=roll_seconds,
+            status_line=not quiet,
+            echo=click.echo,
         )
+        raise SystemExit(_publish_after_capture(out, publish_url) if code == 0 else code)
     from diarkit.capture.runner import run_capture
 
     code = run_capture(
@@ -181,7 +189,26 @@ def capture(
             from diarkit.io.timeline import write_timeline
 
             write_timeline(out)
+    if code == 0 and publish_url is not None:
+        code = _publish_after_capture(out, publish_url)
     raise SystemExit(code)
+
+
+def _publish_after_capture(out: str, url: str | None) -> int:
+    """``capture --publish``: upload the stopped capture's dataset; 0, or 1 on failure."""
+    if url is None:
+        return 0
+    from diarkit.scale.objectstore import publish_dataset
+
+    try:
+        report = publish_dataset(out, url)
+    except (ImportError, OSError, ValueError) as exc:
+        click.echo(f"error: cannot publish {out} to {url}: {exc}; the local dataset is "
+                   f"complete: run `diarkit publish {out} {url}` when fixed", err=True)
+        return 1
+    click.echo(f"published {len(report.uploaded)} object(s), {report.bytes / 1e6:.1f} MB to "
+               f"{url}; {len(report.skipped)} already there")
+    return 0
 
 
 #: Exit codes of the dataset commands (convert, recover, compact, rebuild), documented

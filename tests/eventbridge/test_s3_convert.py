@@ -141,3 +141,34 @@ def test_an_interrupted_publish_is_completed_by_the_next_run(bucket, inputs, tmp
     _convert([str(a), "-o", url])  # nothing new to convert: repair + publish complete it
     assert _keys(client, name, "cut/ds/segments/") == seg_keys
     pd.testing.assert_frame_equal(load_segments(url), before)
+
+
+def test_capture_publishes_its_dataset_after_a_clean_stop(bucket, tmp_path):
+    """``diarkit capture --publish s3://...``: the live capture's dataset lands in the
+    bucket once the capture stopped (the capture itself writes to disk)."""
+    from diarkit.cli import cli
+    from diarkit.io.load import load_segments
+    from tests.capture.simhelp import make_sim
+
+    name, _ = bucket
+    url = f"s3://{name}/live/ds"
+    secret = tmp_path / "secret"
+    with make_sim(conversations=2, call_duration_s=(20.0, 30.0), speed=30.0,
+                  autostart=True, start_delay_s=0.5) as sim:
+        secret.write_text(sim.client_secret)
+        secret.chmod(0o600)
+        args = ["capture", "--login-base", sim.login_base, "--api-base", sim.api_base,
+                "--client-id", sim.client_id, "--client-secret-file", str(secret),
+                "--quiet", "--heartbeat", "0.25", "--out", str(tmp_path / "ds"),
+                "--duration", "4", "--publish", url]
+        for cid in sim.conversation_ids:
+            args += ["--conversation", cid]
+        result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"to {url}" in result.output
+    local = load_segments(tmp_path / "ds")
+    assert len(local) > 0
+    pd.testing.assert_frame_equal(load_segments(url), local)
+    bad = CliRunner().invoke(cli, [str(tmp_path / "not-a-url") if a == url else a
+                                   for a in args])
+    assert bad.exit_code == 2 and "not an object-store URL" in bad.output, bad.output
