@@ -258,14 +258,15 @@ def map_conversations(
         conversations: only these conversation ids (whole conversations); default: all.
         **kwargs: passed to ``pipeline``.
     """
-    import dask
+    from dask.base import compute
+    from dask.delayed import delayed
 
     segments = read_segments_dask(dataset, rows_per_partition)
     if conversations is not None:
         keep = sorted({str(c) for c in conversations})
         segments = segments[segments["conversation_id"].isin(keep)]
     grouped = by_conversation(segments, npartitions)
-    tasks = [dask.delayed(_apply)(d, pipeline, kwargs) for d in grouped.to_delayed()]
+    tasks = [delayed(_apply)(d, pipeline, kwargs) for d in grouped.to_delayed()]
     cl = _current_client(client)
     if cl is not None:
         futures = cl.compute(tasks)
@@ -278,9 +279,9 @@ def map_conversations(
         from dask.diagnostics import ProgressBar
 
         with ProgressBar():
-            frames = list(dask.compute(*tasks))
+            frames = list(compute(*tasks))
     else:
-        frames = list(dask.compute(*tasks))
+        frames = list(compute(*tasks))
     empty = lambda: pipeline(as_contract_dtypes(empty_segments()), **kwargs)  # noqa: E731
     return canonical(_concat(frames, empty))
 
