@@ -47,6 +47,12 @@ FRAME_PROFILES: dict[str, tuple[float, int]] = {
     "low_latency": (0.8800, 4_000),
     "per_frame": (2.3138, 1_896),
 }
+#: Seconds a call's topic stays subscribed after the call ends, by grouping: its last
+#: transcripts and ``SESSION_ENDED`` come up to one grouping window after the words, then
+#: follow mode's ``grace_s`` (10 s). Measured (``bench_follow.py --mode steady``, 5,000
+#: concurrent grouped calls): 5,128-5,275 topics held, 6 channels.
+LINGER_S: dict[str, float] = {"grouped": 35.0 + 10.0, "low_latency": 5.0 + 10.0,
+                              "per_frame": 1.0 + 10.0}
 #: Bytes EventBridge adds around a frame (envelope members and ``detail.timestamp``),
 #: measured on ``diarkit.genesys.eventbridge.wrap_frame`` output (``bench_sqs.py profile``).
 EVENTBRIDGE_ENVELOPE_BYTES = 339
@@ -196,7 +202,9 @@ def plan_capture(
         capture_cores += fps * SQS_CPU_US_PER_MESSAGE / 1e6
     convert_cores = fps * kb * CONVERT_CPU_US_PER_KB / 1e6
 
-    channels = math.ceil(concurrent_calls / TOPICS_PER_CHANNEL)
+    # topics held: the calls in progress plus those ended but still awaiting their last
+    # transcripts (Little's law: rate x linger)
+    channels = math.ceil((concurrent_calls + rate * LINGER_S[grouping]) / TOPICS_PER_CHANNEL)
     unbatched = 2 * rate * 60
     budget = SUBSCRIPTION_REQUESTS_PER_MIN_LIMIT * HEADROOM
     # shortest window (whole seconds, at least 1) keeping one client's channels in budget
