@@ -21,9 +21,9 @@ from .errors import (
 from .notifications import Channel, NotificationsClient, RejectedTopic, SubscriptionResult
 from .options import MAX_FRAME_BYTES, CaptureOptions
 from .recorder import RawRecorder, RecoveryReport, recover_spools
-from .session import Capture, new_session_id
+from .session import Capture, OAuthClient, new_session_id
 from .stats import CaptureStats, Gap
-from .token import Secret, TokenSource, read_secret_file
+from .token import Secret, TokenSource, read_clients_file, read_secret_file
 
 __all__ = [
     "MAX_FRAME_BYTES",
@@ -38,6 +38,7 @@ __all__ = [
     "Gap",
     "NotificationsClient",
     "NotificationsError",
+    "OAuthClient",
     "RawRecorder",
     "RecorderError",
     "RecoveryReport",
@@ -48,6 +49,7 @@ __all__ = [
     "SubscriptionResult",
     "TokenSource",
     "new_session_id",
+    "read_clients_file",
     "read_secret_file",
     "recover_spools",
 ]

@@ -910,4 +910,5 @@ class Capture:
                 self.message = ""
 
 
-__all__ = ["Capture", "ChannelWorker", "conversation_start_us", "new_session_id", "peek_topic"]
+__all__ = ["Capture", "ChannelWorker", "OAuthClient", "conversation_start_us", "new_session_id",
+           "peek_topic"]
