@@ -288,6 +288,9 @@ class Capture:
         self._ended: float | None = None
         self._subscribed_once = False
         self._late: dict[str, int] = {}  # followed conversation -> its call's start, µs
+        # late joins placed on a channel that does not have them yet (a new channel still
+        # connecting, a failed update awaiting its re-PUT): closed when it has them
+        self._unsynced: dict[int, list[tuple[str, int]]] = {}
         self._move_after: dict[int, float] = {}
         # follow mode's subscription changes waiting for the next batch (one request per
         # channel every options.follow_batch_s): new conversations, channels to re-PUT
@@ -789,16 +792,28 @@ class Capture:
                 self._workers[index].update_topics(None)
             else:
                 self._workers[index].update_topics([transcription_topic(c) for c in placed[index]])
-        stamp = self.now_us()
         for index, cids in placed.items():
-            channel = self._workers[index].channel
-            for cid in cids:
-                with self._lock:
-                    begun = self._late.pop(cid, None)
-                if begun is not None and begun < stamp:
-                    self.close_gap(
-                        st.Gap(begun, "late_join", channel.id if channel else "", [cid]), stamp
-                    )
+            with self._lock:
+                late = [(c, b) for c in cids if (b := self._late.pop(c, None)) is not None]
+            if late:
+                self._unsynced.setdefault(index, []).extend(late)
+        self._close_late_joins()
+
+    def _close_late_joins(self, *, stopping: bool = False) -> None:
+        """Close the ``late_join`` gaps of calls their channel now has: the gap ends when
+        the subscription is in place (a new channel connected and subscribed, an update
+        that failed re-sent), not when the batch was planned. At stop, what is left is
+        closed as it is (those calls were never subscribed: the gap covers them)."""
+        for index in list(self._unsynced):
+            w = self._workers[index]
+            channel = w.channel
+            if not stopping and (not w.ready.is_set() or channel is None or w.needs_sync):
+                continue
+            stamp = self.now_us()
+            for cid, begun in self._unsynced.pop(index):
+                if begun < stamp or stopping:
+                    self.close_gap(st.Gap(min(begun, stamp), "late_join",
+                                          channel.id if channel else "", [cid]), stamp)
 
     def _tick(self) -> None:
         self.recorder.tick()
@@ -812,6 +827,8 @@ class Capture:
                 if self._batch_since is None:
                     self._batch_since = now
         self._flush_follow(now)
+        if self._unsynced:
+            self._close_late_joins()
         tokens = [self._current_token(c, now) for c in self.clients]
         for w in list(self._workers):
             if w.needs_sync:
@@ -888,6 +905,7 @@ class Capture:
                 begun = self._late.pop(cid, None)
             self._missed_call(cid, begun, "the capture stopped before subscribing it")
         self._pending_adds = []
+        self._close_late_joins(stopping=True)
         try:
             self.recorder.close()
         except RecorderError as exc:
