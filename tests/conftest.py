@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import signal
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,23 @@ def frame_bytes():
         return (DATA / "frames" / f"{name}.json").read_bytes()
 
     return read
+
+
+@pytest.fixture(autouse=True)
+def _restore_signal_handlers():
+    """Give SIGINT/SIGTERM back their handlers after each test.
+
+    ``diarkit capture`` ignores both once its capture has stopped (the CLI process exits
+    next and a late Ctrl-C must not kill the exit); invoked in-process by a test
+    (``CliRunner``), that left the test process ignoring them, and every subprocess it
+    started later inherited the ignored SIGINT: ``diarkit simulate`` stopped with Ctrl-C
+    by a later test on the same xdist worker ran its whole ``--duration`` (31 s, not 1 s).
+    """
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        if handler is not None and signal.getsignal(sig) != handler:
+            signal.signal(sig, handler)
 
 
 # The official Genesys SDK (purecloudplatformclientv2, the tests' conformance oracle) makes
