@@ -114,7 +114,8 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
             # What reached the disk before the kill: the next start must keep exactly that.
             # (A part without its spool is a roll that completed; with it, one that did not.)
             expected.update(snapshot(out, session))
-        assert sim.wait_for_conversations_done(60)
+        # every frame a capture stored was sent before its kill: the ledger now holds it
+        # (the calls need not run to their end, ~10 s more, for that)
         sent = Counter(e.text for e in ledger_entries(sim))
     result = subprocess.run(
         [sys.executable, "-m", "diarkit", "recover", str(out)],
