@@ -172,3 +172,28 @@ def test_capture_publishes_its_dataset_after_a_clean_stop(bucket, tmp_path):
     bad = CliRunner().invoke(cli, [str(tmp_path / "not-a-url") if a == url else a
                                    for a in args])
     assert bad.exit_code == 2 and "not an object-store URL" in bad.output, bad.output
+
+
+def test_sqs_capture_publishes_its_dataset_too(bucket, queue, tmp_path):
+    """``diarkit capture --source sqs://... --publish s3://...``: the EventBridge capture's
+    dataset lands in the bucket after its clean stop."""
+    from diarkit.cli import cli
+    from diarkit.io.load import load_raw
+    from tests.eventbridge.conftest import envelopes, send_all
+    from tests.io.conftest import transcription_frame
+
+    name, _ = bucket
+    url, sqs = queue
+    frames = [transcription_frame(cid=f"p{i % 2}", offset_ms=700 * i).decode()
+              for i in range(12)]
+    send_all(sqs, url, [e for _, e in envelopes(frames, seed=4)])
+    target = f"s3://{name}/sqs/ds"
+    result = CliRunner().invoke(cli, ["capture", "--source", f"sqs://{url}", "--out",
+                                      str(tmp_path / "ds"), "--duration", "3", "--quiet",
+                                      "--roll-seconds", "0.5", "--publish", target])
+    assert result.exit_code == 0, result.output
+    assert f"to {target}" in result.output
+    cols = ["conversation_id", "frame_hash"]
+    remote = load_raw(target, columns=cols)
+    assert len(remote) == 12
+    pd.testing.assert_frame_equal(remote, load_raw(tmp_path / "ds", columns=cols))
