@@ -75,7 +75,7 @@ def names_of(names: Names) -> dict[str, str]:
         return {}
     if isinstance(names, Mapping):
         return {str(k): str(v) for k, v in names.items() if v is not None}
-    from diarkit.capture.analytics import load_names
+    from diarkit.io.dims import load_names
 
     out: dict[str, str] = {}
     for kind in ("users", "queues"):

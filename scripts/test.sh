@@ -21,6 +21,6 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 .venv/bin/ruff check diarkit tests benchmarks
 .venv/bin/mypy diarkit
-.venv/bin/mypy --strict diarkit/genesys diarkit/schema.py diarkit/analysis
+.venv/bin/mypy --strict --follow-imports=silent diarkit/genesys diarkit/schema.py diarkit/analysis
 workers="${DIARKIT_TEST_WORKERS:-4}"
 .venv/bin/python -m pytest -n "$workers" --dist worksteal --durations=15 "$@"

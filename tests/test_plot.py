@@ -446,7 +446,7 @@ def test_talk_share_labels_calls_with_agent_and_queue_names(tmp_path):
     # names from a dataset's dims/ (the tables `diarkit names` writes)
     from datetime import UTC, datetime
 
-    from diarkit.capture.analytics import DIMS_DIR
+    from diarkit.io.dims import DIMS_DIR
     from diarkit.io.dataset import write_table_atomic
 
     now = datetime.now(UTC)

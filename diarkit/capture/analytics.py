@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from diarkit.genesys import Action, Environment, backoff
+from diarkit.io.dims import DIMS_DIR, NAME_COLUMNS, NAME_KINDS, add_names, load_names
 
 from ._http import BackoffFactory, Sleeper, default_sleep, error_detail, send_with_retry
 from .errors import CaptureError
@@ -706,8 +707,6 @@ def _dataset_holds(dataset: str, ids: list[str]) -> tuple[Any, set[str]]:
 
 # --------------------------------------------------------------------------- names
 
-DIMS_DIR = "dims"
-NAME_KINDS = ("users", "queues", "wrapupcodes")
 
 
 def dataset_ids(dataset: str) -> dict[str, set[str]]:
@@ -784,44 +783,6 @@ def refresh_names(dataset: str, client: AnalyticsClient, *,
                                                   pa.timestamp("us", tz="UTC"))})
         write_table_atomic(table, Path(dataset) / DIMS_DIR / f"{kind}.parquet")
         out[kind] = table.num_rows
-    return out
-
-
-def load_names(dataset: str, kind: str) -> dict[str, str]:
-    """``{id: name}`` from ``DATASET/dims/<kind>.parquet`` (empty when never resolved)."""
-    from pathlib import Path
-
-    import pyarrow.parquet as pq
-
-    if kind not in NAME_KINDS:
-        raise ValueError(f"kind must be one of {NAME_KINDS}, got {kind!r}")
-    p = Path(dataset) / DIMS_DIR / f"{kind}.parquet"
-    if not p.exists():
-        return {}
-    t = pq.read_table(p, columns=["id", "name"])
-    return dict(zip(t.column("id").to_pylist(), t.column("name").to_pylist(), strict=True))
-
-
-#: Id column -> (dimension table, name column) that ``add_names`` fills.
-NAME_COLUMNS = {"user_id": ("users", "user_name"), "queue_id": ("queues", "queue_name"),
-                "wrapup_code": ("wrapupcodes", "wrapup_name")}
-
-
-def add_names(df: Any, dataset: str, columns: dict[str, tuple[str, str]] | None = None) -> Any:
-    """``df`` with name columns next to its id columns, from ``DATASET/dims/`` tables.
-
-    For each id column present (default ``NAME_COLUMNS``: ``user_id`` -> ``user_name``,
-    ``queue_id`` -> ``queue_name``, ``wrapup_code`` -> ``wrapup_name``) the name from the
-    dimension table ``diarkit names`` wrote; ids it does not know keep their id as the
-    name, so grouping by the name column never loses a row. Returns a new frame.
-    """
-    out = df.copy()
-    for id_col, (kind, name_col) in (columns or NAME_COLUMNS).items():
-        if id_col not in out.columns:
-            continue
-        names = load_names(dataset, kind)
-        ids = out[id_col].astype("string")
-        out[name_col] = ids.map(names).fillna(ids)
     return out
 
 

@@ -74,7 +74,7 @@ def conversation_handlers(dataset: str | os.PathLike[str],
         "queue_name": parts["queue_name"].astype("string"),
     })[cols]
     if (Path(dataset) / "dims").is_dir():  # names `diarkit names` resolved fill the gaps
-        from diarkit.capture.analytics import load_names
+        from diarkit.io.dims import load_names
 
         for kind, col in (("users", "agent"), ("queues", "queue")):
             names = load_names(str(dataset), kind)
@@ -205,7 +205,7 @@ def build_report(
     stats = canonical(analysis.stats)
     names = None
     if (root / "dims").is_dir():  # `diarkit names` resolved ids: label agents by name
-        from diarkit.capture.analytics import add_names
+        from diarkit.io.dims import add_names
         from diarkit.plot import names_of
 
         stats = add_names(stats, str(root))

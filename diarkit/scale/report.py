@@ -188,7 +188,7 @@ def run_stats(
         fleet = fleet_by(kept, "queue") if by == "queue" else fleet_from_stats(kept)
         stats = FleetStats(conversations, fleet)
     if Path(dataset, "dims").is_dir():  # names resolved by `diarkit names`: label by them
-        from diarkit.capture.analytics import add_names
+        from diarkit.io.dims import add_names
 
         stats = FleetStats(add_names(stats.conversations, str(dataset)),
                            add_names(stats.fleet, str(dataset)))
