@@ -446,8 +446,8 @@ def test_talk_share_labels_calls_with_agent_and_queue_names(tmp_path):
     # names from a dataset's dims/ (the tables `diarkit names` writes)
     from datetime import UTC, datetime
 
-    from diarkit.io.dims import DIMS_DIR
     from diarkit.io.dataset import write_table_atomic
+    from diarkit.io.dims import DIMS_DIR
 
     now = datetime.now(UTC)
     for kind, rows in (("users", {ANA: "Ana Lopez", NEW: "Nina New"}), ("queues",

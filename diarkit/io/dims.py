@@ -19,14 +19,24 @@ NAME_COLUMNS = {"user_id": ("users", "user_name"), "queue_id": ("queues", "queue
                 "wrapup_code": ("wrapupcodes", "wrapup_name")}
 
 
+def has_names(dataset: str | Path) -> bool:
+    """True when ``DATASET/dims/`` exists, on disk or in a published dataset's bucket."""
+    fs, where = _located(dataset, DIMS_DIR)
+    return bool(fs.isdir(where)) if fs is not None else Path(where).is_dir()
+
+
 def load_names(dataset: str | Path, kind: str) -> dict[str, str]:
-    """``{id: name}`` from ``DATASET/dims/<kind>.parquet`` (empty when never resolved)."""
+    """``{id: name}`` from ``DATASET/dims/<kind>.parquet`` (empty when never resolved).
+
+    ``dataset`` is a directory or a dataset URL (``s3://...``) that ``diarkit publish``
+    wrote, ``dims/`` included.
+    """
     if kind not in NAME_KINDS:
         raise ValueError(f"kind must be one of {NAME_KINDS}, got {kind!r}")
-    p = Path(dataset) / DIMS_DIR / f"{kind}.parquet"
-    if not p.exists():
+    fs, where = _located(dataset, DIMS_DIR, f"{kind}.parquet")
+    if not (fs.exists(where) if fs is not None else Path(where).exists()):
         return {}
-    t = pq.read_table(p, columns=["id", "name"])
+    t = pq.read_table(where, columns=["id", "name"], filesystem=fs)
     return dict(zip(t.column("id").to_pylist(), t.column("name").to_pylist(), strict=True))
 
 
@@ -45,5 +55,16 @@ def add_names(df: Any, dataset: str | Path,
             continue
         names = load_names(dataset, kind)
         ids = out[id_col].astype("string")
-        out[name_col] = ids.map(names).fillna(ids)
+        # an id column with no known id maps to all-missing floats: back to the ids' type
+        out[name_col] = ids.map(names).astype(ids.dtype).fillna(ids)
     return out
+
+
+def _located(dataset: str | Path, *parts: str) -> tuple[Any, str]:
+    """(fsspec filesystem or None for the local disk, path of ``parts`` in ``dataset``)."""
+    from diarkit.scale.objectstore import filesystem, is_url
+
+    if is_url(dataset):
+        fs, base = filesystem(str(dataset).rstrip("/"))
+        return fs, "/".join([base, *parts])
+    return None, str(Path(dataset, *parts))

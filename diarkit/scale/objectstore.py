@@ -48,6 +48,8 @@ from diarkit.io.dataset import GAPS_DIR, QUARANTINE_DIR, RAW_DIR, SEGMENTS_DIR, 
 
 #: The areas of a dataset that are published, in upload order (raw before segments).
 AREAS = (RAW_DIR, SEGMENTS_DIR, GAPS_DIR, QUARANTINE_DIR)
+#: Small tables a dataset rewrites whole (names from ``diarkit names``, the timeline).
+REWRITTEN_AREAS = ("dims", "timeline")
 
 
 def is_url(path: str | os.PathLike[str]) -> bool:
@@ -85,9 +87,11 @@ def publish_dataset(
 ) -> PublishReport:
     """Upload a local dataset's complete files to ``url`` under the same relative keys.
 
-    Raw parts go first, then segments, gaps and quarantine. Each file becomes one object
+    Raw parts go first, then segments, gaps and quarantine: each file becomes one object
     written once under its final key; temporary and hidden files are left out; objects
-    already there with the same size are skipped (see the module docstring).
+    already there with the same size are skipped (see the module docstring). The small
+    tables a dataset rewrites whole (``dims/`` names, ``timeline/``) are uploaded every
+    time.
 
     Raises:
         FileNotFoundError: ``dataset`` is not a directory.
@@ -116,6 +120,13 @@ def publish_dataset(
             fs.put_file(str(path), key)  # one PUT (or one multipart upload) to the final key
             report.uploaded.append(key)
             report.bytes += size
+    for area in REWRITTEN_AREAS:  # rewritten in place locally: always one PUT each
+        for path in sorted((root / area).glob("*.parquet")) if (root / area).is_dir() else []:
+            if is_visible(path.name):
+                key = _join(base, area, path.name)
+                fs.put_file(str(path), key)
+                report.uploaded.append(key)
+                report.bytes += path.stat().st_size
     if (root / SEGMENTS_DIR).is_dir():
         _publish_model_context(root, fs, base, report)  # after the parts it is derived from
     return report

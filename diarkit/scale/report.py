@@ -187,9 +187,9 @@ def run_stats(
             if complete_only else conversations
         fleet = fleet_by(kept, "queue") if by == "queue" else fleet_from_stats(kept)
         stats = FleetStats(conversations, fleet)
-    if Path(dataset, "dims").is_dir():  # names resolved by `diarkit names`: label by them
-        from diarkit.io.dims import add_names
+    from diarkit.io.dims import add_names, has_names
 
+    if has_names(os.fspath(dataset)):  # names resolved by `diarkit names`: label by them
         stats = FleetStats(add_names(stats.conversations, str(dataset)),
                            add_names(stats.fleet, str(dataset)))
     return write_stats(stats, out, fmt)

@@ -101,3 +101,37 @@ def test_cli_stats_coverage_complete_only_on_the_bucket(published, tmp_path):
     assert {"call_coverage_live", "call_complete", "queue_id"} <= set(conv.columns)
     calls = fleet[(fleet["metric"] == "call_duration_s") & fleet["queue_id"].isna()]
     assert int(calls["conversations"].iloc[0]) == 2  # the two complete calls
+
+
+def test_names_are_published_and_label_the_stats_read_from_the_bucket(published, tmp_path):
+    """``dims/`` goes up with the dataset, so ``diarkit stats s3://...`` labels by name."""
+    import shutil
+
+    import pyarrow as pa
+
+    from diarkit.io.dataset import write_table_atomic
+    from diarkit.io.dims import has_names, load_names
+
+    src, url, _ = published
+    local = tmp_path / "ds"
+    shutil.copytree(src, local)
+    queues = sorted(conversation_stats(local, queues=True)["queue_id"].dropna().unique())
+    assert queues, "the simulated calls were routed through a queue"
+    names = {q: f"Queue {i}" for i, q in enumerate(queues)}
+    write_table_atomic(pa.table({"id": list(names), "name": list(names.values())}),
+                       local / "dims" / "queues.parquet")
+    named = url + "-named"
+    publish_dataset(local, named)
+    assert has_names(named) and not has_names(url)
+    assert load_names(named, "queues") == names
+    res = CliRunner().invoke(cli, ["stats", named, "--by", "queue", "--quiet", "--format",
+                                   "csv", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    conv = pd.read_csv(tmp_path / "out" / "conversation_stats.csv")
+    assert set(conv["queue_name"].dropna()) == set(names.values())
+    # renamed and published again: the bucket's names follow (dims/ is re-uploaded)
+    names = {q: f"Renamed {i}" for i, q in enumerate(queues)}
+    write_table_atomic(pa.table({"id": list(names), "name": list(names.values())}),
+                       local / "dims" / "queues.parquet")
+    publish_dataset(local, named)
+    assert load_names(named, "queues") == names
