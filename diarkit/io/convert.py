@@ -41,7 +41,6 @@ import pyarrow.parquet as pq
 
 from diarkit.schema import QUARANTINE, RAW, UTC_TS
 
-from ._frames import parse_block
 from .dataset import (
     GAPS_DIR,
     QUARANTINE_DIR,
@@ -69,6 +68,7 @@ from .raw import (
     envelope_columns,
     flag_bad_utf8,
     frame_digests,
+    parse_frames,
     texts_checked,
 )
 from .readers import CHUNK_BYTES, Batch, Rejected, UnknownFormatError, detect_format, iter_batches
@@ -213,8 +213,7 @@ def process_batch(
         buffer = None if buffer is None else b"\n".join(blobs)
         lines = None if lines is None else lines[idx]
         seqs = seqs[idx]
-    m = len(blobs)
-    parsed = parse_block(buffer, m) if buffer is not None else None
+    parsed = parse_frames(blobs, buffer) if buffer is not None else None  # bad lines: bisected
     env, ok = envelope_columns(blobs, parsed, documents=True)
     if frames is None:  # the block's one-cast check failed (or never ran): row by row
         frames, bad_utf8 = texts_checked(pa.array(blobs, pa.binary()))
