@@ -159,38 +159,53 @@ def capture(
         raise SystemExit(_publish_after_capture(out, publish_url) if code == 0 else code)
     from diarkit.capture.runner import run_capture
 
-    code = run_capture(
-        out,
-        environment=environment or region,
-        login_base=login_base,
-        api_base=api_base,
-        client_id=client_id,
-        client_secret_file=client_secret_file,
-        clients_file=clients_file,
-        conversations=conversations,
-        follow_queues=follow_queues,
-        follow_users=follow_users,
-        duration=duration,
-        status_line=not quiet,
-        echo=click.echo,
-        heartbeat_s=heartbeat,
-        roll_seconds=roll_seconds,
-        keep_heartbeats=keep_heartbeats,
-        session_id=session_id,
-        restore_signals=False,  # the process ends next: a late Ctrl-C must not kill it
-        timeline=not no_timeline,
-    )
-    if backfill_wait is not None and code == 0:
-        _backfill(out, {"environment": environment, "region": region,
-                        "login_base": login_base, "api_base": api_base,
-                        "client_id": client_id, "client_secret_file": client_secret_file,
-                        "per_minute": 300}, wait_s=backfill_wait)
-        if not no_timeline:  # the back-filled transcripts belong in the timeline too
-            from diarkit.io.timeline import write_timeline
+    codes: list[int] = []  # the capture's exit code, once it has returned
+    step = "capture"
+    try:
+        codes.append(run_capture(
+            out,
+            environment=environment or region,
+            login_base=login_base,
+            api_base=api_base,
+            client_id=client_id,
+            client_secret_file=client_secret_file,
+            clients_file=clients_file,
+            conversations=conversations,
+            follow_queues=follow_queues,
+            follow_users=follow_users,
+            duration=duration,
+            status_line=not quiet,
+            echo=click.echo,
+            heartbeat_s=heartbeat,
+            roll_seconds=roll_seconds,
+            keep_heartbeats=keep_heartbeats,
+            session_id=session_id,
+            timeline=not no_timeline,
+        ))
+        code = codes[0]
+        if backfill_wait is not None and code == 0:
+            step = "back-fill"
+            _backfill(out, {"environment": environment, "region": region,
+                            "login_base": login_base, "api_base": api_base,
+                            "client_id": client_id, "client_secret_file": client_secret_file,
+                            "per_minute": 300}, wait_s=backfill_wait)
+            if not no_timeline:  # the back-filled transcripts belong in the timeline too
+                from diarkit.io.timeline import write_timeline
 
-            write_timeline(out)
-    if code == 0 and publish_url is not None:
-        code = _publish_after_capture(out, publish_url)
+                write_timeline(out)
+        if code == 0 and publish_url is not None:
+            step = "publish"
+            code = _publish_after_capture(out, publish_url)
+    except KeyboardInterrupt:
+        # The capture gives SIGINT its previous handler back when it returns (in-process
+        # callers need it): a press landing after that is a late one, not a failure.
+        if not codes:
+            raise  # during its setup (or the instant it restored them): click aborts
+        if step == "capture":
+            raise SystemExit(codes[0]) from None  # a late press changes nothing
+        click.echo(f"interrupted during the {step}: the captured dataset {out} is "
+                   "complete", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     raise SystemExit(code)
 
 

@@ -89,7 +89,6 @@ def run_capture(
     duration: float | None = None,
     status_line: bool = True,
     echo: Callable[[str], Any] = print,
-    restore_signals: bool = True,
     **options: Any,
 ) -> int:
     """Run a capture in the foreground until ``duration`` s, Ctrl-C or SIGTERM; return exit code.
@@ -100,9 +99,12 @@ def run_capture(
     ``diarkit recover``). The summary and any error are printed with ``echo`` either
     way; a capture that received no transcription event gets a warning.
 
-    SIGINT and SIGTERM stop the capture (in the main thread); with ``restore_signals``
-    the previous handlers come back on return. The CLI passes False: the process ends
-    right after, and a late extra Ctrl-C must not turn a clean stop into a kill.
+    SIGINT and SIGTERM stop the capture (in the main thread); the handlers in place
+    before come back when it returns, whichever way it ends (a clean stop, an error,
+    Ctrl-C), so a caller in the same process (a notebook, click's ``CliRunner``) still
+    reacts to Ctrl-C afterwards. A press after the return is the caller's: it raises
+    ``KeyboardInterrupt`` there (the ``diarkit capture`` command treats it as a late
+    press that changes nothing).
     """
     try:
         if clients_file is not None:  # several OAuth clients (diarkit.capture.token)
@@ -138,9 +140,6 @@ def run_capture(
         capture.stopping.set()
 
     previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, on_signal)
     bar = None
     handler: logging.Handler | None = None
     if status_line and sys.stderr.isatty():  # piped or logged: plain lines, no redrawn bar
@@ -153,6 +152,9 @@ def run_capture(
     said_after = _ErrorsSaidAfter()  # the runner prints the error once, after the summary
     logging.getLogger("diarkit.capture").addFilter(said_after)
     try:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, on_signal)
         return _run_and_report(capture, out, duration, bar, stop_reason, echo)
     finally:
         if bar is not None:
@@ -160,9 +162,9 @@ def run_capture(
         logging.getLogger("diarkit.capture").removeFilter(said_after)
         if handler is not None:
             logging.getLogger("diarkit.capture").removeHandler(handler)
-        for signum, old in previous.items():  # only now: a late Ctrl-C changes nothing
-            # (the CLI exits next: ignored there, so one more press cannot kill the exit)
-            signal.signal(signum, old if restore_signals else signal.SIG_IGN)
+        for signum, old in previous.items():  # only now: presses while stopping are ours
+            # (None: a handler not installed from Python, which cannot be put back)
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
 
 
 def _run_and_report(capture: Capture, out: str | Path, duration: float | None, bar: Any,
