@@ -156,6 +156,8 @@ def capture(
             status_line=not quiet,
             echo=click.echo,
         )
+        if code == 0 and not no_timeline:
+            _timeline_after_capture(out)
         raise SystemExit(_publish_after_capture(out, publish_url) if code == 0 else code)
     from diarkit.capture.runner import run_capture
 
@@ -207,6 +209,21 @@ def capture(
                    "complete", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
     raise SystemExit(code)
+
+
+def _timeline_after_capture(out: str) -> None:
+    """Rewrite ``OUT/timeline/timeline.parquet`` after a capture; a failure is one warning.
+
+    Every event is already stored, so the capture still succeeded: ``diarkit rebuild``
+    writes the table later.
+    """
+    from diarkit.io.timeline import write_timeline
+
+    try:
+        write_timeline(out)
+    except (OSError, ValueError) as exc:
+        click.echo(f"warning: {out}/timeline/timeline.parquet not written ({exc}); the events "
+                   f"are stored: `diarkit rebuild {out}` writes it", err=True)
 
 
 def _publish_after_capture(out: str, url: str | None) -> int:

@@ -422,3 +422,12 @@ def test_diarkit_capture_source_sqs_runs_for_its_duration_and_prints_the_summary
     assert "stored rows 30 in" in r.output
     assert "stored 30, duplicates 7, poisoned 1 (quarantined), deleted 38" in r.output
     assert queue_depth(sqs, url) == 0
+    # like the WebSocket capture, it leaves the reconciled timeline table SQL tools read
+    from diarkit.io.timeline import TIMELINE_COLUMNS, timeline
+
+    written = pd.read_parquet(tmp_path / "timeline" / "timeline.parquet")
+    again = timeline(tmp_path)
+    assert list(written.columns) == list(TIMELINE_COLUMNS) and len(written) == len(again) > 0
+    assert set(written["conversation_id"].astype(str)) == {"d0", "d1", "d2"}
+    assert written["text"].tolist() == again["text"].astype(str).tolist()
+    assert (written["start_s"].to_numpy() == again["start_s"].to_numpy()).all()
