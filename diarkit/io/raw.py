@@ -313,6 +313,11 @@ def _clean_frame(blob: bytes | memoryview) -> bool:
     return b"\n" not in b and b"\r" not in b and bool(b.strip())
 
 
+def _has_blank(blobs: Sequence[bytes]) -> bool:
+    """True when some frame is empty or only whitespace (pyarrow.json reads no row)."""
+    return any(not b or (b[:1].isspace() and not bytes(b).strip()) for b in blobs)
+
+
 def parse_frames(
     blobs: Sequence[bytes], buffer: bytes | pa.Buffer | None = None
 ) -> pa.Table | None:
@@ -326,8 +331,10 @@ def parse_frames(
 
     Args:
         blobs: the frames' bytes.
-        buffer: the same frames joined by ``\n`` (no blank lines), when the caller
-            has it; ``None`` to join them here.
+        buffer: the same frames joined by ``\n``, when the caller has it; ``None`` to
+            join them here. It is parsed whole only when no frame is blank: pyarrow.json
+            skips a blank line and reads a line of two objects as two rows, so the row
+            count alone would not prove the rows align with the frames.
 
     Returns:
         A ``_frames.WIRE_SCHEMA`` table row-aligned with ``blobs`` whose rows Arrow could
@@ -335,9 +342,13 @@ def parse_frames(
         when Arrow could read no frame at all.
     """
     n = len(blobs)
-    clean = [_clean_frame(b) for b in blobs] if buffer is None else None
-    if buffer is None and clean is not None and all(clean):
-        buffer = b"\n".join(bytes(b) for b in blobs)
+    clean: list[bool] | None = None
+    if buffer is None:
+        clean = [_clean_frame(b) for b in blobs]
+        if all(clean):
+            buffer = b"\n".join(bytes(b) for b in blobs)
+    elif _has_blank(blobs):  # a blank frame and a two-object one would cancel out
+        buffer = None
     if buffer is not None:
         whole = parse_block(buffer, n)
         if whole is not None or n <= 1:

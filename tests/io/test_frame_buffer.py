@@ -1,13 +1,16 @@
 """tables_from_frame_buffer (frames cut from one buffer by offsets) equals the per-frame path.
 
-The reference is built independently: ``build_raw_table`` over the frames as a list, rows of
-dropped kinds filtered out afterwards, and ``segments_from_parsed(raw, None, None)`` — the
+The reference is built independently: ``build_raw_table`` over the frames as a list with
+``raw.parse_frames`` switched off (every envelope from ``parse_frame``), rows of dropped
+kinds filtered out afterwards, and ``segments_from_parsed(raw, None, None)`` — the
 ``parse_frame`` path, one frame at a time.
 """
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
+from unittest import mock
 
 import numpy as np
 import orjson
@@ -69,13 +72,17 @@ def _spool_like(frames: list[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
 
 
 def _reference(frames, seqs, received, codes, names, drop):
-    raw = build_raw_table(
-        frames,
-        session_id="s",
-        start_seq=0,
-        received_at=[datetime.fromtimestamp(us / 1e6, UTC) for us in received],
-        source=None,
-    )
+    # every frame through parse_frame: with a bad frame in the mix, build_raw_table would
+    # still read the others with pyarrow.json (raw.parse_frames bisects the block)
+    with mock.patch.object(importlib.import_module("diarkit.io.raw"), "parse_frames",
+                           lambda *a, **k: None):
+        raw = build_raw_table(
+            frames,
+            session_id="s",
+            start_seq=0,
+            received_at=[datetime.fromtimestamp(us / 1e6, UTC) for us in received],
+            source=None,
+        )
     raw = raw.set_column(
         raw.schema.get_field_index("seq"), RAW.arrow_schema().field("seq"), pa.array(seqs)
     )
