@@ -29,11 +29,12 @@ def frame_bytes():
 def _restore_signal_handlers():
     """Give SIGINT/SIGTERM back their handlers after each test.
 
-    ``diarkit capture`` ignores both once its capture has stopped (the CLI process exits
-    next and a late Ctrl-C must not kill the exit); invoked in-process by a test
-    (``CliRunner``), that left the test process ignoring them, and every subprocess it
-    started later inherited the ignored SIGINT: ``diarkit simulate`` stopped with Ctrl-C
-    by a later test on the same xdist worker ran its whole ``--duration`` (31 s, not 1 s).
+    A safety net: ``diarkit capture`` used to ignore both once its capture had stopped
+    (fixed: ``run_capture`` restores them, tests/capture/test_cli_signals.py); invoked
+    in-process by a test (``CliRunner``), that left the test process ignoring them, and
+    every subprocess it started later inherited the ignored SIGINT: ``diarkit simulate``
+    stopped with Ctrl-C by a later test on the same xdist worker ran its whole
+    ``--duration`` (31 s, not 1 s).
     """
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     yield
