@@ -271,9 +271,12 @@ def parse_event_times(values: pa.Array) -> pa.Array:
         return pc.cast(values, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         out = []
-        for v in values.to_pylist():
+        for i in range(len(values)):
             try:
+                v = values[i].as_py()
                 out.append(None if v is None else pc.cast(pa.array([v]), target)[0].as_py())
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+                # UnicodeDecodeError: Arrow's JSON reader keeps a frame's bytes that are not
+                # UTF-8 inside its strings; the frame is flagged not UTF-8 afterwards
                 out.append(None)
         return pa.array(out, target)

@@ -153,3 +153,21 @@ def test_parse_frames_leaves_only_the_bad_rows_null():
     assert alone is not None
     assert parsed.filter(pa.array([i != 150 for i in range(301)])).equals(alone)
     assert parse_frames([TRUNCATED, b"  "]) is None  # nothing Arrow can read
+
+
+def test_a_non_utf8_byte_inside_the_event_time_is_flagged_not_a_crash():
+    """Found by the capture fuzz test: Arrow's JSON reader keeps bytes that are not UTF-8
+    inside a string, and reading the unparseable ``eventTime`` back raised
+    UnicodeDecodeError, failing the whole spool; now the frame is stored flagged."""
+    bad = transcription_frame("nu").replace(b'"eventTime":"2', b'"eventTime":"\x80', 1)
+    assert bad != transcription_frame("nu")
+    frames = [transcription_frame("ok-1"), bad, transcription_frame("ok-2")]
+    for blobs in (frames, [bad]):
+        table, _parsed, _ok = build_raw_parsed(
+            blobs, session_id="s", start_seq=0, source=None,
+            received_at=pa.array([datetime(2026, 11, 24, tzinfo=UTC)] * len(blobs),
+                                 pa.timestamp("us", tz="UTC")))
+        errors = table.column("error").to_pylist()
+        i = blobs.index(bad)
+        assert errors[i] == raw_module.NOT_UTF8
+        assert all(e is None for j, e in enumerate(errors) if j != i)
