@@ -9,9 +9,6 @@ bucket and every figure read from the URL equals the one read from the disk.
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -20,7 +17,10 @@ from diarkit.capture.backfill import coverage_table
 from diarkit.cli import cli
 from diarkit.io.load import conversation_stats
 from diarkit.scale.objectstore import publish_dataset
-from tests.eventbridge.conftest import aws_endpoint  # noqa: F401  (the moto server fixture)
+from tests.eventbridge.conftest import (
+    aws_endpoint,  # noqa: F401  (the moto server fixture)
+    fresh_bucket,
+)
 
 from .faulty import faulty_dataset
 
@@ -30,24 +30,12 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def published(aws_endpoint, tmp_path_factory):  # noqa: F811
     """``(local dataset, its s3 URL, roles)``."""
-    import boto3
-
-    old = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = aws_endpoint
-    bucket = f"diarkit-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1").create_bucket(
-        Bucket=bucket)
-    local = tmp_path_factory.mktemp("s3cov") / "ds"
-    roles = faulty_dataset(local)
-    url = f"s3://{bucket}/calls/ds"
-    publish_dataset(local, url)
-    try:
+    with fresh_bucket(aws_endpoint) as (bucket, _):
+        local = tmp_path_factory.mktemp("s3cov") / "ds"
+        roles = faulty_dataset(local)
+        url = f"s3://{bucket}/calls/ds"
+        publish_dataset(local, url)
         yield local, url, roles
-    finally:
-        if old is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = old
 
 
 def test_coverage_table_reads_the_bucket(published):

@@ -7,6 +7,8 @@ import os
 import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,28 @@ from diarkit.genesys.eventbridge import wrap_frame
 ORG = "0b6b8e2c-7c2e-4d7b-9d1e-2f1a7c1e0a11"
 #: A poisoned message: an envelope without detail-type whose detail is no frame.
 POISON = '{"version":"0","id":"poison-1","detail":"not an object"}'
+
+
+@contextmanager
+def fresh_bucket(endpoint: str) -> Iterator[tuple[str, Any]]:
+    """``(name, boto3 S3 client)`` of a new bucket on ``endpoint``.
+
+    Meanwhile ``AWS_ENDPOINT_URL`` points boto3, s3fs and child processes at it.
+    """
+    import boto3
+
+    old = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    name = f"diarkit-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=name)
+    try:
+        yield name, client
+    finally:
+        if old is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = old
 
 
 @pytest.fixture(scope="session")

@@ -9,32 +9,18 @@ uploaded without its segments twin) is completed by the next run.
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from diarkit.sim.frames import write_jsonl
+from tests.eventbridge.conftest import fresh_bucket
 
 
 @pytest.fixture
 def bucket(aws_endpoint):
-    import boto3
-
-    old = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = aws_endpoint
-    name = f"diarkit-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=name)
-    try:
-        yield name, client
-    finally:
-        if old is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = old
+    with fresh_bucket(aws_endpoint) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")

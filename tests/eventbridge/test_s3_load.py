@@ -7,39 +7,24 @@ what it returns for the local copy.
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from diarkit.scale.objectstore import publish_dataset
+from tests.eventbridge.conftest import fresh_bucket
 from tests.eventbridge.helpers import websocket_capture
 
 
 @pytest.fixture(scope="module")
 def published(aws_endpoint, tmp_path_factory):
     """``(local dataset, s3 URL)``: the same dataset on disk and in a fresh bucket."""
-    import boto3
-
-    old = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = aws_endpoint
-    bucket = f"diarkit-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1").create_bucket(
-        Bucket=bucket
-    )
-    local = tmp_path_factory.mktemp("s3load") / "ds"
-    websocket_capture(local, conversations=5)
-    url = f"s3://{bucket}/calls/ds"
-    publish_dataset(local, url)
-    try:
+    with fresh_bucket(aws_endpoint) as (bucket, _):
+        local = tmp_path_factory.mktemp("s3load") / "ds"
+        websocket_capture(local, conversations=5)
+        url = f"s3://{bucket}/calls/ds"
+        publish_dataset(local, url)
         yield local, url
-    finally:
-        if old is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = old
 
 
 def test_load_segments_from_the_bucket_equals_the_disk(published):

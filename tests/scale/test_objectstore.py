@@ -7,10 +7,8 @@ the local copy.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
-import uuid
 
 import cloudpickle
 import pandas as pd
@@ -20,7 +18,10 @@ from diarkit.io.dataset import SEGMENTS_DIR, list_parts
 from diarkit.scale import DatasetError, read_part
 from diarkit.scale import list_parts as scale_list_parts
 from diarkit.scale.objectstore import is_url, list_remote_parts, publish_dataset
-from tests.eventbridge.conftest import aws_endpoint  # noqa: F401  (the moto server fixture)
+from tests.eventbridge.conftest import (
+    aws_endpoint,  # noqa: F401  (the moto server fixture)
+    fresh_bucket,
+)
 
 # the pipeline below lives in this test module, which worker processes cannot import
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -29,20 +30,8 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 @pytest.fixture(scope="module")
 def s3(aws_endpoint):  # noqa: F811
     """A fresh bucket; ``AWS_ENDPOINT_URL`` points boto3, s3fs and child processes at moto."""
-    import boto3
-
-    old = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = aws_endpoint
-    bucket = f"diarkit-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=bucket)
-    try:
-        yield bucket, client
-    finally:
-        if old is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = old
+    with fresh_bucket(aws_endpoint) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
