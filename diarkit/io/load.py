@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -599,18 +599,73 @@ def load_phases(path: str | Path | RemoteRoot, **filters: Any) -> pd.DataFrame:
 def session_sources(path: str | Path | RemoteRoot) -> dict[str, str]:
     """``source`` (live/backfill/import) of each capture/convert session of a dataset.
 
-    Read from the raw rows' ``topic``/``source`` columns only (no frame text); a session
-    holding rows of several sources is named by its most common one.
+    Read from the raw rows' ``topic``/``source`` columns only (no frame text). A session
+    holding rows of several sources (``diarkit convert`` of one JSONL file mixing
+    notification frames and post-call transcripts) is named by its most common one; the
+    rows of its other sources are in :func:`source_labels` ``.rows``, so the session's
+    label plus those rows gives every row its own source, as :func:`load_segments` does.
+    """
+    return source_labels(path).sessions
+
+
+class SourceLabels(NamedTuple):
+    """The ``source`` of every raw row of a dataset, as per-session labels plus exceptions.
+
+    ``sessions`` maps each session id to its most common source; ``rows`` lists the raw
+    rows whose source differs from their session's (empty unless a session mixes
+    sources) with columns ``session_id`` (string), ``seq`` (int64) and ``source``
+    (string), keyed like segments; a (session, seq) stored twice counts once (its first
+    row), as :func:`load_segments` joins it.
+    """
+
+    sessions: dict[str, str]
+    rows: pd.DataFrame
+
+
+def empty_source_rows() -> pd.DataFrame:
+    """An empty :attr:`SourceLabels.rows` table (``session_id``, ``seq``, ``source``)."""
+    return pd.DataFrame(
+        {
+            "session_id": pd.Series(dtype="string"),
+            "seq": pd.Series(dtype="int64"),
+            "source": pd.Series(dtype="string"),
+        }
+    )
+
+
+def source_labels(path: str | Path | RemoteRoot) -> SourceLabels:
+    """Per-session sources and the rows of mixed sessions that differ (one read of raw).
+
+    Args:
+        path: a dataset directory, a file ``diarkit convert`` reads, or a dataset URL.
+
+    Returns:
+        :class:`SourceLabels` (see there).
     """
     from diarkit.analysis.conversation import source_of
 
-    raw = load_raw(path, columns=["session_id", "topic", "source"])
+    raw = load_raw(path, columns=["session_id", "seq", "topic", "source"])
     if not len(raw):
-        return {}
-    src = pd.Series(np.asarray(source_of(raw["topic"], raw["source"])), index=raw.index)
-    table = pd.DataFrame({"s": raw["session_id"].astype("string"), "src": src})
-    top = table.groupby("s")["src"].agg(lambda x: x.value_counts().index[0])
-    return {str(k): str(v) for k, v in top.items()}
+        return SourceLabels({}, empty_source_rows())
+    table = pd.DataFrame(
+        {
+            "session_id": raw["session_id"].astype("string"),
+            "seq": raw["seq"].astype("int64"),
+            "source": pd.Series(
+                np.asarray(source_of(raw["topic"], raw["source"])), index=raw.index
+            ).astype("string"),
+        }
+    )
+    top = table.groupby("session_id")["source"].agg(lambda x: x.value_counts().index[0])
+    labels = {str(k): str(v) for k, v in top.items()}
+    kinds = table.groupby("session_id")["source"].nunique()
+    mixed = kinds.index[kinds.to_numpy() > 1]
+    if not len(mixed):
+        return SourceLabels(labels, empty_source_rows())
+    rows = table[table["session_id"].isin(mixed)].drop_duplicates(["session_id", "seq"])
+    rows = rows[rows["source"].to_numpy() != rows["session_id"].map(labels).to_numpy()]
+    rows = rows.sort_values(["session_id", "seq"], kind="stable").reset_index(drop=True)
+    return SourceLabels(labels, rows)
 
 
 def conversation_stats(

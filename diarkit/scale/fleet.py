@@ -112,6 +112,7 @@ def default_pipeline(
     *,
     phases: pd.DataFrame | None = None,
     session_sources: dict[str, str] | None = None,
+    source_rows: pd.DataFrame | None = None,
     **kwargs: Any,
 ) -> pd.DataFrame:
     """Per-conversation statistics of whole conversations, on the conversation model.
@@ -123,41 +124,97 @@ def default_pipeline(
     Args:
         segments: SEGMENTS rows of whole conversations.
         phases: the dataset's PHASES table (:func:`model_context`), or None.
-        session_sources: ``source`` (live/backfill/import) per capture ``session_id``.
+        session_sources: ``source`` (live/backfill/import) per capture ``session_id``,
+            used when ``segments`` has no ``source`` column (Dask reads segments only).
+        source_rows: rows of sessions that mix sources whose source differs from the
+            session's (``session_id``, ``seq``, ``source``;
+            :func:`diarkit.io.load.source_labels`): they keep their own source, so every
+            row is labelled as :func:`diarkit.io.load.load_segments` labels it.
         **kwargs: ``profile`` and threshold overrides of ``talk_stats``.
     """
     from diarkit.analysis import talk_stats
     from diarkit.analysis.conversation import attribute, by_party
-    from diarkit.schema import SEGMENT_SOURCES
 
     if session_sources is not None and "source" not in segments.columns:
-        codes, sessions = pd.factorize(segments["session_id"].astype(object))
-        names = [session_sources.get(str(x), "live") for x in sessions]
-        rank = np.array([SEGMENT_SOURCES.index(n) for n in names] + [0], dtype=np.int8)
-        segments = segments.assign(
-            source=pd.Categorical.from_codes(rank[codes], categories=list(SEGMENT_SOURCES))
-        )
+        segments = with_sources(segments, session_sources, source_rows)
     attributed = by_party(attribute(segments, phases))
     return talk_stats(attributed, phases=phases, **kwargs)
 
 
-def model_context(dataset: str | os.PathLike[str]) -> dict[str, Any]:
-    """What :func:`default_pipeline` needs besides segments: phases and session sources.
+def with_sources(
+    segments: pd.DataFrame,
+    session_sources: dict[str, str],
+    source_rows: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``segments`` with a ``source`` column from the model context, without reading raw.
 
-    Both are small (a few rows per conversation / capture session) and computed once on
+    Each row gets its session's source (``live`` for an unknown session); the rows listed
+    in ``source_rows`` (sessions that mix sources) get their own. The result equals
+    :func:`diarkit.io.load.load_segments` ``(source=True)``'s column for the same rows.
+
+    Args:
+        segments: SEGMENTS rows (``session_id``, ``seq``).
+        session_sources: source per session (:func:`diarkit.io.load.session_sources`).
+        source_rows: ``session_id``, ``seq``, ``source`` of the rows whose source differs
+            from their session's (:func:`diarkit.io.load.source_labels`), or None.
+    """
+    from diarkit.schema import SEGMENT_SOURCES
+
+    codes, sessions = pd.factorize(segments["session_id"].astype(object))
+    names = [session_sources.get(str(x), "live") for x in sessions]
+    rank = np.array([SEGMENT_SOURCES.index(n) for n in names] + [0], dtype=np.int8)
+    ranks = rank[codes]
+    if source_rows is not None and len(source_rows):
+        ranks = _own_sources(segments, ranks, source_rows)
+    return segments.assign(
+        source=pd.Categorical.from_codes(ranks, categories=list(SEGMENT_SOURCES))
+    )
+
+
+def model_context(dataset: str | os.PathLike[str]) -> dict[str, Any]:
+    """What :func:`default_pipeline` needs besides segments: phases and row sources.
+
+    ``session_sources`` labels each capture session; ``source_rows`` lists the rows of
+    sessions that mix sources (``diarkit convert`` of one file holding notification
+    frames and post-call transcripts) whose source differs, so every row gets its own
+    source as on the pandas path. All are small (a few rows per conversation / capture
+    session; ``source_rows`` is empty unless a session mixes sources) and computed once on
     the client, then shipped with every partition's task. A dataset on object storage
     (``s3://...``) carries them as published (:func:`diarkit.scale.objectstore.model_context_url`).
     """
-    from diarkit.io.load import load_conversation_model, session_sources
+    from diarkit.io.load import load_conversation_model, source_labels
     from diarkit.scale.objectstore import is_url, model_context_url
 
     if is_url(dataset):
         return model_context_url(os.fspath(dataset))
     root = _dataset_root(dataset)
+    labels = source_labels(root)
     return {
         "phases": load_conversation_model(root).phases,
-        "session_sources": session_sources(root),
+        "session_sources": labels.sessions,
+        "source_rows": labels.rows,
     }
+
+
+def _own_sources(segments: pd.DataFrame, codes: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    """``codes`` (SEGMENT_SOURCES ranks) with each listed (session, seq) given its own."""
+    from diarkit.schema import SEGMENT_SOURCES
+
+    session = segments["session_id"].astype("string")
+    hit = session.isin(rows["session_id"].unique()).to_numpy(dtype=bool)
+    if not hit.any():
+        return codes
+    key = pd.MultiIndex.from_arrays(
+        [session[hit], segments["seq"][hit].astype("int64")], names=["session_id", "seq"]
+    )
+    lookup = rows.set_index(["session_id", "seq"])["source"]
+    found = lookup.reindex(key).to_numpy(dtype=object)
+    own = np.array([SEGMENT_SOURCES.index(str(x)) if isinstance(x, str) else -1 for x in found])
+    out = codes.copy()
+    idx = np.flatnonzero(hit)
+    keep = own >= 0
+    out[idx[keep]] = own[keep]
+    return out
 
 
 def _dataset_root(dataset: str | os.PathLike[str]) -> Path:

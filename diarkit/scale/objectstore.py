@@ -27,9 +27,10 @@ What S3 gives and what it does not, and how the local guarantees carry over:
   different size; an interrupted publish is completed by running it again.
 * **Derived context.** The conversation model's context that statistics need besides
   segments (phases from the call events in raw frames, the source of each session) is
-  derived from the local dataset and published as ``model/phases.parquet`` and
-  ``model/session_sources.parquet`` (rewritten on every publish), so Dask workers never
-  read raw frames from the bucket.
+  derived from the local dataset and published as ``model/phases.parquet``,
+  ``model/session_sources.parquet`` (rewritten on every publish) and, when a session
+  mixes sources, ``model/source_rows.parquet`` (its rows of other sources), so Dask
+  workers never read raw frames from the bucket.
 
 Endpoint and credentials come from the usual AWS chain (``AWS_ENDPOINT_URL`` for a local
 endpoint such as moto or MinIO), so Dask worker processes started with the same
@@ -254,10 +255,11 @@ def convert_to_url(
 MODEL_DIR = "model"
 _PHASES = "phases.parquet"
 _SESSIONS = "session_sources.parquet"
+_ROWS = "source_rows.parquet"
 
 
 def _publish_model_context(root: Path, fs: Any, base: str, report: PublishReport) -> None:
-    """Write ``model/phases.parquet`` and ``model/session_sources.parquet`` (one PUT each)."""
+    """Write ``model/{phases,session_sources,source_rows}.parquet`` (one PUT each)."""
     import io
 
     import pandas as pd
@@ -272,7 +274,13 @@ def _publish_model_context(root: Path, fs: Any, base: str, report: PublishReport
         },
         dtype="string",
     )
-    for name, frame in ((_PHASES, context["phases"]), (_SESSIONS, sources)):
+    frames = [(_PHASES, context["phases"]), (_SESSIONS, sources)]
+    rows_key = _join(base, MODEL_DIR, _ROWS)
+    if len(context["source_rows"]):  # only when a session mixes sources
+        frames.append((_ROWS, context["source_rows"]))
+    elif fs.exists(rows_key):
+        fs.rm_file(rows_key)  # stale from an earlier publish of other data
+    for name, frame in frames:
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
         key = _join(base, MODEL_DIR, name)
@@ -303,11 +311,20 @@ def model_context_url(url: str, **storage_options: Any) -> dict[str, Any]:
             f"{url}: no {MODEL_DIR}/{_PHASES}: publish the dataset with "
             "diarkit.scale.objectstore.publish_dataset (it writes the model context)"
         ) from None
+    rows_key = _join(base, MODEL_DIR, _ROWS)
+    if fs.exists(rows_key):  # absent when no session mixes sources
+        with fs.open(rows_key, "rb") as f:
+            rows = pd.read_parquet(f)
+    else:
+        from diarkit.io.load import empty_source_rows
+
+        rows = empty_source_rows()
     return {
         "phases": phases,
         "session_sources": {
             str(k): str(v) for k, v in zip(sessions["session_id"], sessions["source"], strict=True)
         },
+        "source_rows": rows,
     }
 
 
