@@ -4,9 +4,10 @@ A capture spool holds thousands of frames back to back, each followed by a newli
 Slicing them into Python ``bytes`` objects one by one costs more than parsing them, so
 ``tables_from_frame_buffer`` never does: Arrow ``take`` over the offsets gathers the
 frames (for the ``frame`` column) and the frames with their newlines (for one
-pyarrow.json parse, ``_frames.parse_block``), and the blake2b frame hashes are computed
-from memoryview slices on a second thread while the block is parsed. Frames the fast
-path cannot vouch for are classified one by one by ``diarkit.genesys.parse_frame``, as
+pyarrow.json parse, ``_frames.parse_block``; a block Arrow refuses is bisected as in
+``raw.parse_frames``, so a bad frame costs only itself), and the blake2b frame hashes are
+computed from memoryview slices on a second thread while the block is parsed. Frames the
+fast path cannot vouch for are classified one by one by ``diarkit.genesys.parse_frame``, as
 everywhere else (``raw.envelope_columns``). Pure: no files, no sockets.
 """
 
@@ -24,10 +25,20 @@ import pyarrow.compute as pc
 from diarkit.schema import UTC_TS
 
 from ._frames import parse_block
-from .raw import assemble_raw, envelope_columns, flag_bad_utf8, hash_frames, texts_checked
+from .raw import (
+    _clean_frame,
+    assemble_raw,
+    bisect_parse,
+    envelope_columns,
+    flag_bad_utf8,
+    hash_frames,
+    texts_checked,
+)
 from .segments import segments_from_parsed
 
 _WHITESPACE = np.array([0x20, 0x09, 0x0A, 0x0D], dtype=np.uint8)
+#: What ``bytes.strip`` strips (``raw._clean_frame``'s notion of a blank frame).
+_ASCII_SPACE = np.array([0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D], dtype=np.uint8)
 
 
 class FrameSlices(Sequence[bytes]):
@@ -95,6 +106,47 @@ def _no_blank_frames(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bool:
     return not any(not data[starts[i] : ends[i]].strip() for i in suspects.tolist())
 
 
+def _clean_frames(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Bool mask of the frames pyarrow.json reads as at most one row (``raw._clean_frame``).
+
+    A frame is clean when it holds no ``\n`` or ``\r`` and is not blank; found with
+    numpy over the buffer, slicing only frames that start with whitespace.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    breaks = np.flatnonzero((buf == 0x0A) | (buf == 0x0D))
+    clean = (ends > starts) & (
+        np.searchsorted(breaks, starts) == np.searchsorted(breaks, ends)
+    )
+    suspects = np.flatnonzero(clean & np.isin(buf[starts], _ASCII_SPACE))
+    for i in suspects.tolist():
+        clean[i] = _clean_frame(data[int(starts[i]) : int(ends[i])])
+    return clean
+
+
+def _parse(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Table | None:
+    """``WIRE_SCHEMA`` rows of the frames, row-aligned with them (see ``raw.parse_frames``).
+
+    The frames are parsed as one block; when Arrow refuses it (one bad frame fails the
+    whole call) the block is bisected (``raw.bisect_parse``), so only the frames Arrow
+    cannot read are null rows, left to ``parse_frame``. Pieces are gathered from ``data``
+    by offsets, never sliced frame by frame.
+    """
+    n = len(starts)
+    if not n:
+        return None
+    lines = _pieces(data, starts, ends + 1)  # each frame with its newline
+
+    def parse_rows(rows: np.ndarray) -> pa.Table | None:
+        return parse_block(_joined(_gather(lines, rows)), len(rows))
+
+    whole = _no_blank_frames(data, starts, ends)
+    if whole:
+        parsed = parse_rows(np.arange(n, dtype=np.int64))
+        if parsed is not None:
+            return parsed
+    return bisect_parse(_clean_frames(data, starts, ends), parse_rows, whole_failed=whole)
+
+
 @dataclass(frozen=True, slots=True)
 class FrameTables:
     """A raw table, the segments derived from it, and how many frames were dropped."""
@@ -137,10 +189,7 @@ def tables_from_frame_buffer(
         view = memoryview(data)  # blake2b of memoryview slices releases the GIL, copies nothing
         slices = (view[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True))
         hashes_future = pool.submit(hash_frames, slices)
-        parsed = None
-        if n and _no_blank_frames(data, starts, ends):
-            lines = _gather(_pieces(data, starts, ends + 1), np.arange(n, dtype=np.int64))
-            parsed = parse_block(_joined(lines), n)
+        parsed = _parse(data, starts, ends)
         envelope, ok = envelope_columns(FrameSlices(data, starts, ends), parsed)
         hashes = hashes_future.result()
     rows: np.ndarray | None = None

@@ -353,17 +353,51 @@ def parse_frames(
         whole = parse_block(buffer, n)
         if whole is not None or n <= 1:
             return whole
-    # Blank frames, and frames with a line break, never reach Arrow: each frame given to
-    # it then yields at least one row, so a piece's row count proves its rows align.
-    idx = [i for i, ok in enumerate(clean if clean is not None else map(_clean_frame, blobs))
-           if ok]
-    pieces: list[tuple[int, int, pa.Table]] = []  # (first, end) positions in idx, rows
+    # Blank frames, and frames with a line break, never reach Arrow (see bisect_parse).
+    flags = clean if clean is not None else [_clean_frame(b) for b in blobs]
+    return bisect_parse(
+        np.asarray(flags, dtype=bool),
+        lambda rows: parse_block(b"\n".join(bytes(blobs[i]) for i in rows.tolist()), len(rows)),
+        whole_failed=buffer is not None,
+    )
+
+
+def bisect_parse(
+    clean: np.ndarray,
+    parse_rows: Callable[[np.ndarray], pa.Table | None],
+    *,
+    whole_failed: bool = False,
+) -> pa.Table | None:
+    """The bisection behind ``parse_frames``, for callers that hold frames differently.
+
+    The clean frames are parsed in pieces, halved each time Arrow refuses one, down to
+    single frames; the frames Arrow cannot read end up as null rows.
+
+    Args:
+        clean: bool per frame, True when pyarrow.json reads it as at most one row (one
+            line, not blank: ``_clean_frame``). Other frames never reach Arrow, so each
+            frame of a piece yields at least one row and a piece's row count proves its
+            rows align with its frames.
+        parse_rows: ``parse_block`` of the frames at the given ascending int64 positions
+            (all clean), joined by newlines; ``None`` when Arrow refuses them.
+        whole_failed: the caller already parsed all frames as one block and Arrow refused
+            it; when every frame is clean that block is not parsed again.
+
+    Returns:
+        A ``_frames.WIRE_SCHEMA`` table with one row per frame (null where Arrow could
+        not read the frame), or ``None`` when Arrow could read no frame at all.
+    """
+    n = len(clean)
+    idx = np.flatnonzero(clean).astype(np.int64)
     todo = [(0, len(idx))]
+    if whole_failed and len(idx) == n:  # that exact block was just refused
+        todo = [(n // 2, n), (0, n // 2)] if n > 1 else []
+    pieces: list[tuple[int, int, pa.Table]] = []  # (first, end) positions in idx, rows
     while todo:  # depth-first, halves in order; a stack, not recursion
         lo, hi = todo.pop()
         if hi <= lo:
             continue
-        table = parse_block(b"\n".join(bytes(blobs[i]) for i in idx[lo:hi]), hi - lo)
+        table = parse_rows(idx[lo:hi])
         if table is not None:
             pieces.append((lo, hi, table))
         elif hi - lo > 1:
@@ -375,8 +409,7 @@ def parse_frames(
     pieces.sort(key=lambda p: p[0])
     rows = pa.concat_tables([t for _, _, t in pieces]).combine_chunks()
     at = np.full(n, -1, dtype=np.int64)  # row of ``rows`` of each frame; -1: none
-    positions = np.asarray(idx, dtype=np.int64)
-    at[np.concatenate([positions[lo:hi] for lo, hi, _ in pieces])] = np.arange(rows.num_rows)
+    at[np.concatenate([idx[lo:hi] for lo, hi, _ in pieces])] = np.arange(rows.num_rows)
     return rows.take(pa.array(at, mask=at < 0))
 
 

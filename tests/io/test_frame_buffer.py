@@ -150,3 +150,53 @@ def test_a_two_object_frame_next_to_a_blank_one_is_not_misaligned():
     two = transcription_frame("a") + b"\n" + transcription_frame("b")
     frames = [transcription_frame("c0"), two, b"  ", transcription_frame("c1")]
     _check(frames, frozenset(), [1, 1, 1, 1])
+
+
+TRUNCATED = b'{"topicName": "v2.conversations.x.transcription", "eventBody": {"convers'
+
+
+def _per_frame_calls(frames: list[bytes]) -> list[bytes]:
+    """The frames ``parse_frame`` saw while ``tables_from_frame_buffer`` built the tables."""
+    seen: list[bytes] = []
+    modules = [importlib.import_module(f"diarkit.io.{m}") for m in ("raw", "segments")]
+    real = modules[0].parse_frame
+
+    def counting(frame, *a, **k):
+        seen.append(frame if isinstance(frame, bytes) else frame.encode())
+        return real(frame, *a, **k)
+
+    data, starts, ends = _spool_like(frames)
+    n = len(frames)
+    with (
+        mock.patch.object(modules[0], "parse_frame", counting),
+        mock.patch.object(modules[1], "parse_frame", counting),
+    ):
+        tables_from_frame_buffer(
+            data,
+            starts,
+            ends,
+            session_id="s",
+            seqs=np.arange(n, dtype=np.int64),
+            received_us=np.full(n, T0_US, np.int64),
+            source_codes=np.zeros(n, np.int32),
+            source_names=[""],
+        )
+    return seen
+
+
+def test_one_bad_frame_in_a_block_is_the_only_one_parsed_per_frame():
+    good = [transcription_frame(f"c{i % 13}-{i}", utterances=1 + i % 3) for i in range(400)]
+    assert _per_frame_calls(good) == []  # baseline: the whole block through Arrow
+    frames = [*good[:200], TRUNCATED, *good[200:]]
+    assert _per_frame_calls(frames) == [TRUNCATED]
+    _check(frames, frozenset(), [1] * len(frames))
+
+
+def test_bad_blank_and_two_object_frames_each_cost_only_themselves():
+    # the blank frame keeps the block from being parsed whole; the bisection skips it and
+    # reads the two-object frame as two rows, so that piece is halved down to it
+    good = [transcription_frame(f"c{i % 7}-{i}", utterances=2) for i in range(300)]
+    two = transcription_frame("two-a") + b" " + transcription_frame("two-b")
+    frames = [*good[:50], b"  ", *good[50:120], two, *good[120:250], TRUNCATED, *good[250:]]
+    assert sorted(_per_frame_calls(frames)) == sorted([b"  ", two, TRUNCATED])
+    _check(frames, frozenset(), [2] * len(frames))
