@@ -26,6 +26,10 @@ from diarkit.scale.fleet import (
     with_sources,
 )
 from diarkit.sim.generator import iter_frames
+from tests.eventbridge.conftest import (
+    aws_endpoint,  # noqa: F401  (the moto server fixture)
+    fresh_bucket,
+)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
@@ -98,3 +102,27 @@ def test_dask_statistics_of_a_mixed_session_equal_pandas(client, mixed, tmp_path
         default_pipeline(load_segments_pandas(mixed).drop(columns=["source"]), **context)
     )
     assert not per_session.equals(want.conversations)
+
+
+def test_published_mixed_session_gives_dask_on_the_bucket_the_pandas_result(
+    mixed,
+    aws_endpoint,  # noqa: F811
+):
+    """``publish_dataset`` stores the rows that differ; ``stats_dask`` on the URL uses them."""
+    from diarkit.scale.objectstore import publish_dataset
+
+    with fresh_bucket(aws_endpoint) as (bucket, s3):
+        url = f"s3://{bucket}/ds"
+        publish_dataset(mixed, url)
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="ds/model/")["Contents"]}
+        assert "ds/model/source_rows.parquet" in keys
+        context = model_context(url)
+        pd.testing.assert_frame_equal(context["source_rows"], source_labels(mixed).rows)
+        want = stats_pandas(mixed)
+        from diarkit.scale import local_client
+
+        # started after AWS_ENDPOINT_URL points at moto, so the worker reads the bucket there
+        with local_client(1, threads_per_worker=1, memory_limit="1GiB") as on_moto:
+            got = stats_dask(url, on_moto, rows_per_partition=1, npartitions=2)
+        pd.testing.assert_frame_equal(got.conversations, want.conversations)
+        pd.testing.assert_frame_equal(got.fleet, want.fleet)
