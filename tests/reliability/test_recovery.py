@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -170,9 +172,16 @@ def test_roller_children_do_not_inherit_secrets(tmp_path, monkeypatch):
     monkeypatch.setenv("MY_API_TOKEN", "t0ken")
     assert "GENESYS_CLIENT_SECRET" not in child_environment(os.environ)
     roller = Roller(tmp_path, keep_heartbeats=False)
+    proc = f"/proc/{roller._proc.pid}"
     try:
-        with open(f"/proc/{roller._proc.pid}/environ", "rb") as f:
-            environ = f.read()
+        # Between fork and exec the child still shows the parent's command line and
+        # environment: read the environment once its own arguments (the dataset) show.
+        mine = b"\0" + os.fsencode(tmp_path) + b"\0"
+        deadline = time.monotonic() + 10
+        while mine not in Path(proc, "cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the roller child never started"
+            time.sleep(0.005)
+        environ = Path(proc, "environ").read_bytes()
     finally:
         roller.kill()
     assert b"s3cr3t-value" not in environ and b"t0ken" not in environ
