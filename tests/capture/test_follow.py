@@ -169,6 +169,18 @@ def test_follow_batches_a_burst_of_new_calls_into_few_requests(tmp_path):
     assert cap.notifications.retries == 0  # the simulator never answered 429
 
 
+def _run_calls_side_by_side(sim, caps) -> None:
+    """Start every capture, wait until each is live, then run the simulator's calls."""
+    from tests.capture.simhelp import wait_live
+
+    for cap in caps:
+        cap.start()
+    for cap in caps:
+        wait_live(cap)
+    sim.start_conversations()
+    assert sim.wait_for_conversations_done(40)
+
+
 def test_follow_stays_under_a_tight_budget_without_missing_a_call(tmp_path):
     """Two captures follow the same 12 calls at once, each with its own OAuth client: one
     batched (1-second batches, a budget of 10 requests a minute), one subscribing each
@@ -178,7 +190,7 @@ def test_follow_stays_under_a_tight_budget_without_missing_a_call(tmp_path):
     windows: before, follow mode dropped a call grace_s after its end event and lost
     them, and a call whose only frames came then was captured without a frame).
     """
-    from tests.capture.simhelp import make_capture, make_sim, stored_rows, wait_for, wait_live
+    from tests.capture.simhelp import make_capture, make_sim, stored_rows, wait_for
 
     # speed 10: a batch's 1 s wait is 10 s of call time (a live capture waits 1 s)
     with make_sim(conversations=12, stagger_s=1.0, call_duration_s=(80.0, 120.0),
@@ -192,12 +204,7 @@ def test_follow_stays_under_a_tight_budget_without_missing_a_call(tmp_path):
                                  client_secret="pw", follow_queues=sim.queue_ids,
                                  follow_batch_s=0.0, session_end_wait_s=8.0),
         }
-        for cap in caps.values():
-            cap.start()
-        for cap in caps.values():
-            wait_live(cap)
-        sim.start_conversations()
-        assert sim.wait_for_conversations_done(40)
+        _run_calls_side_by_side(sim, caps.values())
         for cap in caps.values():
             wait_for(lambda c=cap: c.stats().active_conversations == 0, what="calls dropped")
         stats = {k: cap.stop() for k, cap in caps.items()}
@@ -271,7 +278,7 @@ def test_two_oauth_clients_catch_a_burst_one_alone_throttles(tmp_path):
     late_join gap); two clients share the burst, each within its own budget, and catch
     every call."""
     from diarkit.capture.backfill import find_candidates
-    from tests.capture.simhelp import make_capture, make_sim, wait_for, wait_live
+    from tests.capture.simhelp import make_capture, make_sim, wait_for
 
     with make_sim(conversations=8, stagger_s=0.5, call_duration_s=(80.0, 100.0),
                   speed=10.0, queues=1) as sim:
@@ -287,12 +294,7 @@ def test_two_oauth_clients_catch_a_burst_one_alone_throttles(tmp_path):
                                   client_secret=None,
                                   clients=[("m1", "pw-m1"), ("m2", "pw-m2")], **common),
         }
-        for cap in caps.values():
-            cap.start()
-        for cap in caps.values():
-            wait_live(cap)
-        sim.start_conversations()
-        assert sim.wait_for_conversations_done(40)
+        _run_calls_side_by_side(sim, caps.values())
         wait_for(lambda: caps["multi"].stats().active_conversations == 0,
                  what="calls dropped")
         owned = {c: len(sim.channel_subscriptions(c)) for c in ("m1", "m2")}
