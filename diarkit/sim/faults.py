@@ -124,13 +124,15 @@ class Faults:
         """Answer the next ``n`` HTTP requests with 429 and ``Retry-After``."""
         self._run(self._http(too_many=n, retry_after_s=retry_after_s))
 
-    def server_error_next(self, n: int = 1, status: int = 503, method: str | None = None
-                          ) -> None:
-        """Answer the next ``n`` HTTP requests (only ``method`` ones if given) with a 5xx."""
+    def server_error_next(self, n: int = 1, status: int = 503, method: str | None = None,
+                          path: str | None = None) -> None:
+        """Answer the next ``n`` HTTP requests with a 5xx: only ``method`` ones, and only
+        those whose path contains ``path`` (e.g. one channel's id), when given."""
         if not 500 <= status <= 599:
             raise ValueError(f"status must be a 5xx, got {status}")
         self._run(self._http(server_errors=n, server_error_status=status,
-                             server_error_method=method.upper() if method else None))
+                             server_error_method=method.upper() if method else None,
+                             server_error_path=path))
 
     def slow_responses(self, n: int = 1, delay_s: float = 2.0) -> None:
         """Delay the next ``n`` HTTP responses by ``delay_s`` seconds."""

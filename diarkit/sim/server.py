@@ -194,7 +194,8 @@ class SimServer:
             self.fault("http_429",
                        f"{request.method} {path} -> 429, Retry-After {hf.retry_after_s}")
             return self._too_many(hf.retry_after_s)
-        if hf.server_errors > 0 and hf.server_error_method in (None, request.method):
+        if hf.server_errors > 0 and hf.server_error_method in (None, request.method) and (
+                hf.server_error_path is None or hf.server_error_path in path):
             hf.server_errors -= 1
             status = hf.server_error_status
             self.fault("http_5xx", f"{request.method} {path} -> {status}")

@@ -117,6 +117,7 @@ class HttpFaults:
     server_errors: int = 0
     server_error_status: int = 503
     server_error_method: str | None = None
+    server_error_path: str | None = None
     slow: int = 0
     slow_s: float = 0.0
 
