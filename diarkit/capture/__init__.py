@@ -8,6 +8,7 @@
 - ``recover_spools``: turn leftover spools into parts (``diarkit recover DIR``).
 """
 
+from .clients import OAuthClient
 from .errors import (
     AuthError,
     BadReplyError,
@@ -21,7 +22,7 @@ from .errors import (
 from .notifications import Channel, NotificationsClient, RejectedTopic, SubscriptionResult
 from .options import MAX_FRAME_BYTES, CaptureOptions
 from .recorder import RawRecorder, RecoveryReport, recover_spools
-from .session import Capture, OAuthClient, new_session_id
+from .session import Capture, new_session_id
 from .stats import CaptureStats, Gap
 from .token import Secret, TokenSource, read_clients_file, read_secret_file
 

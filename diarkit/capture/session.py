@@ -28,7 +28,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,15 +42,14 @@ from diarkit.genesys import (
     user_calls_topic,
 )
 from diarkit.genesys.topics import MAX_CHANNELS, check_id
-from diarkit.scale.batching import RateMeter
 
 from . import stats as st
+from .clients import OAuthClient, oauth_client, token_sources
 from .errors import CaptureError, RecorderError, StoppedError, SubscriptionRejectedError
 from .follow import FollowTracker, TopicPlan, conversation_of
-from .notifications import NotificationsClient, RejectedTopic, SubscriptionResult
+from .notifications import RejectedTopic, SubscriptionResult
 from .options import OPTION_NAMES, CaptureOptions
 from .recorder import RawRecorder
-from .release import Releaser
 from .token import Secret, TokenSource
 from .worker import ChannelWorker, peek_topic
 
@@ -73,26 +71,6 @@ def _ids(value: str | Iterable[str], what: str) -> list[str]:
         if not isinstance(item, str):
             raise TypeError(f"{what}: expected id strings, got {type(item).__name__}")
     return list(dict.fromkeys(items))
-
-
-@dataclass(slots=True)
-class OAuthClient:
-    """One OAuth client of a capture: its token, REST client and channel releaser.
-
-    Each client's token has its own 300 requests a minute and 20 channels; follow mode
-    puts channels on several clients when one is not enough (``Capture(clients=...)``).
-    ``notifications.subscription_meter`` counts this client's subscription requests.
-    """
-
-    tokens: TokenSource
-    notifications: NotificationsClient
-    releaser: Releaser
-    token_retry_at: float = 0.0
-
-    @property
-    def client_id(self) -> str:
-        """The OAuth client id (never the secret)."""
-        return self.tokens.client_id
 
 
 def conversation_start_us(doc: Any) -> int | None:
@@ -191,50 +169,17 @@ class Capture:
         self.clock = clock
         self.stopping = threading.Event()
         sleeper = self.stopping.wait
-        sources: list[TokenSource] = []
-        if clients:
-            if tokens is not None or client_id or client_secret is not None:
-                raise ValueError("give clients, or client_id/client_secret (or tokens), "
-                                 "not both")
-            for i, item in enumerate(clients):
-                if isinstance(item, TokenSource):
-                    sources.append(item)
-                    continue
-                if (not isinstance(item, tuple) or len(item) != 2
-                        or not isinstance(item[0], str) or not item[0]):
-                    raise ValueError(f"clients[{i}]: expected (client_id, client_secret) or "
-                                     f"a TokenSource, got {type(item).__name__}")
-                sources.append(self._token_source(env, item[0], item[1], transport, opts))
-            ids = [t.client_id for t in sources]
-            dupes = sorted({c for c in ids if ids.count(c) > 1})
-            if dupes:
-                raise ValueError(f"clients: client id(s) given twice: {', '.join(dupes)} "
-                                 "(one client's channels and budget are shared by its tokens)")
-        elif tokens is not None:
-            sources.append(tokens)
-        else:
-            if not client_id or client_secret is None:
-                raise CaptureError(
-                    "no OAuth client credentials: set GENESYS_CLIENT_ID and "
-                    "GENESYS_CLIENT_SECRET (or pass client_id/client_secret)"
-                )
-            sources.append(self._token_source(env, client_id, client_secret, transport, opts))
-        self.clients: list[OAuthClient] = []
-        for source in sources:
-            source.on_wait = self._notice
-            notifications = NotificationsClient(
-                env, source, transport=transport, sleep=sleeper,
-                backoff_factory=opts.backoff_factory, on_wait=self._notice,
-                max_retry_after_s=opts.max_retry_after_s,
-            )
-            notifications.subscription_meter = RateMeter(opts.rate_window_s)
-            abort = threading.Event()  # cuts the releaser's retries short at stop
-            releaser = Releaser(NotificationsClient(  # own client: retries outlive stop
-                env, source, transport=transport, sleep=abort.wait,
-                backoff_factory=opts.backoff_factory, max_attempts=3,
-                max_retry_after_s=opts.max_retry_after_s,
-            ), abort=abort)
-            self.clients.append(OAuthClient(source, notifications, releaser))
+        sources = token_sources(
+            clients, tokens=tokens, client_id=client_id, client_secret=client_secret,
+            make=lambda cid, secret: TokenSource(
+                env, cid, secret, transport=transport, sleep=sleeper,
+                backoff_factory=opts.backoff_factory,
+                max_retry_after_s=opts.max_retry_after_s))
+        self.clients: list[OAuthClient] = [
+            oauth_client(env, source, transport=transport, sleep=sleeper, options=opts,
+                         on_wait=self._notice)
+            for source in sources
+        ]
         #: The first OAuth client's token source, REST client and releaser.
         self.tokens = self.clients[0].tokens
         self.notifications = self.clients[0].notifications
@@ -298,18 +243,6 @@ class Capture:
         self._pending_puts: set[int] = set()
         self._batch_since: float | None = None
         self._last_flush = float("-inf")
-
-    def _token_source(self, env: Environment, client_id: str, secret: str | Secret,
-                      transport: Any, opts: CaptureOptions) -> TokenSource:
-        return TokenSource(
-            env,
-            client_id,
-            secret,
-            transport=transport,
-            sleep=self.stopping.wait,
-            backoff_factory=opts.backoff_factory,
-            max_retry_after_s=opts.max_retry_after_s,
-        )
 
     def client_of(self, index: int) -> OAuthClient:
         """The OAuth client that owns channel ``index``."""
