@@ -120,9 +120,11 @@ class Faults:
         """Evict a channel (or all) now, as the 21st channel would: closed (1000), 404."""
         return int(self._run(self._server.expire(channel_id, "evicted")))
 
-    def rate_limit_next(self, n: int = 1, retry_after_s: int = 2) -> None:
-        """Answer the next ``n`` HTTP requests with 429 and ``Retry-After``."""
-        self._run(self._http(too_many=n, retry_after_s=retry_after_s))
+    def rate_limit_next(self, n: int = 1, retry_after_s: int = 2,
+                        path: str | None = None) -> None:
+        """Answer the next ``n`` HTTP requests (only those whose path contains ``path``,
+        when given) with 429 and ``Retry-After``."""
+        self._run(self._http(too_many=n, retry_after_s=retry_after_s, too_many_path=path))
 
     def server_error_next(self, n: int = 1, status: int = 503, method: str | None = None,
                           path: str | None = None) -> None:

@@ -189,7 +189,7 @@ class SimServer:
             hf.slow -= 1
             self.fault("slow_response", f"{request.method} {path} delayed {hf.slow_s:.3f} s")
             await asyncio.sleep(hf.slow_s)
-        if hf.too_many > 0:
+        if hf.too_many > 0 and (hf.too_many_path is None or hf.too_many_path in path):
             hf.too_many -= 1
             self.fault("http_429",
                        f"{request.method} {path} -> 429, Retry-After {hf.retry_after_s}")

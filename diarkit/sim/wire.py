@@ -114,6 +114,7 @@ class HttpFaults:
 
     too_many: int = 0
     retry_after_s: int = 2
+    too_many_path: str | None = None
     server_errors: int = 0
     server_error_status: int = 503
     server_error_method: str | None = None
