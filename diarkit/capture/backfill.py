@@ -426,11 +426,18 @@ def write_backfill_part(dataset: str | Path, documents: Sequence[bytes], convers
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
-    """Remove temporary folders a killed back-fill left (their process is gone)."""
+    """Remove what a killed back-fill left in ``folder`` (its process is gone).
+
+    Transcript folders (``.tmp-<pid>-*/``) and the pending list's temporary file
+    (``.tmp-<pid>-pending.parquet``) alike.
+    """
     for p in folder.glob(".tmp-*"):
         parts = p.name.split("-")
         if len(parts) > 2 and parts[1].isdigit() and not pid_alive(int(parts[1])):
-            shutil.rmtree(p, ignore_errors=True)
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- running
@@ -509,6 +516,8 @@ def run_backfill(
     root = Path(dataset)
     if not is_dataset(root):
         raise FileNotFoundError(f"{root}: not a diarkit dataset (no raw/ folder)")
+    if (root / BACKFILL_DIR).is_dir():
+        _remove_stale_temporaries(root / BACKFILL_DIR)
     summary = BackfillSummary()
     cand = find_candidates(root) if discover else load_pending(root)[
         ["conversation_id", "communication_id", "reasons"]]

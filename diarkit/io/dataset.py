@@ -289,8 +289,8 @@ def stale_temporaries(dataset: Path) -> list[Path]:
     return out
 
 
-#: Where diarkit writes temporary files in a dataset (``atomic_path``), and only there.
-_TMP_AREAS = (RAW_DIR, SEGMENTS_DIR, GAPS_DIR, QUARANTINE_DIR)
+#: Folders of whole-table files (``write_table_atomic``): names, timeline, back-fill list.
+_TABLE_DIRS = ("dims", "timeline", "backfill")
 _OWN_TMP = re.compile(rf"{re.escape(TMP_PREFIX)}(\d+)-[0-9A-Za-z][0-9A-Za-z_.-]*\.(parquet|json)")
 
 
@@ -298,14 +298,14 @@ def diarkit_temporaries(dataset: Path) -> list[Path]:
     """Temporary files of dead diarkit processes, only where diarkit writes them.
 
     Only ``.tmp-<pid>-<part or file name>.parquet`` (or a compaction journal's ``.json``)
-    directly in the dataset root, in ``gaps/``, ``quarantine/`` or a ``date=`` folder of
-    ``raw/``/``segments/`` count, and only when no process has that pid: a user's file
-    elsewhere, or named otherwise, is never touched.
+    directly in the dataset root, in ``gaps/``, ``quarantine/``, ``dims/``, ``timeline/``,
+    ``backfill/`` or a ``date=`` folder of ``raw/``/``segments/`` count, and only when no
+    process has that pid: a user's file elsewhere, or named otherwise, is never touched.
     """
     root = Path(dataset)
     if not root.is_dir():
         return []
-    dirs = [root, root / GAPS_DIR, root / QUARANTINE_DIR]
+    dirs = [root, root / GAPS_DIR, root / QUARANTINE_DIR, *(root / d for d in _TABLE_DIRS)]
     for kind in (RAW_DIR, SEGMENTS_DIR):
         base = root / kind
         if base.is_dir():

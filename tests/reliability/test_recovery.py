@@ -155,11 +155,16 @@ def test_recover_removes_dead_temporaries_and_records_the_downtime(tmp_path):
     part_dir = list_parts(ds)[0].parent
     stale = part_dir / f".tmp-{dead}-down-000099.parquet"
     stale.write_bytes(b"half a part")
+    tables = [ds / d / f".tmp-{dead}-{d}.parquet" for d in ("backfill", "dims", "timeline")]
+    for t in tables:  # half-written pending list, names, timeline table
+        t.parent.mkdir()
+        t.write_bytes(b"half a table")
     users = part_dir / f".tmp-{dead}-notes.txt"  # not a name diarkit writes: left alone
     users.write_text("mine")
     _spool(ds, "down", frames(3, "z"), start=5)  # the killed session's last frames
     report = recover_dataset(ds)
-    assert report.removed == [stale] and not stale.exists() and users.exists()
+    assert sorted(report.removed) == sorted([stale, *tables]) and users.exists()
+    assert not any(p.exists() for p in [stale, *tables])
     (gap_file,) = report.gaps
     (gap,) = pq.read_table(gap_file).to_pylist()
     assert gap["session_id"] == "down" and gap["cause"] == "capture_down"
