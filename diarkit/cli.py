@@ -180,6 +180,8 @@ def capture(
             keep_heartbeats=keep_heartbeats,
             session_id=session_id,
             timeline=not no_timeline,
+            # nothing but the process's exit follows: a late Ctrl-C changes nothing
+            ignore_late_ctrl_c=_OWNS_PROCESS and backfill_wait is None and publish_url is None,
         ))
         code = codes[0]
         if backfill_wait is not None and code == 0:
@@ -819,6 +821,13 @@ for _command in (backfill, reconcile, names):  # the Genesys REST commands
     cli.add_command(_command)
 
 
+#: True in the ``diarkit`` process (``main``), which exits when its command returns;
+#: False when the commands run inside another program (a test's ``CliRunner``).
+_OWNS_PROCESS = False
+
+
 def main() -> None:
     """Entry point of the ``diarkit`` console script."""
+    global _OWNS_PROCESS
+    _OWNS_PROCESS = True
     cli()

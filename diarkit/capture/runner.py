@@ -89,6 +89,7 @@ def run_capture(
     duration: float | None = None,
     status_line: bool = True,
     echo: Callable[[str], Any] = print,
+    ignore_late_ctrl_c: bool = False,
     **options: Any,
 ) -> int:
     """Run a capture in the foreground until ``duration`` s, Ctrl-C or SIGTERM; return exit code.
@@ -103,8 +104,10 @@ def run_capture(
     before come back when it returns, whichever way it ends (a clean stop, an error,
     Ctrl-C), so a caller in the same process (a notebook, click's ``CliRunner``) still
     reacts to Ctrl-C afterwards. A press after the return is the caller's: it raises
-    ``KeyboardInterrupt`` there (the ``diarkit capture`` command treats it as a late
-    press that changes nothing).
+    ``KeyboardInterrupt`` there. ``ignore_late_ctrl_c=True`` (the ``diarkit`` process,
+    which only exits afterwards) ignores SIGINT from the return on instead: Python gives
+    its own handlers up while it exits, so a late press would otherwise kill the process
+    (exit -2) after the summary said all was stored.
     """
     try:
         if clients_file is not None:  # several OAuth clients (diarkit.capture.token)
@@ -164,6 +167,8 @@ def run_capture(
             logging.getLogger("diarkit.capture").removeHandler(handler)
         for signum, old in previous.items():  # only now: presses while stopping are ours
             # (None: a handler not installed from Python, which cannot be put back)
+            if signum == signal.SIGINT and ignore_late_ctrl_c:
+                old = signal.SIG_IGN  # kept while Python exits, unlike a Python handler
             signal.signal(signum, signal.SIG_DFL if old is None else old)
 
 

@@ -155,14 +155,6 @@ def test_world_readable_secret_file_warns(tmp_path, caplog):
     assert "other users" not in caplog.text
 
 
-_CHILD = r"""
-import sys
-from diarkit.cli import cli
-sys.argv = ["diarkit", *sys.argv[1:]]
-cli()
-"""
-
-
 def test_ctrl_c_pressed_many_times_stores_everything_or_says_recover(tmp_path):
     """#14.13: five quick SIGINTs: exit 0 only with every frame stored and no spool left."""
     with make_sim(conversations=3, speed=40.0, call_duration_s=(200.0, 300.0)) as sim:
@@ -170,7 +162,7 @@ def test_ctrl_c_pressed_many_times_stores_everything_or_says_recover(tmp_path):
         env = {**os.environ, "GENESYS_CLIENT_ID": sim.client_id,
                "GENESYS_CLIENT_SECRET": sim.client_secret}
         proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, "capture", "--login-base", sim.login_base,
+            [sys.executable, "-m", "diarkit", "capture", "--login-base", sim.login_base,
              "--api-base", sim.api_base, "--heartbeat", "0.25", "--roll-seconds", "0.5",
              *[a for c in sim.conversation_ids for a in ("--conversation", c)],
              "--out", str(out), "--quiet"],
