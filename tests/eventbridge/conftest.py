@@ -48,8 +48,7 @@ def aws_endpoint() -> Iterator[str]:
     AWS credentials and region point at it through environment variables, so child
     processes (a killed ``diarkit capture``) reach it too.
     """
-    pytest.importorskip("moto.server", reason="needs moto[server] (pip install -e .[dev])")
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # the dev extra installs it: never skipped
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
