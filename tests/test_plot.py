@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from diarkit import plot
+from diarkit.plot import intervals, tables
 from diarkit.schema import SEGMENTS, STATS, TURNS, validate
 
 CID = "c0ffee00-1111-2222-3333-444455556666"
@@ -77,12 +78,12 @@ SMALL = [
 
 
 def test_interval_helpers_union_overlap_gaps():
-    u = plot._union(np.array([5.0, 0.0, 2.0, 20.0, 7.0]), np.array([6.0, 3.0, 4.0, 21.0, 7.0]))
+    u = intervals._union(np.array([5.0, 0.0, 2.0, 20.0, 7.0]), np.array([6.0, 3.0, 4.0, 21.0, 7.0]))
     assert u.tolist() == [[0.0, 4.0], [5.0, 6.0], [20.0, 21.0]]
     a = np.array([[0.0, 10.0], [35.0, 40.0]])
     b = np.array([[8.0, 20.0], [40.0, 50.0]])
-    assert plot._overlap([a, b]).tolist() == [[8.0, 10.0]]
-    gaps = plot._gaps(plot._union(*np.concatenate([a, b]).T), 0.0, 50.0, 2.0)
+    assert intervals._overlap([a, b]).tolist() == [[8.0, 10.0]]
+    gaps = intervals._gaps(intervals._union(*np.concatenate([a, b]).T), 0.0, 50.0, 2.0)
     assert gaps.tolist() == [[20.0, 35.0]]
 
 
@@ -242,10 +243,38 @@ def test_fleet_panels_label_outliers_by_id(tmp_path):
     assert (tmp_path / "fleet.png").stat().st_size > 10_000
 
 
+def test_public_names_of_the_plot_package():
+    """Every name the single-module ``diarkit.plot`` exported is still importable from it."""
+    assert set(plot.__all__) == {
+        "DURATION_COLUMNS", "FLEET_METRICS", "LANE_SEP", "Names", "OTHER_COLOUR",
+        "OVERTALK_COLOUR", "SILENCE_COLOUR", "SPEAKER_COLOURS", "fleet_metric_columns",
+        "format_mmss", "names_of", "plot_compare", "plot_fleet", "plot_talk_share",
+        "plot_timeline", "resolve_conversation", "speaker_colour", "timeline_png",
+        "tukey_outliers",
+    }
+    assert all(hasattr(plot, name) for name in plot.__all__)
+
+
+@pytest.mark.parametrize("module", ["intervals", "tables", "fleet_table"])
+def test_table_and_interval_logic_never_imports_matplotlib(module):
+    """The pure parts of diarkit.plot (NumPy/pandas only) stay apart from the drawing."""
+    import ast
+    from pathlib import Path
+
+    source = Path(plot.__file__).with_name(f"{module}.py").read_text(encoding="utf-8")
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.add(node.module.split(".")[0])
+    assert "matplotlib" not in imported, f"diarkit/plot/{module}.py imports matplotlib"
+
+
 def test_short_ids_stay_distinct():
-    assert plot._short_ids(["conv-000001", "conv-000002"]) == ["conv-000001", "conv-000002"]
+    assert tables._short_ids(["conv-000001", "conv-000002"]) == ["conv-000001", "conv-000002"]
     ids = ["abcdefgh-1111-2222-3333-444444444444", "abcdefgh-9999-2222-3333-444444444444"]
-    assert plot._short_ids(ids) == ["abcdefgh-111", "abcdefgh-999"]
+    assert tables._short_ids(ids) == ["abcdefgh-111", "abcdefgh-999"]
 
 
 def test_fleet_single_ax_and_errors():
