@@ -26,7 +26,7 @@ from tests.io.conftest import golden, transcription_frame
 
 from .helpers import quarantined, stored
 
-convert_module = importlib.import_module("diarkit.io.convert")
+tables_module = importlib.import_module("diarkit.io.convert_tables")  # process_batch
 raw_module = importlib.import_module("diarkit.io.raw")
 
 TRUNCATED = b'{"topicName": "v2.conversations.x.transcription", "eventBody": {"convers'
@@ -39,7 +39,7 @@ NOT_UTF8 = b'{"topicName": "channel.metadata", "eventBody": {"message": "caf\xe9
 def per_frame_path():
     """Every frame through ``parse_frame``: no block is parsed by Arrow at all."""
     with (
-        mock.patch.object(convert_module, "parse_frames", lambda *a, **k: None),
+        mock.patch.object(tables_module, "parse_frames", lambda *a, **k: None),
         mock.patch.object(raw_module, "parse_frames", lambda *a, **k: None),
     ):
         yield
