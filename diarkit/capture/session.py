@@ -47,6 +47,7 @@ from . import stats as st
 from .clients import OAuthClient, oauth_client, token_sources
 from .errors import CaptureError, RecorderError, StoppedError, SubscriptionRejectedError
 from .follow import FollowTracker, TopicPlan, conversation_of
+from .follow_batch import FollowBatcher, missed_gap
 from .notifications import RejectedTopic, SubscriptionResult
 from .options import OPTION_NAMES, CaptureOptions
 from .recorder import RawRecorder
@@ -232,17 +233,11 @@ class Capture:
         self._started = 0.0
         self._ended: float | None = None
         self._subscribed_once = False
-        self._late: dict[str, int] = {}  # followed conversation -> its call's start, µs
-        # late joins placed on a channel that does not have them yet (a new channel still
-        # connecting, a failed update awaiting its re-PUT): closed when it has them
-        self._unsynced: dict[int, list[tuple[str, int]]] = {}
         self._move_after: dict[int, float] = {}
-        # follow mode's subscription changes waiting for the next batch (one request per
-        # channel every options.follow_batch_s): new conversations, channels to re-PUT
-        self._pending_adds: list[str] = []
-        self._pending_puts: set[int] = set()
-        self._batch_since: float | None = None
-        self._last_flush = float("-inf")
+        #: Follow mode's subscription changes waiting for the next batch (one request per
+        #: channel every options.follow_batch_s) and its late joins (a call's start until
+        #: its channel has the subscription); the supervisor does the requests.
+        self.batcher = FollowBatcher(batch_s=opts.follow_batch_s)
 
     def client_of(self, index: int) -> OAuthClient:
         """The OAuth client that owns channel ``index``."""
@@ -529,7 +524,7 @@ class Capture:
             begun = conversation_start_us(doc) if doc is not None and (new or missed) else None
             if begun is not None:
                 for cid in new:
-                    self._late[cid] = begun
+                    self.batcher.note_start(cid, begun)
         for cid in new:
             self._commands.put(("subscribe", cid))
         for cid in missed:  # came and went before this capture followed it
@@ -611,11 +606,8 @@ class Capture:
         return worker
 
     def _command(self, verb: str, arg: str) -> None:
-        if verb != "subscribe":
-            return
-        self._pending_adds.append(arg)  # subscribed with the next batch (_flush_follow)
-        if self._batch_since is None:
-            self._batch_since = time.monotonic()
+        if verb == "subscribe":  # subscribed with the next batch (_flush_follow)
+            self.batcher.subscribe(arg, time.monotonic())
 
     def _missed_call(self, cid: str, begun: int | None, why: str) -> None:
         """Record a followed call that got no subscription as a ``late_join`` gap.
@@ -624,9 +616,9 @@ class Capture:
         is what makes the call a back-fill candidate (``diarkit backfill``) instead of
         silently absent.
         """
-        stamp = self.now_us()
-        start = begun if begun is not None and begun < stamp else stamp
-        self.close_gap(st.Gap(start, "late_join", "", [cid]), stamp)
+        gap = missed_gap(cid, begun, self.now_us())
+        assert gap.end_us is not None
+        self.close_gap(gap, gap.end_us)
         with self._lock:
             self.missed_calls += 1
         log.warning("call %s was not subscribed (%s): recorded as a late_join gap", cid, why)
@@ -634,119 +626,54 @@ class Capture:
     def _flush_follow(self, now: float) -> None:
         """Send follow mode's pending subscription changes: one request per channel.
 
-        Batches go out at most once every ``options.follow_batch_s`` seconds: a change
-        after a quiet period goes at once, later ones gather until the window since the
-        last batch is over. New conversations are placed on channels; a new channel is
-        created subscribed to its whole list, an existing one gets one ``POST`` of its new
+        ``FollowBatcher`` decides (see ``FollowBatcher.take``): batches go out at most
+        once every ``options.follow_batch_s`` seconds; a new channel is created
+        subscribed to its whole list, an existing one gets one ``POST`` of its new
         topics, or one ``PUT`` of its whole list when topics also left it. Each OAuth
-        client's token sends at most ``options.subscription_budget_per_min`` subscription
-        requests per ``options.rate_window_s``: a batch only touches as many of a client's
-        channels as its budget has room for; new conversations go to channels (or new
-        channels) of clients with room, and what does not fit waits for the next batch
-        (at any load every token stays under its limit; changes wait longer instead).
-        A conversation that was dropped before it could be subscribed is recorded as a
-        ``late_join`` gap, never silently lost.
+        client's token sends at most ``options.subscription_budget_per_min``
+        subscription requests per ``options.rate_window_s``: what does not fit waits for
+        the next batch (at any load every token stays under its limit; changes wait
+        longer instead). A conversation that was dropped before it could be subscribed
+        is recorded as a ``late_join`` gap, never silently lost.
         """
-        if self._pending_adds:  # calls over before a batch took them: recorded at once
-            keep: list[str] = []
-            gone: list[tuple[str, int | None]] = []
+        if self.batcher.pending_adds:  # calls over before a batch took them: recorded now
             with self._lock:
-                for c in self._pending_adds:
-                    if self.tracker.following(c):
-                        keep.append(c)
-                    else:
-                        gone.append((c, self._late.pop(c, None)))
-            if gone:
-                self._pending_adds = keep
-                for cid, begun in gone:
-                    self._missed_call(cid, begun, "its call ended before a subscription "
-                                                  "batch could take it")
-                if not self._pending_adds and not self._pending_puts:
-                    self._batch_since = None
-        if self._batch_since is None or now - self._last_flush < self.options.follow_batch_s:
+                gone = self.batcher.drop_unfollowed(self.tracker.following)
+            for cid, begun in gone:
+                self._missed_call(cid, begun, "its call ended before a subscription "
+                                              "batch could take it")
+        if not self.batcher.due(now):
             return
         budget = self.options.subscription_budget_per_min
         room = [budget - c.notifications.subscription_meter.rate(now) for c in self.clients]
-        if max(room) < 1:
-            return  # every token spent its budget: the batch waits (and grows)
-        adds, self._pending_adds = self._pending_adds, []
-        puts, self._pending_puts = self._pending_puts, set()
-        touched: set[int] = set()
-
-        def can_use(index: int) -> bool:
-            if index in touched:
-                return True
-            owner = self.plan.owner(index)
-            if room[owner] < 1:
-                return False
-            room[owner] -= 1
-            touched.add(index)
-            return True
-
-        def can_open(client: int) -> bool:
-            if room[client] < 1:
-                return False
-            room[client] -= 1
-            return True
-
-        placed: dict[int, list[str]] = {}
-        fresh: list[int] = []
-        waiting: list[str] = []
         with self._lock:
-            for cid in adds:
-                topic = transcription_topic(cid)
-                try:
-                    where = self.plan.place(topic, can_use=can_use, can_open=can_open)
-                except ValueError as exc:  # every channel full: report it, keep the rest
-                    self.note_subscriptions(
-                        SubscriptionResult((), (RejectedTopic(topic, str(exc)),)))
-                    continue
-                if where is None:  # no budget left this batch
-                    waiting.append(cid)
-                    continue
-                index, is_new = where
-                if is_new:
-                    fresh.append(index)
-                    touched.add(index)
-                placed.setdefault(index, []).append(cid)
-            for index in sorted(puts):
-                if index not in touched and not can_use(index):
-                    self._pending_puts.add(index)  # its client has no budget left
-        self._pending_adds = waiting + self._pending_adds
-        self._batch_since = now if (self._pending_adds or self._pending_puts) else None
-        if touched:
-            self._last_flush = now
-        for index in fresh:  # created with (and subscribed to) every topic placed on it
+            batch = self.batcher.take(now, room, self.plan)
+        if batch is None:
+            return  # every token spent its budget: the batch waits (and grows)
+        if batch.refused:  # every channel full: reported, the rest goes on
+            self.note_subscriptions(SubscriptionResult(
+                (), tuple(RejectedTopic(topic, reason) for topic, reason in batch.refused)))
+        for index in batch.fresh:  # created with (and subscribed to) every topic placed on it
             self._add_worker(index)
-        for index in sorted(touched):
-            if index in fresh:
-                continue
-            if index in puts:
-                self._workers[index].update_topics(None)
-            else:
-                self._workers[index].update_topics([transcription_topic(c) for c in placed[index]])
-        for index, cids in placed.items():
-            with self._lock:
-                late = [(c, b) for c in cids if (b := self._late.pop(c, None)) is not None]
-            if late:
-                self._unsynced.setdefault(index, []).extend(late)
+        for index, added in batch.updates:  # added None: PUT the whole list
+            self._workers[index].update_topics(added)
         self._close_late_joins()
 
     def _close_late_joins(self, *, stopping: bool = False) -> None:
-        """Close the ``late_join`` gaps of calls their channel now has: the gap ends when
-        the subscription is in place (a new channel connected and subscribed, an update
-        that failed re-sent), not when the batch was planned. At stop, what is left is
-        closed as it is (those calls were never subscribed: the gap covers them)."""
-        for index in list(self._unsynced):
+        """Record the ``late_join`` gaps of calls their channel now has (at stop: all)."""
+
+        def in_place(index: int) -> str | None:
             w = self._workers[index]
             channel = w.channel
-            if not stopping and (not w.ready.is_set() or channel is None or w.needs_sync):
-                continue
-            stamp = self.now_us()
-            for cid, begun in self._unsynced.pop(index):
-                if begun < stamp or stopping:
-                    self.close_gap(st.Gap(min(begun, stamp), "late_join",
-                                          channel.id if channel else "", [cid]), stamp)
+            if stopping:
+                return channel.id if channel is not None else ""
+            if not w.ready.is_set() or channel is None or w.needs_sync:
+                return None
+            return channel.id
+
+        for gap in self.batcher.close_late_joins(in_place, self.now_us(), stopping=stopping):
+            assert gap.end_us is not None
+            self.close_gap(gap, gap.end_us)
 
     def _tick(self) -> None:
         self.recorder.tick()
@@ -756,11 +683,9 @@ class Capture:
             touched = {self.plan.remove(transcription_topic(cid)) for cid in due}
         for index in touched:
             if index is not None:  # re-PUT with the next batch (_flush_follow)
-                self._pending_puts.add(index)
-                if self._batch_since is None:
-                    self._batch_since = now
+                self.batcher.resync(index, now)
         self._flush_follow(now)
-        if self._unsynced:
+        if self.batcher.unsynced:
             self._close_late_joins()
         tokens = [self._current_token(c, now) for c in self.clients]
         for w in list(self._workers):
@@ -833,11 +758,10 @@ class Capture:
         # Each worker notices within poll_s and closes its own socket (one reader per socket).
         for w in list(self._workers):
             w.thread.join(15)
-        for cid in self._pending_adds:  # never subscribed: the capture stopped first
-            with self._lock:
-                begun = self._late.pop(cid, None)
+        with self._lock:
+            never = self.batcher.take_pending()
+        for cid, begun in never:  # never subscribed: the capture stopped first
             self._missed_call(cid, begun, "the capture stopped before subscribing it")
-        self._pending_adds = []
         self._close_late_joins(stopping=True)
         try:
             self.recorder.close()
