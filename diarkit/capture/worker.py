@@ -522,6 +522,13 @@ class ChannelWorker:
         if old_channel is None or old_ws is None:
             return
         try:
+            if self.client.tokens.token() == self.channel_token:
+                # The channel is already the current token's: the supervisor compared a
+                # token read at the start of its tick, or a channel token a reconnect was
+                # about to replace (a token_revoked reconnect makes its new channel with
+                # the new token). Moving again would only swap one channel of the same
+                # token for another (seen under load as a second move after a revoke).
+                return
             with self.lock:
                 channel, ws, token, result = self.new_channel()
                 self.channel, self.channel_token, self.ws = channel, token, ws
@@ -571,6 +578,9 @@ class ChannelWorker:
             self.ws = None
             if decision is not None and decision.action is not Action.RETRY:
                 self.channel = None
+                # no channel, no channel token: the supervisor asks no move of a worker
+                # whose next channel is made with the current token anyway
+                self.channel_token = None
         action = Action.NEW_CHANNEL if decision is None else decision.action
         delays = cap.options.backoff_factory()
         if decision is not None and self._frames_since_connect == 0:
