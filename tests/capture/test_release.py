@@ -95,8 +95,7 @@ def test_failed_release_is_counted_and_retried_at_stop(tmp_path):
         old = _only_channel(sim)
         sim.start_conversations()
         wait_for(lambda: cap.stats().transcription_events >= 20, what="first events")
-        # every attempt of the old channel's release (only its: on a loaded machine the
-        # capture may move channels once more, and that release must not take the 503s)
+        # every attempt of the old channel's release (only its)
         sim.faults.server_error_next(3, method="DELETE", path=old)
         sim.faults.revoke_token()
         wait_for(lambda: cap.stats().release_failures == 1, what="a failed release")
@@ -110,9 +109,10 @@ def test_failed_release_is_counted_and_retried_at_stop(tmp_path):
         time.sleep(0.3)
         stats = cap.stop()
         assert stats.status == "stopped", stats.message
-        # the failed one retried at stop, the last one, and any extra move's old channel
-        moves = sum(f.kind == "no_longer_subscribed" for f in sim.fault_log.snapshot())
-        assert stats.release_failures == 1 and stats.channels_released == 2 + moves
+        # the failed one retried at stop, and the last one: one move per revoke
+        # (test_revoke_move.py: a second, needless move used to follow under load)
+        assert not [f for f in sim.fault_log.snapshot() if f.kind == "no_longer_subscribed"]
+        assert stats.release_failures == 1 and stats.channels_released == 2
         assert sim.channel_subscriptions(sim.client_id) == {new: []}
         check_no_duplicates_and_losses_in_gaps(sim, tmp_path)
     assert stored_rows(tmp_path)
