@@ -14,7 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Counters of ``CaptureStats`` shown in the report: label -> attribute.
 REPORT_COUNTERS = {
@@ -157,6 +160,9 @@ def run_demo(
             dataset, login_base=sim.login_base, api_base=sim.api_base,
             client_id=sim.client_id, client_secret=sim.client_secret,
             follow_queues=list(sim.queue_ids), roll_seconds=2.0, grace_s=2.0,
+            # the 60 s wait for a late SESSION_ENDED is call time: at `speed`x it is
+            # 60/speed s of wall time (an abandoned call has no transcription to end it)
+            session_end_wait_s=max(2.0, 60.0 / speed),
         )
         echo(f"Capturing over OAuth + notification channel + WebSocket from {sim.api_base}, "
              f"following {len(sim.queue_ids)} queue(s) into {dataset}")
@@ -191,13 +197,17 @@ def run_demo(
     echo(f"Analysed {n_calls} calls (analysis profile {analysis.profile!r}): "
          f"{len(analysis.segments):,} final utterances, {len(analysis.low_confidence):,} "
          f"with text below confidence {analysis.min_confidence:g} (still counted as speech).")
+    unspoken = _calls_without_speech(dataset, stats)
+    if unspoken:
+        echo(unspoken)
     counters = {label: getattr(snap, attr) for label, attr in REPORT_COUNTERS.items()}
     counters["capture time"] = f"{snap.elapsed_s:.1f} s"
     built = fleet_report(
         stats, analysis.segments,
         title="Contact-center conversation report",
-        subtitle=f"{n_calls} simulated calls captured live by diarkit demo "
-        f"(seed {seed}, {speed:g}x speed) · dataset {dataset}",
+        subtitle=f"{n_calls} simulated calls with speech captured live by diarkit demo "
+        f"(seed {seed}, {speed:g}x speed) · dataset {dataset}"
+        + (f" · {unspoken}" if unspoken else ""),
         capture=counters, gaps=gaps, unfinished=len(analysis.unfinished),
         fleet=fleet, timelines=timelines, profile=PROFILE,
         low_confidence=analysis.low_confidence, phases=analysis.phases,
@@ -210,6 +220,24 @@ def run_demo(
     echo(f"Report: {report}  (open it in a browser; statistics in {stats_csv})")
     echo(f"Done in {elapsed:.0f} s.")
     return DemoResult(root, report, dataset, stats_csv, n_calls, snap.frames, elapsed)
+
+
+def _calls_without_speech(dataset: Path, stats: pd.DataFrame) -> str:
+    """One line on the captured calls with no speech to analyse ("" when there are none).
+
+    A call abandoned in the queue or IVR has call events but no transcript: it is in the
+    conversation model, never in ``talk_stats``, so "calls ended" and "calls analysed"
+    differ by exactly these calls.
+    """
+    from diarkit.io.load import load_conversation_model
+
+    calls = load_conversation_model(dataset).conversations
+    silent = calls[~calls["conversation_id"].isin(set(stats["conversation_id"].astype(str)))]
+    if silent.empty:
+        return ""
+    abandoned = int(silent["abandoned"].fillna(False).astype(bool).sum())
+    return (f"{len(silent)} captured call(s) had no speech to analyse "
+            f"({abandoned} abandoned before an agent answered).")
 
 
 def _wait_live(capture: Any, timeout_s: float) -> None:

@@ -84,18 +84,21 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
     progress: list[tuple[str, bool]] = []
     out = tmp_path / "demo"
     result = run_demo(
-        echo=lines.append, out=out, conversations=4, speed=120.0, seed=3, max_seconds=90,
+        echo=lines.append, out=out, conversations=4, speed=120.0, seed=24, max_seconds=90,
         faults=("drop@1",), progress=lambda text, final: progress.append((text, final)),
     )
     assert result.report == out.resolve() / "report.html" and result.report.is_file()
-    assert result.conversations == 4 and result.frames > 40
+    # seed 24: three answered calls and one abandoned in the queue (no speech)
+    assert result.conversations == 3 and result.frames > 40
+    assert "1 captured call(s) had no speech to analyse (1 abandoned before an agent " \
+        "answered)." in lines
     assert any(line.startswith("Report: ") and str(result.report) in line for line in lines)
     # the live progress line was updated while capturing and closed with the final counts
     assert len(progress) >= 3 and progress[-1][1] is True
     assert "calls ended 4/4" in progress[-1][0] and "stopped" in progress[-1][0]
     assert sorted((out / "dataset" / "raw").rglob("*.parquet"))
     stats = pd.read_csv(result.stats_csv)
-    assert stats["conversation_id"].nunique() == 4 and (stats["talk_time_s"] > 0).all()
+    assert stats["conversation_id"].nunique() == 3 and (stats["talk_time_s"] > 0).all()
 
     text = result.report.read_text()
     for heading in ("Overview", "Across the fleet", "Call timelines", "Every call",
@@ -103,7 +106,8 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
         assert f"<h2>{heading}</h2>" in text
     for cid in stats["conversation_id"].unique():
         assert cid in text  # every call is listed
-    assert re.search(r'<div class="v">4</div><div class="k">calls analysed</div>', text)
+    assert re.search(r'<div class="v">3</div><div class="k">calls analysed</div>', text)
+    assert "3 simulated calls with speech" in text and "had no speech to analyse" in text
     frames = re.search(r'<div class="v">([\d,]+)</div><div class="k">frames received</div>', text)
     assert frames and int(frames.group(1).replace(",", "")) == result.frames
     # the dropped socket is reported: a reconnect and the gap it left, with its cause
