@@ -14,10 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
-
-if TYPE_CHECKING:
-    import pandas as pd
+from typing import Any, TextIO
 
 #: Counters of ``CaptureStats`` shown in the report: label -> attribute.
 REPORT_COUNTERS = {
@@ -197,19 +194,21 @@ def run_demo(
     echo(f"Analysed {n_calls} calls (analysis profile {analysis.profile!r}): "
          f"{len(analysis.segments):,} final utterances, {len(analysis.low_confidence):,} "
          f"with text below confidence {analysis.min_confidence:g} (still counted as speech).")
-    unspoken = _calls_without_speech(dataset, stats)
-    if unspoken:
-        echo(unspoken)
+    silent = analysis.without_speech
+    n_silent = 0 if silent is None else len(silent)
+    if silent is not None and n_silent:
+        abandoned = int(silent["abandoned"].fillna(False).astype(bool).sum())
+        echo(f"{n_silent} captured call(s) had no transcribed speech to analyse "
+             f"({abandoned} abandoned before an agent answered).")
     counters = {label: getattr(snap, attr) for label, attr in REPORT_COUNTERS.items()}
     counters["capture time"] = f"{snap.elapsed_s:.1f} s"
     built = fleet_report(
         stats, analysis.segments,
         title="Contact-center conversation report",
-        subtitle=f"{n_calls} simulated calls with speech captured live by diarkit demo "
-        f"(seed {seed}, {speed:g}x speed) · dataset {dataset}"
-        + (f" · {unspoken}" if unspoken else ""),
+        subtitle=f"{n_calls + n_silent} simulated calls captured live by diarkit demo "
+        f"(seed {seed}, {speed:g}x speed) · dataset {dataset}",
         capture=counters, gaps=gaps, unfinished=len(analysis.unfinished),
-        fleet=fleet, timelines=timelines, profile=PROFILE,
+        fleet=fleet, timelines=timelines, profile=PROFILE, without_speech=silent,
         low_confidence=analysis.low_confidence, phases=analysis.phases,
         notes="Utterances: latest final version of each (finalize). Statistics: talk_stats "
         f"with analysis profile {analysis.profile!r}, the rows `diarkit stats` gives for "
@@ -220,24 +219,6 @@ def run_demo(
     echo(f"Report: {report}  (open it in a browser; statistics in {stats_csv})")
     echo(f"Done in {elapsed:.0f} s.")
     return DemoResult(root, report, dataset, stats_csv, n_calls, snap.frames, elapsed)
-
-
-def _calls_without_speech(dataset: Path, stats: pd.DataFrame) -> str:
-    """One line on the captured calls with no speech to analyse ("" when there are none).
-
-    A call abandoned in the queue or IVR has call events but no transcript: it is in the
-    conversation model, never in ``talk_stats``, so "calls ended" and "calls analysed"
-    differ by exactly these calls.
-    """
-    from diarkit.io.load import load_conversation_model
-
-    calls = load_conversation_model(dataset).conversations
-    silent = calls[~calls["conversation_id"].isin(set(stats["conversation_id"].astype(str)))]
-    if silent.empty:
-        return ""
-    abandoned = int(silent["abandoned"].fillna(False).astype(bool).sum())
-    return (f"{len(silent)} captured call(s) had no speech to analyse "
-            f"({abandoned} abandoned before an agent answered).")
 
 
 def _wait_live(capture: Any, timeout_s: float) -> None:

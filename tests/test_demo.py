@@ -90,8 +90,8 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
     assert result.report == out.resolve() / "report.html" and result.report.is_file()
     # seed 24: three answered calls and one abandoned in the queue (no speech)
     assert result.conversations == 3 and result.frames > 40
-    assert "1 captured call(s) had no speech to analyse (1 abandoned before an agent " \
-        "answered)." in lines
+    assert "1 captured call(s) had no transcribed speech to analyse (1 abandoned before " \
+        "an agent answered)." in lines
     assert any(line.startswith("Report: ") and str(result.report) in line for line in lines)
     # the live progress line was updated while capturing and closed with the final counts
     assert len(progress) >= 3 and progress[-1][1] is True
@@ -107,7 +107,9 @@ def test_small_demo_captures_analyses_and_reports(tmp_path):
     for cid in stats["conversation_id"].unique():
         assert cid in text  # every call is listed
     assert re.search(r'<div class="v">3</div><div class="k">calls analysed</div>', text)
-    assert "3 simulated calls with speech" in text and "had no speech to analyse" in text
+    assert re.search(r'<div class="v">1</div><div class="k">calls without speech</div>', text)
+    assert "4 simulated calls captured" in text
+    assert "1 more call(s) have call events but no transcribed speech (1 abandoned" in text
     frames = re.search(r'<div class="v">([\d,]+)</div><div class="k">frames received</div>', text)
     assert frames and int(frames.group(1).replace(",", "")) == result.frames
     # the dropped socket is reported: a reconnect and the gap it left, with its cause

@@ -355,3 +355,43 @@ def test_complete_only_report_restricts_fleet_figures_and_says_so(faulty, tmp_pa
         build_report(root, tmp_path / "e.html", conversations=[gap], complete_only=True)
     with pytest.raises(ValueError, match="needs the coverage"):
         build_report(root, tmp_path / "f.html", complete_only=True, coverage=False)
+
+
+def test_calls_without_speech_are_counted_not_dropped(tmp_path):
+    """A call with call events and no transcript in the data (abandoned before anything was
+    transcribed, or joined too late by a live capture) is in no figure: the report says
+    how many such calls there were, within the same filters."""
+    import orjson
+
+    from diarkit.io.convert import convert
+    from diarkit.report import build_report
+    from diarkit.sim import iter_frames
+
+    frames = [orjson.loads(f) for f in iter_frames(
+        5, 3, kinds=("basic", "abandoned"), call_duration_s=(40.0, 60.0), stagger_s=1.0)]
+    def transcribed(f: dict) -> bool:
+        return f["topicName"].endswith(".transcription")
+
+    ids = sorted({f["eventBody"]["conversationId"] for f in frames if transcribed(f)})
+    # an agent's user topic names the calls an agent answered; the others were abandoned
+    answered = {f["eventBody"]["id"] for f in frames if f["topicName"].startswith("v2.users.")}
+    assert answered and set(ids) - answered
+    silent_ids = {min(answered), min(set(ids) - answered)}  # no transcript in the data
+    kept = [f for f in frames
+            if not (transcribed(f) and f["eventBody"]["conversationId"] in silent_ids)]
+    (tmp_path / "frames.jsonl").write_bytes(b"\n".join(orjson.dumps(f) for f in kept))
+    convert(tmp_path / "frames.jsonl", tmp_path / "ds", progress=False)
+    r = build_report(tmp_path / "ds", tmp_path / "r.html", stats_csv=False)
+    assert set(r.analysis.stats["conversation_id"].astype(str)) == set(ids) - silent_ids
+    silent = r.analysis.without_speech
+    assert silent is not None and set(silent["conversation_id"]) == silent_ids
+    assert silent["abandoned"].tolist() == [c not in answered for c in silent["conversation_id"]]
+    text = (tmp_path / "r.html").read_text()
+    assert re.search(r'<div class="v">2</div><div class="k">calls without speech</div>', text)
+    assert ("2 more call(s) have call events but no transcribed speech (1 abandoned before "
+            "an agent answered;") in text
+    one = sorted(set(ids) - silent_ids)[0]  # one answered call selected: none silent
+    r = build_report(tmp_path / "ds", tmp_path / "one.html", conversations=[one],
+                     stats_csv=False)
+    assert r.analysis.without_speech is not None and r.analysis.without_speech.empty
+    assert "calls without speech" not in (tmp_path / "one.html").read_text()

@@ -30,6 +30,7 @@ from diarkit.analysis.model import (
     RECEIVE_TOLERANCE_S,
     ConversationModel,
     build_model,
+    calls_without_speech,
     snapshot_from_transcript,
 )
 from diarkit.analysis.phases import AllowedTime, PhaseIndex, phase_index
@@ -64,6 +65,7 @@ __all__ = [
     "attribute",
     "build_model",
     "by_party",
+    "calls_without_speech",
     "one_timeline",
     "phase_index",
     "reconcile",

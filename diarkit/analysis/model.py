@@ -110,6 +110,19 @@ class ConversationModel:
 
 
 
+def calls_without_speech(conversations: pd.DataFrame, spoken: Iterable[object]) -> pd.DataFrame:
+    """The model's conversations whose id is not among ``spoken`` (those with speech).
+
+    A call with call events but no transcript in the data (abandoned before anything was
+    transcribed, or followed by a live capture too late to see its speech) is in the
+    ``conversations`` table and in no ``talk_stats`` row, so call counts from the two
+    differ by exactly these rows. Reports count them instead of dropping them silently.
+    """
+    ids = {str(c) for c in spoken}
+    keep = ~conversations["conversation_id"].astype(str).isin(ids).to_numpy(dtype=bool)
+    return conversations.loc[keep].reset_index(drop=True)
+
+
 def _session_clock(df: pd.DataFrame, starts: pd.Series | None, cols: Iterable[str]) -> None:
     """Add ``*_s`` columns (seconds from each conversation's session start) in place."""
     if starts is not None and len(starts) and len(df):

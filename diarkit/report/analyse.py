@@ -81,6 +81,8 @@ class Analysis:
             whose *text* is unreliable (they still count as speech).
         min_confidence: that threshold (0-1).
         phases: the conversation model's ``PHASES`` rows (None without call events).
+        without_speech: the model's ``CONVERSATIONS`` rows of calls with no transcribed
+            speech in the data (``calls_without_speech``), None without a model.
     """
 
     profile: str
@@ -90,6 +92,7 @@ class Analysis:
     low_confidence: pd.DataFrame
     min_confidence: float
     phases: pd.DataFrame | None = None
+    without_speech: pd.DataFrame | None = None
 
 
 def analyse(segments: pd.DataFrame, profile: Any = None) -> Analysis:
@@ -133,21 +136,25 @@ def analyse_dataset(dataset: Any, profile: Any = None, *, conversations: Any = N
     final = finalize(segments)
     by_model = getattr(load, "conversation_stats", None)
     shown = final.segments
-    phases = None
+    phases = without_speech = None
     if by_model is None or segments.empty:
         stats = stats_of(final.segments, prof)
     else:
-        from diarkit.analysis.conversation import attribute, by_party
+        from diarkit.analysis.conversation import attribute, by_party, calls_without_speech
 
         ids = sorted(segments["conversation_id"].astype(str).unique())
         stats = by_model(dataset, prof, conversations=ids)
+        # the same selection as the segments': calls without speech are in it too
+        model = load.load_conversation_model(dataset, conversations, start, end)
+        without_speech = calls_without_speech(model.conversations, ids)
+        phases = model.phases[model.phases["conversation_id"].astype(str).isin(ids)
+                              .to_numpy(dtype=bool)].reset_index(drop=True)
         # timelines show the parties the statistics count (IVR apart from the agent)
-        phases = load.load_conversation_model(dataset, ids).phases
         shown = by_party(attribute(final.segments, phases))
     threshold = float(getattr(prof, "min_confidence", 0.5))
     _kept, audit = filter_confidence(final.segments, min_confidence=threshold)
     return Analysis(profile_name(prof), shown, final.unfinished, stats, audit, threshold,
-                    phases)
+                    phases, without_speech)
 
 
 @dataclass(frozen=True)

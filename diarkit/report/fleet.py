@@ -216,6 +216,7 @@ def fleet_report(
     phases: pd.DataFrame | None = None,
     complete_only: bool = False,
     names: Mapping[str, str] | None = None,
+    without_speech: pd.DataFrame | None = None,
 ) -> Report:
     """Lay out a fleet report: KPI tiles, fleet plots, flagged calls, timelines, capture health.
 
@@ -246,6 +247,9 @@ def fleet_report(
             chart and the timelines label agents (and queues) by name
             (``diarkit.plot``'s ``names=``); names in ``stats`` columns (``user_name``)
             are used too.
+        without_speech: the model's ``conversations`` rows of calls with no transcribed
+            speech in the data (``calls_without_speech``): counted in a tile and in the
+            overview, as they are in no figure.
 
     Returns:
         A ``Report``; call ``.write(path)``.
@@ -278,6 +282,12 @@ def fleet_report(
     else:
         calls = every
     flagged = flag_calls(calls)
+    silent = 0 if without_speech is None else len(without_speech)
+    if without_speech is not None and silent:
+        abandoned = int(without_speech["abandoned"].fillna(False).astype(bool).sum())
+        scope += (f" {silent:,} more call(s) have call events but no transcribed speech "
+                  f"({abandoned:,} abandoned before an agent answered; a live capture may "
+                  "also have joined a call too late): they are in no figure.")
     report = Report(title, subtitle=subtitle)
     total_talk = float(stats["talk_time_s"].sum())
     report.section(
@@ -295,6 +305,7 @@ def fleet_report(
             "silence": _fmt_pct(calls["silence_share"].median()),
             "interruptions / call": f"{calls['interruptions'].median():g}",
             "calls flagged": f"{len(flagged):,}",
+            **({"calls without speech": f"{silent:,}"} if silent else {}),
         },
         warn=("calls flagged",) if len(flagged) else (),
     )

@@ -253,7 +253,7 @@ def build_report(
         gaps=gaps, unfinished=len(analysis.unfinished),
         fleet=fleet_stats(stats, by=(), complete_only=complete_only), timelines=timelines,
         profile=profile, low_confidence=analysis.low_confidence, phases=analysis.phases,
-        complete_only=complete_only, names=names,
+        complete_only=complete_only, names=names, without_speech=analysis.without_speech,
     )
     if cov is not None:
         from .reconcile import add_coverage_section
