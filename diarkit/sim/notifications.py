@@ -27,7 +27,6 @@ from .wire import (
     TOPIC_PERMISSIONS,
     Channel,
     Json,
-    Token,
     _error,
     _json,
 )
@@ -44,7 +43,11 @@ def channel_json(srv: SimServer, ch: Channel) -> Json:
             "expires": iso_ms(int(ch.expires_wall * 1000))}
 
 
-def _owned(srv: SimServer, request: web.Request, token: Token) -> Channel | web.Response:
+def _owned(srv: SimServer, request: web.Request) -> Channel | web.Response:
+    """The request's channel ``{cid}`` if its token may use it, else the error response."""
+    token = srv._authorize(request)
+    if isinstance(token, web.Response):
+        return token
     ch = srv.channels.get(request.match_info["cid"])
     if ch is None or ch.client_id != token.client_id:
         return _error(404, "not.found", f"Channel {request.match_info['cid']} not found")
@@ -88,10 +91,7 @@ async def list_channels(srv: SimServer, request: web.Request) -> web.Response:
 
 async def head_channel(srv: SimServer, request: web.Request) -> web.Response:
     """``HEAD .../channels/{id}``: 200 if it exists, else 404."""
-    token = srv._authorize(request)
-    if isinstance(token, web.Response):
-        return token
-    ch = _owned(srv, request, token)
+    ch = _owned(srv, request)
     return ch if isinstance(ch, web.Response) else web.Response(status=200)
 
 
@@ -250,10 +250,7 @@ async def _no_longer_subscribed(srv: SimServer, channel_id: str, topics: list[st
 
 
 async def _change(srv: SimServer, request: web.Request, *, replace: bool) -> web.Response:
-    token = srv._authorize(request)
-    if isinstance(token, web.Response):
-        return token
-    ch = _owned(srv, request, token)
+    ch = _owned(srv, request)
     if isinstance(ch, web.Response):
         return ch
     try:
@@ -307,10 +304,7 @@ async def replace_subscriptions(srv: SimServer, request: web.Request) -> web.Res
 
 async def get_subscriptions(srv: SimServer, request: web.Request) -> web.Response:
     """``GET .../subscriptions``: the channel's topics."""
-    token = srv._authorize(request)
-    if isinstance(token, web.Response):
-        return token
-    ch = _owned(srv, request, token)
+    ch = _owned(srv, request)
     return ch if isinstance(ch, web.Response) else _json(_entities(ch, []))
 
 
@@ -320,10 +314,7 @@ async def delete_subscriptions(srv: SimServer, request: web.Request) -> web.Resp
     The real API has no call that deletes a channel: it lives on, delivering nothing,
     until it expires or the channel limit evicts it.
     """
-    token = srv._authorize(request)
-    if isinstance(token, web.Response):
-        return token
-    ch = _owned(srv, request, token)
+    ch = _owned(srv, request)
     if isinstance(ch, web.Response):
         return ch
     for t in ch.topics:
